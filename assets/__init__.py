@@ -1,0 +1,1 @@
+"""Files that lmplay ships: the corpus registry, default settings and the TUI styles."""

@@ -1,0 +1,257 @@
+"""Corpora: the registry of named texts, downloading with sha1 checks, built-in and local text files."""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from . import paths
+from .errors import CorpusError
+from .fsutil import atomic_path
+
+MIRROR_ENV = "LMPLAY_CORPUS_MIRROR"
+DOWNLOAD_TIMEOUT = 20.0  # seconds to connect and between received chunks
+CHUNK = 1 << 16
+
+
+@dataclass(frozen=True)
+class CorpusEntry:
+    """One named corpus of the registry (``assets/corpora.json``)."""
+
+    name: str
+    title: str
+    licence: str = ""
+    url: str | None = None
+    sha1: str | None = None
+    size: int | None = None
+    builtin: str | None = None
+
+
+@dataclass
+class Corpus:
+    """A loaded text: where it came from and its content."""
+
+    name: str
+    text: str
+    sha1: str
+    source: str  # "builtin", "cache", or the file path
+
+    def __len__(self) -> int:
+        return len(self.text)
+
+
+def registry() -> list[CorpusEntry]:
+    data = json.loads((paths.assets_dir() / "corpora.json").read_text("utf-8"))
+    return [CorpusEntry(**e) for e in data["corpora"]]
+
+
+def entry(name: str) -> CorpusEntry | None:
+    return next((e for e in registry() if e.name == name), None)
+
+
+def names() -> list[str]:
+    return [e.name for e in registry()]
+
+
+def cache_path(e: CorpusEntry, home: Path) -> Path:
+    return paths.corpora_dir(home) / f"{e.name}.txt"
+
+
+def sha1_of_file(path: Path) -> str:
+    h = hashlib.sha1()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def sha1_of_text(text: str) -> str:
+    return hashlib.sha1(text.encode("utf-8")).hexdigest()
+
+
+def status(e: CorpusEntry, home: Path) -> str:
+    """'built-in', 'cached' or 'needs download' (a cached file must also match its size)."""
+    if e.builtin:
+        return "built-in"
+    p = cache_path(e, home)
+    if p.is_file() and (e.size is None or p.stat().st_size == e.size):
+        return "cached"
+    return "needs download"
+
+
+# ---------------------------------------------------------------- built-in corpora
+
+def _pydoc_topics_prose() -> str:
+    """English prose of Python's reference documentation, code blocks and grammar removed."""
+    from pydoc_data.topics import topics
+
+    paragraphs: list[str] = []
+    for key in sorted(topics):
+        for block in re.split(r"\n\s*\n", topics[key]):
+            lines = block.split("\n")
+            if any(line.startswith((" ", "\t")) for line in lines):
+                continue  # code, grammar and indented examples
+            if re.fullmatch(r"[*=\-~^\"]+", lines[-1].strip() or "x"):
+                continue  # section titles with their underline
+            text = " ".join(line.strip() for line in lines).strip()
+            if len(text) < 40 or not re.search(r"[a-z]", text):
+                continue
+            paragraphs.append(text)
+    return "\n\n".join(paragraphs) + "\n"
+
+
+BUILTINS: dict[str, Callable[[], str]] = {"pydoc_topics": _pydoc_topics_prose}
+
+
+# ---------------------------------------------------------------- fetching
+
+def _mirror_sources(e: CorpusEntry) -> list[str]:
+    mirror = os.environ.get(MIRROR_ENV, "").strip()
+    if not mirror:
+        return []
+    if re.match(r"^https?://", mirror):
+        return [mirror.rstrip("/") + f"/{e.name}.txt"]
+    return [str(Path(mirror).expanduser() / f"{e.name}.txt")]
+
+
+def _download(url: str, tmp: Path, progress: Callable[[int, int | None], None] | None) -> None:
+    import requests
+
+    with requests.get(url, stream=True, timeout=DOWNLOAD_TIMEOUT) as r:
+        if r.status_code != 200:
+            raise CorpusError(f"HTTP {r.status_code} from {url}")
+        total = int(r.headers.get("content-length") or 0) or None
+        done = 0
+        with open(tmp, "wb") as f:
+            for chunk in r.iter_content(CHUNK):
+                f.write(chunk)
+                done += len(chunk)
+                if progress:
+                    progress(done, total)
+        if total is not None and done != total:
+            raise CorpusError(f"download from {url} was cut short ({done:,} of {total:,} bytes)")
+
+
+def _describe(exc: Exception) -> str:
+    import requests
+
+    if isinstance(exc, CorpusError):
+        return str(exc)
+    if isinstance(exc, requests.exceptions.Timeout):
+        return f"the server did not answer within {DOWNLOAD_TIMEOUT:g} s"
+    if isinstance(exc, requests.exceptions.ConnectionError):
+        text = str(exc)
+        if "refused" in text.lower():
+            return "connection refused"
+        if "IncompleteRead" in text or "ChunkedEncodingError" in type(exc).__name__:
+            return "the download was cut short"
+        return "no network connection (could not reach the server)"
+    if isinstance(exc, requests.exceptions.RequestException):
+        return f"download failed ({type(exc).__name__})"
+    if isinstance(exc, OSError):
+        return f"{exc.strerror or exc}"
+    return str(exc)
+
+
+def fetch(name: str, home: Path | None = None,
+          progress: Callable[[int, int | None], None] | None = None) -> Path:
+    """Make sure a registry corpus is in the cache, verified; return its path.
+
+    Tries the mirror (``$LMPLAY_CORPUS_MIRROR``) first, then the public address. Each try streams into a
+    temporary file beside the cache entry and is renamed into place only once its sha1 matches."""
+    home = paths.home(home)
+    e = entry(name)
+    if e is None:
+        raise CorpusError(f"unknown corpus '{name}': known corpora are {', '.join(names())}")
+    if e.builtin:
+        raise CorpusError(f"corpus '{name}' is built in: there is nothing to download")
+    target = cache_path(e, home)
+    if target.is_file():
+        if sha1_of_file(target) == e.sha1:
+            return target
+        target.unlink()  # damaged or stale: fetch again
+    failures: list[str] = []
+    for src in _mirror_sources(e) + [e.url]:
+        try:
+            with atomic_path(target) as tmp:
+                if re.match(r"^https?://", src):
+                    _download(src, tmp, progress)
+                else:
+                    if not Path(src).is_file():
+                        raise CorpusError(f"mirror folder has no {Path(src).name}")
+                    shutil.copyfile(src, tmp)
+                got = sha1_of_file(tmp)
+                if got != e.sha1:
+                    raise CorpusError(f"sha1 mismatch (got {got[:12]}…, expected {e.sha1[:12]}…)")
+            return target
+        except Exception as exc:  # noqa: BLE001 - every failure becomes one line below
+            failures.append(f"{src}: {_describe(exc)}")
+    raise CorpusError(
+        f"corpus '{name}' is not cached and could not be fetched ({'; '.join(failures)}). "
+        f"Use the built-in corpus (--corpus pythondocs), a local text file (--corpus path/to/file.txt), "
+        f"or set {MIRROR_ENV} to a folder or URL that holds {name}.txt"
+    )
+
+
+# ---------------------------------------------------------------- loading
+
+def decode(data: bytes, where: str, encoding: str | None = None) -> str:
+    if not data:
+        raise CorpusError(f"{where} is empty: give a text file with some content")
+    if encoding is None and b"\x00" in data[:8192]:
+        raise CorpusError(f"{where} looks like a binary file, not text: give a UTF-8 text file")
+    try:
+        text = data.decode(encoding or "utf-8")
+    except LookupError:
+        raise CorpusError(f"unknown encoding '{encoding}': try utf-8, latin-1 or cp1252") from None
+    except UnicodeDecodeError as exc:
+        raise CorpusError(
+            f"{where} is not UTF-8 text (byte 0x{data[exc.start]:02x} at offset {exc.start:,}): "
+            f"pass its encoding, e.g. --encoding latin-1"
+        ) from None
+    if text.startswith("\ufeff"):
+        text = text[1:]
+    if not text.strip():
+        raise CorpusError(f"{where} holds only whitespace: give a text file with some content")
+    return text
+
+
+def _load_path(path: Path, encoding: str | None) -> Corpus:
+    if path.is_dir():
+        files = sorted(p for p in path.rglob("*.txt") if p.is_file())
+        if not files:
+            raise CorpusError(f"folder {path} has no .txt files: put text files in it or give one file")
+        texts = [decode(p.read_bytes(), str(p), encoding) for p in files]
+        text = "\n".join(texts)
+    else:
+        text = decode(path.read_bytes(), str(path), encoding)
+    return Corpus(name=path.stem or path.name, text=text, sha1=sha1_of_text(text), source=str(path))
+
+
+def load(source: str, home: Path | None = None, encoding: str | None = None, fetch_missing: bool = True,
+         progress: Callable[[int, int | None], None] | None = None) -> Corpus:
+    """Load a corpus by registry name or path. Registry corpora are fetched (and verified) when needed."""
+    e = entry(source)
+    if e is not None:
+        if e.builtin:
+            text = BUILTINS[e.builtin]()
+            return Corpus(name=e.name, text=text, sha1=sha1_of_text(text), source="builtin")
+        home = paths.home(home)
+        target = cache_path(e, home)
+        if not fetch_missing and not target.is_file():
+            raise CorpusError(f"corpus '{e.name}' is not downloaded yet: run `lmcore corpora fetch {e.name}`")
+        target = fetch(e.name, home, progress=progress)
+        text = decode(target.read_bytes(), str(target))
+        return Corpus(name=e.name, text=text, sha1=e.sha1 or sha1_of_text(text), source="cache")
+    path = Path(source).expanduser()
+    if path.exists():
+        return _load_path(path, encoding)
+    if os.sep in source or "/" in source or "." in source:
+        raise CorpusError(f"no such file or folder: {source}")
+    raise CorpusError(f"unknown corpus '{source}': known corpora are {', '.join(names())}, "
+                      f"or give the path of a text file or folder")

@@ -1,0 +1,17 @@
+"""The one exception type the CLI and the TUI show to users as a single clear line."""
+
+
+class LmError(Exception):
+    """A problem the user can fix: the message says what is wrong and what to do."""
+
+
+class CorpusError(LmError):
+    """A corpus cannot be found, fetched, verified or decoded."""
+
+
+class StoreError(LmError):
+    """A model in the store is missing, damaged, locked or badly named."""
+
+
+class ConfigError(LmError):
+    """An option or hyper-parameter is out of range."""

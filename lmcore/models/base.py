@@ -1,0 +1,53 @@
+"""What every model offers: token ids and a state in, next-token logits and the new state out."""
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+from ..errors import ConfigError
+from .config import ModelConfig
+
+
+class LanguageModel(nn.Module):
+    config: ModelConfig
+    #: whether training carries a state across sequential batches (recurrent models)
+    stateful: bool = False
+    #: whether the model is trained by gradient descent (the n-gram is trained by counting)
+    trainable: bool = True
+
+    def forward(self, x: torch.Tensor, state: Any = None) -> tuple[torch.Tensor, Any]:
+        """x: (batch, time) token ids. Returns logits (batch, time, vocab) and the new state."""
+        raise NotImplementedError
+
+    def init_state(self, batch_size: int, device: torch.device | str = "cpu") -> Any:
+        """A fresh state for ``batch_size`` independent sequences."""
+        return None
+
+    def step(self, token: torch.Tensor, state: Any) -> tuple[torch.Tensor, Any]:
+        """One token per sequence, shape (batch,): logits (batch, vocab) and the new state."""
+        logits, state = self(token[:, None], state)
+        return logits[:, -1], state
+
+    def detach_state(self, state: Any) -> Any:
+        """Cut the graph between consecutive batches (truncated backpropagation through time)."""
+        if state is None:
+            return None
+        if isinstance(state, torch.Tensor):
+            return state.detach()
+        return type(state)(s.detach() for s in state)
+
+    def check_can_generate(self) -> None:
+        if self.config.bidirectional:
+            raise ConfigError(
+                "a bidirectional model cannot generate text: its backward direction reads the tokens that "
+                "come after the one it predicts, which do not exist yet when generating (its low training "
+                "perplexity comes from that leak). Train a unidirectional model to generate."
+            )
+
+    def num_params(self) -> int:
+        return sum(p.numel() for p in self.parameters())
+
+    def load_weights(self, state: dict[str, torch.Tensor]) -> None:
+        self.load_state_dict(state, strict=True)

@@ -1,0 +1,63 @@
+"""ModelConfig: the hyper-parameters that rebuild a model exactly (saved in the checkpoint metadata)."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+
+from ..errors import ConfigError
+
+ARCHS = ("ngram", "rnn", "gru", "lstm", "transformer")
+RECURRENT = ("rnn", "gru", "lstm")
+IMPLS = ("fused", "scratch")
+
+
+@dataclass
+class ModelConfig:
+    arch: str
+    vocab_size: int = 0
+    # recurrent models
+    impl: str = "fused"          # fused = torch.nn.RNN/GRU/LSTM (cuDNN on GPU); scratch = gate equations
+    num_layers: int = 2
+    hidden: int = 256            # recurrent state size; the transformer's width
+    embed: int = 0               # input embedding size (0: same as hidden)
+    input: str = "embed"         # embed | onehot (as in the chapters)
+    dropout: float = 0.0
+    bidirectional: bool = False
+    forget_bias: float = 1.0     # LSTM forget-gate bias at init (0 keeps PyTorch's init)
+    # transformer
+    heads: int = 4
+    context: int = 128
+    pos: str = "learned"         # learned | rotary
+    tie_weights: bool = True
+    # n-gram
+    order: int = 3
+    epsilon: float = 1.0
+
+    def validate(self) -> "ModelConfig":
+        if self.arch not in ARCHS:
+            raise ConfigError(f"unknown architecture '{self.arch}': use one of {', '.join(ARCHS)}")
+        if self.impl not in IMPLS:
+            raise ConfigError(f"unknown implementation '{self.impl}': use fused or scratch")
+        if self.input not in ("embed", "onehot"):
+            raise ConfigError("input must be 'embed' or 'onehot'")
+        if self.pos not in ("learned", "rotary"):
+            raise ConfigError("positions must be 'learned' or 'rotary'")
+        for name in ("num_layers", "hidden", "heads", "context", "order"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name.replace('_', ' ')} must be at least 1")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ConfigError("dropout must be in [0, 1)")
+        if self.arch == "transformer" and self.hidden % self.heads:
+            raise ConfigError(f"the width ({self.hidden}) must be a multiple of the heads ({self.heads})")
+        if self.arch == "transformer" and self.pos == "rotary" and (self.hidden // self.heads) % 2:
+            raise ConfigError("rotary positions need an even head size")
+        if self.arch == "ngram" and self.epsilon <= 0:
+            raise ConfigError("the n-gram smoothing epsilon must be > 0")
+        return self
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "ModelConfig":
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in known}).validate()

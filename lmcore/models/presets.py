@@ -1,0 +1,47 @@
+"""Size presets: model hyper-parameters and the training recipe that goes with them.
+
+``small`` is sized for a 2-core CPU (readable text on timemachine within about 3 minutes);
+``base`` is the GPU recipe (tinyshakespeare, batch 64, sequence 256)."""
+from __future__ import annotations
+
+PRESETS: dict[str, dict[str, dict]] = {
+    "ngram": {
+        "tiny": {"model": {"order": 2}, "train": {}},
+        "small": {"model": {"order": 4, "epsilon": 0.5}, "train": {}},
+        "base": {"model": {"order": 5, "epsilon": 0.5}, "train": {}},
+    },
+    "rnn": {
+        "tiny": {"model": {"num_layers": 1, "hidden": 64, "embed": 32},
+                 "train": {"batch_size": 16, "seq_len": 32, "lr": 3e-3, "steps": 300}},
+        "small": {"model": {"num_layers": 2, "hidden": 256, "embed": 64, "dropout": 0.1},
+                  "train": {"batch_size": 32, "seq_len": 64, "lr": 2e-3, "steps": 2000}},
+        "base": {"model": {"num_layers": 2, "hidden": 512, "embed": 128, "dropout": 0.2},
+                 "train": {"batch_size": 64, "seq_len": 256, "lr": 2e-3, "steps": 5000}},
+    },
+    "gru": {
+        "tiny": {"model": {"num_layers": 1, "hidden": 64, "embed": 32},
+                 "train": {"batch_size": 16, "seq_len": 32, "lr": 3e-3, "steps": 300}},
+        "small": {"model": {"num_layers": 2, "hidden": 256, "embed": 64, "dropout": 0.1},
+                  "train": {"batch_size": 32, "seq_len": 64, "lr": 2e-3, "steps": 2000}},
+        "base": {"model": {"num_layers": 2, "hidden": 512, "embed": 128, "dropout": 0.2},
+                 "train": {"batch_size": 64, "seq_len": 256, "lr": 2e-3, "steps": 5000}},
+    },
+    "lstm": {
+        "tiny": {"model": {"num_layers": 1, "hidden": 64, "embed": 32},
+                 "train": {"batch_size": 16, "seq_len": 32, "lr": 3e-3, "steps": 300}},
+        "small": {"model": {"num_layers": 2, "hidden": 256, "embed": 64, "dropout": 0.1},
+                  "train": {"batch_size": 32, "seq_len": 64, "lr": 2e-3, "steps": 2000}},
+        "base": {"model": {"num_layers": 2, "hidden": 512, "embed": 128, "dropout": 0.25},
+                 "train": {"batch_size": 64, "seq_len": 256, "lr": 2e-3, "steps": 5000}},
+    },
+    "transformer": {
+        "tiny": {"model": {"num_layers": 2, "heads": 2, "hidden": 64, "context": 32},
+                 "train": {"batch_size": 16, "seq_len": 32, "lr": 3e-3, "steps": 300}},
+        "small": {"model": {"num_layers": 4, "heads": 4, "hidden": 128, "context": 64, "dropout": 0.0},
+                  "train": {"batch_size": 32, "seq_len": 64, "lr": 2e-3, "steps": 3000}},
+        "base": {"model": {"num_layers": 6, "heads": 6, "hidden": 384, "context": 256, "dropout": 0.2},
+                 "train": {"batch_size": 64, "seq_len": 256, "lr": 1e-3, "steps": 5000}},
+    },
+}
+
+NAMES = ("tiny", "small", "base")

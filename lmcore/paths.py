@@ -1,0 +1,42 @@
+"""Where lmplay keeps its data: models, the corpus cache and the settings file."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import platformdirs
+
+APP_NAME = "lmplay"
+
+
+def home(override: str | os.PathLike | None = None) -> Path:
+    """The data folder: ``override``, else ``$LMPLAY_HOME``, else the platform's user data dir."""
+    if override:
+        root = Path(override)
+    elif os.environ.get("LMPLAY_HOME"):
+        root = Path(os.environ["LMPLAY_HOME"])
+    else:
+        root = Path(platformdirs.user_data_dir(APP_NAME, appauthor=False))
+    return root.expanduser()
+
+
+def models_dir(root: Path) -> Path:
+    return root / "models"
+
+
+def corpora_dir(root: Path) -> Path:
+    return root / "corpora"
+
+
+def settings_file(root: Path) -> Path:
+    return root / "settings.json"
+
+
+def assets_dir() -> Path:
+    """The shipped ``assets/`` folder (source checkout, editable or regular install)."""
+    here = Path(__file__).resolve().parent.parent / "assets"
+    if (here / "corpora.json").is_file():
+        return here
+    from importlib.resources import files
+
+    return Path(str(files("lmplay_assets")))
