@@ -3,3 +3,23 @@ the checkpoint store). It never imports the UI."""
 from __future__ import annotations
 
 __version__ = "0.1.0"
+
+from .corpus import Corpus, fetch as fetch_corpus, load as load_corpus, registry as corpus_registry  # noqa: E402
+from .data import BatchStream, random_batches, sequential_batches, split  # noqa: E402
+from .errors import ConfigError, CorpusError, LmError, StoreError  # noqa: E402
+from .events import DoneEvent, EvalEvent, Event, FailedEvent, StartEvent, StepEvent  # noqa: E402
+from .generate import Generator, PromptInfo, Stream, TokenOut, load_model  # noqa: E402
+from .models import ModelConfig, build_model, preset_config  # noqa: E402
+from .sampling import SamplingSettings  # noqa: E402
+from .store import ModelEntry, Store  # noqa: E402
+from .text import Tokenizer, build_vocab, encode  # noqa: E402
+from .train import TrainConfig, Trainer, evaluate, train  # noqa: E402
+from .vocab import Vocab  # noqa: E402
+
+__all__ = [
+    "BatchStream", "ConfigError", "Corpus", "CorpusError", "DoneEvent", "EvalEvent", "Event", "FailedEvent",
+    "Generator", "LmError", "ModelConfig", "ModelEntry", "PromptInfo", "SamplingSettings", "StartEvent",
+    "StepEvent", "Store", "StoreError", "Stream", "TokenOut", "Tokenizer", "TrainConfig", "Trainer", "Vocab",
+    "build_model", "build_vocab", "corpus_registry", "encode", "evaluate", "fetch_corpus", "load_corpus",
+    "load_model", "preset_config", "random_batches", "sequential_batches", "split", "train",
+]

@@ -142,14 +142,14 @@ def _describe(exc: Exception) -> str:
 
     if isinstance(exc, CorpusError):
         return str(exc)
+    if isinstance(exc, requests.exceptions.ChunkedEncodingError) or "IncompleteRead" in str(exc):
+        return "the download was cut short"
     if isinstance(exc, requests.exceptions.Timeout):
         return f"the server did not answer within {DOWNLOAD_TIMEOUT:g} s"
     if isinstance(exc, requests.exceptions.ConnectionError):
         text = str(exc)
         if "refused" in text.lower():
             return "connection refused"
-        if "IncompleteRead" in text or "ChunkedEncodingError" in type(exc).__name__:
-            return "the download was cut short"
         return "no network connection (could not reach the server)"
     if isinstance(exc, requests.exceptions.RequestException):
         return f"download failed ({type(exc).__name__})"

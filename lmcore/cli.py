@@ -1,0 +1,427 @@
+"""The ``lmcore`` command line: corpora, models, train, generate, bench."""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import signal
+import sys
+import threading
+
+from . import __version__
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # one clear line, not a usage dump
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def _out(obj) -> None:
+    sys.stdout.write(json.dumps(obj, ensure_ascii=False) + "\n")
+    sys.stdout.flush()
+
+
+def _fmt_size(n: int | None) -> str:
+    if n is None:
+        return "-"
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1000 or unit == "GB":
+            return f"{n:,.0f} {unit}" if unit == "B" else f"{n:,.1f} {unit}"
+        n /= 1000
+    return str(n)
+
+
+# ---------------------------------------------------------------------------- corpora
+def cmd_corpora(args) -> int:
+    from . import corpus
+    from .paths import home
+
+    root = home(args.home)
+    if args.action == "fetch":
+        from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn
+
+        with Progress("[progress.description]{task.description}", BarColumn(), DownloadColumn(),
+                      TransferSpeedColumn(), transient=True, disable=args.json or not sys.stderr.isatty()) as prog:
+            task = prog.add_task(f"fetching {args.name}", total=None)
+            path = corpus.fetch(args.name, root, progress=lambda done, total: prog.update(task, completed=done, total=total))
+        if args.json:
+            _out({"name": args.name, "path": str(path), "sha1": corpus.sha1_of_file(path)})
+        else:
+            print(f"{args.name}: verified and cached at {path}")
+        return 0
+    if args.action == "info":
+        return _corpus_info(args, root)
+    rows = []
+    for e in corpus.registry():
+        rows.append({"name": e.name, "title": e.title, "size": e.size, "status": corpus.status(e, root),
+                     "url": e.url, "sha1": e.sha1, "licence": e.licence})
+    if args.json:
+        for r in rows:
+            _out(r)
+        return 0
+    from rich.console import Console
+    from rich.table import Table
+
+    t = Table("name", "title", "size", "status")
+    for r in rows:
+        t.add_row(r["name"], r["title"], _fmt_size(r["size"]), r["status"])
+    Console().print(t)
+    return 0
+
+
+def _corpus_info(args, root) -> int:
+    from . import corpus
+    from .stats import ngram_stats
+    from .text import Tokenizer, build_vocab, encode
+
+    c = corpus.load(args.name, root, encoding=args.encoding)
+    info = {"name": c.name, "source": c.source, "sha1": c.sha1, "characters": len(c.text), "prep": args.prep}
+    for level in ("char", "word"):
+        tok = Tokenizer(level, args.prep)
+        text = tok.preprocess(c.text)
+        vocab = build_vocab(text, tok)
+        ids = encode(text, tok, vocab)
+        info[level] = {
+            "tokens": len(ids), "vocab": len(vocab),
+            "top": vocab.token_freqs[: args.top],
+            "bigrams": [[" ".join(g) if level == "word" else "".join(g), n]
+                        for g, n in ngram_stats(ids, vocab.idx_to_token, 2, args.top).top],
+            "trigrams": [[" ".join(g) if level == "word" else "".join(g), n]
+                         for g, n in ngram_stats(ids, vocab.idx_to_token, 3, args.top).top],
+        }
+    if args.json:
+        _out(info)
+        return 0
+    print(f"{c.name}: {len(c.text):,} characters, sha1 {c.sha1} ({c.source}), preprocessing {args.prep}")
+    for level in ("char", "word"):
+        d = info[level]
+        print(f"  {level:4s}: {d['tokens']:,} tokens, vocabulary of {d['vocab']:,}")
+        print("        top: " + ", ".join(f"{t!r} {n:,}" for t, n in d["top"]))
+        print("        bigrams: " + ", ".join(f"{t!r} {n:,}" for t, n in d["bigrams"][:5]))
+        print("        trigrams: " + ", ".join(f"{t!r} {n:,}" for t, n in d["trigrams"][:5]))
+    return 0
+
+
+# ---------------------------------------------------------------------------- models
+def cmd_models(args) -> int:
+    from .store import Store
+
+    store = Store(args.home)
+    if args.action == "rm":
+        store.delete(args.name)
+        print(f"deleted model '{args.name}'")
+        return 0
+    if args.action == "rename":
+        store.rename(args.old, args.new)
+        print(f"renamed '{args.old}' to '{args.new}'")
+        return 0
+    if args.action == "show":
+        meta = store.read_meta(args.name)
+        store.check(args.name).ok or store.load_weights(args.name, meta)  # raises with the reason if damaged
+        if args.json:
+            _out({k: v for k, v in meta.items() if k != "vocab"})
+        else:
+            e = store.check(args.name).summary()
+            for k, v in e.items():
+                print(f"{k:14s} {v}")
+            print(f"{'history':14s} {len(meta.get('history', []))} evaluations")
+        return 0
+    entries = store.list()
+    if args.json:
+        for e in entries:
+            _out(e.summary())
+        return 0
+    if not entries:
+        print(f"no models yet in {store.root}: train one with `lmcore train NAME --arch lstm --corpus pythondocs`")
+        return 0
+    from rich.console import Console
+    from rich.table import Table
+
+    t = Table("name", "arch", "params", "corpus", "step", "best val ppl", "device", "updated")
+    for e in entries:
+        if not e.ok:
+            t.add_row(e.name, "[red]damaged[/red]", "", "", "", "", "", e.reason)
+            continue
+        s = e.summary()
+        arch = s["arch"] + (f"/{s['impl']}" if s["arch"] in ("rnn", "gru", "lstm") else "")
+        ppl = f"{s['best_val_ppl']:.3f}" if s["best_val_ppl"] else "-"
+        t.add_row(e.name, arch, f"{s['params']:,}", s["corpus"] or "", str(s["step"]), ppl, s["device"] or "",
+                  (s["updated"] or "")[:16].replace("T", " "))
+    Console().print(t)
+    return 0
+
+
+# ---------------------------------------------------------------------------- train
+def cmd_train(args) -> int:
+    from .events import DoneEvent
+    from .models import preset_config
+    from .store import Store
+    from .text import Tokenizer
+    from .train import TrainConfig, Trainer
+
+    store = Store(args.home)
+    stop = threading.Event()
+    cfg = TrainConfig(steps=args.steps, minutes=args.minutes, batch_size=args.batch, seq_len=args.seq_len,
+                      lr=args.lr, optimizer=args.optimizer or "adamw", clip=1.0 if args.clip is None else args.clip,
+                      warmup=args.warmup, eval_every=args.eval_every or 200, sampling=args.sampling,
+                      device=args.device or "auto", compile=args.compile, seed=0 if args.seed is None else args.seed,
+                      eval_tokens=args.eval_tokens or 0,
+                      weight_decay=0.1 if args.weight_decay is None else args.weight_decay)
+    render = _JsonRender() if args.json else _HumanRender(args.name)
+    trainer = Trainer(store, args.name, render, stop)
+    if args.resume:
+        trainer.prepare(train=cfg, resume=True, corpus=args.corpus, encoding=args.encoding)
+    else:
+        if not args.corpus:
+            print("lmcore train: error: a new model needs --corpus NAME|PATH (e.g. --corpus pythondocs)", file=sys.stderr)
+            return 2
+        mc = preset_config(args.arch, args.preset, impl=args.impl, num_layers=args.layers, hidden=args.hidden,
+                           embed=args.embed, heads=args.heads, context=args.context, dropout=args.dropout,
+                           order=args.order, epsilon=args.epsilon, pos=args.pos, input=args.input,
+                           bidirectional=args.bidirectional or None)
+        trainer.prepare(model=mc, preset=args.preset, train=cfg, corpus=args.corpus,
+                        tokenizer=Tokenizer(args.tokens, args.prep), encoding=args.encoding)
+
+    def on_sigint(signum, frame):
+        if stop.is_set():
+            raise KeyboardInterrupt
+        stop.set()
+        print("\nstopping after this step and saving (Ctrl+C again to abort)…", file=sys.stderr)
+
+    old = signal.signal(signal.SIGINT, on_sigint)
+    try:
+        result = trainer.run()
+    finally:
+        signal.signal(signal.SIGINT, old)
+        render.close()
+    if not isinstance(result, DoneEvent):
+        print(f"error: {result.message}", file=sys.stderr)
+        return 1
+    summary = {"event": "summary", "name": args.name, "reason": result.reason, "step": result.step,
+               "best_val_loss": result.best_val_loss, "best_val_ppl": result.best_val_ppl,
+               "elapsed": round(result.elapsed, 3), "tokens_per_s": round(result.tokens_per_s, 1)}
+    if args.json:
+        _out(summary)
+    else:
+        how = {"finished": "finished", "time": "time budget reached", "stopped": "stopped"}[result.reason]
+        print(f"{how} at step {result.step}: best validation perplexity {result.best_val_ppl:.3f} "
+              f"(loss {result.best_val_loss:.4f}), {result.tokens_per_s:,.0f} tokens/s.")
+        print(f"saved as '{args.name}' in {store.root}. Generate: lmcore generate {args.name} --prompt \"…\"")
+        if result.reason == "stopped":
+            print(f"continue with: lmcore train {args.name} --resume")
+    return 0
+
+
+class _JsonRender:
+    def __call__(self, ev):
+        _out(ev.to_dict())
+
+    def close(self):
+        pass
+
+
+class _HumanRender:
+    def __init__(self, name: str):
+        from rich.console import Console
+        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+        self.console = Console(stderr=False)
+        self.progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(),
+                                 TextColumn("{task.fields[info]}"), TimeElapsedColumn(), console=self.console,
+                                 disable=not self.console.is_terminal)
+        self.task = None
+        self.name = name
+
+    def __call__(self, ev):
+        p = self.progress
+        if ev.kind == "start":
+            p.start()
+            self.console.print(f"training [bold]{ev.name}[/]: {ev.arch}"
+                               f"{'/' + ev.impl if ev.arch in ('rnn', 'gru', 'lstm') else ''}, {ev.params:,} parameters, "
+                               f"vocabulary {ev.vocab_size}, {ev.train_tokens:,} training / {ev.val_tokens:,} "
+                               f"validation tokens, on {ev.device}" + (f", resuming at step {ev.step}" if ev.step else ""))
+            total = ev.steps or (ev.minutes * 60 if ev.minutes else None)
+            self.by_time = ev.steps is None
+            self.task = p.add_task(self.name, total=total, completed=0, info="")
+        elif ev.kind == "step":
+            eta = f"ETA {int(ev.eta) // 60}:{int(ev.eta) % 60:02d}" if ev.eta is not None else ""
+            info = (f"step {ev.step:,}  loss {ev.loss:.4f}  ppl {ev.ppl:.3f}  {ev.tokens_per_s:,.0f} tok/s  "
+                    f"lr {ev.lr:.2e}  {eta}")
+            p.update(self.task, completed=ev.elapsed if self.by_time else ev.step, info=info)
+            if not self.console.is_terminal and ev.step % 100 == 0:
+                self.console.print(info)
+        elif ev.kind == "eval":
+            star = " (best, saved)" if ev.improved else ""
+            self.console.print(f"step {ev.step:,}: validation loss {ev.val_loss:.4f}, perplexity {ev.val_ppl:.3f}{star}")
+            if ev.sample:
+                self.console.print("  sample: " + repr(ev.sample[:160]), markup=False, highlight=False)
+
+    def close(self):
+        self.progress.stop()
+
+
+# ---------------------------------------------------------------------------- generate
+def cmd_generate(args) -> int:
+    from .device import pick_device
+    from .generate import Generator
+    from .sampling import SamplingSettings
+    from .store import Store
+
+    prompt = sys.stdin.read() if args.prompt == "-" else args.prompt
+    settings = SamplingSettings(temperature=args.temperature, top_k=args.top_k, top_p=args.top_p, min_p=args.min_p,
+                                repetition_penalty=args.repetition_penalty, max_tokens=args.length, seed=args.seed,
+                                stop=args.stop or []).validate()
+    device = pick_device(args.device)
+    gen = Generator.from_store(Store(args.home), args.name, device=str(device))
+    stream = gen.stream(prompt, settings, unknown=args.unknown)
+    note = stream.info.message()
+    if args.json:
+        _out({"event": "prompt", "tokens": stream.info.tokens, "unknown": stream.info.unknown,
+              "policy": stream.info.policy, "truncated": stream.info.truncated})
+    elif note:
+        print(f"note: {note}", file=sys.stderr)
+    stop = threading.Event()
+    stream.stop_event = stop
+    if not args.json and not args.no_echo:
+        sys.stdout.write(prompt)
+    try:
+        for tok in stream:
+            if args.json:
+                _out(tok.to_dict())
+            else:
+                sys.stdout.write(tok.text)
+                sys.stdout.flush()
+    except KeyboardInterrupt:
+        stop.set()
+    if not args.json:
+        sys.stdout.write("\n")
+    return 0
+
+
+# ---------------------------------------------------------------------------- parser
+def build_parser() -> argparse.ArgumentParser:
+    from .data import SAMPLINGS
+    from .models import ARCHS, IMPLS, PRESET_NAMES
+    from .text import LEVELS, PREPS
+
+    p = _Parser(prog="lmcore", description="Train small language models and generate text, headless.")
+    p.add_argument("--version", action="version", version=f"lmplay {__version__}")
+    p.add_argument("--home", help="data folder (default: $LMPLAY_HOME or the user data dir)")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    c = sub.add_parser("corpora", help="list, fetch and inspect corpora")
+    c.add_argument("--json", action="store_true", help="one JSON object per corpus")
+    csub = c.add_subparsers(dest="action", parser_class=_Parser)
+    f = csub.add_parser("fetch", help="download a corpus and verify its sha1")
+    f.add_argument("name")
+    f.add_argument("--json", action="store_true")
+    i = csub.add_parser("info", help="characters, tokens, vocabulary sizes and top n-grams")
+    i.add_argument("name", help="registry name or path of a text file or folder")
+    i.add_argument("--prep", choices=PREPS, default="raw")
+    i.add_argument("--encoding", help="text encoding of a local file (default utf-8)")
+    i.add_argument("--top", type=int, default=10)
+    i.add_argument("--json", action="store_true")
+
+    m = sub.add_parser("models", help="list, show, rename and delete saved models")
+    m.add_argument("--json", action="store_true", help="one JSON object per model")
+    msub = m.add_subparsers(dest="action", parser_class=_Parser)
+    rm = msub.add_parser("rm", help="delete a model")
+    rm.add_argument("name")
+    rn = msub.add_parser("rename", help="rename a model")
+    rn.add_argument("old")
+    rn.add_argument("new")
+    sh = msub.add_parser("show", help="a model's metadata")
+    sh.add_argument("name")
+    sh.add_argument("--json", action="store_true")
+
+    t = sub.add_parser("train", help="train a new model or continue one (--resume)")
+    t.add_argument("name", help="model name (letters, digits, . _ -)")
+    t.add_argument("--arch", choices=ARCHS, default="lstm")
+    t.add_argument("--impl", choices=IMPLS, help="recurrent models: fused (torch.nn, cuDNN) or scratch")
+    t.add_argument("--preset", choices=PRESET_NAMES, default="small")
+    t.add_argument("--layers", type=int)
+    t.add_argument("--hidden", type=int, help="recurrent state size / transformer width")
+    t.add_argument("--embed", type=int, help="embedding size of recurrent models")
+    t.add_argument("--input", choices=("embed", "onehot"))
+    t.add_argument("--heads", type=int)
+    t.add_argument("--context", type=int, help="transformer context length")
+    t.add_argument("--pos", choices=("learned", "rotary"))
+    t.add_argument("--dropout", type=float)
+    t.add_argument("--bidirectional", action="store_true", help="(cannot generate: for the chapters' lesson)")
+    t.add_argument("--order", type=int, help="n-gram order")
+    t.add_argument("--epsilon", type=float, help="n-gram Laplace smoothing")
+    t.add_argument("--corpus", help="registry name or path of a text file or folder")
+    t.add_argument("--encoding", help="text encoding of a local corpus (default utf-8)")
+    t.add_argument("--prep", choices=PREPS, default="raw")
+    t.add_argument("--tokens", choices=LEVELS, default="char")
+    t.add_argument("--sampling", choices=SAMPLINGS)
+    t.add_argument("--steps", type=int)
+    t.add_argument("--minutes", type=float)
+    t.add_argument("--batch", type=int)
+    t.add_argument("--seq-len", type=int)
+    t.add_argument("--lr", type=float)
+    t.add_argument("--optimizer", choices=("adamw", "sgd"))
+    t.add_argument("--weight-decay", type=float)
+    t.add_argument("--clip", type=float, help="gradient-norm clipping (0: off)")
+    t.add_argument("--warmup", type=int)
+    t.add_argument("--eval-every", type=int)
+    t.add_argument("--eval-tokens", type=int, help="validate on at most this many tokens (default all)")
+    t.add_argument("--device", default=None, help="auto (default), cpu, cuda or mps")
+    t.add_argument("--compile", action="store_true", help="torch.compile the model")
+    t.add_argument("--seed", type=int)
+    t.add_argument("--resume", action="store_true", help="continue a saved model from its last step")
+    t.add_argument("--json", action="store_true", help="one JSON object per event")
+
+    g = sub.add_parser("generate", help="stream text from a saved model")
+    g.add_argument("name")
+    g.add_argument("--prompt", default="", help="the text to continue ('-' reads standard input)")
+    g.add_argument("--length", type=int, default=300, help="tokens to generate")
+    g.add_argument("--temperature", type=float, default=0.8, help="0 = greedy")
+    g.add_argument("--top-k", type=int, default=0)
+    g.add_argument("--top-p", type=float, default=1.0)
+    g.add_argument("--min-p", type=float, default=0.0)
+    g.add_argument("--repetition-penalty", type=float, default=1.0)
+    g.add_argument("--seed", type=int)
+    g.add_argument("--stop", action="append", help="stop once the output contains this text (repeatable)")
+    g.add_argument("--unknown", choices=("unk", "drop"), default="unk",
+                   help="prompt tokens not in the vocabulary: map to <unk> or drop")
+    g.add_argument("--device", default="cpu")
+    g.add_argument("--no-echo", action="store_true", help="do not print the prompt before the continuation")
+    g.add_argument("--json", action="store_true", help="one JSON object per token")
+
+    b = sub.add_parser("bench", help="speed and quality against plain PyTorch references")
+    b.add_argument("--device", default="cpu")
+    b.add_argument("--arch", action="append", help="limit to these architectures (repeatable)")
+    b.add_argument("--quick", action="store_true", help="a short run (under a minute on a 2-core CPU)")
+    b.add_argument("--corpus", default="timemachine")
+    b.add_argument("--json", action="store_true")
+    return p
+
+
+def main(argv=None) -> int:
+    from .errors import LmError
+
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    handlers = {"corpora": cmd_corpora, "models": cmd_models, "train": cmd_train, "generate": cmd_generate,
+                "bench": _cmd_bench}
+    try:
+        return handlers[args.command](args)
+    except LmError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0
+
+
+def _cmd_bench(args) -> int:
+    from .bench import run_cli
+
+    return run_cli(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

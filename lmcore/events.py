@@ -1,0 +1,74 @@
+"""Training progress as events: the CLI, the TUI and Python callers render the same stream."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+
+@dataclass
+class Event:
+    kind = "event"
+
+    def to_dict(self) -> dict:
+        d = {"event": self.kind}
+        d.update({k: (round(v, 6) if isinstance(v, float) else v) for k, v in asdict(self).items()})
+        return d
+
+
+@dataclass
+class StartEvent(Event):
+    name: str
+    arch: str
+    impl: str
+    params: int
+    device: str
+    step: int            # first step (non-zero when resuming)
+    steps: int | None    # step budget, if any
+    minutes: float | None
+    train_tokens: int
+    val_tokens: int
+    vocab_size: int
+    kind = "start"
+
+
+@dataclass
+class StepEvent(Event):
+    step: int
+    steps: int | None
+    loss: float
+    ppl: float
+    tokens_per_s: float
+    lr: float
+    elapsed: float
+    eta: float | None
+    kind = "step"
+
+
+@dataclass
+class EvalEvent(Event):
+    step: int
+    val_loss: float
+    val_ppl: float
+    best_val_loss: float
+    best_val_ppl: float
+    improved: bool
+    sample: str
+    elapsed: float
+    kind = "eval"
+
+
+@dataclass
+class DoneEvent(Event):
+    reason: str          # finished | stopped | time
+    step: int
+    best_val_loss: float
+    best_val_ppl: float
+    elapsed: float
+    tokens_per_s: float
+    kind = "done"
+
+
+@dataclass
+class FailedEvent(Event):
+    message: str
+    step: int
+    kind = "failed"

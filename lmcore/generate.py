@@ -1,0 +1,171 @@
+"""Streaming generation: warm the model up on the prompt, then yield one token at a time."""
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from typing import Iterator
+
+import torch
+
+from .errors import ConfigError, LmError
+from .models import LanguageModel, ModelConfig, build_model
+from .sampling import SamplingSettings, sample
+from .text import Tokenizer
+from .vocab import Vocab
+
+MAX_PROMPT_TOKENS = 4096  # a recurrent model's warm-up reads at most this many prompt tokens
+
+
+@dataclass
+class TokenOut:
+    """One generated token: its text (with the space a word model puts before it), id, the model's
+    probability of it (softmax of the raw logits, before any sampling control) and the top alternatives."""
+
+    index: int
+    token_id: int
+    text: str
+    prob: float
+    alternatives: list[tuple[str, float]]
+
+    def to_dict(self) -> dict:
+        return {"index": self.index, "token_id": self.token_id, "text": self.text, "prob": round(self.prob, 6),
+                "alternatives": [[t, round(p, 6)] for t, p in self.alternatives]}
+
+
+@dataclass
+class PromptInfo:
+    """What happened to the prompt: characters or words not in the vocabulary (mapped to ``<unk>`` or
+    dropped, by ``policy``) and whether a long prompt was cut to its most recent tokens."""
+
+    tokens: int = 0
+    unknown: list[str] = field(default_factory=list)
+    policy: str = "unk"
+    truncated: int = 0
+
+    def message(self) -> str | None:
+        parts = []
+        if self.unknown:
+            shown = ", ".join(repr(u) for u in sorted(set(self.unknown))[:10])
+            what = "mapped to <unk>" if self.policy == "unk" else "dropped"
+            parts.append(f"{len(self.unknown)} prompt token(s) not in the model's vocabulary were {what}: {shown}")
+        if self.truncated:
+            parts.append(f"the prompt was cut to its last {self.tokens:,} tokens ({self.truncated:,} dropped)")
+        return "; ".join(parts) or None
+
+
+class Stream:
+    """An iterator of :class:`TokenOut`; ``info`` tells what happened to the prompt. ``settings`` is read
+    at every token, so changing e.g. its temperature takes effect mid-stream. ``stop()`` ends it."""
+
+    def __init__(self, gen: "Generator", prompt_ids: list[int], info: PromptInfo, settings: SamplingSettings,
+                 stop_event: threading.Event | None):
+        self.gen, self.info, self.settings = gen, info, settings
+        self.stop_event = stop_event or threading.Event()
+        self._ids = prompt_ids
+        self.text = ""
+
+    def stop(self) -> None:
+        self.stop_event.set()
+
+    def __iter__(self) -> Iterator[TokenOut]:
+        gen, s = self.gen, self.settings
+        model, vocab, tok = gen.model, gen.vocab, gen.tokenizer
+        g = torch.Generator()
+        if s.seed is not None:
+            g.manual_seed(int(s.seed))
+        else:
+            g.seed()
+        history = list(self._ids)
+        prev = vocab.idx_to_token[history[-1]] if history and self.info.tokens else None
+        with torch.inference_mode():
+            state = model.init_state(1, gen.device)
+            logits, state = model(torch.tensor([history], device=gen.device), state)
+            logits = logits[0, -1]
+            for i in range(s.max_tokens):
+                if self.stop_event.is_set():
+                    return
+                probs = torch.softmax(logits.float(), -1)
+                nxt = sample(logits, s, history, g)
+                top = torch.topk(probs, min(5, probs.numel()))
+                alts = [(vocab.idx_to_token[j], float(p)) for p, j in zip(top.values.tolist(), top.indices.tolist())]
+                token = vocab.idx_to_token[nxt]
+                text = tok.separator(prev, token) + token
+                prev = token
+                self.text += text
+                history.append(nxt)
+                yield TokenOut(i, nxt, text, float(probs[nxt]), alts)
+                if any(stop and stop in self.text[-(len(stop) + len(text)):] for stop in s.stop):
+                    return
+                logits, state = model.step(torch.tensor([nxt], device=gen.device), state)
+                logits = logits[0]
+
+
+class Generator:
+    """Generates text from a model with its vocab and tokenizer."""
+
+    def __init__(self, model: LanguageModel, vocab: Vocab, tokenizer: Tokenizer, device: str | torch.device = "cpu"):
+        model.check_can_generate()
+        self.model = model.eval()
+        self.vocab, self.tokenizer = vocab, tokenizer
+        self.device = torch.device(device)
+
+    @classmethod
+    def from_store(cls, store, name: str, device: str = "cpu") -> "Generator":
+        meta = store.read_meta(name)
+        model, vocab, tokenizer = load_model(store, name, meta, device)
+        return cls(model, vocab, tokenizer, device)
+
+    def encode_prompt(self, prompt: str, unknown: str = "unk") -> tuple[list[int], PromptInfo]:
+        if unknown not in ("unk", "drop"):
+            raise ConfigError("unknown-token policy must be 'unk' or 'drop'")
+        tokens = self.tokenizer.tokenize(prompt)
+        info = PromptInfo(policy=unknown)
+        ids: list[int] = []
+        for t in tokens:
+            i = self.vocab.token_to_idx.get(t)
+            if i is None:
+                info.unknown.append(t)
+                if unknown == "drop":
+                    continue
+                i = 0
+            ids.append(i)
+        limit = self.model.config.context if self.model.config.arch == "transformer" else MAX_PROMPT_TOKENS
+        if len(ids) > limit:
+            info.truncated = len(ids) - limit
+            ids = ids[-limit:]
+        info.tokens = len(ids)
+        if not ids:  # empty prompt: start from a line break (or space), as at the start of a paragraph
+            start = next((t for t in ("\n", " ") if t in self.vocab), None)
+            ids = [self.vocab[start]] if start else [1 if len(self.vocab) > 1 else 0]
+        return ids, info
+
+    def stream(self, prompt: str, settings: SamplingSettings | None = None, unknown: str = "unk",
+               stop_event: threading.Event | None = None) -> Stream:
+        settings = (settings or SamplingSettings()).validate()
+        ids, info = self.encode_prompt(prompt, unknown)
+        return Stream(self, ids, info, settings, stop_event)
+
+    def complete(self, prompt: str, settings: SamplingSettings | None = None, unknown: str = "unk") -> str:
+        return "".join(t.text for t in self.stream(prompt, settings, unknown))
+
+
+def load_model(store, name: str, meta: dict | None = None, device: str = "cpu"
+               ) -> tuple[LanguageModel, Vocab, Tokenizer]:
+    """Rebuild a saved model with its best weights (safetensors; nothing is unpickled)."""
+    from .errors import StoreError
+
+    meta = meta or store.read_meta(name)
+    try:
+        config = ModelConfig.from_dict(meta["model"])
+        vocab = Vocab.from_dict(meta["vocab"])
+        tokenizer = Tokenizer(**meta["tokenizer"])
+        model = build_model(config)
+    except (KeyError, TypeError, ValueError, LmError) as exc:
+        raise StoreError(f"model '{name}' is damaged: its metadata does not describe a model ({exc})") from None
+    state = store.load_weights(name, meta)
+    try:
+        model.load_weights(state)
+    except (RuntimeError, KeyError) as exc:
+        first = str(exc).strip().splitlines()[0][:200]
+        raise StoreError(f"model '{name}' is damaged: its weights do not fit its description ({first})") from None
+    return model.to(device).eval(), vocab, tokenizer

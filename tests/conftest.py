@@ -1,0 +1,46 @@
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared" / "corpora"
+TIMEMACHINE = SHARED / "timemachine.txt"
+SHAKESPEARE = SHARED / "tinyshakespeare.txt"
+
+
+@pytest.fixture(autouse=True)
+def _isolated(tmp_path, monkeypatch):
+    """Every test gets its own data folder; corpora come from ../shared/corpora through the mirror."""
+    home = tmp_path / "home"
+    monkeypatch.setenv("LMPLAY_HOME", str(home))
+    monkeypatch.setenv("LMPLAY_CORPUS_MIRROR", str(SHARED))
+    torch.manual_seed(0)
+    yield
+
+
+@pytest.fixture
+def home(tmp_path) -> Path:
+    return tmp_path / "home"
+
+
+@pytest.fixture
+def tm_text() -> str:
+    if not TIMEMACHINE.is_file():
+        pytest.skip("../shared/corpora/timemachine.txt is not present")
+    return TIMEMACHINE.read_text("utf-8")
+
+
+@pytest.fixture
+def tm_slice(tmp_path, tm_text) -> Path:
+    """The first 40,000 characters of The Time Machine as a local corpus file."""
+    p = tmp_path / "tm_slice.txt"
+    p.write_text(tm_text[:40_000], "utf-8")
+    return p
+
+
+def pytest_configure(config):
+    torch.set_num_threads(min(2, os.cpu_count() or 1))
