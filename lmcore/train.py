@@ -94,6 +94,11 @@ class TrainConfig:
         return cls(**{k: v for k, v in d.items() if k in known})
 
 
+def ppl(loss: float) -> float:
+    """Perplexity exp(loss), infinite instead of an overflow."""
+    return math.exp(loss) if loss < 700 else float("inf")
+
+
 def _state_to(state, device):
     if state is None:
         return None
@@ -260,7 +265,7 @@ class Trainer:
                     "val_tokens": len(self.val_ids)},
             step=step, history=history, params=params, device=describe(device),
             best_val_loss=best if math.isfinite(best) else None,
-            best_val_ppl=math.exp(best) if math.isfinite(best) else None,
+            best_val_ppl=ppl(best) if math.isfinite(best) else None,
             unigram_val_loss=self.unigram,
         )
         return m
@@ -312,17 +317,18 @@ class Trainer:
             model.to(device)
             loss = evaluate(model, val_ids, cfg.seq_len, autocast=autocast, max_tokens=cfg.eval_tokens)
             sample = _sample(model, self.vocab, self.tokenizer, self.val_ids, cfg.sample_tokens)
-            history.append({"step": 1, "val_loss": loss, "val_ppl": math.exp(loss), "elapsed": elapsed()})
+            history.append({"step": 1, "val_loss": loss, "val_ppl": ppl(loss), "elapsed": elapsed()})
             self.store.save(self.name, self._meta(1, history, loss, device, int(model.unigram.numel())),
                             model.state_dict())
-            emit(EvalEvent(1, loss, math.exp(loss), loss, math.exp(loss), True, sample, elapsed()))
-            done = DoneEvent("finished", 1, loss, math.exp(loss), elapsed(), len(self.train_ids) / max(elapsed(), 1e-9))
+            emit(EvalEvent(1, loss, ppl(loss), loss, ppl(loss), True, sample, elapsed()))
+            done = DoneEvent("finished", 1, loss, ppl(loss), elapsed(), len(self.train_ids) / max(elapsed(), 1e-9))
             emit(done)
             return done
 
         opt = make_optimizer(model, cfg, device)
         if r:
-            opt.load_state_dict(r["optim"])
+            if r.get("optimizer", cfg.optimizer) == cfg.optimizer:
+                opt.load_state_dict(r["optim"])
             torch.set_rng_state(r["rng"])
             if device.type == "cuda" and r.get("cuda_rng") is not None:
                 torch.cuda.set_rng_state(r["cuda_rng"])
@@ -352,7 +358,7 @@ class Trainer:
             if improved:
                 best = val_loss
             resume = {"step": step, "model": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()},
-                      "optim": opt.state_dict(), "rng": torch.get_rng_state(),
+                      "optim": opt.state_dict(), "optimizer": cfg.optimizer, "rng": torch.get_rng_state(),
                       "cuda_rng": torch.cuda.get_rng_state() if device.type == "cuda" else None,
                       "carry": _state_to(model.detach_state(carry), "cpu") if stateful else None,
                       "elapsed": elapsed()}
@@ -365,11 +371,11 @@ class Trainer:
             val = evaluate(model, val_ids, cfg.seq_len, autocast=autocast, max_tokens=cfg.eval_tokens)
             if not math.isfinite(val):
                 raise FloatingPointError("validation loss is not finite")
-            history.append({"step": step, "train_loss": last_train_loss, "val_loss": val, "val_ppl": math.exp(val),
+            history.append({"step": step, "train_loss": last_train_loss, "val_loss": val, "val_ppl": ppl(val),
                             "lr": lr, "elapsed": round(elapsed(), 3), "tokens_per_s": round(rate, 1)})
             improved = save(val)
             sample = _sample(model, self.vocab, self.tokenizer, self.val_ids, cfg.sample_tokens)
-            emit(EvalEvent(step, val, math.exp(val), best, math.exp(best), improved, sample, elapsed()))
+            emit(EvalEvent(step, val, ppl(val), best, ppl(best), improved, sample, elapsed()))
 
         def nan_failure() -> FailedEvent:
             ev = FailedEvent(f"the loss became {last_train_loss} at step {step}: training stopped and the last good "
@@ -426,7 +432,7 @@ class Trainer:
                     eta = (cfg.steps - step) * sec_per_step
                 if budget:
                     eta = min(eta, budget - elapsed()) if eta is not None else budget - elapsed()
-                emit(StepEvent(step, cfg.steps, last_train_loss, math.exp(min(last_train_loss, 50)), rate, lr,
+                emit(StepEvent(step, cfg.steps, last_train_loss, ppl(last_train_loss), rate, lr,
                                elapsed(), max(eta, 0.0) if eta is not None else None))
             if is_eval:
                 do_eval()
@@ -437,7 +443,7 @@ class Trainer:
         if step > step0 and (not history or history[-1]["step"] != step):
             do_eval()
         total_time = time.monotonic() - t_loop
-        done = DoneEvent(reason, step, best, math.exp(best) if math.isfinite(best) else float("inf"), elapsed(),
+        done = DoneEvent(reason, step, best, ppl(best), elapsed(),
                          (step - step0) * tokens_per_step / max(total_time, 1e-9))
         emit(done)
         return done
