@@ -10,7 +10,10 @@ from .errors import ConfigError, CorpusError, LmError, StoreError  # noqa: E402
 from .events import DoneEvent, EvalEvent, Event, FailedEvent, StartEvent, StepEvent  # noqa: E402
 from .generate import Generator, PromptInfo, Stream, TokenOut, load_model  # noqa: E402
 from .models import ModelConfig, build_model, preset_config  # noqa: E402
+from .device import describe as describe_device, pick_device  # noqa: E402
+from .paths import assets_dir, home as data_home  # noqa: E402
 from .sampling import SamplingSettings  # noqa: E402
+from .settings import Settings  # noqa: E402
 from .store import ModelEntry, Store  # noqa: E402
 from .text import Tokenizer, build_vocab, encode  # noqa: E402
 from .train import TrainConfig, Trainer, evaluate, train  # noqa: E402
@@ -18,7 +21,7 @@ from .vocab import Vocab  # noqa: E402
 
 __all__ = [
     "BatchStream", "ConfigError", "Corpus", "CorpusError", "DoneEvent", "EvalEvent", "Event", "FailedEvent",
-    "Generator", "LmError", "ModelConfig", "ModelEntry", "PromptInfo", "SamplingSettings", "StartEvent",
+    "Generator", "LmError", "Settings", "assets_dir", "data_home", "describe_device", "pick_device", "ModelConfig", "ModelEntry", "PromptInfo", "SamplingSettings", "StartEvent",
     "StepEvent", "Store", "StoreError", "Stream", "TokenOut", "Tokenizer", "TrainConfig", "Trainer", "Vocab",
     "build_model", "build_vocab", "corpus_registry", "encode", "evaluate", "fetch_corpus", "load_corpus",
     "load_model", "preset_config", "random_batches", "sequential_batches", "split", "train",

@@ -227,6 +227,20 @@ class Store:
         except Exception as exc:  # noqa: BLE001 - a pickle that needs more than tensors is refused here
             raise StoreError(f"model '{name}': resume state {p.name} is unreadable or unsafe ({exc})") from None
 
+    # ------------------------------------------------------------ side files (e.g. the TUI's transcript)
+    def read_extra(self, name: str, key: str, default=None):
+        """A small JSON document kept beside a model (``<key>.json``); ``default`` if absent or unreadable."""
+        p = self.path(name) / f"{validate_name(key)}.json"
+        try:
+            return json.loads(p.read_text("utf-8"))
+        except (OSError, ValueError):
+            return default
+
+    def write_extra(self, name: str, key: str, obj) -> None:
+        if not self.path(name).is_dir():
+            raise StoreError(f"no model named '{name}'")
+        write_json(self.path(name) / f"{validate_name(key)}.json", obj)
+
     # ------------------------------------------------------------ managing
     def delete(self, name: str) -> None:
         d = self.path(name)

@@ -196,6 +196,15 @@ class Trainer:
         self.store, self.name = store, name
         self.on_event = on_event or (lambda e: None)
         self.stop = stop or threading.Event()
+        self.paused = threading.Event()
+        self._step = 0
+
+    def pause(self) -> None:
+        """Hold training after the current step (the clock stops too) until :meth:`resume_training`."""
+        self.paused.set()
+
+    def resume_training(self) -> None:
+        self.paused.clear()
 
     # ------------------------------------------------------------ set-up
     def prepare(self, *, model: ModelConfig | None = None, preset: str = "small",
@@ -393,6 +402,14 @@ class Trainer:
             if budget is not None and elapsed() >= budget:
                 reason = "time"
                 break
+            if self.paused.is_set():
+                t_pause = time.monotonic()
+                while self.paused.is_set() and not self.stop.is_set():
+                    time.sleep(0.02)
+                held = time.monotonic() - t_pause
+                t_start += held  # paused time counts neither as elapsed nor in tokens/s
+                t_loop += held
+                last_log_t += held
             if self.stop.is_set():
                 reason = "stopped"
                 break

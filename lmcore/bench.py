@@ -1,0 +1,442 @@
+"""``lmcore bench``: our trainer and generator against the plain PyTorch code a user would write.
+
+Every measurement is taken in one process, one run, with the reference measured right beside ours:
+- ``train``: training tokens/s (median over logging intervals after a warm-up). Fused models are
+  compared with a hand-written ``nn.LSTM``/``nn.GRU``/``nn.RNN`` + Adam loop of the same size; scratch
+  models with the naive per-time-step loop of the chapters (one matmul per gate); the transformer
+  with a plain fp32 loop over the same module.
+- ``time_to_loss``: seconds of training until the held-out loss reaches a target.
+- ``generate``: characters/s; the transformer's reference recomputes the whole context for every
+  token (no key/value cache); recurrent references step through the prompt one token at a time.
+- ``first_char``: seconds from prompt (200 characters) to the first generated character.
+- ``memory``: peak memory of a training run (CPU RSS growth, or CUDA max allocated), ours vs reference.
+``ratio`` is ours over the reference for rates, the reference over ours for times and memory
+(higher is better)."""
+from __future__ import annotations
+
+import contextlib
+import datetime as _dt
+import math
+import os
+import platform
+import statistics
+import tempfile
+import threading
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from . import corpus as corpora
+from .device import pick_device
+from .generate import Generator
+from .models import PRESETS, build_model, preset_config
+from .sampling import SamplingSettings
+from .store import Store
+from .text import Tokenizer, build_vocab, encode
+from .train import TrainConfig, Trainer
+
+
+@dataclass
+class Row:
+    bench: str
+    arch: str
+    impl: str
+    preset: str
+    device: str
+    value: float
+    unit: str
+    reference: float | None
+    ratio: float | None
+    against: str = ""
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        for k in ("value", "reference", "ratio"):
+            if isinstance(d[k], float):
+                d[k] = round(d[k], 6 if d[k] < 1 else 2)
+        return d
+
+
+# ---------------------------------------------------------------------------- measuring helpers
+class PeakMemory:
+    """Peak memory growth during a block: CUDA max allocated, or CPU RSS sampled every few ms."""
+
+    def __init__(self, device: torch.device):
+        self.device, self.peak = device, 0
+
+    @staticmethod
+    def _rss() -> int:
+        try:
+            with open("/proc/self/statm") as f:
+                return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+        except OSError:
+            import resource
+
+            return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+    def __enter__(self):
+        if self.device.type == "cuda":
+            torch.cuda.synchronize()
+            torch.cuda.empty_cache()
+            torch.cuda.reset_peak_memory_stats()
+            self.base = torch.cuda.memory_allocated()
+        else:
+            self.base = self._rss()
+            self._stop = threading.Event()
+            self._max = self.base
+
+            def sample():
+                while not self._stop.wait(0.005):
+                    self._max = max(self._max, self._rss())
+
+            self._t = threading.Thread(target=sample, daemon=True)
+            self._t.start()
+        return self
+
+    def __exit__(self, *exc):
+        if self.device.type == "cuda":
+            torch.cuda.synchronize()
+            self.peak = torch.cuda.max_memory_allocated() - self.base
+        else:
+            self._stop.set()
+            self._t.join()
+            self.peak = max(self._max, self._rss()) - self.base
+
+
+def _sync(device):
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def _median_rate(times: list[float], tokens_per_step: int, interval: int) -> float:
+    rates = [interval * tokens_per_step / (b - a) for a, b in zip(times, times[1:]) if b > a]
+    return statistics.median(rates) if rates else float("nan")
+
+
+# ---------------------------------------------------------------------------- references
+class PlainRNNLM(nn.Module):
+    """What a user writes by hand: embedding, nn.LSTM/GRU/RNN, linear head."""
+
+    def __init__(self, arch, vocab, embed, hidden, layers):
+        super().__init__()
+        self.emb = nn.Embedding(vocab, embed)
+        self.rnn = {"rnn": nn.RNN, "gru": nn.GRU, "lstm": nn.LSTM}[arch](embed, hidden, layers, batch_first=True)
+        self.head = nn.Linear(hidden, vocab)
+
+    def forward(self, x):
+        return self.head(self.rnn(self.emb(x))[0])
+
+
+class NaiveScratchLM(nn.Module):
+    """The chapters' from-scratch cell: separate weights and matmuls per gate, a Python loop over time."""
+
+    def __init__(self, arch, vocab, embed, hidden, layers):
+        super().__init__()
+        self.arch, self.hidden, self.layers = arch, hidden, layers
+        gates = {"rnn": 1, "gru": 3, "lstm": 4}[arch]
+        self.emb = nn.Embedding(vocab, embed)
+        self.W_x = nn.ParameterList(nn.Parameter(torch.randn(embed if l == 0 else hidden, hidden) * 0.01)
+                                    for l in range(layers) for _ in range(gates))
+        self.W_h = nn.ParameterList(nn.Parameter(torch.randn(hidden, hidden) * 0.01) for _ in range(layers * gates))
+        self.b = nn.ParameterList(nn.Parameter(torch.zeros(hidden)) for _ in range(layers * gates))
+        self.gates = gates
+        self.head = nn.Linear(hidden, vocab)
+
+    def forward(self, x):
+        inp = self.emb(x)
+        b, t, _ = inp.shape
+        for layer in range(self.layers):
+            g = [(self.W_x[layer * self.gates + i], self.W_h[layer * self.gates + i], self.b[layer * self.gates + i])
+                 for i in range(self.gates)]
+            h = torch.zeros(b, self.hidden, device=x.device)
+            c = torch.zeros_like(h)
+            outs = []
+            for s in range(t):
+                xt = inp[:, s]
+                if self.arch == "lstm":
+                    i_, f_, o_, c_ = [xt @ wx + h @ wh + bb for wx, wh, bb in g]
+                    c = torch.sigmoid(f_) * c + torch.sigmoid(i_) * torch.tanh(c_)
+                    h = torch.sigmoid(o_) * torch.tanh(c)
+                elif self.arch == "gru":
+                    (wxr, whr, br), (wxz, whz, bz), (wxh, whh, bh) = g
+                    r = torch.sigmoid(xt @ wxr + h @ whr + br)
+                    z = torch.sigmoid(xt @ wxz + h @ whz + bz)
+                    h = z * h + (1 - z) * torch.tanh(xt @ wxh + (r * h) @ whh + bh)
+                else:
+                    wx, wh, bb = g[0]
+                    h = torch.tanh(xt @ wx + h @ wh + bb)
+                outs.append(h)
+            inp = torch.stack(outs, 1)
+        return self.head(inp)
+
+
+def reference_train(model: nn.Module, ids: torch.Tensor, batch: int, seq: int, lr: float, steps: int,
+                    warm: int, device: torch.device, interval: int = 5) -> tuple[float, int]:
+    """A plain loop: random windows, Adam, clipping, loss.item() every step. Returns (tokens/s, peak bytes)."""
+    model.to(device).train()
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    ids = ids.to(device)
+    g = torch.Generator().manual_seed(0)
+    times = []
+    with PeakMemory(device) as mem:
+        for step in range(warm + steps):
+            starts = torch.randint(0, len(ids) - seq - 1, (batch,), generator=g).to(device)
+            idx = starts[:, None] + torch.arange(seq, device=device)
+            x, y = ids[idx].long(), ids[idx + 1].long()
+            loss = F.cross_entropy(model(x).flatten(0, 1), y.flatten())
+            opt.zero_grad()
+            loss.backward()
+            nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            opt.step()
+            loss.item()
+            if step >= warm and (step - warm) % interval == 0:
+                times.append(time.perf_counter())
+    return _median_rate(times, batch * seq, interval), mem.peak
+
+
+# ---------------------------------------------------------------------------- ours
+class Bench:
+    def __init__(self, device: str = "cpu", quick: bool = False, corpus: str = "timemachine",
+                 archs: list[str] | None = None, on_row=None):
+        self.device = pick_device(device)
+        self.quick = quick
+        self.archs = archs or ["rnn", "gru", "lstm", "transformer"]
+        self.on_row = on_row or (lambda r: None)
+        self.rows: list[Row] = []
+        self.tmp = tempfile.TemporaryDirectory(prefix="lmplay-bench-")
+        text = corpora.load(corpus).text
+        self.corpus_path = Path(self.tmp.name) / f"{corpus}.txt"
+        self.corpus_path.write_text(text, "utf-8")
+        tok = Tokenizer("char", "raw")
+        self.vocab = build_vocab(text, tok)
+        self.ids = encode(text, tok, self.vocab)
+        self.corpus_name = corpus
+        self.preset = "base" if self.device.type == "cuda" else "small"
+        self._n = 0
+
+    def add(self, row: Row) -> None:
+        self.rows.append(row)
+        self.on_row(row)
+
+    def close(self):
+        self.tmp.cleanup()
+
+    def _trainer(self, arch, impl, steps, extra: dict | None = None, minutes=None, **train_kw) -> Trainer:
+        self._n += 1
+        name = f"b{self._n}"
+        mc = preset_config(arch, self.preset, impl=impl, **(extra or {}))
+        cfg = TrainConfig(steps=steps, minutes=minutes, device=str(self.device), eval_every=10 ** 9, log_every=5,
+                          sample_tokens=0, compile=self.device.type == "cuda" and arch == "transformer", **train_kw)
+        return Trainer(Store(Path(self.tmp.name) / "home"), name).prepare(
+            model=mc, preset=self.preset, train=cfg, corpus=str(self.corpus_path))
+
+    # ------------------------------------------------------------ training throughput
+    def train_throughput(self, arch: str, impl: str) -> None:
+        steps = (10 if impl == "scratch" else 20) if self.quick else (30 if impl == "scratch" else 60)
+        warm = 5 if self.device.type == "cpu" else 20
+        times: list[float] = []
+        tr = self._trainer(arch, impl, warm + steps)
+        tr.on_event = lambda e: times.append(time.perf_counter()) if e.kind == "step" and e.step > warm and e.step % 5 == 0 else None
+        with PeakMemory(self.device) as mem:
+            tr.run()
+        c, t = tr.model_cfg, tr.cfg
+        ours = _median_rate(times, t.batch_size * t.seq_len, 5)
+        v = len(tr.vocab)
+        torch.manual_seed(0)
+        if arch == "transformer":
+            ref_model, against = build_model(preset_config(arch, self.preset, vocab_size=v)), "plain fp32 loop, same module"
+        elif impl == "fused":
+            ref_model, against = PlainRNNLM(arch, v, c.embed or c.hidden, c.hidden, c.num_layers), f"hand-written nn.{arch.upper()} + Adam loop"
+        else:
+            ref_model, against = NaiveScratchLM(arch, v, c.embed or c.hidden, c.hidden, c.num_layers), "naive per-gate, per-step loop"
+        ref, ref_mem = reference_train(ref_model, tr.train_ids, t.batch_size, t.seq_len, t.lr, steps, warm, self.device)
+        dev = self.device.type
+        self.add(Row("train", arch, impl, self.preset, dev, ours, "tokens/s", ref, ours / ref, against))
+        self.add(Row("memory", arch, impl, self.preset, dev, mem.peak / 2 ** 20, "MiB", ref_mem / 2 ** 20,
+                      (ref_mem / mem.peak) if mem.peak > 0 else None, against))
+
+    # ------------------------------------------------------------ time to a target loss
+    def time_to_loss(self, arch: str, target: float, limit_minutes: float, reference: bool = True,
+                     extra: dict | None = None, **train_kw) -> None:
+        reached: list[float] = []
+        tr = self._trainer(arch, "fused", None, extra=extra, minutes=limit_minutes, **train_kw)
+        tr.cfg.eval_every = train_kw.get("eval_every", 50)
+        stop = tr.stop
+
+        def on_event(e):
+            if e.kind == "eval" and e.val_loss <= target and not reached:
+                reached.append(e.elapsed)
+                stop.set()
+
+        tr.on_event = on_event
+        tr.run()
+        ours = reached[0] if reached else float("inf")
+        ref = None
+        against = "not reached within the limit" if not reached else ""
+        if reference and arch != "transformer":
+            ref = self._reference_time_to_loss(tr, target, limit_minutes)
+            against = "hand-written loop, same size"
+        ratio = (ref / ours) if ref and math.isfinite(ours) and math.isfinite(ref) else None
+        self.add(Row("time_to_loss", arch, "fused", self.preset, self.device.type, ours, f"s to val loss {target}",
+                     ref, ratio, against))
+
+    def _reference_time_to_loss(self, tr: Trainer, target: float, limit_minutes: float) -> float:
+        c, t = tr.model_cfg, tr.cfg
+        torch.manual_seed(0)
+        model = PlainRNNLM(c.arch, len(tr.vocab), c.embed or c.hidden, c.hidden, c.num_layers).to(self.device)
+        opt = torch.optim.Adam(model.parameters(), lr=t.lr)
+        ids, val = tr.train_ids.to(self.device), tr.val_ids.to(self.device)
+        g = torch.Generator().manual_seed(0)
+        t0, step = time.perf_counter(), 0
+        while time.perf_counter() - t0 < limit_minutes * 60:
+            starts = torch.randint(0, len(ids) - t.seq_len - 1, (t.batch_size,), generator=g).to(self.device)
+            idx = starts[:, None] + torch.arange(t.seq_len, device=self.device)
+            loss = F.cross_entropy(model(ids[idx].long()).flatten(0, 1), ids[idx + 1].long().flatten())
+            opt.zero_grad()
+            loss.backward()
+            nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            opt.step()
+            step += 1
+            if step % 50 == 0:
+                model.eval()
+                with torch.no_grad():
+                    n = (len(val) - 1) // t.seq_len
+                    xs = val[: n * t.seq_len].view(n, -1).long()
+                    ys = val[1: n * t.seq_len + 1].view(n, -1).long()
+                    vl = sum(F.cross_entropy(model(xs[i:i + 64]).flatten(0, 1), ys[i:i + 64].flatten(), reduction="sum").item()
+                             for i in range(0, n, 64)) / ys.numel()
+                model.train()
+                if vl <= target:
+                    return time.perf_counter() - t0
+        return float("inf")
+
+    # ------------------------------------------------------------ generation
+    def generation(self, arch: str) -> None:
+        torch.manual_seed(0)
+        extra = {"context": 256} if arch == "transformer" else {}
+        model = build_model(preset_config(arch, "small", vocab_size=len(self.vocab), **extra)).to(self.device).eval()
+        gen = Generator(model, self.vocab, Tokenizer("char", "raw"), self.device)
+        prompt = self.corpus_path.read_text("utf-8")[1000:1200]
+        n = 100 if self.quick else 400
+        s = SamplingSettings(temperature=1.0, seed=0, max_tokens=n)
+        self._stream(gen, prompt, s)  # warm-up
+        first, rate = self._stream(gen, prompt, s)
+        if arch == "transformer":
+            ref_first, ref_rate = self._no_cache(model, prompt, n)
+            against = "recompute the whole context per token (no KV cache)"
+        else:
+            ref_first, ref_rate = self._stepwise(model, prompt, n)
+            against = "prompt fed one token at a time, then step"
+        dev = self.device.type
+        self.add(Row("generate", arch, "fused", "small", dev, rate, "chars/s", ref_rate, rate / ref_rate, against))
+        self.add(Row("first_char", arch, "fused", "small", dev, first, "s", ref_first, ref_first / first, against))
+
+    def _stream(self, gen, prompt, s):
+        t0 = time.perf_counter()
+        first, count = None, 0
+        for _ in gen.stream(prompt, s):
+            count += 1
+            if first is None:
+                first = time.perf_counter()
+        end = time.perf_counter()
+        return first - t0, (count - 1) / (end - first)
+
+    @torch.inference_mode()
+    def _no_cache(self, model, prompt, n):
+        ids = torch.tensor([self.vocab.encode(prompt)], device=self.device)
+        ctx = model.config.context
+        g = torch.Generator().manual_seed(0)
+        t0 = time.perf_counter()
+        first = None
+        for i in range(n):
+            logits, _ = model(ids[:, -ctx:])
+            p = torch.softmax(logits[0, -1].float(), -1).cpu()
+            nxt = torch.multinomial(p, 1, generator=g)
+            ids = torch.cat([ids, nxt.to(self.device)[None]], 1)
+            if first is None:
+                first = time.perf_counter()
+        end = time.perf_counter()
+        return first - t0, (n - 1) / (end - first)
+
+    @torch.inference_mode()
+    def _stepwise(self, model, prompt, n):
+        g = torch.Generator().manual_seed(0)
+        t0 = time.perf_counter()
+        state = model.init_state(1, self.device)
+        for i in self.vocab.encode(prompt):
+            logits, state = model.step(torch.tensor([i], device=self.device), state)
+        first = None
+        for _ in range(n):
+            p = torch.softmax(logits[0].float(), -1).cpu()
+            nxt = int(torch.multinomial(p, 1, generator=g))
+            if first is None:
+                first = time.perf_counter()
+            logits, state = model.step(torch.tensor([nxt], device=self.device), state)
+        end = time.perf_counter()
+        return first - t0, (n - 1) / (end - first)
+
+    # ------------------------------------------------------------ the whole run
+    def run(self) -> list[Row]:
+        for arch in self.archs:
+            impls = ["fused", "scratch"] if arch in ("rnn", "gru", "lstm") else ["fused"]
+            if self.quick and arch == "rnn":
+                impls = ["fused"]
+            for impl in impls:
+                self.train_throughput(arch, impl)
+        for arch in self.archs:
+            self.generation(arch)
+        if self.quick:
+            if "lstm" in self.archs:
+                self.time_to_loss("lstm", 2.6, 0.5, extra={}, eval_every=10)
+        elif self.device.type == "cuda":
+            if "transformer" in self.archs:
+                self.time_to_loss("transformer", 1.47, 4, reference=False, eval_every=250)
+            if "lstm" in self.archs:
+                self.time_to_loss("lstm", 1.45, 4, eval_every=250)
+        else:
+            if "lstm" in self.archs:
+                self.time_to_loss("lstm", math.log(4.5), 4, eval_every=100)
+        return self.rows
+
+
+def machine_line(device: torch.device) -> str:
+    cpu = platform.processor() or platform.machine()
+    gpu = f", {torch.cuda.get_device_name(device)}" if device.type == "cuda" else ""
+    return (f"{_dt.date.today().isoformat()} · {platform.system()} {cpu}, {os.cpu_count()} cores{gpu} · "
+            f"torch {torch.__version__}, {torch.get_num_threads()} threads")
+
+
+def run_cli(args) -> int:
+    import json
+    import sys
+
+    archs = args.arch
+    if args.corpus == "timemachine" and str(args.device).startswith("cuda") and not args.quick:
+        args.corpus = "tinyshakespeare"
+    bench = Bench(args.device, args.quick, args.corpus, archs,
+                  on_row=(lambda r: print(json.dumps(r.to_dict()), flush=True)) if args.json else None)
+    try:
+        if not args.json:
+            print(f"lmcore bench ({'quick' if args.quick else 'full'}) on {args.corpus}: {machine_line(bench.device)}",
+                  file=sys.stderr)
+        rows = bench.run()
+    finally:
+        bench.close()
+    if args.json:
+        return 0
+    from rich.console import Console
+    from rich.table import Table
+
+    t = Table("bench", "arch", "impl", "preset", "ours", "reference", "ratio", "unit", "against",
+              title=machine_line(bench.device))
+    for r in rows:
+        fmt = (lambda v: "-" if v is None else ("inf" if v == float("inf") else
+                                                 (f"{v:,.0f}" if v >= 100 else f"{v:.3g}")))
+        t.add_row(r.bench, r.arch, r.impl, r.preset, fmt(r.value), fmt(r.reference),
+                  "-" if r.ratio is None else f"{r.ratio:.2f}x", r.unit, r.against)
+    Console().print(t)
+    return 0

@@ -1,0 +1,264 @@
+"""The lmplay App and its wiring. ``create_app`` takes the data folder and the trainer / generator
+factories, so tests run it on a temporary home with whatever they need."""
+from __future__ import annotations
+
+import asyncio
+import re
+import sys
+from functools import partial
+from typing import Callable
+
+from textual.app import App, SystemCommand
+from textual.binding import Binding
+from textual.command import Hit, Hits, Provider
+
+import lmcore
+from lmcore import LmError, SamplingSettings, Settings, Store, Tokenizer, TrainConfig, Trainer
+
+from .messages import ModelsChanged
+from .screens.dialogs import ConfirmScreen, RenameScreen
+from .screens.docs import HELP, DocScreen, about_text
+from .screens.model import ModelScreen
+from .screens.new_model import NewModelScreen
+from .screens.picker import PickerScreen
+
+
+class LmplayCommands(Provider):
+    """The main actions, in the command palette."""
+
+    def _commands(self):
+        app = self.app
+        cmds = [("New model", "Create a model and train it", app.new_model),
+                ("Models", "Back to the model picker", app.show_picker),
+                ("Help", "Keys and how things work", app.action_help),
+                ("About", "Data folder, config file, device", app.action_about)]
+        screen = app.screen
+        if isinstance(screen, ModelScreen):
+            cmds += [("Train / continue", "Start training this model", screen.training.action_start),
+                     ("Stop training", "Stop and save the best checkpoint", screen.training.action_stop),
+                     ("Pause / resume training", "", screen.training.action_pause),
+                     ("Stop generation", "", screen.generation.action_stop_generation),
+                     ("Copy last continuation", "", screen.generation.action_copy_last)]
+        for e in app.store.list():
+            if e.ok:
+                cmds.append((f"Open {e.name}", f"{e.summary()['arch']} on {e.summary()['corpus']}",
+                             partial(app.open_model, e.name)))
+        return cmds
+
+    async def search(self, query: str) -> Hits:
+        matcher = self.matcher(query)
+        for name, help_text, cb in self._commands():
+            score = matcher.match(name)
+            if score > 0:
+                yield Hit(score, matcher.highlight(name), cb, help=help_text)
+
+    async def discover(self) -> Hits:
+        for name, help_text, cb in self._commands():
+            yield Hit(1.0, name, cb, help=help_text)
+
+
+class LmplayApp(App):
+    TITLE = "lmplay"
+    SUB_TITLE = "train small language models, then play with them"
+    CSS_PATH = str(lmcore.assets_dir() / "lmplay.tcss")
+    COMMANDS = App.COMMANDS | {LmplayCommands}
+    BINDINGS = [
+        Binding("ctrl+q", "quit", "Quit", priority=True),
+        Binding("f1", "help", "Help"),
+    ]
+
+    def __init__(self, home=None, trainer_factory: Callable[..., Trainer] | None = None,
+                 generator_factory: Callable[..., lmcore.Generator] | None = None) -> None:
+        super().__init__()
+        self.store = Store(home)
+        self.settings = Settings(self.store.home)
+        self.trainer_factory = trainer_factory or (lambda store, name, on_event, stop: Trainer(store, name, on_event, stop))
+        self.generator_factory = generator_factory or (lambda store, name: lmcore.Generator.from_store(store, name))
+        self._generators: dict[str, tuple[str, lmcore.Generator]] = {}
+
+    # ------------------------------------------------------------ start-up and settings
+    def on_mount(self) -> None:
+        theme = self.settings.get("theme")
+        if theme in self.available_themes:
+            self.theme = theme
+        self.push_screen(PickerScreen())
+
+    def watch_theme(self, theme: str) -> None:
+        if getattr(self, "settings", None) and theme != self.settings.get("theme"):
+            self.settings.set("theme", theme)
+
+    def save_generation_settings(self, s: SamplingSettings) -> None:
+        keep = {k: v for k, v in s.to_dict().items() if k not in ("stop", "max_tokens")}
+        keep["length"] = s.max_tokens
+        self.settings.set("generation", keep)
+
+    def get_system_commands(self, screen):
+        yield from super().get_system_commands(screen)
+        yield SystemCommand("About lmplay", "Data folder, config file, device", self.action_about)
+
+    # ------------------------------------------------------------ store helpers
+    def model_exists(self, name: str) -> bool:
+        try:
+            return self.store.exists(name)
+        except LmError:
+            return False
+
+    def model_meta(self, name: str) -> dict | None:
+        try:
+            return self.store.read_meta(name)
+        except LmError:
+            return None
+
+    def default_spec(self) -> dict:
+        d = self.settings.get("default_model", {})
+        corpus = d.get("corpus", "timemachine")
+        entry = lmcore.corpus.entry(corpus)
+        if entry is None or lmcore.corpus.status(entry, self.store.home) == "needs download":
+            if not self._mirror_has(corpus):
+                corpus = d.get("fallback_corpus", "pythondocs")
+        arch = d.get("arch", "lstm")
+        taken = {e.name for e in self.store.list()}
+        base = f"{arch}-{corpus}"
+        name, i = base, 2
+        while name in taken:
+            name, i = f"{base}-{i}", i + 1
+        return {"name": name, "arch": arch, "preset": d.get("preset", "small"), "corpus": corpus}
+
+    @staticmethod
+    def _mirror_has(corpus: str) -> bool:
+        import os
+        from pathlib import Path
+
+        m = os.environ.get(lmcore.corpus.MIRROR_ENV, "")
+        return bool(m) and not re.match(r"^https?://", m) and (Path(m).expanduser() / f"{corpus}.txt").is_file()
+
+    def corpus_choices(self) -> list[tuple[str, str]]:
+        out = []
+        for e in lmcore.corpus_registry():
+            out.append((f"{e.name} ({lmcore.corpus.status(e, self.store.home)})", e.name))
+        return out
+
+    # ------------------------------------------------------------ training and generation
+    def make_trainer(self, name: str, on_event, stop) -> Trainer:
+        return self.trainer_factory(self.store, name, on_event, stop)
+
+    def prepare_trainer(self, trainer: Trainer, spec: dict, resume: bool, options: dict) -> None:
+        cfg = TrainConfig(steps=options.get("steps"), minutes=options.get("minutes"))
+        if resume:
+            trainer.prepare(train=cfg, resume=True)
+        else:
+            mc = lmcore.preset_config(spec["arch"], spec["preset"], impl=spec.get("impl") or "fused")
+            trainer.prepare(model=mc, preset=spec["preset"], train=cfg, corpus=spec["corpus"],
+                            tokenizer=Tokenizer(spec.get("tokens", "char"), spec.get("prep", "raw")))
+
+    def get_generator(self, name: str) -> lmcore.Generator:
+        """A generator for the model's best checkpoint, reloaded when the checkpoint changed."""
+        meta = self.store.read_meta(name)
+        stamp = f"{meta.get('updated')}:{meta['files'].get('weights')}"
+        cached = self._generators.get(name)
+        if cached and cached[0] == stamp:
+            return cached[1]
+        gen = self.generator_factory(self.store, name)
+        self._generators[name] = (stamp, gen)
+        return gen
+
+    # ------------------------------------------------------------ navigation and model actions
+    def show_picker(self) -> None:
+        while len(self.screen_stack) > 2:
+            self.pop_screen()
+
+    def open_model(self, name: str, spec: dict | None = None, start: bool = False) -> None:
+        self.show_picker()
+        self.push_screen(ModelScreen(name, spec, start))
+
+    def new_model(self) -> None:
+        defaults = self.default_spec()
+
+        def created(spec: dict | None) -> None:
+            if spec:
+                self.open_model(spec["name"], spec, start=True)
+
+        self.push_screen(NewModelScreen(self.corpus_choices(), defaults, {e.name for e in self.store.list()}), created)
+
+    def delete_model(self, name: str) -> None:
+        def answer(yes: bool | None) -> None:
+            if not yes:
+                return
+            try:
+                self.store.delete(name)
+                self._generators.pop(name, None)
+                self.notify(f"Deleted '{name}'.")
+            except LmError as exc:
+                self.notify(str(exc), severity="error")
+            self._models_changed()
+
+        self.push_screen(ConfirmScreen(f"Delete model '{name}' and its checkpoints? This cannot be undone."), answer)
+
+    def rename_model(self, name: str) -> None:
+        def answer(new: str | None) -> None:
+            if not new or new == name:
+                return
+            try:
+                self.store.rename(name, new)
+                self._generators.pop(name, None)
+                self.notify(f"Renamed '{name}' to '{new}'.")
+            except LmError as exc:
+                self.notify(str(exc), severity="error")
+            self._models_changed()
+
+        self.push_screen(RenameScreen(name), answer)
+
+    def _models_changed(self) -> None:
+        for screen in self.screen_stack:
+            if isinstance(screen, PickerScreen):
+                screen.action_refresh()
+
+    def on_models_changed(self, message: ModelsChanged) -> None:
+        self._models_changed()
+
+    def action_help(self) -> None:
+        self.push_screen(DocScreen(HELP))
+
+    def action_about(self) -> None:
+        self.push_screen(DocScreen(about_text(self)))
+
+    # ------------------------------------------------------------ quitting
+    async def action_quit(self) -> None:
+        """Stop training (it saves) and generation, wait for the workers, then exit."""
+        await self.shutdown_workers()
+        self.exit()
+
+    async def shutdown_workers(self, timeout: float = 30.0) -> None:
+        for screen in self.screen_stack:
+            if isinstance(screen, ModelScreen):
+                screen.training.stop_event.set()
+                if screen.training.trainer:
+                    screen.training.trainer.resume_training()
+                screen.generation.stop_event.set()
+        workers = [w for w in self.workers if w.group in ("training", "generation")]
+        if workers:
+            self.notify("Stopping: saving the best checkpoint…")
+            try:
+                await asyncio.wait_for(asyncio.gather(*(w.wait() for w in workers), return_exceptions=True), timeout)
+            except asyncio.TimeoutError:
+                pass
+
+
+def create_app(home=None, trainer_factory=None, generator_factory=None) -> LmplayApp:
+    return LmplayApp(home, trainer_factory, generator_factory)
+
+
+def run(argv=None) -> int:
+    import argparse
+
+    p = argparse.ArgumentParser(prog="lmplay", description="Train small language models and play with them.")
+    p.add_argument("--home", help="data folder (default: $LMPLAY_HOME or the user data dir)")
+    p.add_argument("--version", action="version", version=f"lmplay {lmcore.__version__}")
+    args = p.parse_args(argv)
+    try:
+        app = create_app(args.home)
+    except LmError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    app.run()
+    return 0

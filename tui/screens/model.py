@@ -1,0 +1,57 @@
+"""One model: the training panel and the generation pane, in tabs."""
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.screen import Screen
+from textual.widgets import Footer, Header, TabbedContent, TabPane
+
+from ..widgets.generation import GenerationPane
+from ..widgets.training import TrainingPanel
+
+
+class ModelScreen(Screen):
+    BINDINGS = [
+        Binding("f2", "show_tab('train')", "Train tab"),
+        Binding("f3", "show_tab('generate')", "Generate tab"),
+        Binding("ctrl+b", "back", "Models"),
+    ]
+
+    def __init__(self, name: str, spec: dict | None = None, start: bool = False) -> None:
+        super().__init__()
+        self.model_name = name
+        self.spec = spec
+        self.start = start
+        self.sub_title = name
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        initial = "train" if self.start or self.spec else "generate"
+        with TabbedContent(initial=initial):
+            with TabPane("Train", id="train"):
+                yield TrainingPanel(self.model_name, self.spec)
+            with TabPane("Generate", id="generate"):
+                yield GenerationPane(self.model_name)
+        yield Footer()
+
+    def on_mount(self) -> None:
+        if self.start:
+            self.query_one(TrainingPanel).action_start()
+        elif not self.spec:
+            self.call_after_refresh(lambda: self.query_one("#prompt").focus())
+
+    def action_show_tab(self, tab: str) -> None:
+        self.query_one(TabbedContent).active = tab
+        if tab == "generate":
+            self.query_one("#prompt").focus()
+
+    def action_back(self) -> None:
+        self.app.pop_screen()
+
+    @property
+    def training(self) -> TrainingPanel:
+        return self.query_one(TrainingPanel)
+
+    @property
+    def generation(self) -> GenerationPane:
+        return self.query_one(GenerationPane)

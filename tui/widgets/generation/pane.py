@@ -1,0 +1,209 @@
+"""The generation pane: transcript, prompt, temperature and settings.
+
+Generation runs in a thread worker; tokens are collected in a buffer and drawn once per frame
+(~30 a second), never one UI call per character. Esc stops; the temperature can change mid-stream."""
+from __future__ import annotations
+
+import threading
+import time
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.widgets import Input, Static, Switch
+
+from lmcore import LmError, SamplingSettings
+
+from ...messages import GenerationFinished
+from .controls import SettingsBar, TemperatureControl
+from .transcript import Continuation, Transcript, Turn
+
+FRAME = 1 / 30
+MAX_TURNS_KEPT = 200
+
+
+class GenerationPane(Vertical):
+    BINDINGS = [
+        Binding("escape", "stop_generation", "Stop", priority=True),
+        Binding("ctrl+up", "temperature(0.1)", "Temp +"),
+        Binding("ctrl+down", "temperature(-0.1)", "Temp −"),
+        Binding("ctrl+y", "copy_last", "Copy"),
+        Binding("ctrl+l", "clear", "Clear"),
+    ]
+
+    def __init__(self, name: str, **kw) -> None:
+        super().__init__(**kw)
+        self.model_name = name
+        saved = self.app.settings.get("generation", {})
+        known = SamplingSettings().to_dict()
+        gen_defaults = {("max_tokens" if k == "length" else k): v for k, v in saved.items()}
+        self.settings = SamplingSettings(**{k: v for k, v in gen_defaults.items() if k in known})
+        self.colour = bool(self.app.settings.get("colour_by_probability", True))
+        self.stop_event = threading.Event()
+        self.generating = False
+        self._pending: list = []
+        self._lock = threading.Lock()
+        self._current: Turn | None = None
+        self._stream_settings: SamplingSettings | None = None
+        self.frames = 0
+
+    def compose(self) -> ComposeResult:
+        yield Transcript()
+        with Horizontal(id="gen-status"):
+            yield TemperatureControl(self.settings.temperature)
+            yield Static("", id="gen-state")
+        yield Static("", id="alternatives")
+        yield SettingsBar(self.settings, self.colour, id="gen-settings")
+        yield Input(placeholder="Type a prompt and press Enter (Esc stops, ctrl+↑/↓ temperature)", id="prompt")
+
+    def on_mount(self) -> None:
+        turns = self.app.store.read_extra(self.model_name, "transcript", {}) if self.app.model_exists(self.model_name) else {}
+        transcript = self.query_one(Transcript)
+        for t in (turns or {}).get("turns", [])[-MAX_TURNS_KEPT:]:
+            transcript.mount(Turn(t.get("prompt", ""), t.get("prompt", "") + t.get("text", ""), self.colour))
+        transcript.scroll_end(animate=False, immediate=False)
+        self._set_state("ready")
+        self.set_interval(FRAME, self._flush)
+
+    # ------------------------------------------------------------ actions
+    def action_temperature(self, delta: float) -> None:
+        self.query_one(TemperatureControl).nudge(delta)
+
+    @on(TemperatureControl.Changed)
+    def _temperature_changed(self, message: TemperatureControl.Changed) -> None:
+        self.settings.temperature = message.value
+        if self._stream_settings is not None:  # read at every token: takes effect mid-stream
+            self._stream_settings.temperature = message.value
+        self.app.save_generation_settings(self.settings)
+
+    @on(Switch.Changed, "#colour")
+    def _colour_changed(self, message: Switch.Changed) -> None:
+        self.colour = message.value
+        for c in self.query(Continuation):
+            c.set_colour(self.colour)
+        self.app.settings.set("colour_by_probability", self.colour)
+
+    @on(Continuation.CursorMoved)
+    def _show_alternatives(self, message: Continuation.CursorMoved) -> None:
+        t = message.token
+        alts = "  ".join(f"{a!r} {p:.2f}" for a, p in t.alternatives)
+        self.query_one("#alternatives", Static).update(f"{t.text!r} p={t.prob:.2f} · alternatives: {alts}")
+
+    def action_stop_generation(self) -> None:
+        if self.generating:
+            self.stop_event.set()
+        elif self.screen.focused is not self.query_one("#prompt", Input):
+            self.query_one("#prompt", Input).focus()
+
+    def action_copy_last(self) -> None:
+        turns = list(self.query(Turn))
+        if not turns:
+            self.app.notify("Nothing generated yet.", severity="warning")
+            return
+        c = turns[-1].continuation
+        text = c.plain[len(turns[-1].prompt):]
+        self.app.copy_to_clipboard(text)
+        self.app.notify(f"Copied the last continuation ({len(text):,} characters).")
+
+    def action_clear(self) -> None:
+        if self.generating:
+            return
+        self.query_one(Transcript).remove_children()
+        self._save_transcript()
+
+    @on(Input.Submitted, "#prompt")
+    def _submit(self, message: Input.Submitted) -> None:
+        message.stop()
+        self.generate(message.value)
+
+    # ------------------------------------------------------------ generation
+    def generate(self, prompt: str) -> None:
+        if self.generating:
+            self.app.notify("Still generating: press Esc to stop first.", severity="warning")
+            return
+        if not self.app.model_exists(self.model_name):
+            self.app.notify("This model has no saved checkpoint yet: train it first (Train tab).",
+                            severity="warning")
+            return
+        try:
+            settings = self.query_one(SettingsBar).read(self.settings)
+        except LmError as exc:
+            self.app.notify(str(exc), title="Settings", severity="error")
+            return
+        self.settings = settings
+        self.app.save_generation_settings(settings)
+        self._stream_settings = SamplingSettings(**settings.to_dict())
+        self.query_one("#prompt", Input).value = ""
+        turn = Turn(prompt, prompt, self.colour)
+        transcript = self.query_one(Transcript)
+        transcript.mount(turn)
+        transcript.scroll_end(animate=False, immediate=False)  # a new turn always comes into view
+        self._current = turn
+        self.stop_event = threading.Event()
+        self.generating = True
+        self._started = time.monotonic()
+        self._set_state("generating… (Esc stops)")
+        self.run_generation(prompt, self._stream_settings)
+
+    @work(thread=True, exclusive=True, group="generation", exit_on_error=False)
+    def run_generation(self, prompt: str, settings: SamplingSettings) -> None:
+        try:
+            gen = self.app.get_generator(self.model_name)
+            stream = gen.stream(prompt, settings, stop_event=self.stop_event)
+            note = stream.info.message()
+            if note:
+                self.app.call_from_thread(self.app.notify, note, title="Prompt", severity="warning")
+            for tok in stream:
+                with self._lock:
+                    self._pending.append(tok)
+        except LmError as exc:
+            self.post_message(GenerationFinished("error", str(exc)))
+            return
+        except Exception as exc:  # noqa: BLE001
+            self.post_message(GenerationFinished("error", f"{type(exc).__name__}: {exc}"))
+            return
+        self.post_message(GenerationFinished("stopped" if self.stop_event.is_set() else "done"))
+
+    def _flush(self) -> None:
+        """Once per frame: draw the tokens that arrived since the last frame."""
+        with self._lock:
+            batch, self._pending = self._pending, []
+        if not batch or self._current is None:
+            return
+        transcript = self.query_one(Transcript)
+        was_bottom = transcript.at_bottom()
+        self._current.continuation.add(batch)
+        self.frames += 1
+        transcript.follow(was_bottom)
+        n = len(self._current.continuation.tokens)
+        rate = n / max(time.monotonic() - self._started, 1e-6)
+        self._set_state(f"generating… {n} tokens, {rate:,.0f}/s (Esc stops)")
+
+    @on(GenerationFinished)
+    def _finished(self, message: GenerationFinished) -> None:
+        self._flush()
+        self.generating = False
+        self._stream_settings = None
+        if message.error:
+            self.app.notify(message.error, title="Cannot generate", severity="error", timeout=8)
+            if self._current is not None:
+                self._current.remove()
+            self._set_state("ready")
+        else:
+            n = len(self._current.continuation.tokens) if self._current else 0
+            self._set_state(f"{message.reason}: {n} tokens in {time.monotonic() - self._started:.1f}s")
+            self._save_transcript()
+        self._current = None
+
+    def _set_state(self, text: str) -> None:
+        self.query_one("#gen-state", Static).update(f" │ {text}")
+
+    def _save_transcript(self) -> None:
+        if not self.app.model_exists(self.model_name):
+            return
+        turns = [{"prompt": t.prompt, "text": t.continuation.plain[len(t.prompt):]} for t in self.query(Turn)]
+        try:
+            self.app.store.write_extra(self.model_name, "transcript", {"turns": turns[-MAX_TURNS_KEPT:]})
+        except (LmError, OSError) as exc:
+            self.app.notify(f"Could not save the transcript: {exc}", severity="warning")
