@@ -187,7 +187,9 @@ def reference_train(model: nn.Module, ids: torch.Tensor, batch: int, seq: int, l
             starts = torch.randint(0, len(ids) - seq - 1, (batch,), generator=g).to(device)
             idx = starts[:, None] + torch.arange(seq, device=device)
             x, y = ids[idx].long(), ids[idx + 1].long()
-            loss = F.cross_entropy(model(x).flatten(0, 1), y.flatten())
+            out = model(x)
+            out = out[0] if isinstance(out, tuple) else out
+            loss = F.cross_entropy(out.flatten(0, 1), y.flatten())
             opt.zero_grad()
             loss.backward()
             nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -217,8 +219,11 @@ class Bench:
         self.corpus_name = corpus
         self.preset = "base" if self.device.type == "cuda" else "small"
         self._n = 0
+        self._t0 = time.perf_counter()
 
     def add(self, row: Row) -> None:
+        if os.environ.get("LMPLAY_BENCH_DEBUG"):
+            print(f"[{time.perf_counter() - self._t0:6.1f}s] {row.bench} {row.arch} {row.impl}", flush=True)
         self.rows.append(row)
         self.on_row(row)
 
@@ -229,22 +234,25 @@ class Bench:
         self._n += 1
         name = f"b{self._n}"
         mc = preset_config(arch, self.preset, impl=impl, **(extra or {}))
-        cfg = TrainConfig(steps=steps, minutes=minutes, device=str(self.device), eval_every=10 ** 9, log_every=5,
-                          sample_tokens=0, compile=self.device.type == "cuda" and arch == "transformer", **train_kw)
+        opts = dict(eval_every=10 ** 9, log_every=5, sample_tokens=0,
+                    compile=self.device.type == "cuda" and arch == "transformer")
+        opts.update(train_kw)
+        cfg = TrainConfig(steps=steps, minutes=minutes, device=str(self.device), **opts)
         return Trainer(Store(Path(self.tmp.name) / "home"), name).prepare(
             model=mc, preset=self.preset, train=cfg, corpus=str(self.corpus_path))
 
     # ------------------------------------------------------------ training throughput
     def train_throughput(self, arch: str, impl: str) -> None:
-        steps = (10 if impl == "scratch" else 20) if self.quick else (30 if impl == "scratch" else 60)
-        warm = 5 if self.device.type == "cpu" else 20
+        steps = (6 if impl == "scratch" else 10) if self.quick else (30 if impl == "scratch" else 60)
+        warm = (2 if self.quick else 5) if self.device.type == "cpu" else 20
+        every = 2 if self.quick else 5
         times: list[float] = []
-        tr = self._trainer(arch, impl, warm + steps)
-        tr.on_event = lambda e: times.append(time.perf_counter()) if e.kind == "step" and e.step > warm and e.step % 5 == 0 else None
+        tr = self._trainer(arch, impl, warm + steps, log_every=every)
+        tr.on_event = lambda e: times.append(time.perf_counter()) if e.kind == "step" and e.step >= warm and e.step % every == 0 else None
         with PeakMemory(self.device) as mem:
             tr.run()
         c, t = tr.model_cfg, tr.cfg
-        ours = _median_rate(times, t.batch_size * t.seq_len, 5)
+        ours = _median_rate(times, t.batch_size * t.seq_len, every)
         v = len(tr.vocab)
         torch.manual_seed(0)
         if arch == "transformer":
@@ -253,7 +261,8 @@ class Bench:
             ref_model, against = PlainRNNLM(arch, v, c.embed or c.hidden, c.hidden, c.num_layers), f"hand-written nn.{arch.upper()} + Adam loop"
         else:
             ref_model, against = NaiveScratchLM(arch, v, c.embed or c.hidden, c.hidden, c.num_layers), "naive per-gate, per-step loop"
-        ref, ref_mem = reference_train(ref_model, tr.train_ids, t.batch_size, t.seq_len, t.lr, steps, warm, self.device)
+        ref, ref_mem = reference_train(ref_model, tr.train_ids, t.batch_size, t.seq_len, t.lr, steps, warm,
+                                       self.device, every)
         dev = self.device.type
         self.add(Row("train", arch, impl, self.preset, dev, ours, "tokens/s", ref, ours / ref, against))
         self.add(Row("memory", arch, impl, self.preset, dev, mem.peak / 2 ** 20, "MiB", ref_mem / 2 ** 20,
@@ -261,10 +270,11 @@ class Bench:
 
     # ------------------------------------------------------------ time to a target loss
     def time_to_loss(self, arch: str, target: float, limit_minutes: float, reference: bool = True,
-                     extra: dict | None = None, **train_kw) -> None:
+                     extra: dict | None = None, ref_limit_minutes: float | None = None, **train_kw) -> None:
         reached: list[float] = []
-        tr = self._trainer(arch, "fused", None, extra=extra, minutes=limit_minutes, **train_kw)
-        tr.cfg.eval_every = train_kw.get("eval_every", 50)
+        steps = train_kw.pop("steps", None)
+        train_kw.setdefault("eval_every", 50)
+        tr = self._trainer(arch, "fused", steps, extra=extra, minutes=limit_minutes, **train_kw)
         stop = tr.stop
 
         def on_event(e):
@@ -278,8 +288,9 @@ class Bench:
         ref = None
         against = "not reached within the limit" if not reached else ""
         if reference and arch != "transformer":
-            ref = self._reference_time_to_loss(tr, target, limit_minutes)
-            against = "hand-written loop, same size"
+            ref = self._reference_time_to_loss(tr, target, ref_limit_minutes or limit_minutes)
+            against = "hand-written loop, same size" + ("" if math.isfinite(ref) else
+                                                        f" (did not reach it in {(ref_limit_minutes or limit_minutes):g} min)")
         ratio = (ref / ours) if ref and math.isfinite(ours) and math.isfinite(ref) else None
         self.add(Row("time_to_loss", arch, "fused", self.preset, self.device.type, ours, f"s to val loss {target}",
                      ref, ratio, against))
@@ -321,7 +332,7 @@ class Bench:
         model = build_model(preset_config(arch, "small", vocab_size=len(self.vocab), **extra)).to(self.device).eval()
         gen = Generator(model, self.vocab, Tokenizer("char", "raw"), self.device)
         prompt = self.corpus_path.read_text("utf-8")[1000:1200]
-        n = 100 if self.quick else 400
+        n = 60 if self.quick else 400
         s = SamplingSettings(temperature=1.0, seed=0, max_tokens=n)
         self._stream(gen, prompt, s)  # warm-up
         first, rate = self._stream(gen, prompt, s)
@@ -383,20 +394,24 @@ class Bench:
     def run(self) -> list[Row]:
         for arch in self.archs:
             impls = ["fused", "scratch"] if arch in ("rnn", "gru", "lstm") else ["fused"]
-            if self.quick and arch == "rnn":
+            if self.quick and arch != "lstm":
                 impls = ["fused"]
+            if self.quick and arch == "rnn":
+                continue
             for impl in impls:
                 self.train_throughput(arch, impl)
         for arch in self.archs:
-            self.generation(arch)
+            if not (self.quick and arch in ("rnn", "gru")):
+                self.generation(arch)
         if self.quick:
             if "lstm" in self.archs:
-                self.time_to_loss("lstm", 2.6, 0.5, extra={}, eval_every=10)
+                self.time_to_loss("lstm", 3.0, 0.3, extra={}, eval_every=10)
         elif self.device.type == "cuda":
             if "transformer" in self.archs:
-                self.time_to_loss("transformer", 1.47, 4, reference=False, eval_every=250)
+                self.time_to_loss("transformer", 1.47, 3, reference=False, eval_every=250, steps=2000)
             if "lstm" in self.archs:
-                self.time_to_loss("lstm", 1.45, 4, eval_every=250)
+                self.time_to_loss("lstm", 1.51, 2, ref_limit_minutes=1.5, eval_every=250)
+                self.time_to_loss("lstm", 1.45, 2, reference=False, eval_every=250)
         else:
             if "lstm" in self.archs:
                 self.time_to_loss("lstm", math.log(4.5), 4, eval_every=100)
@@ -431,12 +446,17 @@ def run_cli(args) -> int:
     from rich.console import Console
     from rich.table import Table
 
-    t = Table("bench", "arch", "impl", "preset", "ours", "reference", "ratio", "unit", "against",
-              title=machine_line(bench.device))
+    t = Table("bench", "model", "ours", "reference", "ratio", "unit", title=machine_line(bench.device))
+    notes: dict[str, int] = {}
     for r in rows:
-        fmt = (lambda v: "-" if v is None else ("inf" if v == float("inf") else
+        fmt = (lambda v: "-" if v is None else ("not reached" if v == float("inf") else
                                                  (f"{v:,.0f}" if v >= 100 else f"{v:.3g}")))
-        t.add_row(r.bench, r.arch, r.impl, r.preset, fmt(r.value), fmt(r.reference),
-                  "-" if r.ratio is None else f"{r.ratio:.2f}x", r.unit, r.against)
-    Console().print(t)
+        mark = notes.setdefault(r.against, len(notes) + 1) if r.against else None
+        t.add_row(r.bench, f"{r.arch} {r.impl} {r.preset}", fmt(r.value), fmt(r.reference) + (f" [{mark}]" if mark else ""),
+                  "-" if r.ratio is None else f"{r.ratio:.2f}x", r.unit)
+    console = Console()
+    console.print(t)
+    for text, i in notes.items():
+        console.print(f"[{i}] {text}", markup=False, highlight=False)
+    console.print("ratio: ours / reference for rates, reference / ours for times and memory (higher is better)")
     return 0

@@ -341,7 +341,11 @@ class Trainer:
             torch.set_rng_state(r["rng"])
             if device.type == "cuda" and r.get("cuda_rng") is not None:
                 torch.cuda.set_rng_state(r["cuda_rng"])
-        fwd = torch.compile(model) if cfg.compile else model
+        def step_loss(x, y, state):
+            logits, new_state = model(x, state)
+            return F.cross_entropy(logits.float().flatten(0, 1), y.flatten()), new_state
+
+        fwd_loss = torch.compile(step_loss) if cfg.compile else step_loss
         stream = BatchStream(train_ids, cfg.batch_size, cfg.seq_len, cfg.sampling, cfg.seed)
         carry = _state_to(r.get("carry"), device) if r else None
         stateful = model.stateful and cfg.sampling == "sequential"
@@ -420,8 +424,7 @@ class Trainer:
             for g in opt.param_groups:
                 g["lr"] = lr
             with autocast():
-                logits, st = fwd(x, carry if stateful else None)
-                loss = F.cross_entropy(logits.float().flatten(0, 1), y.flatten())
+                loss, st = fwd_loss(x, y, carry if stateful else None)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             if cfg.clip:

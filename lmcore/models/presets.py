@@ -40,7 +40,7 @@ PRESETS: dict[str, dict[str, dict]] = {
         "small": {"model": {"num_layers": 4, "heads": 4, "hidden": 128, "context": 64, "dropout": 0.0},
                   "train": {"batch_size": 32, "seq_len": 64, "lr": 5e-3, "steps": 1200}},
         "base": {"model": {"num_layers": 6, "heads": 6, "hidden": 384, "context": 256, "dropout": 0.2},
-                 "train": {"batch_size": 64, "seq_len": 256, "lr": 1e-3, "steps": 5000}},
+                 "train": {"batch_size": 64, "seq_len": 256, "lr": 2e-3, "steps": 2000}},
     },
 }
 
