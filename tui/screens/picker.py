@@ -64,7 +64,7 @@ class PickerScreen(Screen):
                 "(Enter again to start training), or [b]n[/b] to choose the architecture, size and corpus."
             )
         self.query_one("#picker-title", Static).update(
-            f"{len(self.entries)} model(s) in {self.app.store.root} · Enter open · n new · r rename · d delete")
+            f"{len(self.entries)} model(s) · Enter open · n new · r rename · d delete · F1 help")
         table.display = bool(self.entries)
         if self.entries:
             table.focus()

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from textual import on
 from textual.app import ComposeResult
-from textual.containers import Horizontal
+from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.widgets import Button, Input, Label, Static, Switch
 
@@ -56,8 +56,8 @@ FIELDS = [("top_k", "top-k", int), ("top_p", "top-p", float), ("min_p", "min-p",
           ("max_tokens", "length", int), ("repetition_penalty", "rep. pen.", float), ("seed", "seed", int)]
 
 
-class SettingsBar(Horizontal):
-    """top-k, top-p, min-p, length, repetition penalty, seed and probability colouring."""
+class SettingsBar(Vertical):
+    """top-k, top-p, min-p, length, repetition penalty, seed and probability colouring (two rows)."""
 
     def __init__(self, settings: SamplingSettings, colour: bool, **kw) -> None:
         super().__init__(**kw)
@@ -65,12 +65,17 @@ class SettingsBar(Horizontal):
         self.colour = colour
 
     def compose(self) -> ComposeResult:
-        for key, label, _ in FIELDS:
-            value = getattr(self.settings, key)
-            yield Label(label)
-            yield Input("" if value is None else str(value), id=f"set-{key}", placeholder="random" if key == "seed" else "")
-        yield Label("colour")
-        yield Switch(self.colour, id="colour")
+        rows = (FIELDS[:4], FIELDS[4:])
+        for i, fields in enumerate(rows):
+            with Horizontal(classes="settings-row"):
+                for key, label, _ in fields:
+                    value = getattr(self.settings, key)
+                    yield Label(label)
+                    yield Input("" if value is None else str(value), id=f"set-{key}",
+                                placeholder="random" if key == "seed" else "")
+                if i == 1:
+                    yield Label("colour by probability")
+                    yield Switch(self.colour, id="colour")
 
     def read(self, base: SamplingSettings) -> SamplingSettings:
         """The settings typed here over ``base``; raises ConfigError with a clear line if one is off."""

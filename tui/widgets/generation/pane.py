@@ -39,7 +39,7 @@ class GenerationPane(Vertical):
         known = SamplingSettings().to_dict()
         gen_defaults = {("max_tokens" if k == "length" else k): v for k, v in saved.items()}
         self.settings = SamplingSettings(**{k: v for k, v in gen_defaults.items() if k in known})
-        self.colour = bool(self.app.settings.get("colour_by_probability", True))
+        self.colour = bool(self.app.settings.get("colour_by_probability", False))
         self.stop_event = threading.Event()
         self.generating = False
         self._pending: list = []
@@ -192,7 +192,7 @@ class GenerationPane(Vertical):
             self._set_state("ready")
         else:
             n = len(self._current.continuation.tokens) if self._current else 0
-            self._set_state(f"{message.reason}: {n} tokens in {time.monotonic() - self._started:.1f}s")
+            self._set_state(f"{message.reason}: {n} tokens")
             self._save_transcript()
         self._current = None
 
