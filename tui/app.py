@@ -223,18 +223,25 @@ class LmplayApp(App):
         self.push_screen(DocScreen(about_text(self)))
 
     # ------------------------------------------------------------ quitting
-    async def action_quit(self) -> None:
-        """Stop training (it saves) and generation, wait for the workers, then exit."""
-        await self.shutdown_workers()
-        self.exit()
-
-    async def shutdown_workers(self, timeout: float = 30.0) -> None:
+    def _signal_workers(self) -> None:
         for screen in self.screen_stack:
             if isinstance(screen, ModelScreen):
                 screen.training.stop_event.set()
                 if screen.training.trainer:
                     screen.training.trainer.resume_training()
                 screen.generation.stop_event.set()
+
+    def exit(self, *args, **kwargs) -> None:
+        self._signal_workers()  # however the app ends, training stops (and saves) and generation ends
+        super().exit(*args, **kwargs)
+
+    async def action_quit(self) -> None:
+        """Stop training (it saves) and generation, wait for the workers, then exit."""
+        await self.shutdown_workers()
+        self.exit()
+
+    async def shutdown_workers(self, timeout: float = 30.0) -> None:
+        self._signal_workers()
         workers = [w for w in self.workers if w.group in ("training", "generation")]
         if workers:
             self.notify("Stopping: saving the best checkpoint…")

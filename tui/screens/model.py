@@ -38,12 +38,16 @@ class ModelScreen(Screen):
         if self.start:
             self.query_one(TrainingPanel).action_start()
         elif not self.spec:
-            self.call_after_refresh(lambda: self.query_one("#prompt").focus())
+            self.call_after_refresh(self._focus_prompt)
+
+    def _focus_prompt(self) -> None:
+        if self.query_one(TabbedContent).active == "generate":  # focusing it would switch tabs
+            self.query_one("#prompt").focus()
 
     def action_show_tab(self, tab: str) -> None:
         self.query_one(TabbedContent).active = tab
-        if tab == "generate":
-            self.query_one("#prompt").focus()
+        # move the focus too: a focused widget in the hidden pane would switch the tab back
+        self.query_one("#prompt" if tab == "generate" else "#start").focus()
 
     def action_back(self) -> None:
         self.app.pop_screen()

@@ -30,12 +30,30 @@ class PickerScreen(Screen):
         yield Static("", id="picker-title")
         yield Static("", id="welcome")
         yield DataTable(id="models", cursor_type="row", zebra_stripes=True)
+        yield Static("", id="picker-detail")
         yield Footer()
 
     def on_mount(self) -> None:
         table = self.query_one(DataTable)
-        table.add_columns("name", "architecture", "params", "corpus", "best val ppl", "device", "last trained")
+        table.add_columns("name", "architecture", "params", "corpus", "val ppl", "trained")
         self.action_refresh()
+
+    @on(DataTable.RowHighlighted)
+    def _detail(self, event: DataTable.RowHighlighted) -> None:
+        name = event.row_key.value if event.row_key else None
+        entry = next((e for e in getattr(self, "entries", []) if e.name == name), None)
+        detail = self.query_one("#picker-detail", Static)
+        if entry is None:
+            detail.update("")
+        elif not entry.ok:
+            detail.update(f"[red]{entry.reason}[/red]. Delete it (d) or train a new model (n).")
+        else:
+            s = entry.summary()
+            m = entry.meta.get("model", {})
+            size = (f"{m.get('num_layers')} layers × {m.get('hidden')}" if m.get("arch") != "ngram"
+                    else f"order {m.get('order')}") if m.get("num_layers") or m.get("order") else ""
+            detail.update(f"{s['arch']} {size} · {s['tokens'] or 'char'} tokens · step {s['step'] or 0:,} · "
+                          f"{s['device'] or '-'}")
 
     def on_screen_resume(self) -> None:
         self.action_refresh()
@@ -47,13 +65,13 @@ class PickerScreen(Screen):
         self.entries = self.app.store.list()
         for e in self.entries:
             if not e.ok:
-                table.add_row(e.name, "[red]damaged[/red]", "", "", "", "", e.reason[:60], key=e.name)
+                table.add_row(e.name, "[red]damaged[/red]", "", "[red]see below[/red]", "", "", key=e.name)
                 continue
             s = e.summary()
-            arch = s["arch"] + (f" ({s['impl']})" if s["arch"] in ("rnn", "gru", "lstm") else "")
+            arch = s["arch"] + (f" {s['impl']}" if s["arch"] in ("rnn", "gru", "lstm") else "")
             ppl = f"{s['best_val_ppl']:.3f}" if s["best_val_ppl"] else "-"
             table.add_row(e.name, arch, _fmt_params(s["params"]), s["corpus"] or "", ppl,
-                          (s["device"] or "").split(" (")[0], (s["updated"] or "")[:16].replace("T", " "), key=e.name)
+                          (s["updated"] or "")[5:16].replace("T", " "), key=e.name)
         welcome = self.query_one("#welcome", Static)
         welcome.display = not self.entries
         if not self.entries:

@@ -31,10 +31,14 @@ class PerplexityChart(Vertical):
                 self.train.append(math.exp(min(h["train_loss"], 50)))
         self._refresh()
 
-    def add_train(self, ppl: float) -> None:
+    def add_train(self, ppl: float, redraw: bool = True) -> None:
         if math.isfinite(ppl):
             self.train.append(ppl)
-            self._refresh()
+            if redraw:
+                self._refresh()
+
+    def redraw(self) -> None:
+        self._refresh()
 
     def add_val(self, ppl: float) -> None:
         if math.isfinite(ppl):

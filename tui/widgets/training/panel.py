@@ -38,7 +38,10 @@ class TrainingPanel(VerticalScroll):
         self.trainer = None
         self.running = False
         self._last_step_post = 0.0
-        self.step_events = 0
+        self._pending_steps: list = []
+        self._lock = threading.Lock()
+        self._total = "-"
+        self.step_events = 0  # UI updates drawn from step events (throttled)
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="train-controls"):
@@ -81,6 +84,7 @@ class TrainingPanel(VerticalScroll):
         if resume and steps is not None:
             steps += (self.app.model_meta(self.model_name) or {}).get("step", 0)  # steps more
         self.stop_event = threading.Event()
+        self._pending_steps = []
         self.running = True
         self._set_buttons()
         self.query_one(MetricsView).set(state="preparing…")
@@ -108,11 +112,18 @@ class TrainingPanel(VerticalScroll):
             self.query_one(MetricsView).set(state="stopping (saving)…")
 
     def _set_buttons(self) -> None:
-        self.query_one("#start", Button).disabled = self.running
-        self.query_one("#pause", Button).disabled = not self.running
-        self.query_one("#stop", Button).disabled = not self.running
+        start, pause, stop = (self.query_one(f"#{i}", Button) for i in ("start", "pause", "stop"))
+        pause.disabled = stop.disabled = not self.running
+        # hand the focus over before disabling the focused button: Textual would otherwise move it to
+        # the next focusable widget, which may sit in the other tab and switch to it
+        if self.running and start.has_focus:
+            stop.focus()
+        elif not self.running and (pause.has_focus or stop.has_focus):
+            start.disabled = False
+            start.focus()
+        start.disabled = self.running
         if not self.running:
-            self.query_one("#pause", Button).label = "Pause"
+            pause.label = "Pause"
 
     # ------------------------------------------------------------ the worker (a thread)
     @work(thread=True, exclusive=True, group="training", exit_on_error=False)
@@ -131,13 +142,33 @@ class TrainingPanel(VerticalScroll):
         self.post_message(TrainingFinished())
 
     def _emit(self, event) -> None:
-        """Called in the worker thread for every trainer event."""
+        """Called in the worker thread for every trainer event. Every step's perplexity is kept for the
+        chart; the UI is told at most every STEP_INTERVAL and then draws everything that arrived."""
         if event.kind == "step":
+            with self._lock:
+                self._pending_steps.append(event)
             now = time.monotonic()
             if now - self._last_step_post < STEP_INTERVAL:
                 return
             self._last_step_post = now
         self.post_message(TrainingEvent(event))
+
+    def _drain_steps(self) -> None:
+        """Draw the step events that arrived since the last update (chart points, latest metrics)."""
+        with self._lock:
+            steps, self._pending_steps = self._pending_steps, []
+        if not steps:
+            return
+        chart = self.query_one(PerplexityChart)
+        for e in steps:
+            chart.add_train(e.ppl, redraw=False)
+        chart.redraw()
+        e = steps[-1]
+        self.step_events += 1
+        self.query_one(MetricsView).set(**{
+            "step": f"{e.step:,} / {self._total}", "loss": f"{e.loss:.4f}", "perplexity": f"{e.ppl:.3f}",
+            "tokens/s": f"{e.tokens_per_s:,.0f}", "learning rate": f"{e.lr:.2e}",
+            "elapsed": _clock(e.elapsed), "ETA": _clock(e.eta)})
 
     # ------------------------------------------------------------ events (main thread)
     @on(TrainingEvent)
@@ -152,12 +183,9 @@ class TrainingPanel(VerticalScroll):
             m.set(device=e.device, state="training", step=f"{e.step:,} / {total}")
             self._total = total
         elif e.kind == "step":
-            self.step_events += 1
-            chart.add_train(e.ppl)
-            m.set(**{"step": f"{e.step:,} / {self._total}", "loss": f"{e.loss:.4f}", "perplexity": f"{e.ppl:.3f}",
-                     "tokens/s": f"{e.tokens_per_s:,.0f}", "learning rate": f"{e.lr:.2e}",
-                     "elapsed": _clock(e.elapsed), "ETA": _clock(e.eta)})
+            self._drain_steps()
         elif e.kind == "eval":
+            self._drain_steps()
             chart.add_val(e.val_ppl)
             m.set(best_val_ppl=f"{e.best_val_ppl:.3f}", elapsed=_clock(e.elapsed))
             self.query_one(SampleView).show(e.step, e.sample)
@@ -165,6 +193,7 @@ class TrainingPanel(VerticalScroll):
                 self.spec = None  # saved: from now on it is continued, not created
             self.post_message(ModelsChanged())
         elif e.kind == "done":
+            self._drain_steps()
             how = {"finished": "finished", "time": "time budget reached", "stopped": "stopped"}[e.reason]
             m.set(state=f"{how}, saved", step=f"{e.step:,}")
             ppl = f"{e.best_val_ppl:.3f}" if math.isfinite(e.best_val_ppl) else "-"

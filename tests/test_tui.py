@@ -1,0 +1,224 @@
+import threading
+
+import pytest
+from textual.widgets import Input, Select
+
+import lmcore
+from lmcore import Store
+from tui.app import create_app
+from tui.messages import TrainingEvent
+from tui.screens.model import ModelScreen
+from tui.screens.new_model import NewModelScreen
+from tui.screens.picker import PickerScreen
+
+from .tui_helpers import ScriptedTrainer, fixed_entry, wait_for
+
+
+def _notes(app) -> list[str]:
+    return [str(n.message) for n in app._notifications]
+
+
+async def _new_model(pilot, app, corpus_path, preset="tiny", arch="lstm"):
+    await pilot.press("n")
+    await wait_for(pilot, lambda: isinstance(app.screen, NewModelScreen))
+    scr = app.screen
+    scr.query_one("#arch", Select).value = arch
+    scr.query_one("#preset", Select).value = preset
+    scr.query_one("#corpus", Select).value = "__path__"
+    await pilot.pause()
+    scr.query_one("#path", Input).value = str(corpus_path)
+    await pilot.press("enter")
+    await wait_for(pilot, lambda: isinstance(app.screen, ModelScreen))
+
+
+async def test_first_run_proposes_a_default_and_trains_then_generates(tm_slice, home):
+    app = create_app(home)
+    async with app.run_test(size=(80, 24)) as pilot:
+        assert isinstance(app.screen, PickerScreen)
+        assert app.screen.query_one("#welcome").display
+        await pilot.press("enter")  # the proposed default
+        await wait_for(pilot, lambda: isinstance(app.screen, NewModelScreen))
+        assert app.screen.query_one("#arch", Select).value == "lstm"
+        assert app.screen.query_one("#corpus", Select).value in ("timemachine", "pythondocs")
+        app.screen.dismiss(None)
+        await _new_model(pilot, app, tm_slice)
+        panel = app.screen.training
+        await wait_for(pilot, lambda: panel.step_events >= 2)
+        chart = panel.query_one("PerplexityChart")
+        n1 = len(chart.train)
+        await wait_for(pilot, lambda: not panel.running, timeout=60)
+        assert len(chart.train) > n1 >= 1 and chart.val  # the sparkline data grew; validation plotted
+        values = panel.query_one("MetricsView").values
+        assert values["step"].startswith("300") and values["tokens/s"] != "-" and "saved" in values["state"]
+        assert Store(home).read_meta("lstm-tm_slice" if Store(home).exists("lstm-tm_slice") else
+                                     app.screen.model_name)["step"] == 300
+        # generation: seeded, streamed in batches
+        app.screen.action_show_tab("generate")
+        gen = app.screen.generation
+        gen.query_one("#set-max_tokens", Input).value = "60"
+        gen.query_one("#set-seed", Input).value = "7"
+        gen.query_one("#prompt", Input).value = "The Time"
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: not gen.generating and gen.query("Turn"))
+        turn = gen.query("Turn").last()
+        assert len(turn.continuation.tokens) == 60
+        assert turn.continuation.plain.startswith("The Time")
+        assert 1 <= gen.frames < 60  # drawn per frame, not per character
+        first = turn.continuation.plain
+        gen.query_one("#prompt", Input).value = "The Time"
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: not gen.generating and len(gen.query("Turn")) == 2)
+        assert gen.query("Turn").last().continuation.plain == first  # same seed, same text
+        saved = Store(home).read_extra(app.screen.model_name, "transcript")
+        assert len(saved["turns"]) == 2
+
+
+async def test_escape_stops_generation_and_temperature_changes_mid_stream(tm_slice, home):
+    lmcore.train("m", arch="gru", preset="tiny", corpus=str(tm_slice), steps=20, home=home)
+    app = create_app(home)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, ModelScreen))
+        gen = app.screen.generation
+        gen.query_one("#set-max_tokens", Input).value = "1000000"
+        gen.query_one("#prompt", Input).value = "The"
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: gen._current is not None and len(gen._current.continuation.tokens) > 20)
+        t0 = gen._stream_settings.temperature
+        await pilot.press("ctrl+up")
+        assert gen._stream_settings.temperature == pytest.approx(t0 + 0.1)  # the running stream reads it
+        assert gen.settings.temperature == pytest.approx(t0 + 0.1)
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: not gen.generating)
+        n = len(gen.query("Turn").last().continuation.tokens)
+        assert 20 < n < 1_000_000
+        assert "stopped" in str(gen.query_one("#gen-state").render())
+        await pilot.press("ctrl+down", "ctrl+down")
+        assert gen.settings.temperature == pytest.approx(t0 - 0.1)
+    assert lmcore.Settings(home).get("generation")["temperature"] == pytest.approx(t0 - 0.1)
+
+
+async def test_unknown_prompt_characters_are_a_notification(tm_slice, home):
+    lmcore.train("m", arch="lstm", preset="tiny", corpus=str(tm_slice), steps=5, home=home)
+    app = create_app(home)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, ModelScreen))
+        gen = app.screen.generation
+        gen.query_one("#set-max_tokens", Input).value = "5"
+        gen.query_one("#prompt", Input).value = "caf\u00e9 \u2603"
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: not gen.generating and gen.query("Turn"))
+        await pilot.pause()
+        assert any("not in the model's vocabulary" in n for n in _notes(app))
+        gen.query_one("#set-top_p", Input).value = "1.5"
+        gen.query_one("#prompt", Input).value = "x"
+        await pilot.press("enter")
+        await pilot.pause()
+        assert any("top-p must be in (0, 1]" in n for n in _notes(app))
+
+
+async def test_delete_and_rename_with_confirmation(home):
+    store = Store(home)
+    fixed_entry(store, "alpha")
+    fixed_entry(store, "beta")
+    app = create_app(home)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("d")
+        await pilot.pause()
+        await pilot.press("tab", "enter")  # Cancel is focused first; tab to Delete
+        await wait_for(pilot, lambda: not store.exists("alpha"))
+        await pilot.press("r")
+        await pilot.pause()
+        app.screen.query_one("#new-name", Input).value = "gamma"
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: store.exists("gamma"))
+        assert [e.name for e in store.list()] == ["gamma"]
+        table = app.screen.query_one("DataTable")
+        assert table.row_count == 1
+
+
+async def test_damaged_model_is_listed_and_opening_it_explains(home):
+    store = Store(home)
+    fixed_entry(store, "good")
+    (store.root / "broken").mkdir()
+    (store.root / "broken" / "meta.json").write_text("{oops")
+    app = create_app(home)
+    async with app.run_test(size=(80, 24)) as pilot:
+        rows = [app.screen.query_one("DataTable").get_row_at(i) for i in range(2)]
+        assert "damaged" in str(rows[0][1])
+        await pilot.press("enter")
+        await pilot.pause()
+        assert isinstance(app.screen, PickerScreen)
+        assert any("damaged" in n and "not valid JSON" in n for n in _notes(app))
+
+
+async def test_quit_during_training_saves_and_leaves_no_thread(tm_slice, home):
+    app = create_app(home)
+    before = set(threading.enumerate())
+    async with app.run_test(size=(80, 24)) as pilot:
+        await _new_model(pilot, app, tm_slice, preset="tiny", arch="transformer")
+        panel = app.screen.training
+        panel.query_one("#steps", Input).value = ""
+        await wait_for(pilot, lambda: panel.step_events >= 3)
+        worker = panel._worker
+        await app.action_quit()
+        assert worker.is_finished  # the training thread ended: stopped, saved, returned
+    # only the event loop's idle executor threads may remain (closed with the loop)
+    left = [t for t in threading.enumerate() if t not in before and t.is_alive() and not t.name.startswith("asyncio_")]
+    assert left == []
+    meta = Store(home).read_meta("transformer-tm_slice" if Store(home).exists("transformer-tm_slice")
+                                 else Store(home).list()[0].name)
+    assert meta["step"] > 0 and meta["best_val_loss"]
+
+
+async def test_pause_and_resume_training(home):
+    app = create_app(home, trainer_factory=ScriptedTrainer)
+    fixed_entry(Store(home), "m")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, ModelScreen))
+        app.screen.action_show_tab("train")
+        panel = app.screen.training
+        panel.action_start()
+        await wait_for(pilot, lambda: panel.trainer is not None and panel.step_events > 0)
+        panel.action_pause()
+        assert panel.trainer.paused.is_set() and panel.query_one("MetricsView").values["state"] == "paused"
+        panel.action_pause()
+        assert not panel.trainer.paused.is_set()
+        panel.action_stop()
+        await wait_for(pilot, lambda: not panel.running)
+        assert any("stopped" in n for n in _notes(app))
+
+
+def test_step_messages_replace_each_other_but_not_evals():
+    import math
+
+    from lmcore import EvalEvent, StepEvent
+
+    s1 = TrainingEvent(StepEvent(1, 10, 2.0, math.e ** 2, 1.0, 0.1, 1.0, 1.0))
+    s2 = TrainingEvent(StepEvent(2, 10, 1.9, math.e ** 1.9, 1.0, 0.1, 1.0, 1.0))
+    ev = TrainingEvent(EvalEvent(2, 1.9, 6.0, 1.9, 6.0, True, "", 1.0))
+    assert s2.can_replace(s1)
+    assert not ev.can_replace(s1) and not s2.can_replace(ev)
+
+
+async def test_help_about_and_palette(home):
+    app = create_app(home)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("f1")
+        await pilot.pause()
+        assert "lmplay keys" in app.screen.query_one("Markdown").source
+        await pilot.press("escape")
+        app.action_about()
+        await pilot.pause()
+        src = app.screen.query_one("Markdown").source
+        assert str(home) in src and "settings.json" in src and "device" in src
+        await pilot.press("escape")
+        app.theme = "nord"
+        await pilot.pause()
+    assert lmcore.Settings(home).get("theme") == "nord"
+    app2 = create_app(home)
+    async with app2.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        assert app2.theme == "nord"

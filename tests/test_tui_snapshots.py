@@ -1,0 +1,59 @@
+"""Snapshot tests at 80x24 (pytest-textual-snapshot): the picker, the training panel mid-training
+(a scripted, deterministic run) and the generation pane (an n-gram, greedy)."""
+import lmcore
+from lmcore import Store
+from textual.widgets import Input
+from tui.app import create_app
+
+from .tui_helpers import ScriptedTrainer, fixed_entry, wait_for
+
+SIZE = (80, 24)
+
+
+def test_picker(snap_compare, home):
+    store = Store(home)
+    fixed_entry(store, "lstm-timemachine", ppl=4.46)
+    fixed_entry(store, "tf-shakespeare", arch="transformer", ppl=4.30, corpus="tinyshakespeare")
+    (store.root / "broken").mkdir()
+    assert snap_compare(create_app(home), terminal_size=SIZE)
+
+
+def test_training_panel_mid_training(snap_compare, home):
+    fixed_entry(Store(home), "lstm-timemachine")
+    app = create_app(home, trainer_factory=ScriptedTrainer)
+
+    async def run_before(pilot):
+        await pilot.press("enter")
+        await pilot.pause()
+        app.screen.action_show_tab("train")
+        await pilot.pause()
+        panel = app.screen.training
+        panel.action_start()
+        chart = panel.query_one("PerplexityChart")
+        await wait_for(pilot, lambda: len(chart.val) == 3 and len(chart.train) == 60)
+        await pilot.pause(0.3)
+
+    try:
+        assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
+    finally:
+        for screen in app.screen_stack:
+            if hasattr(screen, "training"):
+                screen.training.stop_event.set()
+
+
+def test_generation_pane(snap_compare, home, tm_slice):
+    lmcore.train("ngram-tm", arch="ngram", preset="small", corpus=str(tm_slice), home=home)
+    app = create_app(home)
+
+    async def run_before(pilot):
+        await pilot.press("enter")
+        await pilot.pause()
+        gen = app.screen.generation
+        gen.query_one("TemperatureControl").set_value(0.0)
+        gen.query_one("#set-max_tokens", Input).value = "120"
+        gen.query_one("#prompt", Input).value = "The Time Traveller"
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: not gen.generating and gen.query("Turn"))
+        await pilot.pause(0.2)
+
+    assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
