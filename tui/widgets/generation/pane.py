@@ -64,7 +64,7 @@ class GenerationPane(Vertical):
             transcript.mount(Turn(t.get("prompt", ""), t.get("prompt", "") + t.get("text", ""), self.colour))
         transcript.scroll_end(animate=False, immediate=False)
         self._set_state("ready")
-        self.set_interval(FRAME, self._flush)
+        self._timer = self.set_interval(FRAME, self._flush, pause=True)  # runs only while generating
 
     # ------------------------------------------------------------ actions
     def action_temperature(self, delta: float) -> None:
@@ -144,6 +144,7 @@ class GenerationPane(Vertical):
         self.generating = True
         self._started = time.monotonic()
         self._set_state("generating… (Esc stops)")
+        self._timer.resume()
         self.run_generation(prompt, self._stream_settings)
 
     @work(thread=True, exclusive=True, group="generation", exit_on_error=False)
@@ -182,6 +183,7 @@ class GenerationPane(Vertical):
 
     @on(GenerationFinished)
     def _finished(self, message: GenerationFinished) -> None:
+        self._timer.pause()
         self._flush()
         self.generating = False
         self._stream_settings = None
