@@ -258,6 +258,10 @@ class Trainer:
                               f"({len(ids):,} tokens): use a larger text")
         self.model_cfg.vocab_size = len(self.vocab)
         self.model_cfg.validate()
+        if self.model_cfg.arch == "transformer" and self.cfg.seq_len > self.model_cfg.context:
+            raise ConfigError(f"the sequence length ({self.cfg.seq_len}) is larger than the transformer's context "
+                              f"({self.model_cfg.context}): use --context {self.cfg.seq_len} or --seq-len "
+                              f"{self.model_cfg.context}")
         self.corpus_arg = corpus_src
         return self
 
@@ -288,6 +292,10 @@ class Trainer:
                 raise
             except torch.cuda.OutOfMemoryError:
                 ev = FailedEvent("the GPU ran out of memory: use a smaller --batch, --seq-len or preset", self._step)
+            except OSError as exc:  # the disk filled up, or the store became unwritable, during a save
+                ev = FailedEvent(f"could not save the checkpoint ({exc.strerror or exc}): training stopped and the "
+                                 f"previous checkpoint was kept. Free some space, then continue with --resume",
+                                 self._step)
             except Exception as exc:  # noqa: BLE001 - reported as one line; the last checkpoint stays
                 ev = FailedEvent(f"training failed: {type(exc).__name__}: {str(exc).splitlines()[0][:300] if str(exc) else ''}",
                                  self._step)

@@ -222,3 +222,19 @@ async def test_help_about_and_palette(home):
     async with app2.run_test(size=(80, 24)) as pilot:
         await pilot.pause()
         assert app2.theme == "nord"
+
+
+async def test_quit_during_generation_ends_the_worker(tm_slice, home):
+    lmcore.train("m", arch="lstm", preset="tiny", corpus=str(tm_slice), steps=5, home=home)
+    app = create_app(home)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, ModelScreen))
+        gen = app.screen.generation
+        gen.query_one("#set-max_tokens", Input).value = "1000000"
+        gen.query_one("#prompt", Input).value = "The"
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: gen._current is not None and len(gen._current.continuation.tokens) > 5)
+        workers = [w for w in app.workers if w.group == "generation"]
+        await app.action_quit()
+        assert workers and all(w.is_finished for w in workers)

@@ -1,0 +1,169 @@
+"""Faults and hostile input: kills, damage, locks, full disks, Ctrl+C, malicious pickles."""
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+import lmcore
+from lmcore import corpus
+from lmcore.errors import CorpusError, StoreError
+from lmcore.store import Store
+
+ROOT = Path(__file__).resolve().parents[1]
+
+WRITER = r"""
+import sys, torch
+from lmcore.store import Store
+store = Store(sys.argv[1])
+step = int(sys.argv[2])
+print("ready", flush=True)
+while True:
+    step += 1
+    w = torch.full((256, 1024), float(step))  # 1 MiB, every value = the step
+    store.save("m", {"model": {"arch": "lstm"}, "files": {}, "step": step}, {"w": w},
+               resume={"step": step, "w": w.clone()})
+"""
+
+
+def test_sigkill_during_checkpoint_writes_never_leaves_the_store_unreadable(tmp_path):
+    home = tmp_path / "home"
+    rng = random.Random(0)
+    step = 0
+    for _ in range(8):
+        p = subprocess.Popen([sys.executable, "-c", WRITER, str(home), str(step)], cwd=ROOT,
+                             stdout=subprocess.PIPE, text=True)
+        assert p.stdout.readline().strip() == "ready"
+        time.sleep(rng.uniform(0.05, 0.4))  # writes are back to back: the kill lands mid-write
+        p.send_signal(signal.SIGKILL)
+        p.wait()
+        store = Store(home)
+        if not store.exists("m"):
+            continue
+        entry = store.check("m")
+        assert entry.ok, entry.reason
+        meta = store.read_meta("m")
+        w = store.load_weights("m", meta)["w"]
+        assert torch.all(w == meta["step"])  # weights and metadata belong together
+        assert store.load_resume("m", meta)["step"] == meta["step"]
+        step = meta["step"]
+    assert step > 0
+
+
+def test_truncated_weights_are_listed_as_damaged_and_others_unaffected(home, tm_slice):
+    lmcore.train("a", arch="ngram", preset="tiny", corpus=str(tm_slice))
+    lmcore.train("b", arch="ngram", preset="tiny", corpus=str(tm_slice))
+    s = Store()
+    w = s.path("a") / s.read_meta("a")["files"]["weights"]
+    w.write_bytes(w.read_bytes()[: w.stat().st_size // 2])
+    entries = {e.name: e for e in s.list()}
+    assert not entries["a"].ok and "unreadable" in entries["a"].reason and entries["b"].ok
+    with pytest.raises(StoreError, match="damaged"):
+        lmcore.Generator.from_store(s, "a")
+    assert lmcore.Generator.from_store(s, "b").complete("The", lmcore.SamplingSettings(max_tokens=3, seed=0))
+
+
+def test_a_second_trainer_on_the_same_model_is_refused(home, tm_slice):
+    lmcore.train("m", arch="lstm", preset="tiny", corpus=str(tm_slice), steps=5)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys,time; from lmcore.store import Store\n"
+         "with Store(sys.argv[1]).lock('m'):\n    print('locked', flush=True); time.sleep(30)", str(home)],
+        cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        with pytest.raises(StoreError, match="in use by another lmplay process"):
+            lmcore.train("m", resume=True, steps=10)
+        with pytest.raises(StoreError, match="in use"):
+            Store().delete("m")
+    finally:
+        holder.kill()
+        holder.wait()
+    assert lmcore.train("m", resume=True, steps=10).step == 10
+
+
+def test_disk_full_during_a_save_keeps_the_previous_checkpoint(home, tm_slice, monkeypatch):
+    lmcore.train("m", arch="gru", preset="tiny", corpus=str(tm_slice), steps=10, eval_every=10)
+    good = Store().read_meta("m")
+    import errno
+
+    from safetensors import torch as st
+
+    def full(*a, **kw):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    with monkeypatch.context() as mp:
+        mp.setattr(st, "save_file", full)
+        mp.setattr(torch, "save", full)
+        r = lmcore.train("m", resume=True, steps=30, eval_every=5)
+    assert r.kind == "failed" and "No space left on device" in r.message and "--resume" in r.message
+    meta = Store().read_meta("m")
+    assert meta["step"] == good["step"] == 10 and Store().check("m").ok
+    assert not [p for p in Store().path("m").iterdir() if p.name.endswith(".tmp")]
+
+
+def test_ctrl_c_saves_and_exits_cleanly_then_resumes(home, tm_slice):
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    p = subprocess.Popen([sys.executable, "-m", "lmcore", "train", "c", "--arch", "lstm", "--preset", "tiny",
+                          "--corpus", str(tm_slice), "--steps", "100000", "--json"],
+                         cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    for line in p.stdout:
+        if json.loads(line)["event"] == "step":
+            break
+    p.send_signal(signal.SIGINT)
+    out, err = p.communicate(timeout=60)
+    assert p.returncode == 0, err
+    summary = json.loads(out.strip().splitlines()[-1])
+    assert summary["event"] == "summary" and summary["reason"] == "stopped"
+    assert "stopping after this step" in err and "Traceback" not in err
+    step = Store().read_meta("c")["step"]
+    assert step == summary["step"] > 0
+    assert lmcore.train("c", resume=True, steps=step + 5).step == step + 5
+
+
+class _Evil:
+    def __reduce__(self):
+        return (os.system, (f"touch {os.environ['EVIL_MARKER']}",))
+
+
+def test_malicious_pickles_are_never_executed(home, tm_slice, tmp_path, monkeypatch):
+    marker = tmp_path / "pwned"
+    monkeypatch.setenv("EVIL_MARKER", str(marker))
+    lmcore.train("m", arch="lstm", preset="tiny", corpus=str(tm_slice), steps=5)
+    s = Store()
+    meta = s.read_meta("m")
+    import pickle
+
+    evil = pickle.dumps({"step": 1, "payload": _Evil()})
+    (s.path("m") / meta["files"]["resume"]).write_bytes(evil)
+    with pytest.raises(StoreError, match="unreadable or unsafe"):
+        s.load_resume("m")
+    with pytest.raises(StoreError):
+        lmcore.train("m", resume=True, steps=10)
+    # a weights file replaced by a pickle is refused too: safetensors never unpickles
+    (s.path("m") / meta["files"]["weights"]).write_bytes(evil)
+    assert not s.check("m").ok
+    with pytest.raises(StoreError, match="damaged"):
+        lmcore.Generator.from_store(s, "m")
+    assert not marker.exists()
+
+
+def test_corpus_names_cannot_escape_the_cache(home):
+    for bad in ("../x", "/etc/passwd-corpus", "..", "a/../../b"):
+        with pytest.raises(CorpusError, match="unknown corpus"):
+            corpus.fetch(bad, home)
+    assert not (home / "x.txt").exists()
+
+
+def test_transformer_sequence_longer_than_its_context_is_refused(tm_slice, capsys):
+    from lmcore.cli import main
+
+    assert main(["train", "t", "--arch", "transformer", "--preset", "tiny", "--corpus", str(tm_slice),
+                 "--seq-len", "64"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "larger than the transformer's context (32)" in err[0]
