@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import os
 import threading
 import time
 from dataclasses import asdict, dataclass, fields
@@ -353,7 +354,13 @@ class Trainer:
             logits, new_state = model(x, state)
             return F.cross_entropy(logits.float().flatten(0, 1), y.flatten()), new_state
 
-        fwd_loss = torch.compile(step_loss) if cfg.compile else step_loss
+        if cfg.compile and self.model_cfg.impl == "scratch" and hasattr(model, "rnn"):
+            model.rnn.fuse_cells = True  # compiling the whole time loop would take minutes: fuse the cells
+            fwd_loss = step_loss
+        elif cfg.compile:
+            fwd_loss = torch.compile(step_loss, mode=os.environ.get("LMPLAY_COMPILE_MODE") or None)
+        else:
+            fwd_loss = step_loss
         stream = BatchStream(train_ids, cfg.batch_size, cfg.seq_len, cfg.sampling, cfg.seed)
         carry = _state_to(r.get("carry"), device) if r else None
         stateful = model.stateful and cfg.sampling == "sequential"

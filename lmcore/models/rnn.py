@@ -31,12 +31,25 @@ def _gru_cell(xp, h, w_hh, b_hh):
     return (1 - z) * n + z * h
 
 
-def _lstm_cell(xp, h, c, w_hh):
-    gates = xp + h @ w_hh.t()  # b_hh is folded into xp
+def _lstm_pointwise(gates, c):
     i, f, g, o = gates.chunk(4, -1)
     c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
     h = torch.sigmoid(o) * torch.tanh(c)
     return h, c
+
+
+def _lstm_cell(xp, h, c, w_hh, pointwise=_lstm_pointwise):
+    return pointwise(torch.addmm(xp, h, w_hh.t()), c)  # b_hh is folded into xp
+
+
+_FUSED_POINTWISE = {}
+
+
+def fused_lstm_pointwise():
+    """The LSTM gate arithmetic compiled into one kernel (``torch.compile``), for the scratch cell."""
+    if "lstm" not in _FUSED_POINTWISE:
+        _FUSED_POINTWISE["lstm"] = torch.compile(_lstm_pointwise, dynamic=False)
+    return _FUSED_POINTWISE["lstm"]
 
 
 class ScratchRNN(nn.Module):
@@ -47,6 +60,7 @@ class ScratchRNN(nn.Module):
         super().__init__()
         self.mode, self.hidden, self.num_layers, self.dropout = mode, hidden, num_layers, dropout
         self.dirs = 2 if bidirectional else 1
+        self.fuse_cells = False  # compile the LSTM gate arithmetic (set by the trainer with --compile)
         g = GATES[mode] * hidden
         for layer in range(num_layers):
             in_size = input_size if layer == 0 else hidden * self.dirs
@@ -68,8 +82,9 @@ class ScratchRNN(nn.Module):
         outs = []
         if self.mode == "lstm":
             xp = F.linear(x, w_ih, b_ih + b_hh)  # every gate, every time step, one matmul
+            pointwise = fused_lstm_pointwise() if self.fuse_cells else _lstm_pointwise
             for t in range(steps):
-                h, c = _lstm_cell(xp[:, t], h, c, w_hh)
+                h, c = _lstm_cell(xp[:, t], h, c, w_hh, pointwise)
                 outs.append(h)
         else:
             xp = F.linear(x, w_ih, b_ih)
