@@ -235,7 +235,7 @@ class Bench:
         name = f"b{self._n}"
         mc = preset_config(arch, self.preset, impl=impl, **(extra or {}))
         opts = dict(eval_every=10 ** 9, log_every=5, sample_tokens=0,
-                    compile=self.device.type == "cuda" and arch == "transformer")
+                    compile=self.device.type == "cuda" and (arch == "transformer" or impl == "scratch"))
         opts.update(train_kw)
         cfg = TrainConfig(steps=steps, minutes=minutes, device=str(self.device), **opts)
         return Trainer(Store(Path(self.tmp.name) / "home"), name).prepare(

@@ -106,3 +106,17 @@ def test_models_cli_lists_json_and_removes(home, capsys):
     assert main(["models", "rm", "good"]) == 1
     assert "no model named 'good'" in capsys.readouterr().err
     assert main(["models", "rm", "../x"]) == 1
+
+
+def test_weights_saved_from_a_compiled_model_load_without_the_prefix(home):
+    """torch.compile wraps the module and prefixes parameter names with ``_orig_mod.``."""
+    from lmcore.models import build_model, preset_config
+
+    model = build_model(preset_config("lstm", "tiny", vocab_size=9))
+    state = {f"_orig_mod.{k}": v for k, v in model.state_dict().items()}
+    s = Store(home)
+    s.save("c", {"model": {"arch": "lstm"}, "files": {}}, state)
+    back = s.load_weights("c")
+    fresh = build_model(preset_config("lstm", "tiny", vocab_size=9))
+    fresh.load_state_dict(back)  # strict: every name matches
+    assert all(torch.equal(fresh.state_dict()[k], v) for k, v in model.state_dict().items())

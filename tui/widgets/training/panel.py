@@ -64,6 +64,10 @@ class TrainingPanel(VerticalScroll):
             best = meta.get("best_val_ppl")
             m.set(step=f"{meta.get('step', 0):,}", best_val_ppl=f"{best:.3f}" if best else "-",
                   device=meta.get("device", "-"), state="saved")
+            last = (meta.get("history") or [{}])[-1]
+            if last.get("train_loss") is not None and math.isfinite(last["train_loss"]):
+                m.set(**{"loss": f"{last['train_loss']:.4f}", "perplexity": f"{math.exp(last['train_loss']):.3f}",
+                         "tokens/s": f"{last.get('tokens_per_s', 0):,.0f}", "elapsed": _clock(last.get("elapsed"))})
 
     # ------------------------------------------------------------ actions
     @on(Button.Pressed, "#start")
