@@ -167,3 +167,28 @@ def test_transformer_sequence_longer_than_its_context_is_refused(tm_slice, capsy
                  "--seq-len", "64"]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "larger than the transformer's context (32)" in err[0]
+
+
+def test_a_large_corpus_is_encoded_with_bounded_python_memory(tmp_path):
+    """A 24 MB file: Python-side memory stays a small multiple of the text (a list of one-character
+    strings would need 8 bytes per character for the pointers alone, more than 8x the file)."""
+    import tracemalloc
+
+    from lmcore.text import Tokenizer, build_vocab, encode
+
+    line = "The Time Traveller (for so it will be convenient to speak of him) was expounding.\n"
+    path = tmp_path / "big.txt"
+    path.write_text(line * (24_000_000 // len(line)), "utf-8")
+    size = path.stat().st_size
+    tracemalloc.start()
+    try:
+        c = lmcore.load_corpus(str(path))
+        tok = Tokenizer("char", "raw")
+        text = tok.preprocess(c.text)
+        vocab = build_vocab(text, tok)
+        ids = encode(text, tok, vocab)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert len(ids) == size and ids.dtype == torch.uint8
+    assert peak < 5 * size, f"peak Python memory {peak / 1e6:.0f} MB for a {size / 1e6:.0f} MB file"

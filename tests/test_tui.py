@@ -31,6 +31,18 @@ async def _new_model(pilot, app, corpus_path, preset="tiny", arch="lstm"):
     await wait_for(pilot, lambda: isinstance(app.screen, ModelScreen))
 
 
+async def _start_long_generation(pilot, app, min_tokens: int):
+    """Open the only model, start an endless generation and wait until some tokens arrived."""
+    await pilot.press("enter")
+    await wait_for(pilot, lambda: isinstance(app.screen, ModelScreen))
+    gen = app.screen.generation
+    gen.query_one("#set-max_tokens", Input).value = "1000000"
+    gen.query_one("#prompt", Input).value = "The"
+    await pilot.press("enter")
+    await wait_for(pilot, lambda: gen._current is not None and len(gen._current.continuation.tokens) > min_tokens)
+    return gen
+
+
 async def test_first_run_proposes_a_default_and_trains_then_generates(tm_slice, home):
     app = create_app(home)
     async with app.run_test(size=(80, 24)) as pilot:
@@ -77,13 +89,7 @@ async def test_escape_stops_generation_and_temperature_changes_mid_stream(tm_sli
     lmcore.train("m", arch="gru", preset="tiny", corpus=str(tm_slice), steps=20, home=home)
     app = create_app(home)
     async with app.run_test(size=(80, 24)) as pilot:
-        await pilot.press("enter")
-        await wait_for(pilot, lambda: isinstance(app.screen, ModelScreen))
-        gen = app.screen.generation
-        gen.query_one("#set-max_tokens", Input).value = "1000000"
-        gen.query_one("#prompt", Input).value = "The"
-        await pilot.press("enter")
-        await wait_for(pilot, lambda: gen._current is not None and len(gen._current.continuation.tokens) > 20)
+        gen = await _start_long_generation(pilot, app, 20)
         t0 = gen._stream_settings.temperature
         await pilot.press("ctrl+up")
         assert gen._stream_settings.temperature == pytest.approx(t0 + 0.1)  # the running stream reads it
@@ -228,13 +234,7 @@ async def test_quit_during_generation_ends_the_worker(tm_slice, home):
     lmcore.train("m", arch="lstm", preset="tiny", corpus=str(tm_slice), steps=5, home=home)
     app = create_app(home)
     async with app.run_test(size=(80, 24)) as pilot:
-        await pilot.press("enter")
-        await wait_for(pilot, lambda: isinstance(app.screen, ModelScreen))
-        gen = app.screen.generation
-        gen.query_one("#set-max_tokens", Input).value = "1000000"
-        gen.query_one("#prompt", Input).value = "The"
-        await pilot.press("enter")
-        await wait_for(pilot, lambda: gen._current is not None and len(gen._current.continuation.tokens) > 5)
+        await _start_long_generation(pilot, app, 5)
         workers = [w for w in app.workers if w.group == "generation"]
         await app.action_quit()
         assert workers and all(w.is_finished for w in workers)

@@ -1,0 +1,22 @@
+import json
+
+from lmcore.cli import main
+
+KEYS = {"bench", "arch", "impl", "preset", "device", "value", "unit", "reference", "ratio"}
+
+
+def test_bench_quick_json_smoke(capsys, monkeypatch):
+    """A smoke run of `lmcore bench --quick --arch lstm --json` (no speed is asserted)."""
+    import lmcore.bench as bench
+
+    real = bench.Bench.time_to_loss
+    monkeypatch.setattr(bench.Bench, "time_to_loss",
+                        lambda self, arch, target, limit, **kw: real(self, arch, 3.5, 0.1, **kw))
+    assert main(["bench", "--quick", "--arch", "lstm", "--json"]) == 0
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    kinds = {(r["bench"], r["impl"]) for r in rows}
+    assert {("train", "fused"), ("train", "scratch"), ("memory", "fused"), ("generate", "fused"),
+            ("first_char", "fused"), ("time_to_loss", "fused")} <= kinds
+    for r in rows:
+        assert KEYS <= set(r) and r["device"] == "cpu" and r["arch"] == "lstm"
+        assert r["value"] is not None
