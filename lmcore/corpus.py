@@ -228,9 +228,13 @@ def _load_path(path: Path, encoding: str | None) -> Corpus:
             raise CorpusError(f"folder {path} has no .txt files: put text files in it or give one file")
         texts = [decode(p.read_bytes(), str(p), encoding) for p in files]
         text = "\n".join(texts)
+        sha1 = sha1_of_text(text)
     else:
-        text = decode(path.read_bytes(), str(path), encoding)
-    return Corpus(name=path.stem or path.name, text=text, sha1=sha1_of_text(text), source=str(path))
+        data = path.read_bytes()
+        sha1 = hashlib.sha1(data).hexdigest()  # of the file as stored, like the registry's sums
+        text = decode(data, str(path), encoding)
+        del data
+    return Corpus(name=path.stem or path.name, text=text, sha1=sha1, source=str(path))
 
 
 def load(source: str, home: Path | None = None, encoding: str | None = None, fetch_missing: bool = True,

@@ -183,7 +183,9 @@ def _sample(model: LanguageModel, vocab: Vocab, tok: Tokenizer, val_ids: torch.T
 
 def unigram_loss(train_ids: torch.Tensor, val_ids: torch.Tensor, vocab_size: int) -> float:
     """Cross-entropy of the add-one unigram distribution: the floor any model must beat."""
-    counts = torch.bincount(train_ids.long().cpu(), minlength=vocab_size).double() + 1
+    counts = torch.ones(vocab_size, dtype=torch.float64)
+    for chunk in train_ids.cpu().split(1 << 22):  # chunked: no int64 copy of a huge corpus
+        counts += torch.bincount(chunk.long(), minlength=vocab_size)
     logp = torch.log(counts / counts.sum())
     return float(-logp[val_ids.long().cpu()].mean())
 
@@ -253,6 +255,7 @@ class Trainer:
             self.vocab = build_vocab(text, self.tokenizer)
         ids = encode(text, self.tokenizer, self.vocab)
         del text
+        self.corpus.text = ""  # only the compact ids are needed from here on (a huge corpus stays small)
         self.train_ids, self.val_ids = split(ids, self.cfg.val_fraction)
         if len(self.val_ids) < 2:
             raise ConfigError(f"corpus '{self.corpus.name}' is too small to hold out a validation set "

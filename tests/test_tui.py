@@ -238,3 +238,25 @@ async def test_quit_during_generation_ends_the_worker(tm_slice, home):
         workers = [w for w in app.workers if w.group == "generation"]
         await app.action_quit()
         assert workers and all(w.is_finished for w in workers)
+
+
+async def test_missing_corpus_offline_is_a_notification_not_a_crash(home, monkeypatch):
+    from lmcore import corpus
+
+    from .httpserver import refused_url
+
+    monkeypatch.setenv(corpus.MIRROR_ENV, str(home / "no-mirror"))
+    monkeypatch.setattr(corpus, "registry", lambda: [corpus.CorpusEntry(
+        name="timemachine", title="t", url=refused_url(), sha1="0" * 40, size=1)])
+    app = create_app(home)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("n")
+        await wait_for(pilot, lambda: isinstance(app.screen, NewModelScreen))
+        app.screen.query_one("#corpus", Select).value = "timemachine"
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, ModelScreen))
+        panel = app.screen.training
+        await wait_for(pilot, lambda: not panel.running)
+        await pilot.pause()
+        assert any("not cached and could not be fetched" in n and "pythondocs" in n for n in _notes(app))
+        assert panel.query_one("MetricsView").values["state"] == "not started"
