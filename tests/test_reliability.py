@@ -36,7 +36,7 @@ def test_sigkill_during_checkpoint_writes_never_leaves_the_store_unreadable(tmp_
     home = tmp_path / "home"
     rng = random.Random(0)
     step = 0
-    for _ in range(8):
+    for _ in range(12):
         p = subprocess.Popen([sys.executable, "-c", WRITER, str(home), str(step)], cwd=ROOT,
                              stdout=subprocess.PIPE, text=True)
         assert p.stdout.readline().strip() == "ready"
@@ -54,6 +54,31 @@ def test_sigkill_during_checkpoint_writes_never_leaves_the_store_unreadable(tmp_
         assert store.load_resume("m", meta)["step"] == meta["step"]
         step = meta["step"]
     assert step > 0
+
+
+def test_sigkill_of_a_real_training_run_then_resume(home, tm_slice):
+    """`lmcore train` saving at every step (--eval-every 1) is killed at random moments; each time the
+    model loads and training resumes from its last good checkpoint."""
+    rng = random.Random(1)
+    args = [sys.executable, "-m", "lmcore", "train", "k", "--arch", "gru", "--preset", "tiny",
+            "--corpus", str(tm_slice), "--steps", "100000", "--eval-every", "1", "--json"]
+    last = 0
+    for i in range(4):
+        p = subprocess.Popen(args + (["--resume"] if i else []), cwd=ROOT, stdout=subprocess.PIPE,
+                             stderr=subprocess.DEVNULL, text=True)
+        for line in p.stdout:
+            if json.loads(line)["event"] == "eval":
+                break
+        time.sleep(rng.uniform(0.0, 0.5))
+        p.send_signal(signal.SIGKILL)
+        p.wait()
+        s = Store()
+        assert s.check("k").ok, s.check("k").reason
+        meta = s.read_meta("k")
+        assert meta["step"] >= last and s.load_resume("k", meta)["step"] == meta["step"]
+        last = meta["step"]
+        assert lmcore.Generator.from_store(s, "k").complete("The", lmcore.SamplingSettings(max_tokens=3, seed=0))
+    assert last > 0
 
 
 def test_truncated_weights_are_listed_as_damaged_and_others_unaffected(home, tm_slice):
