@@ -77,27 +77,39 @@ class Stream:
             g.seed()
         history = list(self._ids)
         prev = vocab.idx_to_token[history[-1]] if history and self.info.tokens else None
-        with torch.inference_mode():
-            state = model.init_state(1, gen.device)
-            logits, state = model(torch.tensor([history], device=gen.device), state)
-            logits = logits[0, -1]
+        # One token at a time is latency-bound: on the CPU one thread beats two (+35% on 2 cores). The
+        # setting is per thread, so a training run in another thread keeps its threads.
+        threads = torch.get_num_threads() if gen.device.type == "cpu" else 1
+        try:
+            with torch.inference_mode():  # entered per call: the caller never runs inside it
+                state = model.init_state(1, gen.device)
+                logits, state = model(torch.tensor([history], device=gen.device), state)
+                logits = logits[0, -1]
+            if threads > 1:
+                torch.set_num_threads(1)
             for i in range(s.max_tokens):
                 if self.stop_event.is_set():
                     return
-                probs = torch.softmax(logits.float(), -1)
-                nxt = sample(logits, s, history, g)
-                top = torch.topk(probs, min(5, probs.numel()))
+                with torch.inference_mode():
+                    probs = torch.softmax(logits.float(), -1)
+                    nxt = sample(logits, s, history, g)
+                    top = torch.topk(probs, min(5, probs.numel()))
+                    p_nxt = float(probs[nxt])
                 alts = [(vocab.idx_to_token[j], float(p)) for p, j in zip(top.values.tolist(), top.indices.tolist())]
                 token = vocab.idx_to_token[nxt]
                 text = tok.separator(prev, token) + token
                 prev = token
                 self.text += text
                 history.append(nxt)
-                yield TokenOut(i, nxt, text, float(probs[nxt]), alts)
+                yield TokenOut(i, nxt, text, p_nxt, alts)
                 if any(stop and stop in self.text[-(len(stop) + len(text)):] for stop in s.stop):
                     return
-                logits, state = model.step(torch.tensor([nxt], device=gen.device), state)
-                logits = logits[0]
+                with torch.inference_mode():
+                    logits, state = model.step(torch.tensor([nxt], device=gen.device), state)
+                    logits = logits[0]
+        finally:
+            if threads > 1:
+                torch.set_num_threads(threads)
 
 
 class Generator:
