@@ -104,6 +104,7 @@ def _corpus_info(args, root) -> int:
 
 # ---------------------------------------------------------------------------- models
 def cmd_models(args) -> int:
+    from .errors import StoreError
     from .store import Store
 
     store = Store(args.home)
@@ -117,7 +118,9 @@ def cmd_models(args) -> int:
         return 0
     if args.action == "show":
         meta = store.read_meta(args.name)
-        store.check(args.name).ok or store.load_weights(args.name, meta)  # raises with the reason if damaged
+        entry = store.check(args.name)
+        if not entry.ok:
+            raise StoreError(entry.reason)
         if args.json:
             _out({k: v for k, v in meta.items() if k != "vocab"})
         else:
@@ -137,7 +140,7 @@ def cmd_models(args) -> int:
     from rich.console import Console
     from rich.table import Table
 
-    t = Table("name", "arch", "params", "corpus", "step", "best val ppl", "device", "updated")
+    t = Table("name", "arch", "params", "corpus", "step", "val ppl", "device", "updated")
     for e in entries:
         if not e.ok:
             t.add_row(e.name, "[red]damaged[/red]", "", "", "", "", "", e.reason)
@@ -145,8 +148,8 @@ def cmd_models(args) -> int:
         s = e.summary()
         arch = s["arch"] + (f"/{s['impl']}" if s["arch"] in ("rnn", "gru", "lstm") else "")
         ppl = f"{s['best_val_ppl']:.3f}" if s["best_val_ppl"] else "-"
-        t.add_row(e.name, arch, f"{s['params']:,}", s["corpus"] or "", str(s["step"]), ppl, s["device"] or "",
-                  (s["updated"] or "")[:16].replace("T", " "))
+        t.add_row(e.name, arch, f"{s['params']:,}", s["corpus"] or "", str(s["step"]), ppl,
+                  (s["device"] or "").split(" (")[0], (s["updated"] or "")[5:16].replace("T", " "))
     Console().print(t)
     return 0
 

@@ -173,8 +173,7 @@ def _sample(model: LanguageModel, vocab: Vocab, tok: Tokenizer, val_ids: torch.T
     try:
         prompt_ids = val_ids[:16].tolist()
         prompt = tok.join(vocab.decode(prompt_ids))
-        gen = Generator(model, vocab, tok, device=next(iter(model.buffers()), val_ids).device
-                        if not list(model.parameters()) else next(model.parameters()).device)
+        gen = Generator(model, vocab, tok, device=next(model.parameters()).device)
         s = SamplingSettings(temperature=0.0, max_tokens=n)
         return prompt + gen.complete(prompt, s)
     finally:
