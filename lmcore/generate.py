@@ -93,9 +93,9 @@ class Stream:
                 with torch.inference_mode():
                     probs = torch.softmax(logits.float(), -1)
                     nxt = sample(logits, s, history, g)
-                    top = torch.topk(probs, min(5, probs.numel()))
+                    top_p, top_i = torch.topk(probs, min(5, probs.numel()))
                     p_nxt = float(probs[nxt])
-                alts = [(vocab.idx_to_token[j], float(p)) for p, j in zip(top.values.tolist(), top.indices.tolist())]
+                alts = [(vocab.idx_to_token[j], p) for p, j in zip(top_p.tolist(), top_i.tolist())]
                 token = vocab.idx_to_token[nxt]
                 text = tok.separator(prev, token) + token
                 prev = token

@@ -81,13 +81,16 @@ def next_token_distribution(logits: torch.Tensor, s: SamplingSettings, recent=()
     logits = logits.float().clone()
     if logits.numel() > 1:
         logits[0] = float("-inf")  # never emit <unk>
-    logits = apply_repetition_penalty(logits, list(recent)[-s.repetition_window:] if s.repetition_window else [],
-                                      s.repetition_penalty)
+    if s.repetition_penalty != 1.0 and s.repetition_window:
+        window = recent[-s.repetition_window:] if isinstance(recent, list) else list(recent)[-s.repetition_window:]
+        logits = apply_repetition_penalty(logits, window, s.repetition_penalty)
     if s.temperature == 0:
         out = torch.zeros_like(logits)
         out[int(torch.argmax(logits))] = 1.0
         return out
     probs = torch.softmax(logits / s.temperature, dim=-1)
+    if not s.top_k and s.top_p >= 1.0 and not s.min_p:
+        return probs  # no filter: nothing to cut or renormalise
     return filter_probs(probs, s.top_k, s.top_p, s.min_p)
 
 
