@@ -7,13 +7,17 @@
 3. top-k: keep the k most likely tokens (0: off);
 4. top-p (nucleus): keep the smallest set of most likely tokens whose probability adds up to p (1: off);
 5. min-p: drop tokens whose probability is below min_p times the most likely one's (0: off);
-then one token is drawn from what is left (renormalised), with a seeded generator.
-``<unk>`` is never chosen unless it is the only token."""
+then one token is drawn from what is left (renormalised), with a seeded ``numpy.random.Generator``.
+``<unk>`` is never chosen unless it is the only token.
+
+The work is done in numpy on a float32 vector: one token at a time it is a handful of operations on a
+few dozen (characters) to a few thousand (words) numbers, where numpy's per-call cost is a third of
+torch's."""
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
-import torch
+import numpy as np
 
 from .errors import ConfigError
 
@@ -48,54 +52,110 @@ class SamplingSettings:
     def to_dict(self) -> dict:
         return asdict(self)
 
+    @property
+    def filtered(self) -> bool:
+        return bool(self.top_k) or self.top_p < 1.0 or self.min_p > 0
 
-def apply_repetition_penalty(logits: torch.Tensor, recent: torch.Tensor | list[int], penalty: float) -> torch.Tensor:
+    @property
+    def penalised(self) -> bool:
+        return self.repetition_penalty != 1.0 and self.repetition_window > 0
+
+
+def as_vector(logits) -> np.ndarray:
+    """A float32 numpy vector from a numpy array, a list or a (CPU or GPU) torch tensor."""
+    if hasattr(logits, "detach"):
+        logits = logits.detach().float().cpu().numpy()
+    return np.asarray(logits, dtype=np.float32).reshape(-1)
+
+
+# Per token these run on small vectors: ufuncs and ndarray methods are called directly, as numpy's
+# module-level wrappers (np.cumsum, ndarray.max, ...) add a microsecond or more of Python each.
+def softmax(logits: np.ndarray) -> np.ndarray:
+    e = logits - np.maximum.reduce(logits)
+    np.exp(e, out=e)
+    e /= np.add.reduce(e)
+    return e
+
+
+def top_alternatives(probs: np.ndarray, k: int = 5) -> tuple[np.ndarray, np.ndarray]:
+    """Indices and probabilities of the k most likely tokens, most likely first."""
+    k = min(k, probs.size)
+    idx = probs.argpartition(probs.size - k)[-k:] if k < probs.size else np.arange(probs.size)
+    idx = idx[(-probs[idx]).argsort(kind="stable")]
+    return idx, probs[idx]
+
+
+def apply_repetition_penalty(logits: np.ndarray, recent, penalty: float) -> np.ndarray:
     if penalty == 1.0 or len(recent) == 0:
         return logits
-    idx = torch.as_tensor(recent, dtype=torch.long, device=logits.device).unique()
-    vals = logits[idx]
-    logits = logits.clone()
-    logits[idx] = torch.where(vals > 0, vals / penalty, vals * penalty)
-    return logits
+    idx = np.unique(np.asarray(recent, dtype=np.int64))
+    out = logits.copy()
+    vals = out[idx]
+    out[idx] = np.where(vals > 0, vals / penalty, vals * penalty)
+    return out
 
 
-def filter_probs(probs: torch.Tensor, top_k: int = 0, top_p: float = 1.0, min_p: float = 0.0) -> torch.Tensor:
+def filter_probs(probs: np.ndarray, top_k: int = 0, top_p: float = 1.0, min_p: float = 0.0) -> np.ndarray:
     """Zero the tokens removed by top-k, then top-p, then min-p; renormalise. probs: (V,)."""
-    p = probs.clone()
-    if top_k and top_k < p.numel():
-        kth = torch.topk(p, top_k).values[-1]
+    p = np.array(probs, dtype=np.float32)
+    if top_k and top_k < p.size:
+        kth = np.partition(p, p.size - top_k)[p.size - top_k]
         p[p < kth] = 0
     if top_p < 1.0:
-        sorted_p, order = torch.sort(p, descending=True)
-        cum = torch.cumsum(sorted_p, 0) / sorted_p.sum()
-        drop = cum - sorted_p / sorted_p.sum() >= top_p  # tokens entirely past the nucleus
-        sorted_p[drop] = 0
-        p = torch.zeros_like(p).scatter_(0, order, sorted_p)
+        order = np.argsort(-p, kind="stable")
+        sorted_p = p[order] / p.sum()
+        before = np.cumsum(sorted_p) - sorted_p  # mass of the more likely tokens
+        sorted_p[before >= top_p] = 0  # tokens entirely past the nucleus
+        p = np.zeros_like(p)
+        p[order] = sorted_p
     if min_p > 0:
-        p[p < min_p * p.max()] = 0
+        p[p < min_p * p.max() * (1 - 1e-6)] = 0  # a token right at the threshold stays (rounding)
     return p / p.sum()
 
 
-def next_token_distribution(logits: torch.Tensor, s: SamplingSettings, recent=()) -> torch.Tensor:
-    """The distribution a token is drawn from (one-hot for greedy). logits: (V,) float."""
-    logits = logits.float().clone()
-    if logits.numel() > 1:
-        logits[0] = float("-inf")  # never emit <unk>
-    if s.repetition_penalty != 1.0 and s.repetition_window:
-        window = recent[-s.repetition_window:] if isinstance(recent, list) else list(recent)[-s.repetition_window:]
-        logits = apply_repetition_penalty(logits, window, s.repetition_penalty)
+def next_token_distribution(logits, s: SamplingSettings, recent=()) -> np.ndarray:
+    """The distribution a token is drawn from (one-hot for greedy). logits: (V,)."""
+    logits = as_vector(logits).copy()
+    if logits.size > 1:
+        logits[0] = -np.inf  # never emit <unk>
+    if s.penalised:
+        recent = recent if isinstance(recent, list) else list(recent)
+        logits = apply_repetition_penalty(logits, recent[-s.repetition_window:], s.repetition_penalty)
     if s.temperature == 0:
-        out = torch.zeros_like(logits)
-        out[int(torch.argmax(logits))] = 1.0
+        out = np.zeros(logits.size, np.float32)
+        out[int(np.argmax(logits))] = 1.0
         return out
-    probs = torch.softmax(logits / s.temperature, dim=-1)
-    if not s.top_k and s.top_p >= 1.0 and not s.min_p:
+    probs = softmax(logits / np.float32(s.temperature))
+    if not s.filtered:
         return probs  # no filter: nothing to cut or renormalise
     return filter_probs(probs, s.top_k, s.top_p, s.min_p)
 
 
-def sample(logits: torch.Tensor, s: SamplingSettings, recent=(), generator: torch.Generator | None = None) -> int:
+def draw(weights: np.ndarray, rng: np.random.Generator) -> int:
+    """One index with probability proportional to ``weights`` (non-negative); -1 if they are all zero."""
+    cum = weights.cumsum(dtype=np.float64)
+    if not cum[-1] > 0:
+        return -1
+    i = int(cum.searchsorted(rng.random() * cum[-1], side="right"))
+    i = min(i, weights.size - 1)
+    while weights[i] == 0 and i > 0:  # a draw of exactly the upper edge: step back to a kept token
+        i -= 1
+    return i
+
+
+def sample(logits, s: SamplingSettings, recent=(), rng: np.random.Generator | None = None,
+           probs: np.ndarray | None = None) -> int:
+    """Draw the next token. ``probs`` (the softmax of the raw logits, if the caller already has it) saves
+    a second softmax when no control changes the distribution (temperature 1, no penalty, no filter)."""
+    rng = rng if rng is not None else np.random.default_rng()
+    if s.temperature == 1.0 and probs is not None and not s.penalised and not s.filtered:
+        w = probs.copy()
+        if w.size > 1:
+            w[0] = 0.0
+        i = draw(w, rng)
+        if i >= 0:
+            return i
     dist = next_token_distribution(logits, s, recent)
     if s.temperature == 0:
-        return int(torch.argmax(dist))
-    return int(torch.multinomial(dist.cpu(), 1, generator=generator))
+        return int(dist.argmax())
+    return max(draw(dist, rng), 0)  # nothing left to draw (NaN logits): <unk>

@@ -1,0 +1,74 @@
+"""The generation decoders against the models' own forward pass, token by token."""
+import numpy as np
+import pytest
+import torch
+
+from lmcore.decode import (ModelDecoder, NumpyTransformerDecoder, RecurrentDecoder, TransformerDecoder,
+                           decoder_for)
+from lmcore.models import build_model, preset_config
+
+V = 23
+
+
+def _reference(model, ids):
+    """Logits after each token of ``ids`` from one full forward pass of the model (no cache)."""
+    with torch.inference_mode():
+        logits, _ = model(torch.tensor([ids]), model.init_state(1))
+    return logits[0].numpy()
+
+
+def _decoded(decoder, ids, prompt):
+    out = [decoder.prefill(ids[:prompt])]
+    out += [decoder.step(t) for t in ids[prompt:-1]]
+    return np.stack(out)
+
+
+@pytest.mark.parametrize("arch", ["rnn", "gru", "lstm"])
+@pytest.mark.parametrize("impl", ["fused", "scratch"])
+@pytest.mark.parametrize("layers, inp", [(1, "embed"), (3, "embed"), (2, "onehot")])
+def test_recurrent_decoder_matches_forward(arch, impl, layers, inp):
+    torch.manual_seed(0)
+    model = build_model(preset_config(arch, "tiny", vocab_size=V, impl=impl, num_layers=layers, input=inp,
+                                      hidden=48, embed=16)).eval()
+    ids = torch.randint(0, V, (60,), generator=torch.Generator().manual_seed(1)).tolist()
+    dec = decoder_for(model, "cpu")
+    assert isinstance(dec, RecurrentDecoder)
+    got = _decoded(dec, ids, 7)
+    want = _reference(model, ids)[6:-1]
+    np.testing.assert_allclose(got, want, atol=2e-5, rtol=1e-4)
+
+
+def test_recurrent_decoder_without_a_table_for_large_vocabularies(monkeypatch):
+    import lmcore.decode as decode
+
+    monkeypatch.setattr(decode, "_TABLE_MAX_BYTES", 0)
+    torch.manual_seed(0)
+    model = build_model(preset_config("lstm", "tiny", vocab_size=V, num_layers=2)).eval()
+    ids = list(range(1, 20))
+    dec = decoder_for(model, "cpu")
+    assert dec.table is None
+    np.testing.assert_allclose(_decoded(dec, ids, 3), _reference(model, ids)[2:-1], atol=2e-5, rtol=1e-4)
+
+
+@pytest.mark.parametrize("pos", ["learned", "rotary"])
+@pytest.mark.parametrize("cls", [TransformerDecoder, NumpyTransformerDecoder])  # the GPU's and the CPU's
+def test_transformer_decoder_matches_the_model_cache_past_the_context(pos, cls):
+    torch.manual_seed(0)
+    model = build_model(preset_config("transformer", "tiny", vocab_size=V, context=8, pos=pos)).eval()
+    ids = torch.randint(0, V, (40,), generator=torch.Generator().manual_seed(2)).tolist()
+    dec = cls(model, torch.device("cpu"))
+    got = _decoded(dec, ids, 5)
+    ref = ModelDecoder(model, torch.device("cpu"))  # the model's own KV cache and window sliding
+    want = _decoded(ref, ids, 5)
+    np.testing.assert_allclose(got, want, atol=2e-5, rtol=1e-4)
+    # within the context, both equal a plain forward pass
+    np.testing.assert_allclose(got[:4], _reference(model, ids[:8])[4:], atol=2e-5, rtol=1e-4)
+
+
+def test_ngram_and_gpu_recurrent_use_the_model_itself():
+    ngram = build_model(preset_config("ngram", "tiny", vocab_size=V))
+    assert type(decoder_for(ngram, "cpu")) is ModelDecoder
+    lstm = build_model(preset_config("lstm", "tiny", vocab_size=V))
+    assert type(decoder_for(lstm, "meta")) is ModelDecoder
+    tf = build_model(preset_config("transformer", "tiny", vocab_size=V))
+    assert type(decoder_for(tf, "cpu")) is NumpyTransformerDecoder
