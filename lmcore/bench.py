@@ -175,14 +175,16 @@ class NaiveScratchLM(nn.Module):
 
 
 def reference_train(model: nn.Module, ids: torch.Tensor, batch: int, seq: int, lr: float, steps: int,
-                    warm: int, device: torch.device, interval: int = 5) -> tuple[float, int]:
-    """A plain loop: random windows, Adam, clipping, loss.item() every step. Returns (tokens/s, peak bytes)."""
+                    warm: int, device: torch.device, interval: int = 5, measure: bool = True) -> tuple[float, int]:
+    """A plain loop: random windows, Adam, clipping, loss.item() every step. Returns (tokens/s, peak bytes;
+    0 unless ``measure``)."""
     model.to(device).train()
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     ids = ids.to(device)
     g = torch.Generator().manual_seed(0)
     times = []
-    with PeakMemory(device) as mem:
+    mem = PeakMemory(device)
+    with mem if measure else contextlib.nullcontext():
         for step in range(warm + steps):
             starts = torch.randint(0, len(ids) - seq - 1, (batch,), generator=g).to(device)
             idx = starts[:, None] + torch.arange(seq, device=device)
@@ -198,6 +200,36 @@ def reference_train(model: nn.Module, ids: torch.Tensor, batch: int, seq: int, l
             if step >= warm and (step - warm) % interval == 0:
                 times.append(time.perf_counter())
     return _median_rate(times, batch * seq, interval), mem.peak
+
+
+def reference_model(arch: str, impl: str, preset: str, vocab_size: int, c) -> tuple[nn.Module, str]:
+    """The hand-written model ours is compared with, and how to describe it."""
+    if arch == "transformer":
+        return build_model(preset_config(arch, preset, vocab_size=vocab_size)), "plain fp32 loop, same module"
+    if impl == "fused":
+        return (PlainRNNLM(arch, vocab_size, c.embed or c.hidden, c.hidden, c.num_layers),
+                f"hand-written nn.{arch.upper()} + Adam loop")
+    return NaiveScratchLM(arch, vocab_size, c.embed or c.hidden, c.hidden, c.num_layers), "naive per-gate, per-step loop"
+
+
+def _memory_job(job: dict) -> int:
+    """Peak memory growth (bytes) of a few training steps, ours or the reference; the corpus is read and
+    encoded before the measurement starts, on both sides."""
+    device = torch.device(job["device"])
+    torch.manual_seed(0)
+    # the first optimizer imports torch._dynamo (~70 MB of code): load it before measuring, on both sides
+    torch.optim.Adam([torch.zeros(1, requires_grad=True)])
+    cfg = TrainConfig(steps=job["steps"], eval_every=10 ** 9, log_every=5, sample_tokens=0, device=job["device"],
+                      compile=job["compile"])
+    mc = preset_config(job["arch"], job["preset"], impl=job["impl"])
+    tr = Trainer(Store(Path(job["home"])), "m").prepare(model=mc, preset=job["preset"], train=cfg, corpus=job["corpus"])
+    if job["side"] == "ours":
+        with PeakMemory(device) as mem:
+            tr.run()
+        return mem.peak
+    model, _ = reference_model(job["arch"], job["impl"], job["preset"], len(tr.vocab), tr.model_cfg)
+    t = tr.cfg
+    return reference_train(model, tr.train_ids, t.batch_size, t.seq_len, t.lr, job["steps"], 0, device)[1]
 
 
 # ---------------------------------------------------------------------------- ours
@@ -230,12 +262,14 @@ class Bench:
     def close(self):
         self.tmp.cleanup()
 
+    def _compiles(self, arch: str, impl: str) -> bool:
+        return self.device.type == "cuda" and (arch == "transformer" or impl == "scratch")
+
     def _trainer(self, arch, impl, steps, extra: dict | None = None, minutes=None, **train_kw) -> Trainer:
         self._n += 1
         name = f"b{self._n}"
         mc = preset_config(arch, self.preset, impl=impl, **(extra or {}))
-        opts = dict(eval_every=10 ** 9, log_every=5, sample_tokens=0,
-                    compile=self.device.type == "cuda" and (arch == "transformer" or impl == "scratch"))
+        opts = dict(eval_every=10 ** 9, log_every=5, sample_tokens=0, compile=self._compiles(arch, impl))
         opts.update(train_kw)
         cfg = TrainConfig(steps=steps, minutes=minutes, device=str(self.device), **opts)
         return Trainer(Store(Path(self.tmp.name) / "home"), name).prepare(
@@ -249,24 +283,37 @@ class Bench:
         times: list[float] = []
         tr = self._trainer(arch, impl, warm + steps, log_every=every)
         tr.on_event = lambda e: times.append(time.perf_counter()) if e.kind == "step" and e.step >= warm and e.step % every == 0 else None
-        with PeakMemory(self.device) as mem:
-            tr.run()
+        tr.run()
         c, t = tr.model_cfg, tr.cfg
         ours = _median_rate(times, t.batch_size * t.seq_len, every)
-        v = len(tr.vocab)
         torch.manual_seed(0)
-        if arch == "transformer":
-            ref_model, against = build_model(preset_config(arch, self.preset, vocab_size=v)), "plain fp32 loop, same module"
-        elif impl == "fused":
-            ref_model, against = PlainRNNLM(arch, v, c.embed or c.hidden, c.hidden, c.num_layers), f"hand-written nn.{arch.upper()} + Adam loop"
-        else:
-            ref_model, against = NaiveScratchLM(arch, v, c.embed or c.hidden, c.hidden, c.num_layers), "naive per-gate, per-step loop"
-        ref, ref_mem = reference_train(ref_model, tr.train_ids, t.batch_size, t.seq_len, t.lr, steps, warm,
-                                       self.device, every)
+        ref_model, against = reference_model(arch, impl, self.preset, len(tr.vocab), c)
+        ref, _ = reference_train(ref_model, tr.train_ids, t.batch_size, t.seq_len, t.lr, steps, warm,
+                                 self.device, every, measure=False)
         dev = self.device.type
         self.add(Row("train", arch, impl, self.preset, dev, ours, "tokens/s", ref, ours / ref, against))
-        self.add(Row("memory", arch, impl, self.preset, dev, mem.peak / 2 ** 20, "MiB", ref_mem / 2 ** 20,
-                      (ref_mem / mem.peak) if mem.peak > 0 else None, against))
+        if self.quick and self.rows_of("memory"):
+            return  # --quick measures memory once
+        mem_ours, mem_ref = (self._memory(arch, impl, side) for side in ("ours", "reference"))
+        self.add(Row("memory", arch, impl, self.preset, dev, mem_ours / 2 ** 20, "MiB", mem_ref / 2 ** 20,
+                      (mem_ref / mem_ours) if mem_ours > 0 else None, against))
+
+    def rows_of(self, bench: str) -> list[Row]:
+        return [r for r in self.rows if r.bench == bench]
+
+    def _memory(self, arch: str, impl: str, side: str) -> int:
+        """Peak memory of a few training steps. On the CPU each side runs in a fresh process (spawned: the
+        RSS of one process depends on what ran before, and fork is unsafe once OpenMP has run)."""
+        job = dict(arch=arch, impl=impl, preset=self.preset, corpus=str(self.corpus_path), side=side,
+                   home=str(Path(self.tmp.name) / f"mem-{arch}-{impl}-{side}"), device=str(self.device),
+                   steps=10 if self.quick else 20, compile=self._compiles(arch, impl))
+        if self.device.type == "cuda":
+            return _memory_job(job)
+        import multiprocessing
+
+        with multiprocessing.get_context("spawn").Pool(1) as pool:
+            return pool.apply(_memory_job, (job,))
+
 
     # ------------------------------------------------------------ time to a target loss
     def time_to_loss(self, arch: str, target: float, limit_minutes: float, reference: bool = True,
