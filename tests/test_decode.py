@@ -72,3 +72,24 @@ def test_ngram_and_gpu_recurrent_use_the_model_itself():
     assert type(decoder_for(lstm, "meta")) is ModelDecoder
     tf = build_model(preset_config("transformer", "tiny", vocab_size=V))
     assert type(decoder_for(tf, "cpu")) is NumpyTransformerDecoder
+
+
+@pytest.mark.parametrize("arch", ["lstm", "transformer"])
+def test_greedy_stream_is_the_same_through_the_fast_decoder_and_the_model(arch, monkeypatch):
+    """End to end through Generator.stream: the numpy decoders pick the same tokens as the model itself."""
+    import lmcore.generate as generate
+    from lmcore import SamplingSettings
+    from lmcore.text import Tokenizer, build_vocab
+
+    text = "the time traveller held in his hand a glittering metallic framework " * 20
+    tok = Tokenizer("char", "raw")
+    vocab = build_vocab(text, tok)
+    torch.manual_seed(3)
+    extra = {"context": 16} if arch == "transformer" else {}
+    model = build_model(preset_config(arch, "tiny", vocab_size=len(vocab), **extra)).eval()
+    gen = generate.Generator(model, vocab, tok)
+    s = SamplingSettings(temperature=0, max_tokens=60)
+    fast = [(t.token_id, round(t.prob, 5)) for t in gen.stream("the time", s)]
+    monkeypatch.setattr(generate, "decoder_for", lambda m, d: ModelDecoder(m, torch.device(d)))
+    slow = [(t.token_id, round(t.prob, 5)) for t in gen.stream("the time", s)]
+    assert fast == slow and len(fast) == 60

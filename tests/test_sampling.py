@@ -81,3 +81,16 @@ def test_seeded_sampling_is_reproducible():
 def test_out_of_range_settings(kw, msg):
     with pytest.raises(ConfigError, match=msg):
         SamplingSettings(**kw).validate()
+
+
+def test_draw_and_alternatives():
+    from lmcore.sampling import draw, top_alternatives
+
+    rng = np.random.default_rng(0)
+    assert draw(np.zeros(4, np.float32), rng) == -1
+    counts = np.bincount([draw(np.array([0, 1, 3, 0], np.float32), rng) for _ in range(4000)], minlength=4)
+    assert counts[0] == counts[3] == 0 and 0.7 < counts[2] / 4000 < 0.8
+    idx, p = top_alternatives(np.array([0.1, 0.4, 0.05, 0.3, 0.15], np.float32), 3)
+    assert idx.tolist() == [1, 3, 4] and np.allclose(p, [0.4, 0.3, 0.15])
+    idx, _ = top_alternatives(np.array([0.5, 0.5], np.float32), 5)
+    assert sorted(idx.tolist()) == [0, 1]
