@@ -381,14 +381,14 @@ class Bench:
         prompt = self.corpus_path.read_text("utf-8")[1000:1200]
         n = 60 if self.quick else 400
         s = SamplingSettings(temperature=1.0, seed=0, max_tokens=n)
+        reference = self._no_cache if arch == "transformer" else self._stepwise
+        against = ("recompute the whole context per token (no KV cache)" if arch == "transformer" else
+                   "prompt fed one token at a time, then step")
         self._stream(gen, prompt, s)  # warm-up
-        first, rate = self._stream(gen, prompt, s)
-        if arch == "transformer":
-            ref_first, ref_rate = self._no_cache(model, prompt, n)
-            against = "recompute the whole context per token (no KV cache)"
-        else:
-            ref_first, ref_rate = self._stepwise(model, prompt, n)
-            against = "prompt fed one token at a time, then step"
+        reference(model, prompt, min(n, 20))
+        runs = [(self._stream(gen, prompt, s), reference(model, prompt, n)) for _ in range(3)]  # interleaved
+        first, rate = (statistics.median(r[0][i] for r in runs) for i in (0, 1))
+        ref_first, ref_rate = (statistics.median(r[1][i] for r in runs) for i in (0, 1))
         dev = self.device.type
         self.add(Row("generate", arch, "fused", "small", dev, rate, "chars/s", ref_rate, rate / ref_rate, against))
         self.add(Row("first_char", arch, "fused", "small", dev, first, "s", ref_first, ref_first / first, against))

@@ -15,6 +15,7 @@ Every decoder returns the logits as a float32 numpy vector and matches the model
 (tests compare them token by token, past the transformer's context)."""
 from __future__ import annotations
 
+import copy
 import math
 
 import numpy as np
@@ -30,7 +31,17 @@ class ModelDecoder:
 
     def __init__(self, model: LanguageModel, device: torch.device):
         self.model, self.device = model, device
+        self.state = None  # subclasses set up their state with _new_state() once their shapes are known
+
+    def _new_state(self) -> None:
+        """Everything one stream changes; the weights (and their layout) are shared by ``fresh`` copies."""
         self.state = None
+
+    def fresh(self) -> "ModelDecoder":
+        """A decoder for another stream that shares this one's prepared weights."""
+        other = copy.copy(self)
+        other._new_state()
+        return other
 
     @torch.inference_mode()
     def prefill(self, ids: list[int]) -> np.ndarray:
@@ -78,8 +89,11 @@ class RecurrentDecoder(ModelDecoder):
         self.w_cat = [np.ascontiguousarray(np.concatenate([w_ih[l], w_hh[l]], 1)) if l and c.arch != "gru" else None
                       for l in range(self.L)]
         self.head_w, self.head_b = np.ascontiguousarray(sd["head.weight"]), sd["head.bias"]
-        self.h = np.zeros((self.L, H), np.float32)
-        self.c = np.zeros((self.L, H), np.float32)
+        self._new_state()
+
+    def _new_state(self) -> None:
+        self.h = np.zeros((self.L, self.H), np.float32)
+        self.c = np.zeros((self.L, self.H), np.float32)
 
     def _first_inputs(self, ids) -> np.ndarray:
         if self.table is not None:
@@ -166,15 +180,18 @@ class TransformerDecoder(ModelDecoder):
         c = model.config
         self.ctx, self.heads, self.hd, self.width = c.context, c.heads, c.hidden // c.heads, c.hidden
         self.rotary = c.pos == "rotary"
+        self.inv = 10000.0 ** (-torch.arange(0, self.hd, 2, dtype=torch.float32) / self.hd)
+        self.shape = (c.num_layers, c.heads, c.context, self.hd)
+        self._weights()
+        self._new_state()
+
+    def _new_state(self) -> None:
         self.n = self.pos = 0
         self.tokens: list[int] = []
-        self.inv = 10000.0 ** (-torch.arange(0, self.hd, 2, dtype=torch.float32) / self.hd)
-        self._buffers((c.num_layers, c.heads, c.context, self.hd))
-
-    def _buffers(self, shape) -> None:
-        w = self.model.wte.weight
-        self.k = torch.zeros(shape, device=self.device, dtype=w.dtype)
+        self.k = torch.zeros(self.shape, device=self.device, dtype=self.model.wte.weight.dtype)
         self.v = torch.zeros_like(self.k)
+
+    def _weights(self) -> None:
         self.inv = self.inv.to(self.device)
         # the weights each block needs, looked up once (a module attribute lookup costs ~1 us)
         self.layers = [(b.ln_1.weight, b.ln_1.bias, b.attn.c_attn.weight, b.attn.c_attn.bias, b.attn.c_proj.weight,
@@ -245,9 +262,16 @@ class NumpyTransformerDecoder(TransformerDecoder):
     """The same steps in numpy for the CPU, where torch's per-call cost on vectors of a few hundred
     numbers (~10-40 us for a linear layer, ~40 us for GELU at batch 1) outweighs the arithmetic."""
 
-    def _buffers(self, shape) -> None:
-        self.k = np.zeros(shape, np.float32)
-        self.v = np.zeros(shape, np.float32)
+    def _new_state(self) -> None:
+        self.n = self.pos = 0
+        self.tokens = []
+        self.k = np.zeros(self.shape, np.float32)
+        self.v = np.zeros(self.shape, np.float32)
+        self.fc = np.empty(4 * self.width, np.float32)
+        self.gelu = np.empty(4 * self.width, np.float32)
+        self.gelu_t = torch.from_numpy(self.gelu)  # GELU needs erf, which numpy lacks: torch on the same memory
+
+    def _weights(self) -> None:
         m = self.model
 
         def a(t):
@@ -269,9 +293,6 @@ class NumpyTransformerDecoder(TransformerDecoder):
                         *folded(b.ln_2, b.mlp.c_fc), a(b.mlp.c_proj.weight), a(b.mlp.c_proj.bias)) for b in m.blocks]
         self.head = folded(m.ln_f, m.lm_head)
         self.inv_np = self.inv.numpy()
-        self.fc = np.empty(4 * self.width, np.float32)
-        self.gelu = np.empty(4 * self.width, np.float32)
-        self.gelu_t = torch.from_numpy(self.gelu)  # GELU needs erf, which numpy lacks: torch on the same memory
 
     @staticmethod
     def _norm(x: np.ndarray) -> np.ndarray:

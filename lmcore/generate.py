@@ -78,7 +78,7 @@ class Stream:
         # One token at a time is latency-bound: on the CPU one thread beats two (+35% on 2 cores). The
         # setting is per thread, so a training run in another thread keeps its threads.
         threads = torch.get_num_threads() if gen.device.type == "cpu" else 1
-        decoder = decoder_for(gen.model, gen.device)
+        decoder = gen.decoder()
         try:
             logits = decoder.prefill(history)
             if threads > 1:
@@ -112,6 +112,25 @@ class Generator:
         self.model = model.eval()
         self.vocab, self.tokenizer = vocab, tokenizer
         self.device = torch.device(device)
+        self._decoder: tuple[tuple, object] | None = None
+
+    def _weights_key(self) -> tuple | None:
+        """Changes whenever a weight is replaced or modified in place (tensors count their in-place
+        changes), so a model trained further in this process gets its decoder laid out again."""
+        try:
+            return tuple((id(p), p._version) for p in self.model.parameters())
+        except RuntimeError:  # inference tensors keep no version counter: do not cache
+            return None
+
+    def decoder(self):
+        """A decoder for one stream; the weights' layout is prepared once and shared while they stay
+        the same (a word model's first-layer table can take tens of milliseconds)."""
+        key = self._weights_key()
+        if key is not None and self._decoder is not None and self._decoder[0] == key:
+            return self._decoder[1].fresh()
+        dec = decoder_for(self.model, self.device)
+        self._decoder = (key, dec) if key is not None else None
+        return dec.fresh() if key is not None else dec
 
     @classmethod
     def from_store(cls, store, name: str, device: str = "cpu") -> "Generator":

@@ -93,3 +93,28 @@ def test_greedy_stream_is_the_same_through_the_fast_decoder_and_the_model(arch, 
     monkeypatch.setattr(generate, "decoder_for", lambda m, d: ModelDecoder(m, torch.device(d)))
     slow = [(t.token_id, round(t.prob, 5)) for t in gen.stream("the time", s)]
     assert fast == slow and len(fast) == 60
+
+
+def test_generator_reuses_the_decoder_layout_until_the_weights_change():
+    from lmcore import SamplingSettings
+    from lmcore.generate import Generator
+    from lmcore.text import Tokenizer, build_vocab
+
+    text = "abcab cabba " * 30
+    tok = Tokenizer("char", "raw")
+    vocab = build_vocab(text, tok)
+    torch.manual_seed(0)
+    model = build_model(preset_config("lstm", "tiny", vocab_size=len(vocab))).eval()
+    gen = Generator(model, vocab, tok)
+    s = SamplingSettings(temperature=0, max_tokens=20)
+    first = [t.token_id for t in gen.stream("ab", s)]
+    second = [t.token_id for t in gen.stream("ca", s)]
+    d1 = gen.decoder()
+    assert d1.table is gen.decoder().table  # shared layout ...
+    assert d1.h is not gen.decoder().h  # ... separate state
+    both = [(x.token_id, y.token_id) for x, y in zip(gen.stream("ab", s), gen.stream("ca", s))]
+    assert both == list(zip(first, second))  # two streams interleaved do not disturb each other
+    with torch.no_grad():
+        model.head.bias[vocab["c"]] += 50.0  # an in-place change, as an optimizer step makes
+    assert gen.decoder().table is not d1.table
+    assert set(t.text for t in gen.stream("ab", s)) == {"c"}
