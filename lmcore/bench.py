@@ -284,18 +284,24 @@ class Bench:
         times: list[float] = []
         tr = self._trainer(arch, impl, warm + steps, log_every=every)
         tr.on_event = lambda e: times.append(time.perf_counter()) if e.kind == "step" and e.step >= warm and e.step % every == 0 else None
-        tr.run()
+        cuda = self.device.type == "cuda"  # CUDA's peak counters are exact in-process: measure alongside
+        mem = PeakMemory(self.device)
+        with mem if cuda else contextlib.nullcontext():
+            tr.run()
         c, t = tr.model_cfg, tr.cfg
         ours = _median_rate(times, t.batch_size * t.seq_len, every)
         torch.manual_seed(0)
         ref_model, against = reference_model(arch, impl, self.preset, len(tr.vocab), c)
-        ref, _ = reference_train(ref_model, tr.train_ids, t.batch_size, t.seq_len, t.lr, steps, warm,
-                                 self.device, every, measure=False)
+        ref, ref_mem = reference_train(ref_model, tr.train_ids, t.batch_size, t.seq_len, t.lr, steps, warm,
+                                       self.device, every, measure=cuda)
         dev = self.device.type
         self.add(Row("train", arch, impl, self.preset, dev, ours, "tokens/s", ref, ours / ref, against))
         if self.quick and self.rows_of("memory"):
             return  # --quick measures memory once
-        mem_ours, mem_ref = (self._memory(arch, impl, side) for side in ("ours", "reference"))
+        if cuda:
+            mem_ours, mem_ref = mem.peak, ref_mem
+        else:
+            mem_ours, mem_ref = (self._memory(arch, impl, side) for side in ("ours", "reference"))
         self.add(Row("memory", arch, impl, self.preset, dev, mem_ours / 2 ** 20, "MiB", mem_ref / 2 ** 20,
                       (mem_ref / mem_ours) if mem_ours > 0 else None, against))
 
@@ -303,13 +309,11 @@ class Bench:
         return [r for r in self.rows if r.bench == bench]
 
     def _memory(self, arch: str, impl: str, side: str) -> int:
-        """Peak memory of a few training steps. On the CPU each side runs in a fresh process (spawned: the
-        RSS of one process depends on what ran before, and fork is unsafe once OpenMP has run)."""
+        """Peak CPU memory of a few training steps, each side in a fresh process (spawned: the RSS of one
+        process depends on what ran before it, and fork hangs once OpenMP has run)."""
         job = dict(arch=arch, impl=impl, preset=self.preset, corpus=str(self.corpus_path), side=side,
                    home=str(Path(self.tmp.name) / f"mem-{arch}-{impl}-{side}"), device=str(self.device),
                    steps=5 if self.quick else 20, compile=self._compiles(arch, impl))
-        if self.device.type == "cuda":
-            return _memory_job(job)
         import multiprocessing
 
         with multiprocessing.get_context("spawn").Pool(1) as pool:
