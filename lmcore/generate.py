@@ -64,7 +64,12 @@ class Stream:
         self.gen, self.info, self.settings = gen, info, settings
         self.stop_event = stop_event or threading.Event()
         self._ids = prompt_ids
-        self.text = ""
+        self._pieces: list[str] = []
+
+    @property
+    def text(self) -> str:
+        """The text generated so far."""
+        return "".join(self._pieces)
 
     def stop(self) -> None:
         self.stop_event.set()
@@ -79,6 +84,7 @@ class Stream:
         # setting is per thread, so a training run in another thread keeps its threads.
         threads = torch.get_num_threads() if gen.device.type == "cpu" else 1
         decoder = gen.decoder()
+        tail = ""
         try:
             logits = decoder.prefill(history)
             if threads > 1:
@@ -93,11 +99,14 @@ class Stream:
                 token = vocab.idx_to_token[nxt]
                 text = tok.separator(prev, token) + token
                 prev = token
-                self.text += text
+                self._pieces.append(text)
                 history.append(nxt)
                 yield TokenOut(i, nxt, text, float(probs[nxt]), alts)
-                if s.stop and any(stop and stop in self.text[-(len(stop) + len(text)):] for stop in s.stop):
-                    return
+                if s.stop:  # a stop string ends in this token: look at it with the text just before it
+                    tail += text
+                    if any(stop and stop in tail[-(len(stop) + len(text)):] for stop in s.stop):
+                        return
+                    tail = tail[-max(1, *(len(stop) for stop in s.stop)):]
                 logits = decoder.step(nxt)
         finally:
             if threads > 1:

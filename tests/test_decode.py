@@ -118,3 +118,20 @@ def test_generator_reuses_the_decoder_layout_until_the_weights_change():
         model.head.bias[vocab["c"]] += 50.0  # an in-place change, as an optimizer step makes
     assert gen.decoder().table is not d1.table
     assert set(t.text for t in gen.stream("ab", s)) == {"c"}
+
+
+def test_a_stop_string_split_across_tokens_ends_the_stream_where_it_completes():
+    from lmcore import SamplingSettings
+    from lmcore.generate import Generator
+    from lmcore.text import Tokenizer, build_vocab
+
+    tok = Tokenizer("char", "raw")
+    vocab = build_vocab("the quick brown fox jumps over the lazy dog " * 10, tok)
+    torch.manual_seed(1)
+    gen = Generator(build_model(preset_config("gru", "tiny", vocab_size=len(vocab))).eval(), vocab, tok)
+    full = "".join(t.text for t in gen.stream("the", SamplingSettings(temperature=0, max_tokens=40)))
+    stop = full[7:10]
+    end = full.index(stop) + len(stop)
+    stream = gen.stream("the", SamplingSettings(temperature=0, max_tokens=40, stop=["never", stop]))
+    out = "".join(t.text for t in stream)
+    assert out == full[:end] and stream.text == out
