@@ -204,11 +204,15 @@ class TransformerDecoder(ModelDecoder):
         logits, cache = self.model(torch.tensor([ids], device=self.device), self.model.init_state(1, self.device))
         t = len(ids)
         for l, (k, v) in enumerate(cache.kv):
-            self.k[l, :, :t] = k[0].to(self.k.dtype) if isinstance(self.k, torch.Tensor) else k[0].float().cpu().numpy()
-            self.v[l, :, :t] = v[0].to(self.k.dtype) if isinstance(self.v, torch.Tensor) else v[0].float().cpu().numpy()
+            self._keep(l, k[0], v[0])
         self.n, self.pos = t, cache.pos
         self.tokens = ids
         return as_vector(logits[0, -1])
+
+    def _keep(self, layer: int, k: torch.Tensor, v: torch.Tensor) -> None:
+        """Store the prompt's keys and values (heads, time, head size) of one layer."""
+        self.k[layer, :, : k.shape[1]] = k
+        self.v[layer, :, : v.shape[1]] = v
 
     def step(self, token: int) -> np.ndarray:
         ctx = self.ctx
@@ -293,6 +297,10 @@ class NumpyTransformerDecoder(TransformerDecoder):
                         *folded(b.ln_2, b.mlp.c_fc), a(b.mlp.c_proj.weight), a(b.mlp.c_proj.bias)) for b in m.blocks]
         self.head = folded(m.ln_f, m.lm_head)
         self.inv_np = self.inv.numpy()
+
+    def _keep(self, layer: int, k: torch.Tensor, v: torch.Tensor) -> None:
+        self.k[layer, :, : k.shape[1]] = k.float().cpu().numpy()
+        self.v[layer, :, : v.shape[1]] = v.float().cpu().numpy()
 
     @staticmethod
     def _norm(x: np.ndarray) -> np.ndarray:
