@@ -80,8 +80,11 @@ def softmax(logits: np.ndarray) -> np.ndarray:
 def top_alternatives(probs: np.ndarray, k: int = 5) -> tuple[np.ndarray, np.ndarray]:
     """Indices and probabilities of the k most likely tokens, most likely first."""
     k = min(k, probs.size)
-    idx = probs.argpartition(probs.size - k)[-k:] if k < probs.size else np.arange(probs.size)
-    idx = idx[(-probs[idx]).argsort(kind="stable")]
+    if probs.size <= 256:  # characters: one sort is cheaper than partition-then-sort (3.6 vs 8 us)
+        idx = (-probs).argsort(kind="stable")[:k]
+    else:
+        idx = probs.argpartition(probs.size - k)[-k:]
+        idx = idx[(-probs[idx]).argsort(kind="stable")]
     return idx, probs[idx]
 
 

@@ -94,3 +94,13 @@ def test_draw_and_alternatives():
     assert idx.tolist() == [1, 3, 4] and np.allclose(p, [0.4, 0.3, 0.15])
     idx, _ = top_alternatives(np.array([0.5, 0.5], np.float32), 5)
     assert sorted(idx.tolist()) == [0, 1]
+
+
+def test_alternatives_agree_for_small_and_large_vocabularies():
+    from lmcore.sampling import top_alternatives
+
+    rng = np.random.default_rng(1)
+    for size in (7, 300, 5000):
+        p = rng.random(size).astype(np.float32)
+        idx, vals = top_alternatives(p, 5)
+        assert idx.tolist() == np.argsort(-p, kind="stable")[:5].tolist() and np.array_equal(vals, p[idx])
