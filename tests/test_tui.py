@@ -31,14 +31,20 @@ async def _new_model(pilot, app, corpus_path, preset="tiny", arch="lstm"):
     await wait_for(pilot, lambda: isinstance(app.screen, ModelScreen))
 
 
-async def _start_long_generation(pilot, app, min_tokens: int):
-    """Open the only model, start an endless generation and wait until some tokens arrived."""
+async def _open_and_generate(pilot, app, prompt: str, max_tokens: int):
+    """Open the only model and start generating ``max_tokens`` tokens from ``prompt``."""
     await pilot.press("enter")
     await wait_for(pilot, lambda: isinstance(app.screen, ModelScreen))
     gen = app.screen.generation
-    gen.query_one("#set-max_tokens", Input).value = "1000000"
-    gen.query_one("#prompt", Input).value = "The"
+    gen.query_one("#set-max_tokens", Input).value = str(max_tokens)
+    gen.query_one("#prompt", Input).value = prompt
     await pilot.press("enter")
+    return gen
+
+
+async def _start_long_generation(pilot, app, min_tokens: int):
+    """Open the only model, start an endless generation and wait until some tokens arrived."""
+    gen = await _open_and_generate(pilot, app, "The", 1_000_000)
     await wait_for(pilot, lambda: gen._current is not None and len(gen._current.continuation.tokens) > min_tokens)
     return gen
 
@@ -108,12 +114,7 @@ async def test_unknown_prompt_characters_are_a_notification(tm_slice, home):
     lmcore.train("m", arch="lstm", preset="tiny", corpus=str(tm_slice), steps=5, home=home)
     app = create_app(home)
     async with app.run_test(size=(80, 24)) as pilot:
-        await pilot.press("enter")
-        await wait_for(pilot, lambda: isinstance(app.screen, ModelScreen))
-        gen = app.screen.generation
-        gen.query_one("#set-max_tokens", Input).value = "5"
-        gen.query_one("#prompt", Input).value = "caf\u00e9 \u2603"
-        await pilot.press("enter")
+        gen = await _open_and_generate(pilot, app, "caf\u00e9 \u2603", 5)
         await wait_for(pilot, lambda: not gen.generating and gen.query("Turn"))
         await pilot.pause()
         assert any("not in the model's vocabulary" in n for n in _notes(app))
