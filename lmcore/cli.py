@@ -2,8 +2,7 @@
 from __future__ import annotations
 
 import argparse
-import json
-import math
+import os
 import signal
 import sys
 import threading
@@ -17,8 +16,18 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _out(obj) -> None:
-    sys.stdout.write(json.dumps(obj, ensure_ascii=False) + "\n")
+    """One line of strict JSON (no NaN/Infinity, valid UTF-8) on standard output."""
+    from .safe_text import strict_json
+
+    sys.stdout.buffer.write((strict_json(obj) + "\n").encode("utf-8"))
     sys.stdout.flush()
+
+
+def _v(text) -> str:
+    """Text from a file or a model, safe to print (control characters shown as escapes)."""
+    from .safe_text import visible
+
+    return visible(str(text))
 
 
 def _fmt_size(n: int | None) -> str:
@@ -104,7 +113,6 @@ def _corpus_info(args, root) -> int:
 
 # ---------------------------------------------------------------------------- models
 def cmd_models(args) -> int:
-    from .errors import StoreError
     from .store import Store
 
     store = Store(args.home)
@@ -117,17 +125,16 @@ def cmd_models(args) -> int:
         print(f"renamed '{args.old}' to '{args.new}'")
         return 0
     if args.action == "show":
-        meta = store.read_meta(args.name)
-        entry = store.check(args.name)
-        if not entry.ok:
-            raise StoreError(entry.reason)
+        ck = store.read(args.name)
         if args.json:
-            _out({k: v for k, v in meta.items() if k != "vocab"})
+            _out({k: v for k, v in ck.to_json().items() if k != "vocab"})
         else:
-            e = store.check(args.name).summary()
-            for k, v in e.items():
-                print(f"{k:14s} {v}")
-            print(f"{'history':14s} {len(meta.get('history', []))} evaluations")
+            for k, v in ck.summary().items():
+                print(f"{k:14s} {_v(v)}")
+            print(f"{'corpus source':14s} {_v(ck.corpus.source)} (sha1 {ck.corpus.sha1})")
+            print(f"{'history':14s} {len(ck.history)} evaluations")
+            if not ck.budget_reached():
+                print(f"{'run':14s} interrupted: `lmcore train {args.name} --resume` continues it")
         return 0
     entries = store.list()
     if args.json:
@@ -135,92 +142,132 @@ def cmd_models(args) -> int:
             _out(e.summary())
         return 0
     if not entries:
-        print(f"no models yet in {store.root}: train one with `lmcore train NAME --arch lstm --corpus pythondocs`")
+        print(f"no models yet in {_v(store.root)}: train one with `lmcore train NAME --arch lstm --corpus pythondocs`")
         return 0
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     t = Table("name", "arch", "params", "corpus", "step", "val ppl", "device", "updated")
     for e in entries:
         if not e.ok:
-            t.add_row(e.name, "[red]damaged[/red]", "", "", "", "", "", e.reason)
+            t.add_row(e.name, "[red]damaged[/red]", "", "", "", "", "", escape(_v(e.reason)))
             continue
         s = e.summary()
         arch = s["arch"] + (f"/{s['impl']}" if s["arch"] in ("rnn", "gru", "lstm") else "")
         ppl = f"{s['best_val_ppl']:.3f}" if s["best_val_ppl"] else "-"
-        t.add_row(e.name, arch, f"{s['params']:,}", s["corpus"] or "", str(s["step"]), ppl,
-                  (s["device"] or "").split(" (")[0], (s["updated"] or "")[5:16].replace("T", " "))
+        t.add_row(e.name, arch, f"{s['params']:,}", escape(_v(s["corpus"])), str(s["step"]), ppl,
+                  escape(_v(s["device"]).split(" (")[0]), escape(_v(s["updated"])[5:16].replace("T", " ")))
     Console().print(t)
     return 0
 
 
 # ---------------------------------------------------------------------------- train
+MODEL_OPTIONS = ("arch", "preset", "impl", "layers", "hidden", "embed", "input", "heads", "context", "pos",
+                 "dropout", "bidirectional", "order", "epsilon", "prep", "tokens")
+
+
+def _train_config(args):
+    from .train_config import TrainConfig
+
+    return TrainConfig(steps=args.steps, minutes=args.minutes, batch_size=args.batch, seq_len=args.seq_len,
+                       lr=args.lr, optimizer=args.optimizer, clip=args.clip, warmup=args.warmup,
+                       eval_every=args.eval_every, sampling=args.sampling, device=args.device,
+                       compile=args.compile or None, seed=args.seed, eval_tokens=args.eval_tokens,
+                       weight_decay=args.weight_decay)
+
+
 def cmd_train(args) -> int:
-    from .events import DoneEvent
+    from .errors import ConfigError, LmError
+    from .events import DoneEvent, FailedEvent
     from .models import preset_config
     from .store import Store
     from .text import Tokenizer
-    from .train import TrainConfig, Trainer
+    from .train import Trainer
 
-    store = Store(args.home)
+    render = _JsonRender(args.name) if args.json else _HumanRender(args.name)
     stop = threading.Event()
-    cfg = TrainConfig(steps=args.steps, minutes=args.minutes, batch_size=args.batch, seq_len=args.seq_len,
-                      lr=args.lr, optimizer=args.optimizer or "adamw", clip=1.0 if args.clip is None else args.clip,
-                      warmup=args.warmup, eval_every=args.eval_every or 200, sampling=args.sampling,
-                      device=args.device or "auto", compile=args.compile, seed=0 if args.seed is None else args.seed,
-                      eval_tokens=args.eval_tokens or 0,
-                      weight_decay=0.1 if args.weight_decay is None else args.weight_decay)
-    render = _JsonRender() if args.json else _HumanRender(args.name)
-    trainer = Trainer(store, args.name, render, stop)
-    if args.resume:
-        trainer.prepare(train=cfg, resume=True, corpus=args.corpus, encoding=args.encoding)
-    else:
-        if not args.corpus:
-            print("lmcore train: error: a new model needs --corpus NAME|PATH (e.g. --corpus pythondocs)", file=sys.stderr)
-            return 2
-        mc = preset_config(args.arch, args.preset, impl=args.impl, num_layers=args.layers, hidden=args.hidden,
-                           embed=args.embed, heads=args.heads, context=args.context, dropout=args.dropout,
-                           order=args.order, epsilon=args.epsilon, pos=args.pos, input=args.input,
-                           bidirectional=args.bidirectional or None)
-        trainer.prepare(model=mc, preset=args.preset, train=cfg, corpus=args.corpus,
-                        tokenizer=Tokenizer(args.tokens, args.prep), encoding=args.encoding)
-
-    def on_sigint(signum, frame):
-        if stop.is_set():
-            raise KeyboardInterrupt
-        stop.set()
-        print("\nstopping after this step and saving (Ctrl+C again to abort)…", file=sys.stderr)
-
-    old = signal.signal(signal.SIGINT, on_sigint)
     try:
-        result = trainer.run()
+        store = Store(args.home)
+        cfg = _train_config(args).validate()
+        trainer = Trainer(store, args.name, render, stop)
+        with _StopSignals(stop, args.json):
+            if args.resume:
+                fixed = [f"--{k.replace('_', '-')}" for k in MODEL_OPTIONS if getattr(args, k) not in (None, False)]
+                if fixed:
+                    raise ConfigError(f"{', '.join(fixed)} cannot change a saved model: --resume continues "
+                                      f"'{args.name}' as it was built (train a new model to change it)")
+                trainer.prepare(train=cfg, resume=True, corpus=args.corpus, encoding=args.encoding)
+            else:
+                if not args.corpus:
+                    raise ConfigError("a new model needs --corpus NAME|PATH (e.g. --corpus pythondocs)")
+                mc = preset_config(args.arch or "lstm", args.preset or "small", impl=args.impl,
+                                   num_layers=args.layers, hidden=args.hidden, embed=args.embed, heads=args.heads,
+                                   context=args.context, dropout=args.dropout, order=args.order,
+                                   epsilon=args.epsilon, pos=args.pos, input=args.input,
+                                   bidirectional=args.bidirectional or None)
+                trainer.prepare(model=mc, preset=args.preset or "small", train=cfg, corpus=args.corpus,
+                                tokenizer=Tokenizer(args.tokens or "char", args.prep or "raw"), encoding=args.encoding)
+            result = trainer.run()
+    except LmError as exc:
+        result = FailedEvent(str(exc), 0)
+        render(result)
     finally:
-        signal.signal(signal.SIGINT, old)
         render.close()
-    if not isinstance(result, DoneEvent):
-        print(f"error: {result.message}", file=sys.stderr)
-        return 1
-    summary = {"event": "summary", "name": args.name, "reason": result.reason, "step": result.step,
-               "best_val_loss": result.best_val_loss, "best_val_ppl": result.best_val_ppl,
-               "elapsed": round(result.elapsed, 3), "tokens_per_s": round(result.tokens_per_s, 1)}
-    if args.json:
-        _out(summary)
-    else:
-        how = {"finished": "finished", "time": "time budget reached", "stopped": "stopped"}[result.reason]
-        print(f"{how} at step {result.step}: best validation perplexity {result.best_val_ppl:.3f} "
-              f"(loss {result.best_val_loss:.4f}), {result.tokens_per_s:,.0f} tokens/s.")
-        print(f"saved as '{args.name}' in {store.root}. Generate: lmcore generate {args.name} --prompt \"…\"")
-        if result.reason == "stopped":
-            print(f"continue with: lmcore train {args.name} --resume")
-    return 0
+    if isinstance(result, DoneEvent):
+        return render.summary(result, store)
+    render.summary(result, None)
+    return 1
+
+
+class _StopSignals:
+    """Ctrl+C, SIGTERM and SIGHUP stop training after the current step and save; a second one aborts
+    at once (the last saved checkpoint stays: saves are atomic)."""
+
+    SIGNALS = ("SIGINT", "SIGTERM", "SIGHUP")
+
+    def __init__(self, stop: threading.Event, quiet: bool):
+        self.stop, self.quiet, self.old = stop, quiet, {}
+
+    def _handle(self, signum, frame):
+        if self.stop.is_set():
+            os.write(2, b"\naborted: the last saved checkpoint is kept\n")
+            os._exit(130)
+        self.stop.set()
+        name = signal.Signals(signum).name
+        os.write(2, f"\n{name}: stopping after this step and saving (again to abort)\n".encode())
+
+    def __enter__(self):
+        for n in self.SIGNALS:
+            if hasattr(signal, n):
+                self.old[n] = signal.signal(getattr(signal, n), self._handle)
+        return self
+
+    def __exit__(self, *exc):
+        for n, h in self.old.items():
+            signal.signal(getattr(signal, n), h)
 
 
 class _JsonRender:
+    def __init__(self, name: str):
+        self.name = name
+
     def __call__(self, ev):
         _out(ev.to_dict())
 
     def close(self):
         pass
+
+    def summary(self, result, store) -> int:
+        d = {"event": "summary", "name": self.name, "ok": result.kind == "done", "step": result.step}
+        if result.kind == "done":
+            d.update(reason=result.reason, saved=result.saved, steps_trained=result.steps_trained,
+                     best_val_loss=result.best_val_loss, best_val_ppl=result.best_val_ppl,
+                     elapsed=round(result.elapsed, 3), tokens_per_s=round(result.tokens_per_s, 1))
+        else:
+            d["error"] = result.message
+        _out(d)
+        return 0 if result.kind == "done" else 1
 
 
 class _HumanRender:
@@ -236,16 +283,20 @@ class _HumanRender:
         self.name = name
 
     def __call__(self, ev):
+        from rich.markup import escape
+
         p = self.progress
         if ev.kind == "start":
             p.start()
             self.console.print(f"training [bold]{ev.name}[/]: {ev.arch}"
                                f"{'/' + ev.impl if ev.arch in ('rnn', 'gru', 'lstm') else ''}, {ev.params:,} parameters, "
                                f"vocabulary {ev.vocab_size}, {ev.train_tokens:,} training / {ev.val_tokens:,} "
-                               f"validation tokens, on {ev.device}" + (f", resuming at step {ev.step}" if ev.step else ""))
+                               f"validation tokens, on {escape(_v(ev.device))}" +
+                               (f", continuing at step {ev.step:,}" if ev.step else ""))
             total = ev.steps or (ev.minutes * 60 if ev.minutes else None)
             self.by_time = ev.steps is None
-            self.task = p.add_task(self.name, total=total, completed=0, info="")
+            self.t0 = 0.0
+            self.task = p.add_task(self.name, total=total, completed=0 if self.by_time else ev.step, info="")
         elif ev.kind == "step":
             eta = f"ETA {int(ev.eta) // 60}:{int(ev.eta) % 60:02d}" if ev.eta is not None else ""
             info = (f"step {ev.step:,}  loss {ev.loss:.4f}  ppl {ev.ppl:.3f}  {ev.tokens_per_s:,.0f} tok/s  "
@@ -258,9 +309,28 @@ class _HumanRender:
             self.console.print(f"step {ev.step:,}: validation loss {ev.val_loss:.4f}, perplexity {ev.val_ppl:.3f}{star}")
             if ev.sample:
                 self.console.print("  sample: " + repr(ev.sample[:160]), markup=False, highlight=False)
+        elif ev.kind == "failed":
+            self.progress.stop()
 
     def close(self):
         self.progress.stop()
+
+    def summary(self, result, store) -> int:
+        if result.kind != "done":
+            print(f"error: {result.message}", file=sys.stderr)
+            return 1
+        how = {"finished": "finished", "time": "time budget reached", "stopped": "stopped"}[result.reason]
+        if not result.saved:
+            print(f"{how} before the first step: nothing was trained or saved.")
+            return 0
+        print(f"{how} at step {result.step:,} ({result.steps_trained:,} steps this run): best validation perplexity "
+              f"{result.best_val_ppl:.3f} (loss {result.best_val_loss:.4f}), {result.tokens_per_s:,.0f} tokens/s.")
+        print(f"saved as '{self.name}' in {_v(store.root)}. Generate: lmcore generate {self.name} --prompt \"…\"")
+        if result.reason == "stopped":
+            print(f"continue with: lmcore train {self.name} --resume")
+        elif result.steps_trained > 0:
+            print(f"train more with: lmcore train {self.name} --resume --steps N (or --minutes M)")
+        return 0
 
 
 # ---------------------------------------------------------------------------- generate
@@ -282,17 +352,17 @@ def cmd_generate(args) -> int:
         _out({"event": "prompt", "tokens": stream.info.tokens, "unknown": stream.info.unknown,
               "policy": stream.info.policy, "truncated": stream.info.truncated})
     elif note:
-        print(f"note: {note}", file=sys.stderr)
+        print(f"note: {_v(note)}", file=sys.stderr)
     stop = threading.Event()
     stream.stop_event = stop
     if not args.json and not args.no_echo:
-        sys.stdout.write(prompt)
+        sys.stdout.write(_v(prompt))
     try:
         for tok in stream:
             if args.json:
                 _out(tok.to_dict())
             else:
-                sys.stdout.write(tok.text)
+                sys.stdout.write(_v(tok.text))
                 sys.stdout.flush()
     except KeyboardInterrupt:
         stop.set()
@@ -339,9 +409,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     t = sub.add_parser("train", help="train a new model or continue one (--resume)")
     t.add_argument("name", help="model name (letters, digits, . _ -)")
-    t.add_argument("--arch", choices=ARCHS, default="lstm")
+    t.add_argument("--arch", choices=ARCHS)
     t.add_argument("--impl", choices=IMPLS, help="recurrent models: fused (torch.nn, cuDNN) or scratch")
-    t.add_argument("--preset", choices=PRESET_NAMES, default="small")
+    t.add_argument("--preset", choices=PRESET_NAMES)
     t.add_argument("--layers", type=int)
     t.add_argument("--hidden", type=int, help="recurrent state size / transformer width")
     t.add_argument("--embed", type=int, help="embedding size of recurrent models")
@@ -355,11 +425,11 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--epsilon", type=float, help="n-gram Laplace smoothing")
     t.add_argument("--corpus", help="registry name or path of a text file or folder")
     t.add_argument("--encoding", help="text encoding of a local corpus (default utf-8)")
-    t.add_argument("--prep", choices=PREPS, default="raw")
-    t.add_argument("--tokens", choices=LEVELS, default="char")
+    t.add_argument("--prep", choices=PREPS)
+    t.add_argument("--tokens", choices=LEVELS)
     t.add_argument("--sampling", choices=SAMPLINGS)
-    t.add_argument("--steps", type=int)
-    t.add_argument("--minutes", type=float)
+    t.add_argument("--steps", type=int, help="steps to train (with --resume: steps more)")
+    t.add_argument("--minutes", type=float, help="time budget (with --resume: minutes more)")
     t.add_argument("--batch", type=int)
     t.add_argument("--seq-len", type=int)
     t.add_argument("--lr", type=float)
@@ -372,7 +442,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--device", default=None, help="auto (default), cpu, cuda or mps")
     t.add_argument("--compile", action="store_true", help="torch.compile the model")
     t.add_argument("--seed", type=int)
-    t.add_argument("--resume", action="store_true", help="continue a saved model from its last step")
+    t.add_argument("--resume", action="store_true",
+                   help="continue a saved model: its interrupted run, or --steps/--minutes more")
     t.add_argument("--json", action="store_true", help="one JSON object per event")
 
     g = sub.add_parser("generate", help="stream text from a saved model")
@@ -408,10 +479,17 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     handlers = {"corpora": cmd_corpora, "models": cmd_models, "train": cmd_train, "generate": cmd_generate,
                 "bench": _cmd_bench}
+    import numpy as np
+
+    np.seterr(all="ignore")  # a damaged model's NaN is reported as one line, not warnings
     try:
         return handlers[args.command](args)
     except LmError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {_v(exc)}", file=sys.stderr)
+        return 1
+    except OSError as exc:  # e.g. the data folder is a file, or not writable
+        where = f" ({_v(exc.filename)})" if exc.filename else ""
+        print(f"error: {exc.strerror or exc}{where}: check the data folder (--home or LMPLAY_HOME)", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

@@ -229,6 +229,8 @@ def _load_path(path: Path, encoding: str | None) -> Corpus:
         texts = [decode(p.read_bytes(), str(p), encoding) for p in files]
         text = "\n".join(texts)
         sha1 = sha1_of_text(text)
+    elif not path.is_file():  # a device (/dev/zero), a pipe or a socket would be read forever
+        raise CorpusError(f"{path} is not a regular file or folder: give a text file or a folder of .txt files")
     else:
         data = path.read_bytes()
         sha1 = hashlib.sha1(data).hexdigest()  # of the file as stored, like the registry's sums
@@ -252,7 +254,7 @@ def load(source: str, home: Path | None = None, encoding: str | None = None, fet
         target = fetch(e.name, home, progress=progress)
         text = decode(target.read_bytes(), str(target))
         return Corpus(name=e.name, text=text, sha1=e.sha1 or sha1_of_text(text), source="cache")
-    path = Path(source).expanduser()
+    path = Path(os.path.abspath(Path(source).expanduser()))  # kept in checkpoints: absolute
     if path.exists():
         return _load_path(path, encoding)
     if os.sep in source or "/" in source or "." in source:

@@ -1,6 +1,7 @@
 """Training progress as events: the CLI, the TUI and Python callers render the same stream."""
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
 
 
@@ -9,8 +10,10 @@ class Event:
     kind = "event"
 
     def to_dict(self) -> dict:
+        """A JSON-ready dict: floats rounded, NaN and infinities as None (strict JSON has neither)."""
         d = {"event": self.kind}
-        d.update({k: (round(v, 6) if isinstance(v, float) else v) for k, v in asdict(self).items()})
+        d.update({k: ((round(v, 6) if math.isfinite(v) else None) if isinstance(v, float) else v)
+                  for k, v in asdict(self).items()})
         return d
 
 
@@ -64,6 +67,8 @@ class DoneEvent(Event):
     best_val_ppl: float
     elapsed: float
     tokens_per_s: float
+    steps_trained: int = 0   # steps this run trained
+    saved: bool = False      # whether this run saved a checkpoint
     kind = "done"
 
 

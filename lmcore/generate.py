@@ -10,8 +10,8 @@ import torch
 
 from .decode import decoder_for
 from .errors import ConfigError, LmError
-from .models import LanguageModel, ModelConfig, build_model
-from .sampling import SamplingSettings, sample, softmax, top_alternatives
+from .models import LanguageModel, build_model
+from .sampling import SamplingSettings, finite_logits, sample, softmax, top_alternatives
 from .text import Tokenizer
 from .vocab import Vocab
 
@@ -92,7 +92,11 @@ class Stream:
             for i in range(s.max_tokens):
                 if self.stop_event.is_set():
                     return
-                probs = softmax(logits)
+                with np.errstate(invalid="ignore"):
+                    probs = softmax(logits)
+                if probs[0] != probs[0]:  # NaN somewhere in the scores: drop those, or fail with one line
+                    logits = finite_logits(logits)
+                    probs = softmax(logits)
                 nxt = sample(logits, s, history, rng, probs)
                 top_i, top_p = top_alternatives(probs, 5)
                 alts = [(vocab.idx_to_token[j], p) for j, p in zip(top_i.tolist(), top_p.tolist())]
@@ -143,8 +147,7 @@ class Generator:
 
     @classmethod
     def from_store(cls, store, name: str, device: str = "cpu") -> "Generator":
-        meta = store.read_meta(name)
-        model, vocab, tokenizer = load_model(store, name, meta, device)
+        model, vocab, tokenizer = load_model(store, name, None, device)
         return cls(model, vocab, tokenizer, device)
 
     def encode_prompt(self, prompt: str, unknown: str = "unk") -> tuple[list[int], PromptInfo]:
@@ -181,23 +184,18 @@ class Generator:
         return "".join(t.text for t in self.stream(prompt, settings, unknown))
 
 
-def load_model(store, name: str, meta: dict | None = None, device: str = "cpu"
+def load_model(store, name: str, checkpoint=None, device: str = "cpu"
                ) -> tuple[LanguageModel, Vocab, Tokenizer]:
-    """Rebuild a saved model with its best weights (safetensors; nothing is unpickled)."""
+    """Rebuild a saved model with its best weights (safetensors, shapes checked against the description
+    before anything is allocated; nothing is unpickled)."""
     from .errors import StoreError
 
-    meta = meta or store.read_meta(name)
+    ck = checkpoint or store.read(name)
+    state = store.load_weights(name, ck)
     try:
-        config = ModelConfig.from_dict(meta["model"])
-        vocab = Vocab.from_dict(meta["vocab"])
-        tokenizer = Tokenizer(**meta["tokenizer"])
-        model = build_model(config)
-    except (KeyError, TypeError, ValueError, LmError) as exc:
-        raise StoreError(f"model '{name}' is damaged: its metadata does not describe a model ({exc})") from None
-    state = store.load_weights(name, meta)
-    try:
+        model = build_model(ck.model)
         model.load_weights(state)
-    except (RuntimeError, KeyError) as exc:
-        first = str(exc).strip().splitlines()[0][:200]
+    except (RuntimeError, KeyError, ValueError, LmError) as exc:
+        first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
         raise StoreError(f"model '{name}' is damaged: its weights do not fit its description ({first})") from None
-    return model.to(device).eval(), vocab, tokenizer
+    return model.to(device).eval(), ck.vocab, ck.tokenizer

@@ -19,7 +19,10 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from .errors import ConfigError
+from .errors import ConfigError, LmError
+
+MAX_SEED = 2 ** 32 - 1
+FLOAT_MAX = 1e30  # penalised logits are clipped to this: never an infinity that turns into NaN
 
 
 @dataclass
@@ -35,6 +38,21 @@ class SamplingSettings:
     stop: list[str] = field(default_factory=list)
 
     def validate(self) -> "SamplingSettings":
+        import math
+
+        for k in ("temperature", "top_p", "min_p", "repetition_penalty"):
+            v = getattr(self, k)
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+                raise ConfigError(f"{k.replace('_', '-')} must be a finite number (got {v!r})")
+        for k in ("top_k", "max_tokens", "repetition_window"):
+            v = getattr(self, k)
+            if isinstance(v, bool) or not isinstance(v, int):
+                raise ConfigError(f"{k.replace('_', '-')} must be a whole number (got {v!r})")
+        if self.seed is not None and (isinstance(self.seed, bool) or not isinstance(self.seed, int)
+                                      or not 0 <= self.seed <= MAX_SEED):
+            raise ConfigError(f"seed must be a whole number between 0 and {MAX_SEED} (got {self.seed!r})")
+        if not isinstance(self.stop, list) or not all(isinstance(x, str) for x in self.stop):
+            raise ConfigError("stop must be a list of strings")
         if not self.temperature >= 0:
             raise ConfigError(f"temperature must be >= 0 (got {self.temperature}); 0 means greedy")
         if self.top_k < 0:
@@ -45,8 +63,10 @@ class SamplingSettings:
             raise ConfigError(f"min-p must be in [0, 1) (got {self.min_p}); 0 turns it off")
         if not self.repetition_penalty > 0:
             raise ConfigError(f"repetition penalty must be > 0 (got {self.repetition_penalty}); 1 turns it off")
-        if self.max_tokens < 0:
-            raise ConfigError(f"length must be >= 0 (got {self.max_tokens})")
+        if not 0 <= self.max_tokens <= 1_000_000:
+            raise ConfigError(f"length must be between 0 and 1,000,000 (got {self.max_tokens})")
+        if self.repetition_window < 0:
+            raise ConfigError(f"repetition window must be >= 0 (got {self.repetition_window})")
         return self
 
     def to_dict(self) -> dict:
@@ -94,7 +114,8 @@ def apply_repetition_penalty(logits: np.ndarray, recent, penalty: float) -> np.n
     idx = np.unique(np.asarray(recent, dtype=np.int64))
     out = logits.copy()
     vals = out[idx]
-    out[idx] = np.where(vals > 0, vals / penalty, vals * penalty)
+    with np.errstate(over="ignore"):
+        out[idx] = np.clip(np.where(vals > 0, vals / penalty, vals * penalty), -FLOAT_MAX, FLOAT_MAX)
     return out
 
 
@@ -118,7 +139,7 @@ def filter_probs(probs: np.ndarray, top_k: int = 0, top_p: float = 1.0, min_p: f
 
 def next_token_distribution(logits, s: SamplingSettings, recent=()) -> np.ndarray:
     """The distribution a token is drawn from (one-hot for greedy). logits: (V,)."""
-    logits = as_vector(logits).copy()
+    logits = finite_logits(logits)
     if logits.size > 1:
         logits[0] = -np.inf  # never emit <unk>
     if s.penalised:
@@ -128,10 +149,26 @@ def next_token_distribution(logits, s: SamplingSettings, recent=()) -> np.ndarra
         out = np.zeros(logits.size, np.float32)
         out[int(np.argmax(logits))] = 1.0
         return out
-    probs = softmax(logits / np.float32(s.temperature))
+    # shifted before dividing: (l - max) / T is <= 0, so a tiny temperature gives 0 and -inf, never NaN
+    with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+        scaled = (logits - np.maximum.reduce(logits)) / np.float32(s.temperature)
+    scaled[np.isnan(scaled)] = -np.inf
+    probs = softmax(scaled)
     if not s.filtered:
         return probs  # no filter: nothing to cut or renormalise
     return filter_probs(probs, s.top_k, s.top_p, s.min_p)
+
+
+def finite_logits(logits) -> np.ndarray:
+    """A float32 copy with NaN as -inf; raises LmError when the model gave no finite score at all (its
+    weights hold NaN or infinities), rather than letting a stream of <unk> out."""
+    out = as_vector(logits).copy()
+    out[np.isnan(out)] = -np.inf
+    out[out == np.inf] = FLOAT_MAX
+    if out.size > 1 and not np.isfinite(out[1:]).any():
+        raise LmError("the model's output is not a number (NaN or infinite scores): its weights are "
+                      "damaged or training diverged; train it again from its last good checkpoint")
+    return out
 
 
 def draw(weights: np.ndarray, rng: np.random.Generator) -> int:
@@ -161,4 +198,7 @@ def sample(logits, s: SamplingSettings, recent=(), rng: np.random.Generator | No
     dist = next_token_distribution(logits, s, recent)
     if s.temperature == 0:
         return int(dist.argmax())
-    return max(draw(dist, rng), 0)  # nothing left to draw (NaN logits): <unk>
+    i = draw(dist, rng)
+    if i < 0:  # nothing left to draw: the most likely real token
+        i = int(finite_logits(logits)[1:].argmax()) + 1 if dist.size > 1 else 0
+    return i

@@ -1,4 +1,7 @@
-"""User settings: the shipped defaults (``assets/defaults.json``) overlaid by ``<home>/settings.json``."""
+"""User settings: the shipped defaults (``assets/defaults.json``) overlaid by ``<home>/settings.json``.
+
+settings.json may be damaged or hand-edited: a value whose type differs from the default's is dropped
+(the default applies) and reported in ``problems``, for the app to show once."""
 from __future__ import annotations
 
 import copy
@@ -6,6 +9,7 @@ import json
 from pathlib import Path
 
 from . import paths
+from .errors import LmError
 from .fsutil import write_json
 
 
@@ -16,16 +20,60 @@ def _merge(base: dict, over: dict) -> dict:
     return out
 
 
+def _same_kind(default, value) -> bool:
+    if isinstance(default, bool) or isinstance(value, bool):
+        return isinstance(default, bool) and isinstance(value, bool)
+    if isinstance(default, (int, float)):
+        return isinstance(value, (int, float)) and value == value and abs(value) != float("inf")
+    return isinstance(value, type(default))
+
+
+def _checked(defaults: dict, user: dict, where: str, problems: list[str]) -> dict:
+    """``user`` without the values whose type differs from the default's."""
+    out = {}
+    for k, v in user.items():
+        if k not in defaults:
+            out[k] = v  # a setting this version does not know: kept, unused
+        elif isinstance(defaults[k], dict):
+            if isinstance(v, dict):
+                out[k] = _checked(defaults[k], v, f"{where}{k}.", problems)
+            else:
+                problems.append(f"{where}{k} must be an object")
+        elif defaults[k] is None or _same_kind(defaults[k], v):
+            out[k] = v
+        else:
+            problems.append(f"{where}{k} must be {type(defaults[k]).__name__}, not {json.dumps(v)[:40]}")
+    return out
+
+
 class Settings:
     def __init__(self, home: str | Path | None = None):
         self.home = paths.home(home)
         self.path = paths.settings_file(self.home)
         self.defaults = json.loads((paths.assets_dir() / "defaults.json").read_text("utf-8"))
+        self.problems: list[str] = []
         try:
-            user = json.loads(self.path.read_text("utf-8"))
-            self.user = user if isinstance(user, dict) else {}
-        except (OSError, ValueError):
-            self.user = {}  # missing or damaged: the defaults apply
+            raw = self.path.read_bytes()
+        except FileNotFoundError:
+            raw = None
+        except OSError as exc:
+            raw = None
+            self.problems.append(f"cannot read it ({exc.strerror or exc})")
+        user: dict = {}
+        if raw is not None:
+            try:
+                user = json.loads(raw.decode("utf-8"))
+            except (UnicodeDecodeError, ValueError, RecursionError):
+                self.problems.append("it is not valid JSON")
+            if not isinstance(user, dict):
+                self.problems.append("it does not hold an object")
+                user = {}
+        self.user = _checked(self.defaults, user, "", self.problems)
+
+    def problem_message(self) -> str | None:
+        if not self.problems:
+            return None
+        return f"{self.path}: {'; '.join(self.problems[:5])}. The defaults apply for those."
 
     @property
     def data(self) -> dict:
@@ -35,5 +83,9 @@ class Settings:
         return self.data.get(key, default)
 
     def set(self, key: str, value) -> None:
+        """Remember a setting; raises LmError (one line) when the settings file cannot be written."""
         self.user[key] = value
-        write_json(self.path, self.user)
+        try:
+            write_json(self.path, self.user)
+        except OSError as exc:
+            raise LmError(f"could not save settings to {self.path} ({exc.strerror or exc})") from None

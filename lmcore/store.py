@@ -14,20 +14,22 @@ import re
 import secrets
 import shutil
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Iterator
 
 import torch
 
 from . import paths
+from .checkpoint import Checkpoint, CheckpointError, Files
 from .errors import StoreError
 from .fsutil import atomic_path, write_json
+from .safe_text import visible
 
-FORMAT = 1
 META = "meta.json"
-LOCK = ".lock"
+LOCKS = ".locks"
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+MAX_META_BYTES = 256 << 20  # a meta.json larger than this is damaged (a word vocabulary is a few MB)
 
 
 def now() -> str:
@@ -38,7 +40,7 @@ def validate_name(name: str) -> str:
     """Model names are folder names: letters, digits, '.', '_' and '-', no '..', at most 64 characters."""
     if not isinstance(name, str) or not _NAME_RE.match(name) or ".." in name:
         raise StoreError(
-            f"invalid model name {name!r}: use 1-64 letters, digits, '.', '_' or '-' "
+            f"invalid model name {visible(str(name))!r}: use 1-64 letters, digits, '.', '_' or '-' "
             f"(no path separators, no '..', not starting with '.' or '-')"
         )
     return name
@@ -46,21 +48,17 @@ def validate_name(name: str) -> str:
 
 @dataclass
 class ModelEntry:
+    """One folder of the store: a usable checkpoint, or damaged with the reason."""
+
     name: str
     ok: bool
     reason: str = ""
-    meta: dict = field(default_factory=dict)
+    checkpoint: Checkpoint | None = None
 
     def summary(self) -> dict:
-        m = self.meta
-        return {
-            "name": self.name, "ok": self.ok, "reason": self.reason,
-            "arch": m.get("model", {}).get("arch"), "impl": m.get("model", {}).get("impl"),
-            "params": m.get("params"), "corpus": m.get("corpus", {}).get("name"),
-            "tokens": m.get("tokenizer", {}).get("level"), "step": m.get("step"),
-            "best_val_loss": m.get("best_val_loss"), "best_val_ppl": m.get("best_val_ppl"),
-            "device": m.get("device"), "updated": m.get("updated"),
-        }
+        if self.checkpoint is None:
+            return {"name": self.name, "ok": False, "reason": self.reason}
+        return dict(self.checkpoint.summary(), name=self.name, ok=True, reason="")
 
 
 def _dedupe(state: dict[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
@@ -93,196 +91,298 @@ class Store:
     # ------------------------------------------------------------ paths
     def path(self, name: str) -> Path:
         p = self.root / validate_name(name)
-        if p.resolve().parent != self.root.resolve():
+        if p.parent != self.root:
             raise StoreError(f"invalid model name {name!r}")
         return p
 
     def exists(self, name: str) -> bool:
-        return (self.path(name) / META).is_file()
+        """Whether a folder of that name is in the store (usable or damaged)."""
+        try:
+            return os.path.lexists(self.path(name))
+        except OSError:
+            return False
+
+    def _fail(self, doing: str, exc: OSError) -> StoreError:
+        where = exc.filename or self.root
+        return StoreError(f"cannot {doing}: {exc.strerror or exc} ({where}). Check that the data folder "
+                          f"{self.home} is a writable folder (set LMPLAY_HOME or --home to change it)")
 
     # ------------------------------------------------------------ listing
     def list(self) -> list[ModelEntry]:
-        if not self.root.is_dir():
-            return []
+        """Every model folder, usable or damaged; never raises for one bad entry."""
+        try:
+            if not self.root.is_dir():
+                return []
+            names = sorted((d.name for d in self.root.iterdir()), key=str.lower)
+        except OSError as exc:
+            raise self._fail("list the models", exc) from None
         out = []
-        for d in sorted(self.root.iterdir(), key=lambda p: p.name.lower()):
-            if not d.is_dir() or d.name.startswith(".") or not _NAME_RE.match(d.name):
+        for n in names:
+            if n.startswith(".") or not _NAME_RE.match(n) or ".." in n:
                 continue
-            out.append(self.check(d.name))
+            try:
+                if not (self.root / n).is_dir() or (self.root / n).is_symlink():
+                    continue
+            except OSError:
+                continue
+            out.append(self.check(n))
         return out
 
     def check(self, name: str) -> ModelEntry:
-        """Read one entry's metadata and check its files; never raises for a damaged entry."""
+        """Read one entry and check its files; never raises for a damaged entry."""
         try:
-            meta = self.read_meta(name)
-            self._check_files(name, meta)
-            return ModelEntry(name, True, "", meta)
+            return ModelEntry(name, True, "", self.read(name))
         except StoreError as exc:
-            return ModelEntry(name, False, str(exc), {})
+            return ModelEntry(name, False, str(exc))
 
-    def read_meta(self, name: str) -> dict:
-        p = self.path(name) / META
-        if not p.parent.is_dir():
-            known = ", ".join(e.name for e in self.list()) or "none yet"
-            raise StoreError(f"no model named '{name}' (saved models: {known})")
-        if not p.is_file():
-            raise StoreError(f"model '{name}' is damaged: {META} is missing")
+    def read(self, name: str) -> Checkpoint:
+        """The validated checkpoint of model ``name`` (the weights file's header checked against it)."""
+        ck = self._read_meta(name)
+        self._weights_header(name, ck)
+        return ck
+
+    def _read_meta(self, name: str) -> Checkpoint:
+        d = self.path(name)
+        p = d / META
         try:
-            meta = json.loads(p.read_text("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise StoreError(f"model '{name}' is damaged: {META} is not valid JSON ({exc})") from None
-        if not isinstance(meta, dict) or "model" not in meta or "files" not in meta:
-            raise StoreError(f"model '{name}' is damaged: {META} lacks the model description")
-        if meta.get("format", 0) > FORMAT:
-            raise StoreError(f"model '{name}' was saved by a newer lmplay (format {meta['format']}): upgrade lmplay")
-        return meta
+            if not d.is_dir():
+                known = ", ".join(e.name for e in self.list()) or "none yet"
+                raise StoreError(f"no model named '{name}' (saved models: {known})")
+            if p.is_symlink() or not p.is_file():
+                raise StoreError(f"model '{name}' is damaged: {META} is missing")
+            if p.stat().st_size > MAX_META_BYTES:
+                raise StoreError(f"model '{name}' is damaged: {META} is too large")
+            raw = p.read_bytes()
+        except OSError as exc:
+            raise StoreError(f"model '{name}' is damaged: {META} is unreadable ({exc.strerror or exc})") from None
+        try:
+            data = json.loads(raw.decode("utf-8"))
+        except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+            raise StoreError(f"model '{name}' is damaged: {META} is not valid JSON "
+                             f"({visible(str(exc))[:120]})") from None
+        try:
+            return Checkpoint.from_json(data, folder_name=name)
+        except CheckpointError as exc:
+            raise StoreError(f"model '{name}' is damaged: {visible(str(exc))[:300]}") from None
 
-    def _check_files(self, name: str, meta: dict) -> None:
+    def _file(self, name: str, fname: str) -> Path:
+        return self.path(name) / Path(fname).name
+
+    def _weights_header(self, name: str, ck: Checkpoint) -> dict[str, tuple[int, ...]]:
+        """The weights file's tensor shapes (its header only: nothing is allocated), checked against the
+        model's."""
         from safetensors import safe_open
 
-        w = meta["files"].get("weights")
-        if not w:
-            raise StoreError(f"model '{name}' is damaged: no weights file is recorded")
-        p = self.path(name) / Path(w).name
-        if not p.is_file():
-            raise StoreError(f"model '{name}' is damaged: weights file {p.name} is missing")
+        p = self._file(name, ck.files.weights)
         try:
+            if p.is_symlink() or not p.is_file():
+                raise StoreError(f"model '{name}' is damaged: weights file {p.name} is missing")
             with safe_open(str(p), framework="pt") as f:
-                f.keys()
+                shapes = {k: tuple(f.get_slice(k).get_shape()) for k in f.keys()}
+                aliases = json.loads((f.metadata() or {}).get("aliases", "{}"))
+        except StoreError:
+            raise
         except Exception as exc:  # noqa: BLE001 - any parse failure means damage
-            raise StoreError(f"model '{name}' is damaged: weights file {p.name} is unreadable ({exc})") from None
+            raise StoreError(f"model '{name}' is damaged: weights file {p.name} is unreadable "
+                             f"({visible(str(exc))[:120]})") from None
+        if not isinstance(aliases, dict) or not all(isinstance(v, str) and v in shapes for v in aliases.values()):
+            raise StoreError(f"model '{name}' is damaged: weights file {p.name} has bad aliases")
+        shapes.update({k: shapes[v] for k, v in aliases.items()})
+        try:
+            ck.check_shapes(clean_state_keys(shapes))
+        except CheckpointError as exc:
+            raise StoreError(f"model '{name}' is damaged: {exc}") from None
+        return shapes
 
     # ------------------------------------------------------------ saving
-    def save(self, name: str, meta: dict, state: dict[str, torch.Tensor] | None,
-             resume: dict | None = None, keep_weights: bool = False) -> None:
-        """Write a checkpoint atomically. ``state`` None keeps the current best weights (only the resume
-        state and metadata change)."""
+    def save(self, name: str, ck: Checkpoint, state: dict[str, torch.Tensor] | None,
+             resume: dict | None = None) -> None:
+        """Write a checkpoint atomically; the caller holds the model's lock. ``state`` None keeps the
+        current best weights (only the resume state and metadata change).
+
+        Data files are written under new names first, then meta.json is replaced atomically, then the
+        files no longer named are removed. The first save builds the whole folder under a hidden name
+        and renames it into place, so a model appears in the store complete or not at all. Any failure
+        (full disk, unwritable folder, a serializer's error) raises one StoreError, removes what this
+        save wrote and keeps the previous checkpoint."""
         from safetensors.torch import save_file
 
         d = self.path(name)
-        d.mkdir(parents=True, exist_ok=True)
-        tag = f"{int(meta.get('step', 0)):08d}-{secrets.token_hex(3)}"
-        meta = dict(meta)
-        files = dict(meta.get("files", {}))
-        old = self._current_files(name)
-        if state is not None:
-            tensors, aliases = _dedupe(clean_state_keys(state))
-            wname = f"weights-{tag}.safetensors"
-            with atomic_path(d / wname) as tmp:
-                save_file(tensors, str(tmp), metadata={"aliases": json.dumps(aliases), "format": str(FORMAT)})
-            files["weights"] = wname
-        elif keep_weights and old.get("weights"):
-            files["weights"] = old["weights"]
-        if resume is not None:
-            rname = f"resume-{tag}.pt"
-            with atomic_path(d / rname) as tmp:
-                torch.save(resume, tmp)
-            files["resume"] = rname
-        meta.update(format=FORMAT, name=name, files=files, updated=now())
-        meta.setdefault("created", meta["updated"])
-        write_json(d / META, meta)
-        keep = {v for v in files.values() if v}
-        for p in d.iterdir():
-            if p.name.startswith(("weights-", "resume-")) and p.name not in keep:
-                p.unlink(missing_ok=True)
-            elif p.name.startswith(".") and p.name.endswith(".tmp"):
-                pass  # another writer's temp file, or a leftover from a kill: harmless, never read
-
-    def _current_files(self, name: str) -> dict:
+        first = not d.is_dir()
+        work = self.root / f".new-{name}-{secrets.token_hex(4)}" if first else d
+        tag = f"{int(ck.step):08d}-{secrets.token_hex(3)}"
+        written: list[Path] = []
+        old = ck.files
         try:
-            return self.read_meta(name).get("files", {})
-        except StoreError:
-            return {}
+            work.mkdir(parents=True, exist_ok=not first)
+            files = Files(weights=old.weights if old else "", resume=old.resume if old else None)
+            if state is not None:
+                tensors, aliases = _dedupe(clean_state_keys(state))
+                files.weights = f"weights-{tag}.safetensors"
+                written.append(work / files.weights)
+                with atomic_path(work / files.weights) as tmp:
+                    save_file(tensors, str(tmp), metadata={"aliases": json.dumps(aliases)})
+            if not files.weights:
+                raise StoreError("nothing to save yet: the first checkpoint needs weights")
+            if resume is not None:
+                files.resume = f"resume-{tag}.pt"
+                written.append(work / files.resume)
+                with atomic_path(work / files.resume) as tmp:
+                    torch.save(resume, tmp)
+            stamp = now()
+            out = replace(ck, name=name, files=files, updated=stamp, created=ck.created or stamp)
+            write_json(work / META, out.to_json())
+            if first:
+                os.rename(work, d)
+        except BaseException as exc:
+            for p in written:
+                p.unlink(missing_ok=True)
+            if first:
+                shutil.rmtree(work, ignore_errors=True)
+            if isinstance(exc, StoreError):
+                raise
+            if isinstance(exc, Exception):
+                reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else _first_line(exc)
+                raise StoreError(f"could not save model '{name}' ({reason}): the previous checkpoint "
+                                 f"was kept") from None
+            raise
+        ck.files, ck.updated, ck.created, ck.name = files, out.updated, out.created, name
+        keep = {files.weights, files.resume}
+        try:
+            for p in d.iterdir():
+                if p.name.startswith(("weights-", "resume-")) and p.name not in keep:
+                    p.unlink(missing_ok=True)
+        except OSError:
+            pass  # an old file left behind is never read
 
-    def write_meta(self, name: str, meta: dict) -> None:
-        meta = dict(meta, updated=now())
-        write_json(self.path(name) / META, meta)
+    def discard_partial(self, name: str) -> None:
+        """Remove what a killed first save left (the hidden ``.new-NAME-*`` folders); under the lock."""
+        try:
+            for p in self.root.glob(f".new-{name}-*"):
+                shutil.rmtree(p, ignore_errors=True)
+        except OSError:
+            pass
 
     # ------------------------------------------------------------ loading
-    def load_weights(self, name: str, meta: dict | None = None, device: str = "cpu") -> dict[str, torch.Tensor]:
-        """The best weights, read with safetensors (no code is ever executed)."""
+    def load_weights(self, name: str, ck: Checkpoint | None = None, device: str = "cpu") -> dict[str, torch.Tensor]:
+        """The best weights, read with safetensors (no code is ever executed), shapes checked first."""
         from safetensors import safe_open
 
-        meta = meta or self.read_meta(name)
-        self._check_files(name, meta)
-        p = self.path(name) / Path(meta["files"]["weights"]).name
+        ck = ck or self._read_meta(name)
+        self._weights_header(name, ck)
+        p = self._file(name, ck.files.weights)
         try:
             with safe_open(str(p), framework="pt", device=str(device)) as f:
                 state = {k: f.get_tensor(k) for k in f.keys()}
                 aliases = json.loads((f.metadata() or {}).get("aliases", "{}"))
         except Exception as exc:  # noqa: BLE001
-            raise StoreError(f"model '{name}' is damaged: cannot read {p.name} ({exc})") from None
+            raise StoreError(f"model '{name}' is damaged: cannot read {p.name} ({_first_line(exc)})") from None
         for k, src in aliases.items():
             state[k] = state[src]
         return clean_state_keys(state)
 
-    def load_resume(self, name: str, meta: dict | None = None) -> dict | None:
-        meta = meta or self.read_meta(name)
-        r = meta["files"].get("resume")
-        if not r:
+    def load_resume(self, name: str, ck: Checkpoint) -> dict | None:
+        """The resume state, read with ``torch.load(weights_only=True)``: tensors and plain data only."""
+        if not ck.files.resume:
             return None
-        p = self.path(name) / Path(r).name
+        p = self._file(name, ck.files.resume)
         try:
-            return torch.load(p, map_location="cpu", weights_only=True)
+            r = torch.load(p, map_location="cpu", weights_only=True)
         except Exception as exc:  # noqa: BLE001 - a pickle that needs more than tensors is refused here
-            raise StoreError(f"model '{name}': resume state {p.name} is unreadable or unsafe ({exc})") from None
+            raise StoreError(f"model '{name}': resume state {p.name} is unreadable or unsafe "
+                             f"({_first_line(exc)}): delete the model or train a new one") from None
+        if not isinstance(r, dict) or not isinstance(r.get("model"), dict) or not isinstance(r.get("step"), int):
+            raise StoreError(f"model '{name}': resume state {p.name} is damaged")
+        return r
 
     # ------------------------------------------------------------ side files (e.g. the TUI's transcript)
     def read_extra(self, name: str, key: str, default=None):
         """A small JSON document kept beside a model (``<key>.json``); ``default`` if absent or unreadable."""
         p = self.path(name) / f"{validate_name(key)}.json"
         try:
+            if p.is_symlink() or p.stat().st_size > MAX_META_BYTES:
+                return default
             return json.loads(p.read_text("utf-8"))
-        except (OSError, ValueError):
+        except (OSError, ValueError, RecursionError):
             return default
 
     def write_extra(self, name: str, key: str, obj) -> None:
         if not self.path(name).is_dir():
             raise StoreError(f"no model named '{name}'")
-        write_json(self.path(name) / f"{validate_name(key)}.json", obj)
+        try:
+            write_json(self.path(name) / f"{validate_name(key)}.json", obj)
+        except OSError as exc:
+            raise self._fail(f"save {key} of '{name}'", exc) from None
 
     # ------------------------------------------------------------ managing
     def delete(self, name: str) -> None:
         d = self.path(name)
-        if not d.is_dir():
+        if not self.exists(name):
             raise StoreError(f"no model named '{name}'")
         with self.lock(name):
             trash = self.root / f".deleting-{name}-{secrets.token_hex(3)}"
-            os.replace(d, trash)
+            try:
+                os.replace(d, trash)
+            except OSError as exc:
+                raise self._fail(f"delete '{name}'", exc) from None
         shutil.rmtree(trash, ignore_errors=True)
 
     def rename(self, old: str, new: str) -> None:
         src, dst = self.path(old), self.path(new)
-        if not src.is_dir():
+        if not self.exists(old):
             raise StoreError(f"no model named '{old}'")
-        if dst.exists():
-            raise StoreError(f"a model named '{new}' exists already: pick another name or delete it first")
-        with self.lock(old):
-            os.rename(src, dst)
+        with self.lock(old), self.lock(new):
+            if self.exists(new):
+                raise StoreError(f"a model named '{new}' exists already: pick another name or delete it first")
+            try:
+                os.rename(src, dst)
+            except OSError as exc:
+                raise self._fail(f"rename '{old}'", exc) from None
         try:
-            meta = self.read_meta(new)
-            self.write_meta(new, dict(meta, name=new))
-        except StoreError:
+            ck = self._read_meta(new)
+            write_json(dst / META, replace(ck, name=new).to_json())
+        except (StoreError, OSError):
             pass  # a damaged entry is renamed as it is
 
     @contextmanager
     def lock(self, name: str) -> Iterator[None]:
-        """An exclusive lock on a model folder (one trainer per model); raises at once if it is held."""
-        d = self.path(name)
-        d.mkdir(parents=True, exist_ok=True)
-        f = open(d / LOCK, "a+")
+        """An exclusive lock on one model name (one owner per model); raises at once if it is held.
+
+        Locks live in ``models/.locks/NAME.lock``, apart from the model folder, so they can be taken
+        before the folder exists; the file is opened without following symbolic links."""
+        validate_name(name)
+        locks = self.root / LOCKS
+        try:
+            locks.mkdir(parents=True, exist_ok=True)
+            if locks.is_symlink() or not locks.is_dir():
+                raise StoreError(f"{locks} is not a folder: remove it")
+            fd = os.open(locks / f"{name}.lock", os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o600)
+        except OSError as exc:
+            raise self._fail(f"lock model '{name}'", exc) from None
         try:
             try:
                 import fcntl
 
-                fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except ImportError:  # Windows
                 import msvcrt
 
-                msvcrt.locking(f.fileno(), msvcrt.LK_NBLCK, 1)
+                msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
             except OSError:
                 raise StoreError(f"model '{name}' is in use by another lmplay process (training or "
                                  f"being changed): wait for it to finish or stop it first") from None
             yield
         finally:
-            f.close()
+            os.close(fd)
+
+    def is_locked(self, name: str) -> bool:
+        try:
+            with self.lock(name):
+                return False
+        except StoreError:
+            return True
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return visible(f"{type(exc).__name__}: {text.splitlines()[0][:200]}" if text else type(exc).__name__)

@@ -2,17 +2,21 @@ import json
 
 from lmcore.cli import main
 
+from .conftest import TIMEMACHINE
+
 KEYS = {"bench", "arch", "impl", "preset", "device", "value", "unit", "reference", "ratio"}
 
 
 def test_bench_quick_json_smoke(capsys, monkeypatch):
-    """A smoke run of `lmcore bench --quick --arch lstm --json` (no speed is asserted)."""
+    """A smoke run of `lmcore bench --quick --arch lstm --json` (no speed is asserted): on The Time Machine
+    when ../shared/corpora has it, else on the built-in corpus, so that it never needs the network."""
     import lmcore.bench as bench
 
     real = bench.Bench.time_to_loss
     monkeypatch.setattr(bench.Bench, "time_to_loss",
                         lambda self, arch, target, limit, **kw: real(self, arch, 3.5, 0.1, **kw))
-    assert main(["bench", "--quick", "--arch", "lstm", "--json"]) == 0
+    corpus = "timemachine" if TIMEMACHINE.is_file() else "pythondocs"
+    assert main(["bench", "--quick", "--arch", "lstm", "--json", "--corpus", corpus]) == 0
     rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     kinds = {(r["bench"], r["impl"]) for r in rows}
     assert {("train", "fused"), ("train", "scratch"), ("memory", "fused"), ("generate", "fused"),

@@ -8,7 +8,7 @@ from lmcore import corpus
 from lmcore.cli import main
 from lmcore.errors import CorpusError
 
-from .conftest import SHARED
+from .conftest import SHAKESPEARE, SHARED, TIMEMACHINE
 from .httpserver import Server, refused_url
 
 BODY = ("It was the best of times, it was the worst of times.\n" * 200).encode()
@@ -20,6 +20,12 @@ def _use_registry(monkeypatch, url, sha=SHA, size=len(BODY)):
                corpus.CorpusEntry(name="demo", title="Demo", url=url, sha1=sha, size=size)]
     monkeypatch.setattr(corpus, "registry", lambda: entries)
     monkeypatch.delenv(corpus.MIRROR_ENV, raising=False)
+
+
+def _needs(*files):
+    """Skip a test that needs the real corpus files of ../shared/corpora where they are absent (offline)."""
+    missing = [p.name for p in files if not p.is_file()]
+    return pytest.mark.skipif(bool(missing), reason=f"needs ../shared/corpora/{', '.join(missing)} (not present)")
 
 
 def _leftovers(home):
@@ -104,6 +110,7 @@ def test_mirror_failure_falls_back_to_public_address(home, monkeypatch, tmp_path
         assert corpus.fetch("demo", home).read_bytes() == BODY
 
 
+@_needs(TIMEMACHINE, SHAKESPEARE)
 def test_shared_mirror_serves_the_real_corpora(home):
     assert corpus.fetch("timemachine", home).stat().st_size == 178_979
     assert (SHARED / "tinyshakespeare.txt").is_file()
@@ -151,6 +158,36 @@ def test_missing_paths_and_names(tmp_path):
         lmcore.load_corpus(str(tmp_path / "empty"))
 
 
+# d2l clean-up: "the cat sat on the mat" / "a dog lay on the log", 50 times each
+DEMO_TEXT = ("The cat sat on the mat.\nA dog lay on the log!\n" * 50).encode()
+
+
+def test_cli_corpora_list_fetch_info_offline(capsys, home, monkeypatch, tmp_path):
+    """The CLI's list, fetch and info on a corpus the test makes, served from a local mirror folder."""
+    assert main(["corpora", "--json"]) == 0  # the real registry: statuses need no download
+    st = {r["name"]: r["status"] for r in map(json.loads, capsys.readouterr().out.splitlines())}
+    assert st == {"pythondocs": "built-in", "timemachine": "needs download", "tinyshakespeare": "needs download"}
+    (tmp_path / "mirror").mkdir()
+    (tmp_path / "mirror" / "demo.txt").write_bytes(DEMO_TEXT)
+    _use_registry(monkeypatch, refused_url(), sha=hashlib.sha1(DEMO_TEXT).hexdigest(), size=len(DEMO_TEXT))
+    monkeypatch.setenv(corpus.MIRROR_ENV, str(tmp_path / "mirror"))
+    assert main(["corpora", "--json"]) == 0
+    st = {r["name"]: r["status"] for r in map(json.loads, capsys.readouterr().out.splitlines())}
+    assert st == {"pythondocs": "built-in", "demo": "needs download"}
+    assert main(["corpora", "fetch", "demo"]) == 0
+    assert "verified and cached" in capsys.readouterr().out
+    assert main(["corpora", "--json"]) == 0
+    st = {r["name"]: r["status"] for r in map(json.loads, capsys.readouterr().out.splitlines())}
+    assert st == {"pythondocs": "built-in", "demo": "cached"}
+    assert main(["corpora", "info", "demo", "--prep", "d2l", "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["source"] == "cache" and info["characters"] == len(DEMO_TEXT)
+    assert info["char"]["tokens"] == 50 * (22 + 20) and info["char"]["vocab"] == 15  # 14 characters + <unk>
+    assert info["word"]["tokens"] == 50 * 12 and info["word"]["vocab"] == 10  # 9 words + <unk>
+    assert info["word"]["bigrams"][0] == ["on the", 100]
+
+
+@_needs(TIMEMACHINE)
 def test_cli_corpora_list_fetch_info(capsys, home):
     assert main(["corpora", "--json"]) == 0
     rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]

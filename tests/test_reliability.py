@@ -21,14 +21,16 @@ ROOT = Path(__file__).resolve().parents[1]
 WRITER = r"""
 import sys, torch
 from lmcore.store import Store
+from tests import factories
 store = Store(sys.argv[1])
 step = int(sys.argv[2])
+ck, state = factories.checkpoint("m", "lstm", hidden=256)  # ~1 MB of weights
 print("ready", flush=True)
 while True:
     step += 1
-    w = torch.full((256, 1024), float(step))  # 1 MiB, every value = the step
-    store.save("m", {"model": {"arch": "lstm"}, "files": {}, "step": step}, {"w": w},
-               resume={"step": step, "w": w.clone()})
+    ck.step = step
+    state = {k: torch.full_like(v, float(step)) for k, v in state.items()}  # every value = the step
+    store.save("m", ck, state, resume={"step": step, "model": {}})
 """
 
 
@@ -48,11 +50,10 @@ def test_sigkill_during_checkpoint_writes_never_leaves_the_store_unreadable(tmp_
             continue
         entry = store.check("m")
         assert entry.ok, entry.reason
-        meta = store.read_meta("m")
-        w = store.load_weights("m", meta)["w"]
-        assert torch.all(w == meta["step"])  # weights and metadata belong together
-        assert store.load_resume("m", meta)["step"] == meta["step"]
-        step = meta["step"]
+        ck = store.read("m")
+        assert all(torch.all(w == ck.step) for w in store.load_weights("m", ck).values())  # they belong together
+        assert store.load_resume("m", ck)["step"] == ck.step
+        step = ck.step
     assert step > 0
 
 
@@ -74,9 +75,9 @@ def test_sigkill_of_a_real_training_run_then_resume(home, tm_slice):
         p.wait()
         s = Store()
         assert s.check("k").ok, s.check("k").reason
-        meta = s.read_meta("k")
-        assert meta["step"] >= last and s.load_resume("k", meta)["step"] == meta["step"]
-        last = meta["step"]
+        ck = s.read("k")
+        assert ck.step >= last and s.load_resume("k", ck)["step"] == ck.step
+        last = ck.step
         assert lmcore.Generator.from_store(s, "k").complete("The", lmcore.SamplingSettings(max_tokens=3, seed=0))
     assert last > 0
 
@@ -85,7 +86,7 @@ def test_truncated_weights_are_listed_as_damaged_and_others_unaffected(home, tm_
     lmcore.train("a", arch="ngram", preset="tiny", corpus=str(tm_slice))
     lmcore.train("b", arch="ngram", preset="tiny", corpus=str(tm_slice))
     s = Store()
-    w = s.path("a") / s.read_meta("a")["files"]["weights"]
+    w = s.path("a") / s.read("a").files.weights
     w.write_bytes(w.read_bytes()[: w.stat().st_size // 2])
     entries = {e.name: e for e in s.list()}
     assert not entries["a"].ok and "unreadable" in entries["a"].reason and entries["b"].ok
@@ -109,12 +110,12 @@ def test_a_second_trainer_on_the_same_model_is_refused(home, tm_slice):
     finally:
         holder.kill()
         holder.wait()
-    assert lmcore.train("m", resume=True, steps=10).step == 10
+    assert lmcore.train("m", resume=True, steps=5).step == 10
 
 
 def test_disk_full_during_a_save_keeps_the_previous_checkpoint(home, tm_slice, monkeypatch):
     lmcore.train("m", arch="gru", preset="tiny", corpus=str(tm_slice), steps=10, eval_every=10)
-    good = Store().read_meta("m")
+    good = Store().read("m")
     import errno
 
     from safetensors import torch as st
@@ -127,8 +128,8 @@ def test_disk_full_during_a_save_keeps_the_previous_checkpoint(home, tm_slice, m
         mp.setattr(torch, "save", full)
         r = lmcore.train("m", resume=True, steps=30, eval_every=5)
     assert r.kind == "failed" and "No space left on device" in r.message and "--resume" in r.message
-    meta = Store().read_meta("m")
-    assert meta["step"] == good["step"] == 10 and Store().check("m").ok
+    ck = Store().read("m")
+    assert ck.step == good.step == 10 and Store().check("m").ok
     assert not [p for p in Store().path("m").iterdir() if p.name.endswith(".tmp")]
 
 
@@ -146,9 +147,9 @@ def test_ctrl_c_saves_and_exits_cleanly_then_resumes(home, tm_slice):
     summary = json.loads(out.strip().splitlines()[-1])
     assert summary["event"] == "summary" and summary["reason"] == "stopped"
     assert "stopping after this step" in err and "Traceback" not in err
-    step = Store().read_meta("c")["step"]
+    step = Store().read("c").step
     assert step == summary["step"] > 0
-    assert lmcore.train("c", resume=True, steps=step + 5).step == step + 5
+    assert lmcore.train("c", resume=True, steps=5).step == step + 5  # 5 more
 
 
 class _Evil:
@@ -161,17 +162,17 @@ def test_malicious_pickles_are_never_executed(home, tm_slice, tmp_path, monkeypa
     monkeypatch.setenv("EVIL_MARKER", str(marker))
     lmcore.train("m", arch="lstm", preset="tiny", corpus=str(tm_slice), steps=5)
     s = Store()
-    meta = s.read_meta("m")
+    ck = s.read("m")
     import pickle
 
     evil = pickle.dumps({"step": 1, "payload": _Evil()})
-    (s.path("m") / meta["files"]["resume"]).write_bytes(evil)
+    (s.path("m") / ck.files.resume).write_bytes(evil)
     with pytest.raises(StoreError, match="unreadable or unsafe"):
-        s.load_resume("m")
+        s.load_resume("m", ck)
     with pytest.raises(StoreError):
         lmcore.train("m", resume=True, steps=10)
     # a weights file replaced by a pickle is refused too: safetensors never unpickles
-    (s.path("m") / meta["files"]["weights"]).write_bytes(evil)
+    (s.path("m") / ck.files.weights).write_bytes(evil)
     assert not s.check("m").ok
     with pytest.raises(StoreError, match="damaged"):
         lmcore.Generator.from_store(s, "m")

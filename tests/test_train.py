@@ -27,8 +27,8 @@ def test_every_architecture_beats_the_unigram_baseline(tm_slice, arch, impl, ste
     r, events = _train(f"m-{arch}-{impl}", tm_slice, arch=arch, preset="tiny", steps=steps, eval_every=steps,
                        model_overrides={"impl": impl})
     assert r.kind == "done" and r.reason == "finished"
-    meta = Store().read_meta(f"m-{arch}-{impl}")
-    assert r.best_val_loss < meta["unigram_val_loss"] - 0.1, (r.best_val_loss, meta["unigram_val_loss"])
+    ck = Store().read(f"m-{arch}-{impl}")
+    assert r.best_val_loss < ck.unigram_val_loss - 0.1, (r.best_val_loss, ck.unigram_val_loss)
     kinds = [e.kind for e in events]
     assert kinds[0] == "start" and kinds[-1] == "done" and "eval" in kinds
     if arch != "ngram":
@@ -65,8 +65,8 @@ def test_resume_continues_the_loss_curve(tm_slice, arch, sampling, dropout):
     b = [e.loss for e in part if e.kind == "step"] + [e.loss for e in rest if e.kind == "step"]
     assert len(a) == len(b) == 24
     torch.testing.assert_close(torch.tensor(b), torch.tensor(a), atol=1e-5, rtol=1e-5)
-    hist = Store().read_meta("part")["history"]
-    assert [h["step"] for h in hist] == [10, 24]
+    hist = Store().read("part").history
+    assert [h.step for h in hist] == [10, 24]
 
 
 def test_stop_flag_stops_cleanly_and_saves(tm_slice):
@@ -81,7 +81,7 @@ def test_stop_flag_stops_cleanly_and_saves(tm_slice):
     r = lmcore.train("s", corpus=str(tm_slice), arch="gru", preset="tiny", steps=1000, log_every=1,
                      on_event=on_event, stop=stop)
     assert r.reason == "stopped" and r.step == 5
-    assert Store().read_meta("s")["step"] == 5
+    assert Store().read("s").step == 5
     assert lmcore.Generator.from_store(Store(), "s").complete("a", lmcore.SamplingSettings(max_tokens=3, seed=0))
 
 
@@ -89,7 +89,7 @@ def test_nan_loss_stops_and_keeps_last_good_checkpoint(tm_slice, monkeypatch):
     tr = importlib.import_module("lmcore.train")
 
     r, _ = _train("n", tm_slice, arch="lstm", preset="tiny", steps=10, eval_every=10)
-    good = Store().read_meta("n")
+    good = Store().read("n")
     real_ce, calls = tr.F.cross_entropy, []
 
     def poisoned(logits, target, **kw):  # the loss turns NaN at the 4th training step
@@ -101,8 +101,8 @@ def test_nan_loss_stops_and_keeps_last_good_checkpoint(tm_slice, monkeypatch):
     r2, events = _train("n", tm_slice, resume=True, steps=60, eval_every=5)
     assert r2.kind == "failed" and r2.step == 14
     assert "lower the learning rate" in r2.message.lower() and events[-1].kind == "failed"
-    meta = Store().read_meta("n")
-    assert meta["best_val_loss"] == good["best_val_loss"] and meta["step"] == 10
+    ck = Store().read("n")
+    assert ck.best_val_loss == good.best_val_loss and ck.step == 10
     w = Store().load_weights("n")
     assert all(torch.isfinite(t).all() for t in w.values())
 

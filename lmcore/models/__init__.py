@@ -11,7 +11,8 @@ from .rnn import RecurrentLM, ScratchRNN
 from .transformer import KVCache, TransformerLM
 
 __all__ = ["ARCHS", "IMPLS", "RECURRENT", "PRESETS", "PRESET_NAMES", "KVCache", "LanguageModel",
-           "ModelConfig", "NGramModel", "RecurrentLM", "ScratchRNN", "TransformerLM", "build_model",
+           "ModelConfig", "NGramModel", "RecurrentLM", "ScratchRNN", "TransformerLM", "build_model", "expected_shapes",
+           "model_class",
            "preset_config"]
 
 
@@ -26,12 +27,29 @@ def preset_config(arch: str, preset: str = "small", vocab_size: int = 0, **overr
     return ModelConfig(arch=arch, vocab_size=vocab_size, **values).validate()
 
 
+def model_class(arch: str) -> type[LanguageModel]:
+    """The class that implements ``arch``: ask it what the model can do (``stateful``, ``trainable``)."""
+    if arch not in ARCHS:
+        raise ConfigError(f"unknown architecture '{arch}': use one of {', '.join(ARCHS)}")
+    return {"ngram": NGramModel, "transformer": TransformerLM}.get(arch, RecurrentLM)
+
+
 def build_model(config: ModelConfig) -> LanguageModel:
     config.validate()
     if config.vocab_size < 1:
         raise ConfigError("the model needs a vocabulary size")
-    if config.arch == "ngram":
-        return NGramModel(config)
-    if config.arch == "transformer":
-        return TransformerLM(config)
-    return RecurrentLM(config)
+    return model_class(config.arch)(config)
+
+
+def expected_shapes(config: ModelConfig) -> dict[str, tuple[int, ...]] | None:
+    """The shape of every tensor a model with ``config`` saves, found without allocating anything
+    (the model is built on the meta device); None for models whose tensors' sizes depend on the data
+    (the n-gram's counts)."""
+    import torch
+
+    cls = model_class(config.arch)
+    if not cls.fixed_shapes:
+        return None
+    with torch.device("meta"):
+        model = build_model(config)
+    return {k: tuple(v.shape) for k, v in model.state_dict().items()}

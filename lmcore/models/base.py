@@ -16,6 +16,8 @@ class LanguageModel(nn.Module):
     stateful: bool = False
     #: whether the model is trained by gradient descent (the n-gram is trained by counting)
     trainable: bool = True
+    #: whether the saved tensors' shapes follow from the config alone (the n-gram's depend on the counts)
+    fixed_shapes: bool = True
 
     def forward(self, x: torch.Tensor, state: Any = None) -> tuple[torch.Tensor, Any]:
         """x: (batch, time) token ids. Returns logits (batch, time, vocab) and the new state."""

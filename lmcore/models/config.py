@@ -1,13 +1,18 @@
 """ModelConfig: the hyper-parameters that rebuild a model exactly (saved in the checkpoint metadata)."""
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 
 from ..errors import ConfigError
+from ..typed import from_mapping
 
 ARCHS = ("ngram", "rnn", "gru", "lstm", "transformer")
 RECURRENT = ("rnn", "gru", "lstm")
 IMPLS = ("fused", "scratch")
+MAX_VOCAB = 1 << 22
+# Upper bounds well above any preset: a damaged or hostile config never asks for hundreds of GB.
+LIMITS = {"num_layers": (1, 64), "hidden": (1, 16384), "embed": (0, 16384), "heads": (1, 256),
+          "context": (1, 65536), "order": (1, 10), "vocab_size": (0, MAX_VOCAB)}
 
 
 @dataclass
@@ -41,9 +46,12 @@ class ModelConfig:
             raise ConfigError("input must be 'embed' or 'onehot'")
         if self.pos not in ("learned", "rotary"):
             raise ConfigError("positions must be 'learned' or 'rotary'")
-        for name in ("num_layers", "hidden", "heads", "context", "order"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"{name.replace('_', ' ')} must be at least 1")
+        for name, (lo, hi) in LIMITS.items():
+            if not lo <= getattr(self, name) <= hi:
+                raise ConfigError(f"{name.replace('_', ' ')} must be between {lo} and {hi:,} "
+                                  f"(got {getattr(self, name)})")
+        if self.bidirectional and self.arch not in RECURRENT:
+            raise ConfigError(f"--bidirectional applies to rnn, gru and lstm, not to {self.arch}")
         if not 0.0 <= self.dropout < 1.0:
             raise ConfigError("dropout must be in [0, 1)")
         if self.arch == "transformer" and self.hidden % self.heads:
@@ -52,6 +60,9 @@ class ModelConfig:
             raise ConfigError("rotary positions need an even head size")
         if self.arch == "ngram" and self.epsilon <= 0:
             raise ConfigError("the n-gram smoothing epsilon must be > 0")
+        if self.arch == "ngram" and self.vocab_size > 1 and float(self.vocab_size) ** (self.order - 1) >= 2 ** 62:
+            raise ConfigError(f"n-gram order {self.order} is too high for a vocabulary of {self.vocab_size:,}: "
+                              f"use a lower --order")
         return self
 
     def to_dict(self) -> dict:
@@ -59,5 +70,5 @@ class ModelConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> "ModelConfig":
-        known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in known}).validate()
+        """From JSON: wrong types raise ValueError, out-of-range values ConfigError."""
+        return from_mapping(cls, d, "model").validate()

@@ -15,13 +15,12 @@ from .config import ModelConfig
 
 class NGramModel(LanguageModel):
     trainable = False
+    fixed_shapes = False
 
     def __init__(self, config: ModelConfig):
         super().__init__()
         self.config = config
         v, n = config.vocab_size, config.order
-        if n > 1 and float(v) ** (n - 1) >= 2 ** 62:
-            raise ValueError(f"order {n} is too high for a vocabulary of {v}")
         self.register_buffer("unigram", torch.zeros(v))
         for k in range(2, n + 1):
             self.register_buffer(f"ctx_codes_{k}", torch.zeros(0, dtype=torch.long))
@@ -64,6 +63,8 @@ class NGramModel(LanguageModel):
                 continue
             if not hasattr(self, k):
                 raise KeyError(f"unexpected tensor {k}")
+            if t.dim() != 1 or (k == "unigram" and t.shape[0] != self.config.vocab_size):
+                raise RuntimeError(f"tensor {k} has shape {tuple(t.shape)}")
             setattr(self, k, t.clone())
 
     # ------------------------------------------------------------ probabilities

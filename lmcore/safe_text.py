@@ -1,0 +1,60 @@
+"""Text from files or models made safe to print to a terminal, and JSON made strict.
+
+A vocabulary token, a corpus name or a device string read from a model's files may hold an escape
+sequence that retitles the window, clears the screen or writes the clipboard (OSC 52). ``visible``
+shows such characters as escapes (``\\x1b``) instead; newline and tab stay (``visible_line`` escapes
+them too). ``strict_json`` writes JSON with no NaN/Infinity (null instead) and valid UTF-8 only."""
+from __future__ import annotations
+
+import json
+import math
+import re
+
+# C0 controls but tab and newline, DEL, C1 controls, bidirectional overrides, lone surrogates
+_UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
+_UNSAFE_LINE = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
+_NAMED = {"\n": "\\n", "\t": "\\t", "\r": "\\r"}
+
+
+def _escape(m: re.Match) -> str:
+    c = m.group()
+    if c in _NAMED:
+        return _NAMED[c]
+    o = ord(c)
+    return f"\\x{o:02x}" if o < 0x100 else f"\\u{o:04x}"
+
+
+def visible(text: str) -> str:
+    """``text`` with control characters (other than newline and tab) shown as escapes."""
+    return _UNSAFE.sub(_escape, text) if _UNSAFE.search(text) else text
+
+
+def visible_line(text: str) -> str:
+    """``text`` on one line: newline and tab are escaped as well."""
+    return _UNSAFE_LINE.sub(_escape, text) if _UNSAFE_LINE.search(text) else text
+
+
+def _clean(obj):
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, str):
+        return obj.encode("utf-8", "backslashreplace").decode("utf-8") if _has_surrogate(obj) else obj
+    if isinstance(obj, dict):
+        return {_clean(str(k)): _clean(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_clean(v) for v in obj]
+    return obj
+
+
+def _has_surrogate(s: str) -> bool:
+    try:
+        s.encode("utf-8")
+        return False
+    except UnicodeEncodeError:
+        return True
+
+
+def strict_json(obj) -> str:
+    """One line of strict JSON: NaN and infinities become null, lone surrogates escapes; non-ASCII text
+    stays readable (the line is valid UTF-8). Control characters are escaped by JSON itself."""
+    return json.dumps(_clean(obj), ensure_ascii=False, allow_nan=False)

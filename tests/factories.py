@@ -1,0 +1,29 @@
+"""Real checkpoints for tests: a small model of any architecture with a real vocabulary."""
+from __future__ import annotations
+
+import torch
+
+from lmcore import Checkpoint, CorpusRef, EvalPoint, Tokenizer, TrainConfig, Vocab
+from lmcore.models import build_model, preset_config
+
+TOKENS = list("abcdefgh \n")
+
+
+def checkpoint(name: str = "m", arch: str = "lstm", step: int = 1, val_loss: float = 1.5,
+               corpus: str = "timemachine", **model_overrides) -> tuple[Checkpoint, dict[str, torch.Tensor]]:
+    """A valid checkpoint (tiny preset) and its model's weights."""
+    vocab = Vocab(TOKENS)
+    cfg = preset_config(arch, "tiny", vocab_size=len(vocab), **model_overrides)
+    torch.manual_seed(0)
+    model = build_model(cfg)
+    ck = Checkpoint(name=name, model=cfg, train=TrainConfig(steps=10).resolved(arch, "tiny", model.stateful),
+                    tokenizer=Tokenizer(), vocab=vocab, corpus=CorpusRef(corpus, "0" * 40, "cache", 90, 10),
+                    preset="tiny", step=step, params=model.num_params(), device="cpu (2 threads)",
+                    history=[EvalPoint(step=step, val_loss=val_loss, elapsed=1.0)], best_val_loss=val_loss)
+    return ck, model.state_dict()
+
+
+def save(store, name: str = "m", arch: str = "lstm", step: int = 1, resume: dict | None = None, **kw) -> Checkpoint:
+    ck, state = checkpoint(name, arch, step, **kw)
+    store.save(name, ck, state, resume)
+    return ck
