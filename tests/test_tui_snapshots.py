@@ -38,9 +38,7 @@ def test_training_panel_mid_training(snap_compare, home):
     try:
         assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
     finally:
-        for screen in app.screen_stack:
-            if hasattr(screen, "training"):
-                screen.training.stop_event.set()
+        app.runs.stop_all()
 
 
 def test_generation_pane(snap_compare, home, tm_slice):

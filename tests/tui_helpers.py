@@ -4,8 +4,6 @@ from __future__ import annotations
 import json
 import threading
 
-import torch
-
 from lmcore import DoneEvent, EvalEvent, StartEvent, StepEvent, Store
 
 
@@ -55,10 +53,16 @@ class ScriptedTrainer:
 
 def fixed_entry(store: Store, name: str, arch="lstm", ppl=4.46, corpus="timemachine", step=1500) -> None:
     """A store entry with fixed metadata (time stamps included) for snapshots."""
-    store.save(name, {"model": {"arch": arch, "impl": "fused"}, "files": {}, "step": step,
-                      "corpus": {"name": corpus, "sha1": "0" * 40}, "params": 878_855}, {"w": torch.ones(2)})
+    import math
+
+    from . import factories
+
+    ck, state = factories.checkpoint(name, arch, step, val_loss=math.log(ppl), corpus=corpus)
+    ck.params = 878_855
+    ck.history = []
+    store.save(name, ck, state)
     p = store.path(name) / "meta.json"
     meta = json.loads(p.read_text())
     meta.update(updated="2026-11-22T10:00:00+00:00", created="2026-11-22T09:57:00+00:00",
-                device="cpu (2 threads)", best_val_ppl=ppl, best_val_loss=1.5)
+                device="cpu (2 threads)")
     p.write_text(json.dumps(meta))

@@ -3,6 +3,7 @@ factories, so tests run it on a temporary home with whatever they need."""
 from __future__ import annotations
 
 import asyncio
+import math
 import re
 import sys
 from functools import partial
@@ -15,7 +16,8 @@ from textual.command import Hit, Hits, Provider
 import lmcore
 from lmcore import LmError, SamplingSettings, Settings, Store, Tokenizer, TrainConfig, Trainer
 
-from .messages import ModelsChanged
+from .messages import ModelsChanged, RunEvent, RunFinished
+from .runs import RunRegistry
 from .screens.dialogs import ConfirmScreen, RenameScreen
 from .screens.docs import HELP, DocScreen, about_text
 from .screens.model import ModelScreen
@@ -32,14 +34,14 @@ class LmplayCommands(Provider):
                 ("Models", "Back to the model picker", app.show_picker),
                 ("Help", "Keys and how things work", app.action_help),
                 ("About", "Data folder, config file, device", app.action_about)]
-        screen = app.screen
+        screen = app.screen_stack[-1] if app.screen_stack else None  # the palette itself is not on it
         if isinstance(screen, ModelScreen):
             cmds += [("Train / continue", "Start training this model", screen.training.action_start),
                      ("Stop training", "Stop and save the best checkpoint", screen.training.action_stop),
                      ("Pause / resume training", "", screen.training.action_pause),
                      ("Stop generation", "", screen.generation.action_stop_generation),
                      ("Copy last continuation", "", screen.generation.action_copy_last)]
-        for e in app.store.list():
+        for e in app.list_models():
             if e.ok:
                 cmds.append((f"Open {e.name}", f"{e.summary()['arch']} on {e.summary()['corpus']}",
                              partial(app.open_model, e.name)))
@@ -72,25 +74,65 @@ class LmplayApp(App):
         super().__init__()
         self.store = Store(home)
         self.settings = Settings(self.store.home)
+        self.runs = RunRegistry(self)
         self.trainer_factory = trainer_factory or (lambda store, name, on_event, stop: Trainer(store, name, on_event, stop))
         self.generator_factory = generator_factory or (lambda store, name: lmcore.Generator.from_store(store, name))
         self._generators: dict[str, tuple[str, lmcore.Generator]] = {}
+        self._settings_warned = False
 
     # ------------------------------------------------------------ start-up and settings
     def on_mount(self) -> None:
         theme = self.settings.get("theme")
         if theme in self.available_themes:
             self.theme = theme
+        self._handle_signals()
+        if msg := self.settings.problem_message():
+            self.notify(msg, title="Settings", severity="warning", timeout=10)
         self.push_screen(PickerScreen())
+
+    def _handle_signals(self) -> None:
+        """SIGTERM (``kill``) and SIGHUP (terminal closed) quit as ctrl+q does: every run stops and saves."""
+        import signal
+
+        loop = asyncio.get_running_loop()
+        for sig in (getattr(signal, "SIGTERM", None), getattr(signal, "SIGHUP", None)):
+            if sig is None:
+                continue
+            try:
+                loop.add_signal_handler(sig, lambda: asyncio.ensure_future(self.action_quit()))
+            except (NotImplementedError, RuntimeError, ValueError):
+                pass  # not the main thread, or a platform without them
 
     def watch_theme(self, theme: str) -> None:
         if getattr(self, "settings", None) and theme != self.settings.get("theme"):
-            self.settings.set("theme", theme)
+            self.remember("theme", theme)
+
+    def remember(self, key: str, value) -> None:
+        """Save a setting; a folder that cannot be written gives one notification, not a crash."""
+        try:
+            self.settings.set(key, value)
+        except LmError as exc:
+            if not self._settings_warned:
+                self._settings_warned = True
+                self.notify(f"{exc}. Settings are kept for this session only.", title="Settings",
+                            severity="warning", timeout=10)
+
+    def generation_defaults(self) -> SamplingSettings:
+        """The remembered generation settings, or the defaults where they are not valid."""
+        saved = self.settings.get("generation", {})
+        known = SamplingSettings().to_dict()
+        values = {("max_tokens" if k == "length" else k): v for k, v in saved.items()}
+        try:
+            return SamplingSettings(**{k: v for k, v in values.items() if k in known}).validate()
+        except (LmError, TypeError) as exc:
+            self.notify(f"Remembered generation settings are not valid ({exc}): the defaults apply.",
+                        title="Settings", severity="warning")
+            return SamplingSettings()
 
     def save_generation_settings(self, s: SamplingSettings) -> None:
         keep = {k: v for k, v in s.to_dict().items() if k not in ("stop", "max_tokens")}
         keep["length"] = s.max_tokens
-        self.settings.set("generation", keep)
+        self.remember("generation", keep)
 
     def get_system_commands(self, screen):
         yield from super().get_system_commands(screen)
@@ -98,26 +140,35 @@ class LmplayApp(App):
 
     # ------------------------------------------------------------ store helpers
     def model_exists(self, name: str) -> bool:
-        try:
-            return self.store.exists(name)
-        except LmError:
-            return False
+        """Whether a usable checkpoint of ``name`` is saved."""
+        return self.model_checkpoint(name) is not None
 
-    def model_meta(self, name: str) -> dict | None:
+    def model_checkpoint(self, name: str) -> lmcore.Checkpoint | None:
         try:
-            return self.store.read_meta(name)
+            return self.store.read(name)
         except LmError:
             return None
 
+    def list_models(self) -> list[lmcore.ModelEntry]:
+        """The store's models; a data folder that cannot be read gives a notification and none."""
+        try:
+            return self.store.list()
+        except LmError as exc:
+            self.notify(str(exc), title="Data folder", severity="error", timeout=10)
+            return []
+
     def default_spec(self) -> dict:
         d = self.settings.get("default_model", {})
+        defaults = self.settings.defaults["default_model"]
+        if d.get("arch") not in lmcore.models.ARCHS or d.get("preset") not in lmcore.models.PRESET_NAMES:
+            d = dict(d, arch=defaults["arch"], preset=defaults["preset"])
         corpus = d.get("corpus", "timemachine")
         entry = lmcore.corpus.entry(corpus)
         if entry is None or lmcore.corpus.status(entry, self.store.home) == "needs download":
             if not self._mirror_has(corpus):
                 corpus = d.get("fallback_corpus", "pythondocs")
         arch = d.get("arch", "lstm")
-        taken = {e.name for e in self.store.list()}
+        taken = {e.name for e in self.list_models()} | set(self.runs.runs)
         base = f"{arch}-{corpus}"
         name, i = base, 2
         while name in taken:
@@ -153,8 +204,8 @@ class LmplayApp(App):
 
     def get_generator(self, name: str) -> lmcore.Generator:
         """A generator for the model's best checkpoint, reloaded when the checkpoint changed."""
-        meta = self.store.read_meta(name)
-        stamp = f"{meta.get('updated')}:{meta['files'].get('weights')}"
+        ck = self.store.read(name)
+        stamp = f"{ck.updated}:{ck.files.weights}"
         cached = self._generators.get(name)
         if cached and cached[0] == stamp:
             return cached[1]
@@ -178,9 +229,19 @@ class LmplayApp(App):
             if spec:
                 self.open_model(spec["name"], spec, start=True)
 
-        self.push_screen(NewModelScreen(self.corpus_choices(), defaults, {e.name for e in self.store.list()}), created)
+        taken = {e.name for e in self.list_models()} | set(self.runs.runs)
+        self.push_screen(NewModelScreen(self.corpus_choices(), defaults, taken), created)
+
+    def _busy(self, name: str) -> bool:
+        if self.runs.is_running(name):
+            self.notify(f"'{name}' is training: stop it first (open it, then x).", severity="warning")
+            return True
+        return False
 
     def delete_model(self, name: str) -> None:
+        if self._busy(name):
+            return
+
         def answer(yes: bool | None) -> None:
             if not yes:
                 return
@@ -195,6 +256,9 @@ class LmplayApp(App):
         self.push_screen(ConfirmScreen(f"Delete model '{name}' and its checkpoints? This cannot be undone."), answer)
 
     def rename_model(self, name: str) -> None:
+        if self._busy(name):
+            return
+
         def answer(new: str | None) -> None:
             if not new or new == name:
                 return
@@ -216,6 +280,38 @@ class LmplayApp(App):
     def on_models_changed(self, message: ModelsChanged) -> None:
         self._models_changed()
 
+    def _model_screens(self, name: str):
+        return [s for s in self.screen_stack if isinstance(s, ModelScreen) and s.model_name == name]
+
+    def on_run_event(self, message: RunEvent) -> None:
+        """A run's event: to the screens showing that model, and the picker's status column."""
+        for screen in self._model_screens(message.name):
+            screen.training.on_run_event(message.event)
+        e = message.event
+        if e.kind == "eval":
+            self._models_changed()
+        for screen in self.screen_stack:
+            if isinstance(screen, PickerScreen):
+                screen.show_run(message.name)
+        if e.kind == "done":
+            how = {"finished": "finished", "time": "time budget reached", "stopped": "stopped"}[e.reason]
+            if e.saved:
+                ppl = f"{e.best_val_ppl:.3f}" if e.best_val_ppl and math.isfinite(e.best_val_ppl) else "-"
+                self.notify(f"Training {how} at step {e.step:,}: best validation perplexity {ppl}. "
+                            f"Best checkpoint saved.", title=message.name)
+            else:
+                self.notify(f"Training {how} before the first step: nothing was saved.", title=message.name)
+        elif e.kind == "failed":
+            self.notify(e.message, title=f"Training stopped: {message.name}", severity="error", timeout=10)
+
+    def on_run_finished(self, message: RunFinished) -> None:
+        self.runs.finished(message.name)
+        for screen in self._model_screens(message.name):
+            screen.training.on_run_finished(message.error)
+        if message.error:
+            self.notify(message.error, title=f"Cannot train {message.name}", severity="error", timeout=10)
+        self._models_changed()
+
     def action_help(self) -> None:
         self.push_screen(DocScreen(HELP))
 
@@ -224,29 +320,29 @@ class LmplayApp(App):
 
     # ------------------------------------------------------------ quitting
     def _signal_workers(self) -> None:
+        self.runs.stop_all()
         for screen in self.screen_stack:
             if isinstance(screen, ModelScreen):
-                screen.training.stop_event.set()
-                if screen.training.trainer:
-                    screen.training.trainer.resume_training()
-                screen.generation.stop_event.set()
+                screen.stop_generation()
 
     def exit(self, *args, **kwargs) -> None:
         self._signal_workers()  # however the app ends, training stops (and saves) and generation ends
         super().exit(*args, **kwargs)
 
     async def action_quit(self) -> None:
-        """Stop training (it saves) and generation, wait for the workers, then exit."""
+        """Stop every run (each saves) and generation, wait for the workers, then exit."""
         await self.shutdown_workers()
         self.exit()
 
-    async def shutdown_workers(self, timeout: float = 30.0) -> None:
-        self._signal_workers()
-        workers = [w for w in self.workers if w.group in ("training", "generation")]
-        if workers:
+    async def shutdown_workers(self, timeout: float = 60.0) -> None:
+        if self.runs.runs:
             self.notify("Stopping: saving the best checkpoint…")
+        self._signal_workers()
+        await self.runs.wait_all(timeout)
+        workers = [w for w in self.workers if w.group == "generation"]
+        if workers:
             try:
-                await asyncio.wait_for(asyncio.gather(*(w.wait() for w in workers), return_exceptions=True), timeout)
+                await asyncio.wait_for(asyncio.gather(*(w.wait() for w in workers), return_exceptions=True), 10)
             except asyncio.TimeoutError:
                 pass
 

@@ -1,5 +1,6 @@
-"""Messages from the worker threads to the widgets. Progress is high-rate: a newer one replaces an older
-one still waiting in the queue (``can_replace``), so the UI never floods."""
+"""Messages from the worker threads to the app and its widgets. Progress is high-rate: a newer step
+replaces an older one of the same run still waiting in the queue (``can_replace``), so the UI never
+floods."""
 from __future__ import annotations
 
 from textual.message import Message
@@ -7,24 +8,27 @@ from textual.message import Message
 from lmcore import Event
 
 
-class TrainingEvent(Message):
-    """An event of lmcore's trainer (start, step, eval, done, failed)."""
+class RunEvent(Message):
+    """An event (start, step, eval, done, failed) of the run of model ``name``, posted to the app."""
 
-    def __init__(self, event: Event) -> None:
+    def __init__(self, name: str, event: Event) -> None:
         super().__init__()
+        self.name = name
         self.event = event
 
     def can_replace(self, message: Message) -> bool:
-        # only step events are disposable: evals, start, done and failed are always delivered
-        return (isinstance(message, TrainingEvent) and message.event.kind == "step"
-                and self.event.kind == "step")
+        # only step events are disposable (the run keeps every point): evals, start, done and failed
+        # are always delivered
+        return (isinstance(message, RunEvent) and message.name == self.name
+                and message.event.kind == "step" and self.event.kind == "step")
 
 
-class TrainingFinished(Message):
-    """The training worker ended (after done/failed, or with an error before training started)."""
+class RunFinished(Message):
+    """The training worker of ``name`` ended (after done/failed, or with an error before it started)."""
 
-    def __init__(self, error: str | None = None) -> None:
+    def __init__(self, name: str, error: str | None = None) -> None:
         super().__init__()
+        self.name = name
         self.error = error
 
 

@@ -15,6 +15,11 @@ class ModelScreen(Screen):
         Binding("f2", "show_tab('train')", "Train tab"),
         Binding("f3", "show_tab('generate')", "Generate tab"),
         Binding("ctrl+b", "back", "Models"),
+        # on the screen, not on one widget: they work wherever the focus is (a text field keeps its
+        # letters: it handles them first)
+        Binding("s", "train('start')", "Train"),
+        Binding("p", "train('pause')", "Pause"),
+        Binding("x", "train('stop')", "Stop"),
     ]
 
     def __init__(self, name: str, spec: dict | None = None, start: bool = False) -> None:
@@ -49,8 +54,20 @@ class ModelScreen(Screen):
         # move the focus too: a focused widget in the hidden pane would switch the tab back
         self.query_one("#prompt" if tab == "generate" else "#start").focus()
 
+    def action_train(self, what: str) -> None:
+        getattr(self.training, f"action_{what}")()
+
     def action_back(self) -> None:
+        """Back to the models; a training run goes on (the app owns it), a generation stops."""
+        self.stop_generation()
         self.app.pop_screen()
+
+    def stop_generation(self) -> None:
+        for pane in self.query(GenerationPane):
+            pane.stop_event.set()
+
+    def on_unmount(self) -> None:
+        self.stop_generation()
 
     @property
     def training(self) -> TrainingPanel:

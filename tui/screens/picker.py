@@ -1,11 +1,17 @@
-"""The model picker: saved models (damaged ones with their reason), new, open, rename, delete."""
+"""The model picker: saved models (damaged ones with their reason) and the runs training in this app;
+new, open, rename, delete."""
 from __future__ import annotations
 
+from dataclasses import dataclass
+
+from rich.markup import escape
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
+
+from lmcore import ModelEntry, visible_line
 
 from ..messages import ModelsChanged
 
@@ -14,6 +20,17 @@ def _fmt_params(n) -> str:
     if not n:
         return "-"
     return f"{n / 1e6:.1f}M" if n >= 1e6 else (f"{n / 1e3:.0f}k" if n >= 1e3 else str(n))
+
+
+def _safe(text) -> str:
+    """Text from a model's files, for a table cell: one line, no control characters, no markup."""
+    return escape(visible_line(str(text or "")))
+
+
+@dataclass
+class Row:
+    name: str
+    entry: ModelEntry | None   # None: training in this app, not saved yet
 
 
 class PickerScreen(Screen):
@@ -35,74 +52,124 @@ class PickerScreen(Screen):
 
     def on_mount(self) -> None:
         table = self.query_one(DataTable)
-        table.add_columns("name", "architecture", "params", "corpus", "val ppl", "trained")
+        for key, label in (("name", "name"), ("arch", "architecture"), ("params", "params"),
+                           ("corpus", "corpus"), ("ppl", "val ppl"), ("status", "trained")):
+            table.add_column(label, key=key)
         self.action_refresh()
+
+    def _status(self, name: str, entry: ModelEntry | None) -> str:
+        run = self.app.runs.get(name)
+        if run is not None:
+            return f"[b]▶ {run.status()}[/b]"
+        if entry is None or not entry.ok:
+            return ""
+        return (entry.checkpoint.updated or "")[5:16].replace("T", " ")
 
     @on(DataTable.RowHighlighted)
     def _detail(self, event: DataTable.RowHighlighted) -> None:
         name = event.row_key.value if event.row_key else None
-        entry = next((e for e in getattr(self, "entries", []) if e.name == name), None)
+        self._show_detail(name)
+
+    def _show_detail(self, name: str | None) -> None:
+        row = next((r for r in getattr(self, "rows", []) if r.name == name), None)
         detail = self.query_one("#picker-detail", Static)
-        if entry is None:
+        run = self.app.runs.get(name) if name else None
+        if row is None:
             detail.update("")
-        elif not entry.ok:
-            detail.update(f"[red]{entry.reason}[/red]. Delete it (d) or train a new model (n).")
+        elif run is not None and run.step is not None:
+            s = run.step
+            total = f" / {s.steps:,}" if s.steps else ""
+            detail.update(f"training: step {s.step:,}{total} · perplexity {s.ppl:.3f} · {s.tokens_per_s:,.0f} tokens/s "
+                          f"· Enter opens it")
+        elif row.entry is None:
+            detail.update(f"{run.state if run else ''} · Enter opens it")
+        elif not row.entry.ok:
+            detail.update(f"[red]{_safe(row.entry.reason)}[/red]. Delete it (d) or train a new model (n).")
         else:
-            s = entry.summary()
-            m = entry.meta.get("model", {})
-            size = (f"{m.get('num_layers')} layers × {m.get('hidden')}" if m.get("arch") != "ngram"
-                    else f"order {m.get('order')}") if m.get("num_layers") or m.get("order") else ""
-            detail.update(f"{s['arch']} {size} · {s['tokens'] or 'char'} tokens · step {s['step'] or 0:,} · "
-                          f"{s['device'] or '-'}")
+            ck = row.entry.checkpoint
+            m = ck.model
+            size = f"{m.num_layers} layers × {m.hidden}" if m.arch != "ngram" else f"order {m.order}"
+            detail.update(f"{m.arch} {size} · {ck.tokenizer.level} tokens · step {ck.step:,} · {_safe(ck.device) or '-'}")
 
     def on_screen_resume(self) -> None:
         self.action_refresh()
 
+    def show_run(self, name: str) -> None:
+        """A run's progress changed: update its status cell (or add its row when it is new)."""
+        table = self.query_one(DataTable)
+        if not any(r.name == name for r in getattr(self, "rows", [])):
+            self.action_refresh()
+            return
+        try:
+            table.update_cell(name, "status", self._status(name, None if self.app.runs.get(name) else
+                                                            self.app.store.check(name)))
+        except Exception:  # noqa: BLE001 - the row went away meanwhile: redraw all
+            self.action_refresh()
+            return
+        if table.cursor_row is not None and self._selected() == name:
+            self._show_detail(name)
+
     @on(ModelsChanged)
     def action_refresh(self) -> None:
         table = self.query_one(DataTable)
+        selected = self._selected() if getattr(self, "rows", None) else None
         table.clear()
-        self.entries = self.app.store.list()
-        for e in self.entries:
-            if not e.ok:
+        entries = self.app.list_models()
+        live = [n for n in self.app.runs.runs if n not in {e.name for e in entries}]
+        self.rows = [Row(e.name, e) for e in entries] + [Row(n, None) for n in sorted(live)]
+        for r in self.rows:
+            e = r.entry
+            if e is None:
+                spec = self.app.runs.get(r.name).spec or {}
+                table.add_row(r.name, spec.get("arch", ""), "-", _safe(spec.get("corpus", "")), "-",
+                              self._status(r.name, None), key=r.name)
+            elif not e.ok:
                 table.add_row(e.name, "[red]damaged[/red]", "", "[red]see below[/red]", "", "", key=e.name)
-                continue
-            s = e.summary()
-            arch = s["arch"] + (f" {s['impl']}" if s["arch"] in ("rnn", "gru", "lstm") else "")
-            ppl = f"{s['best_val_ppl']:.3f}" if s["best_val_ppl"] else "-"
-            table.add_row(e.name, arch, _fmt_params(s["params"]), s["corpus"] or "", ppl,
-                          (s["updated"] or "")[5:16].replace("T", " "), key=e.name)
+            else:
+                s = e.summary()
+                arch = s["arch"] + (f" {s['impl']}" if s["arch"] in ("rnn", "gru", "lstm") else "")
+                ppl = f"{s['best_val_ppl']:.3f}" if s["best_val_ppl"] else "-"
+                table.add_row(e.name, arch, _fmt_params(s["params"]), _safe(s["corpus"]), ppl,
+                              self._status(e.name, e), key=e.name)
         welcome = self.query_one("#welcome", Static)
-        welcome.display = not self.entries
-        if not self.entries:
+        welcome.display = not self.rows
+        if not self.rows:
             d = self.app.default_spec()
             welcome.update(
                 "Welcome to lmplay. No models yet.\n\n"
-                f"Press [b]Enter[/b] to create a small {d['arch'].upper()} on [b]{d['corpus']}[/b] "
+                f"Press [b]Enter[/b] to create a small {d['arch'].upper()} on [b]{_safe(d['corpus'])}[/b] "
                 "(Enter again to start training), or [b]n[/b] to choose the architecture, size and corpus."
             )
         self.query_one("#picker-title", Static).update(
-            f"{len(self.entries)} model(s) · Enter open · n new · r rename · d delete · F1 help")
-        table.display = bool(self.entries)
-        if self.entries:
+            f"{len(self.rows)} model(s) · Enter open · n new · r rename · d delete · F1 help")
+        table.display = bool(self.rows)
+        if self.rows:
+            names = [r.name for r in self.rows]
+            if selected in names:
+                table.move_cursor(row=names.index(selected))
             table.focus()
 
     def _selected(self) -> str | None:
         table = self.query_one(DataTable)
-        if not self.entries or table.cursor_row is None or table.cursor_row >= len(self.entries):
+        rows = getattr(self, "rows", [])
+        if not rows or table.cursor_row is None or table.cursor_row >= len(rows):
             return None
-        return self.entries[table.cursor_row].name
+        return rows[table.cursor_row].name
 
     def action_open(self) -> None:
         name = self._selected()
         if name is None:
-            if not self.entries:
+            if not getattr(self, "rows", None):
                 self.action_new()
             return
-        entry = next(e for e in self.entries if e.name == name)
-        if not entry.ok:
-            self.app.notify(f"{entry.reason}. Delete it (d) or train a new model (n).", title="Damaged model",
-                            severity="error", timeout=8)
+        row = next(r for r in self.rows if r.name == name)
+        run = self.app.runs.get(name)
+        if row.entry is None:
+            self.app.open_model(name, run.spec if run else None)
+            return
+        if not row.entry.ok:
+            self.app.notify(f"{visible_line(row.entry.reason)}. Delete it (d) or train a new model (n).",
+                            title="Damaged model", severity="error", timeout=8)
             return
         self.app.open_model(name)
 

@@ -13,7 +13,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Input, Static, Switch
 
-from lmcore import LmError, SamplingSettings
+from lmcore import LmError, SamplingSettings, visible
 
 from ...messages import GenerationFinished
 from .controls import SettingsBar, TemperatureControl
@@ -35,10 +35,7 @@ class GenerationPane(Vertical):
     def __init__(self, name: str, **kw) -> None:
         super().__init__(**kw)
         self.model_name = name
-        saved = self.app.settings.get("generation", {})
-        known = SamplingSettings().to_dict()
-        gen_defaults = {("max_tokens" if k == "length" else k): v for k, v in saved.items()}
-        self.settings = SamplingSettings(**{k: v for k, v in gen_defaults.items() if k in known})
+        self.settings = self.app.generation_defaults()
         self.colour = bool(self.app.settings.get("colour_by_probability", False))
         self.stop_event = threading.Event()
         self.generating = False
@@ -58,13 +55,24 @@ class GenerationPane(Vertical):
         yield Input(placeholder="Type a prompt and press Enter (Esc stops, ctrl+↑/↓ temperature)", id="prompt")
 
     def on_mount(self) -> None:
-        turns = self.app.store.read_extra(self.model_name, "transcript", {}) if self.app.model_exists(self.model_name) else {}
         transcript = self.query_one(Transcript)
-        for t in (turns or {}).get("turns", [])[-MAX_TURNS_KEPT:]:
-            transcript.mount(Turn(t.get("prompt", ""), t.get("prompt", "") + t.get("text", ""), self.colour))
+        for prompt, text in self._saved_turns():
+            transcript.mount(Turn(prompt, prompt + text, self.colour))
         transcript.scroll_end(animate=False, immediate=False)
         self._set_state("ready")
         self._timer = self.set_interval(FRAME, self._flush, pause=True)  # runs only while generating
+
+    def _saved_turns(self) -> list[tuple[str, str]]:
+        """The saved transcript's turns; anything malformed in the file is skipped."""
+        if not self.app.model_exists(self.model_name):
+            return []
+        doc = self.app.store.read_extra(self.model_name, "transcript", {})
+        turns = doc.get("turns") if isinstance(doc, dict) else None
+        out = []
+        for t in turns[-MAX_TURNS_KEPT:] if isinstance(turns, list) else []:
+            if isinstance(t, dict) and isinstance(t.get("prompt", ""), str) and isinstance(t.get("text", ""), str):
+                out.append((visible(t.get("prompt", "")), visible(t.get("text", ""))))
+        return out
 
     # ------------------------------------------------------------ actions
     def action_temperature(self, delta: float) -> None:
@@ -82,7 +90,7 @@ class GenerationPane(Vertical):
         self.colour = message.value
         for c in self.query(Continuation):
             c.set_colour(self.colour)
-        self.app.settings.set("colour_by_probability", self.colour)
+        self.app.remember("colour_by_probability", self.colour)
 
     @on(Continuation.CursorMoved)
     def _show_alternatives(self, message: Continuation.CursorMoved) -> None:
@@ -156,6 +164,7 @@ class GenerationPane(Vertical):
             if note:
                 self.app.call_from_thread(self.app.notify, note, title="Prompt", severity="warning")
             for tok in stream:
+                tok.text = visible(tok.text)  # a vocabulary token never reaches the terminal raw
                 with self._lock:
                     self._pending.append(tok)
         except LmError as exc:

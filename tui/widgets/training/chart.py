@@ -22,13 +22,13 @@ class PerplexityChart(Vertical):
         yield Label("validation perplexity (log scale)", id="label-val", classes="chart-label")
         yield Sparkline([], summary_function=mean, id="spark-val")
 
-    def reset(self, history: list[dict] | None = None) -> None:
+    def reset(self, history: list | None = None) -> None:
+        """``history``: the checkpoint's evaluation points."""
         self.train, self.val = [], []
         for h in history or []:
-            if h.get("val_ppl"):
-                self.val.append(h["val_ppl"])
-            if h.get("train_loss") is not None and math.isfinite(h["train_loss"]):
-                self.train.append(math.exp(min(h["train_loss"], 50)))
+            self.val.append(math.exp(min(h.val_loss, 50)))
+            if h.train_loss is not None:
+                self.train.append(math.exp(min(h.train_loss, 50)))
         self._refresh()
 
     def add_train(self, ppl: float, redraw: bool = True) -> None:

@@ -1,0 +1,145 @@
+"""The app's live training runs: one registry owned by the app, not by a screen.
+
+Leaving a model screen keeps its run going; the picker shows it training; reopening the model attaches
+the panel to the same run (all its points); quitting stops every run, each saves, and the app waits for
+them. A run's events are recorded here (thread-safe) and announced to the app as ``RunEvent`` messages,
+step events at most every STEP_INTERVAL seconds."""
+from __future__ import annotations
+
+import asyncio
+import math
+import threading
+import time
+from dataclasses import dataclass, field
+
+from lmcore import Event, LmError
+
+from .messages import RunEvent, RunFinished
+
+STEP_INTERVAL = 0.1  # seconds between step announcements
+
+
+@dataclass
+class LiveRun:
+    name: str
+    spec: dict | None                 # the new model's choices, until its first checkpoint is saved
+    stop: threading.Event = field(default_factory=threading.Event)
+    trainer: object = None
+    worker: object = None
+    state: str = "preparing…"
+    start: Event | None = None
+    step: Event | None = None
+    last_eval: Event | None = None
+    end: Event | None = None          # the done or failed event
+    train_points: list = field(default_factory=list)  # (step, perplexity), every step event
+    val_points: list = field(default_factory=list)    # (step, perplexity)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    _last_post: float = 0.0
+
+    @property
+    def paused(self) -> bool:
+        return bool(self.trainer is not None and self.trainer.paused.is_set())
+
+    def status(self) -> str:
+        """One short line for the picker."""
+        s = self.step
+        if self.paused:
+            return f"paused at {s.step:,}" if s else "paused"
+        if s is None:
+            return self.state
+        return f"training {s.step:,}"
+
+
+class RunRegistry:
+    def __init__(self, app) -> None:
+        self.app = app
+        self.runs: dict[str, LiveRun] = {}
+
+    def get(self, name: str) -> LiveRun | None:
+        return self.runs.get(name)
+
+    def is_running(self, name: str) -> bool:
+        return name in self.runs
+
+    def start(self, name: str, spec: dict | None, minutes: float | None, steps: int | None) -> LiveRun:
+        if name in self.runs:
+            raise LmError(f"'{name}' is already training in this window")
+        run = LiveRun(name, spec)
+        self.runs[name] = run
+        run.worker = self.app.run_worker(lambda: self._work(run, minutes, steps), thread=True,
+                                         group="training", name=f"train:{name}", exit_on_error=False)
+        return run
+
+    def _work(self, run: LiveRun, minutes: float | None, steps: int | None) -> None:
+        app = self.app
+        try:
+            run.trainer = app.make_trainer(run.name, lambda ev: self._record(run, ev), run.stop)
+            app.prepare_trainer(run.trainer, run.spec or {}, run.spec is None, {"minutes": minutes, "steps": steps})
+            if run.stop.is_set():
+                raise LmError("stopped before training started: nothing was saved")
+            run.state = "training"
+            run.trainer.run()
+        except LmError as exc:
+            app.post_message(RunFinished(run.name, str(exc)))
+            return
+        except Exception as exc:  # noqa: BLE001 - shown as a notification, never a traceback
+            app.post_message(RunFinished(run.name, f"{type(exc).__name__}: {exc}"))
+            return
+        app.post_message(RunFinished(run.name))
+
+    def _record(self, run: LiveRun, ev: Event) -> None:
+        """In the worker thread: keep the event, then tell the app (step events throttled)."""
+        with run.lock:
+            if ev.kind == "step":
+                run.step = ev
+                if math.isfinite(ev.ppl):
+                    run.train_points.append((ev.step, ev.ppl))
+            elif ev.kind == "start":
+                run.start = ev
+            elif ev.kind == "eval":
+                run.last_eval = ev
+                run.val_points.append((ev.step, ev.val_ppl))
+                run.spec = None  # saved: from now on it is continued, not created
+            else:
+                run.end = ev
+        if ev.kind == "step":
+            now = time.monotonic()
+            if now - run._last_post < STEP_INTERVAL:
+                return
+            run._last_post = now
+        self.app.post_message(RunEvent(run.name, ev))
+
+    def finished(self, name: str) -> LiveRun | None:
+        return self.runs.pop(name, None)
+
+    def stop(self, name: str) -> None:
+        run = self.runs.get(name)
+        if run:
+            run.state = "stopping (saving)…"
+            run.stop.set()
+            if run.trainer is not None:
+                run.trainer.resume_training()
+
+    def toggle_pause(self, name: str) -> bool | None:
+        """Pause or resume; the new paused state (None if nothing runs yet)."""
+        run = self.runs.get(name)
+        if not run or run.trainer is None:
+            return None
+        if run.paused:
+            run.trainer.resume_training()
+            return False
+        run.trainer.pause()
+        return True
+
+    def stop_all(self) -> None:
+        for name in list(self.runs):
+            self.stop(name)
+
+    async def wait_all(self, timeout: float = 60.0) -> None:
+        workers = [r.worker for r in self.runs.values() if r.worker is not None]
+        if workers:
+            try:
+                await asyncio.wait_for(asyncio.gather(*(w.wait() for w in workers), return_exceptions=True),
+                                       timeout)
+            except asyncio.TimeoutError:
+                pass
