@@ -328,7 +328,7 @@ class _HumanRender:
         print(f"saved as '{self.name}' in {_v(store.root)}. Generate: lmcore generate {self.name} --prompt \"…\"")
         if result.reason == "stopped":
             print(f"continue with: lmcore train {self.name} --resume")
-        elif result.steps_trained > 0:
+        elif result.steps_trained > 0 and store.check(self.name).ok and store.read(self.name).model_trainable:
             print(f"train more with: lmcore train {self.name} --resume --steps N (or --minutes M)")
         return 0
 

@@ -111,6 +111,9 @@ class Store:
     def list(self) -> list[ModelEntry]:
         """Every model folder, usable or damaged; never raises for one bad entry."""
         try:
+            for d in (self.home, self.root):
+                if d.exists() and not d.is_dir():
+                    raise NotADirectoryError(20, "Not a directory", str(d))
             if not self.root.is_dir():
                 return []
             names = sorted((d.name for d in self.root.iterdir()), key=str.lower)
@@ -242,9 +245,7 @@ class Store:
             if isinstance(exc, StoreError):
                 raise
             if isinstance(exc, Exception):
-                reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else _first_line(exc)
-                raise StoreError(f"could not save model '{name}' ({reason}): the previous checkpoint "
-                                 f"was kept") from None
+                raise StoreError(f"could not save model '{name}' ({_save_failure(exc)})") from None
             raise
         ck.files, ck.updated, ck.created, ck.name = files, out.updated, out.created, name
         keep = {files.weights, files.resume}
@@ -381,6 +382,18 @@ class Store:
                 return False
         except StoreError:
             return True
+
+
+def _save_failure(exc: Exception) -> str:
+    """Why a write failed, in words: the OS's reason where the serializer wrapped it."""
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    text = str(exc)
+    if m := re.search(r"\(os error (\d+)\)", text):  # safetensors (Rust) I/O errors
+        return os.strerror(int(m.group(1)))
+    if "file write failed" in text or "unexpected pos" in text:  # torch.save's C++ writer
+        return "the file could not be written: is the disk full?"
+    return _first_line(exc)
 
 
 def _first_line(exc: BaseException) -> str:

@@ -137,7 +137,7 @@ class Trainer:
         except torch.cuda.OutOfMemoryError:
             msg = "the GPU ran out of memory: use a smaller --batch, --seq-len or preset"
         except StoreError as exc:  # a save failed (full disk, unwritable folder): the previous one stays
-            msg = f"{exc}. Training stopped: free some space, then continue with --resume"
+            msg = f"{exc}: training stopped. Free some space, then continue with --resume"
         except LmError as exc:
             msg = str(exc)
         except Exception as exc:  # noqa: BLE001 - reported as one line; the last checkpoint stays
@@ -152,7 +152,7 @@ class Trainer:
         if self.saved_step is not None:
             return f" (the checkpoint of step {self.saved_step:,} is kept)"
         if self.run_.saved is not None:
-            return f" (the checkpoint of step {self.run_.saved.step:,} is kept)"
+            return f" (the checkpoint of step {self.run_.step0:,} is kept)"
         return " (nothing was saved)"
 
     def _checkpoint(self, params: int, unigram: float) -> Checkpoint:

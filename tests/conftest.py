@@ -42,5 +42,21 @@ def tm_slice(tmp_path, tm_text) -> Path:
     return p
 
 
+@pytest.fixture(scope="session")
+def prose_text() -> str:
+    """50,000 characters of English prose that ship with Python (the built-in corpus): tests that need
+    a corpus but not a particular one run everywhere, with or without ../shared."""
+    from lmcore import corpus
+
+    return corpus.load("pythondocs").text[:50_000]
+
+
+@pytest.fixture
+def prose(tmp_path, prose_text) -> Path:
+    p = tmp_path / "prose.txt"
+    p.write_text(prose_text, "utf-8")
+    return p
+
+
 def pytest_configure(config):
     torch.set_num_threads(min(2, os.cpu_count() or 1))
