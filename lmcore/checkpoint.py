@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, field
 
 from . import __version__
 from .errors import LmError
-from .models import ModelConfig, expected_shapes
+from .models import PRESET_NAMES, ModelConfig, expected_shapes, model_class
 from .models.config import MAX_VOCAB
 from .text import Tokenizer
 from .train_config import TrainConfig
@@ -196,10 +196,15 @@ class Checkpoint:
             check_value(f"curve[{i}]", pt[0], int)
             check_value(f"curve[{i}]", pt[1], float)
         get = lambda k, tp, default: check_value(k, d.get(k, default), tp)  # noqa: E731
+        preset = get("preset", str, "small")
+        if preset not in PRESET_NAMES:
+            raise CheckpointError(f"unknown preset {preset[:20]!r}")
+        # a missing field takes the preset's value, as it did when the run started
+        train = TrainConfig.from_dict(d.get("train", {})).resolved(model.arch, preset, model_class(model.arch).stateful)
         ck = cls(
             name=folder_name or get("name", str, ""), model=model,
-            train=TrainConfig.from_dict(d.get("train", {})).validate(), tokenizer=tokenizer, vocab=vocab,
-            corpus=corpus, preset=get("preset", str, "small"), step=get("step", int, 0),
+            train=train, tokenizer=tokenizer, vocab=vocab,
+            corpus=corpus, preset=preset, step=get("step", int, 0),
             elapsed=get("elapsed", float, (history[-1].elapsed if history else 0.0)),
             run_start_step=get("run_start_step", int, 0), run_start_elapsed=get("run_start_elapsed", float, 0.0),
             params=get("params", int, 0), device=get("device", str, ""), history=history, curve=curve,

@@ -6,7 +6,7 @@ from textual.widgets import Input, Select
 import lmcore
 from lmcore import Store
 from tui.app import create_app
-from tui.messages import RunEvent
+from tui.messages import RunEvent, RunFinished
 from tui.screens.model import ModelScreen
 from tui.screens.new_model import NewModelScreen
 from tui.screens.picker import PickerScreen
@@ -260,3 +260,62 @@ async def test_missing_corpus_offline_is_a_notification_not_a_crash(home, monkey
         await pilot.pause()
         assert any("not cached and could not be fetched" in n and "pythondocs" in n for n in _notes(app))
         assert panel.query_one("MetricsView").values["state"] == "not started"
+
+
+async def test_leaving_a_model_screen_keeps_its_run_and_reopening_attaches(prose, home):
+    """ctrl+b mid-training: the run goes on (the app owns it), the picker shows it training, reopening the
+    model draws every point so far, Train says it is already running, and quitting saves it."""
+    app = create_app(home)
+    posted = []
+    async with app.run_test(size=(80, 24), message_hook=posted.append) as pilot:
+        await _new_model(pilot, app, prose, preset="small", arch="lstm")  # 1,500 steps: minutes on a CPU
+        name = app.screen.model_name
+        await wait_for(pilot, lambda: any(isinstance(m, RunEvent) and m.event.kind == "step" for m in posted))
+        await pilot.press("ctrl+b")
+        await wait_for(pilot, lambda: isinstance(app.screen, PickerScreen))
+        await pilot.pause(0.3)
+        assert not Store(home).exists(name)  # no checkpoint yet: the store has nothing of it
+        table = app.screen.query_one("DataTable")
+        row = [str(c) for c in table.get_row(name)]
+        assert "damaged" not in " ".join(row) and "training" in row[-1], row
+        await pilot.press("enter")  # reopen it
+        await wait_for(pilot, lambda: isinstance(app.screen, ModelScreen))
+        panel = app.screen.training
+        assert panel.running and not panel.query_one("#pause").disabled
+        steps_seen = [m.event.step for m in posted if isinstance(m, RunEvent) and m.event.kind == "step"]
+        await wait_for(pilot, lambda: len(panel.query_one("PerplexityChart").train) >= 2)
+        panel.action_start()
+        await pilot.pause()
+        assert any("already training" in n or "already running" in n for n in _notes(app))
+        assert not any("another lmplay process" in n for n in _notes(app))
+        workers = [w for w in app.workers if w.group == "training"]
+        await app.action_quit()
+        assert workers and all(w.is_finished for w in workers)
+    assert not any(isinstance(m, RunFinished) and m.error for m in posted)
+    ck = Store(home).read(name)
+    assert ck.step >= max(steps_seen) and ck.budget_reached() is False  # stopped mid-run: --resume continues
+
+
+async def test_bad_settings_fall_back_with_a_notification(home):
+    home.mkdir(parents=True)
+    (home / "settings.json").write_text('{"default_model": [], "generation": {"temperature": "hot"}}')
+    app = create_app(home)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        assert any("default_model must be an object" in n for n in _notes(app))
+        assert app.screen.query_one("#welcome").display  # the default proposal still works
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, NewModelScreen))
+
+
+async def test_a_settings_file_that_cannot_be_written_is_a_notification(prose, home):
+    lmcore.train("m", arch="lstm", preset="tiny", corpus=str(prose), steps=3, home=home)
+    (home / "settings.json").mkdir()  # writing it fails for real, as in a read-only folder
+    app = create_app(home)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, ModelScreen))
+        await pilot.press("ctrl+up", "ctrl+up")
+        await pilot.pause()
+        assert sum("could not save settings" in n for n in _notes(app)) == 1
+        assert app.screen.generation.settings.temperature == pytest.approx(1.0)
