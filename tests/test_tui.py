@@ -167,7 +167,7 @@ async def test_quit_during_training_saves_and_leaves_no_thread(tm_slice, home):
         panel.query_one("#steps", Input).value = ""
         await wait_for(pilot, lambda: panel.step_events >= 3)
         workers = [w for w in app.workers if w.group == "training"]
-        await app.action_quit()
+        await app.quit_and_wait()
         assert workers and all(w.is_finished for w in workers)  # the training thread ended: stopped, saved
     # only the event loop's idle executor threads may remain (closed with the loop)
     left = [t for t in threading.enumerate() if t not in before and t.is_alive() and not t.name.startswith("asyncio_")]
@@ -236,7 +236,7 @@ async def test_quit_during_generation_ends_the_worker(tm_slice, home):
     async with app.run_test(size=(80, 24)) as pilot:
         await _start_long_generation(pilot, app, 5)
         workers = [w for w in app.workers if w.group == "generation"]
-        await app.action_quit()
+        await app.quit_and_wait()
         assert workers and all(w.is_finished for w in workers)
 
 
@@ -289,7 +289,7 @@ async def test_leaving_a_model_screen_keeps_its_run_and_reopening_attaches(prose
         assert any("already training" in n or "already running" in n for n in _notes(app))
         assert not any("another lmplay process" in n for n in _notes(app))
         workers = [w for w in app.workers if w.group == "training"]
-        await app.action_quit()
+        await app.quit_and_wait()
         assert workers and all(w.is_finished for w in workers)
     assert not any(isinstance(m, RunFinished) and m.error for m in posted)
     ck = Store(home).read(name)
@@ -319,3 +319,23 @@ async def test_a_settings_file_that_cannot_be_written_is_a_notification(prose, h
         await pilot.pause()
         assert sum("could not save settings" in n for n in _notes(app)) == 1
         assert app.screen.generation.settings.temperature == pytest.approx(1.0)
+
+
+async def test_train_on_a_finished_model_trains_more_and_steps_mean_more(prose, home):
+    lmcore.train("m", arch="lstm", preset="tiny", corpus=str(prose), steps=5, eval_every=5, home=home)
+    app = create_app(home)
+    posted = []
+    async with app.run_test(size=(80, 24), message_hook=posted.append) as pilot:
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, ModelScreen))
+        await pilot.press("f2", "s")  # the run of 5 steps is over: the same budget again
+        await wait_for(pilot, lambda: any(isinstance(m, RunFinished) for m in posted))
+        assert Store(home).read("m").step == 10
+        app.screen.training.query_one("#steps", Input).value = "3"
+        app.screen.training.query_one("#start").focus()
+        posted.clear()
+        await pilot.press("s")  # wherever the focus is, s trains: 3 more steps
+        await wait_for(pilot, lambda: any(isinstance(m, RunFinished) for m in posted))
+        assert Store(home).read("m").step == 13
+        done = [m.event for m in posted if isinstance(m, RunEvent) and m.event.kind == "done"]
+        assert done and done[0].steps_trained == 3 and done[0].saved

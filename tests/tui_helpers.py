@@ -60,6 +60,7 @@ def fixed_entry(store: Store, name: str, arch="lstm", ppl=4.46, corpus="timemach
     ck, state = factories.checkpoint(name, arch, step, val_loss=math.log(ppl), corpus=corpus)
     ck.params = 878_855
     ck.history = []
+    ck.train.steps = 3000  # an interrupted run: Train continues it
     store.save(name, ck, state)
     p = store.path(name) / "meta.json"
     meta = json.loads(p.read_text())

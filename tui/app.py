@@ -99,7 +99,7 @@ class LmplayApp(App):
             if sig is None:
                 continue
             try:
-                loop.add_signal_handler(sig, lambda: asyncio.ensure_future(self.action_quit()))
+                loop.add_signal_handler(sig, self.action_quit)
             except (NotImplementedError, RuntimeError, ValueError):
                 pass  # not the main thread, or a platform without them
 
@@ -320,17 +320,23 @@ class LmplayApp(App):
 
     # ------------------------------------------------------------ quitting
     def _signal_workers(self) -> None:
-        self.runs.stop_all()
         for screen in self.screen_stack:
             if isinstance(screen, ModelScreen):
                 screen.stop_generation()
+                if self.runs.is_running(screen.model_name):
+                    screen.training.action_stop()  # shows "stopping (saving)…"
+        self.runs.stop_all()
 
     def exit(self, *args, **kwargs) -> None:
         self._signal_workers()  # however the app ends, training stops (and saves) and generation ends
         super().exit(*args, **kwargs)
 
-    async def action_quit(self) -> None:
-        """Stop every run (each saves) and generation, wait for the workers, then exit."""
+    def action_quit(self) -> None:
+        """Stop every run (each saves) and generation, then exit once they are done. The waiting runs in
+        a worker, so the screen keeps drawing ("stopping (saving)…") meanwhile."""
+        self.run_worker(self.quit_and_wait(), group="quit", exclusive=True)
+
+    async def quit_and_wait(self) -> None:
         await self.shutdown_workers()
         self.exit()
 

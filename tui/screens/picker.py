@@ -102,7 +102,7 @@ class PickerScreen(Screen):
             return
         try:
             table.update_cell(name, "status", self._status(name, None if self.app.runs.get(name) else
-                                                            self.app.store.check(name)))
+                                                            self.app.store.check(name)), update_width=True)
         except Exception:  # noqa: BLE001 - the row went away meanwhile: redraw all
             self.action_refresh()
             return

@@ -101,6 +101,12 @@ class TrainingPanel(VerticalScroll):
         if (minutes is not None and not 0 < minutes < math.inf) or (steps is not None and steps < 1):
             self.app.notify("Minutes must be > 0 and steps at least 1.", severity="error")
             return
+        ck = self.app.model_checkpoint(self.model_name) if self.spec is None else None
+        if ck is not None and ck.budget_reached() and minutes is None and steps is None:
+            # its run is over: train the same budget again (the fields say how much more otherwise)
+            steps, minutes = ck.train.steps, ck.train.minutes
+            more = f"{steps:,} more steps" if steps else f"{minutes:g} more minutes"
+            self.app.notify(f"Training {more} (set steps or minutes to choose).", title=self.model_name)
         try:
             self.app.runs.start(self.model_name, dict(self.spec) if self.spec else None, minutes, steps)
         except LmError as exc:
