@@ -309,3 +309,12 @@ def test_text_from_model_files_never_reaches_the_terminal_raw(prose, capsys):
     for line in out.splitlines():
         _strict(line)
         line.encode("utf-8")
+
+
+def test_every_failure_emits_a_failed_event_and_a_summary_in_json(prose, capsys):
+    for argv in (["train", "f", *TINY, "--corpus", str(prose), "--seq-len", "100000", "--json"],
+                 ["train", "nosuch", "--resume", "--json"]):
+        rc, out, err = _run(capsys, *argv)
+        lines = [_strict(x) for x in out.splitlines()]
+        assert rc == 1 and [x["event"] for x in lines] == ["failed", "summary"]
+        assert not lines[-1]["ok"] and lines[-1]["error"] == lines[0]["message"]

@@ -339,3 +339,26 @@ async def test_train_on_a_finished_model_trains_more_and_steps_mean_more(prose, 
         assert Store(home).read("m").step == 13
         done = [m.event for m in posted if isinstance(m, RunEvent) and m.event.kind == "done"]
         assert done and done[0].steps_trained == 3 and done[0].saved
+
+
+async def test_the_palette_on_a_model_screen_offers_its_actions_and_one_about(home):
+    fixed_entry(Store(home), "m")
+    app = create_app(home)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, ModelScreen))
+
+        async def hits(query: str) -> list[str]:
+            await pilot.press("ctrl+p")
+            await pilot.pause(0.2)
+            await pilot.press(*query)
+            await pilot.pause(0.6)
+            lst = app.screen.query_one("CommandList")
+            out = [str(lst.get_option_at_index(i).prompt) for i in range(lst.option_count)]
+            await pilot.press("escape")
+            await pilot.pause(0.2)
+            return out
+
+        assert any("Pause / resume training" in h for h in await hits("pause"))
+        assert any("Copy last continuation" in h for h in await hits("copy last"))
+        assert sum("About" in h for h in await hits("about")) == 1

@@ -11,7 +11,7 @@ from typing import Callable
 
 from textual.app import App, SystemCommand
 from textual.binding import Binding
-from textual.command import Hit, Hits, Provider
+from textual.command import CommandPalette, Hit, Hits, Provider
 
 import lmcore
 from lmcore import LmError, SamplingSettings, Settings, Store, Tokenizer, TrainConfig, Trainer
@@ -32,9 +32,9 @@ class LmplayCommands(Provider):
         app = self.app
         cmds = [("New model", "Create a model and train it", app.new_model),
                 ("Models", "Back to the model picker", app.show_picker),
-                ("Help", "Keys and how things work", app.action_help),
-                ("About", "Data folder, config file, device", app.action_about)]
-        screen = app.screen_stack[-1] if app.screen_stack else None  # the palette itself is not on it
+                ("Help", "Keys and how things work", app.action_help)]
+        # the screen under the palette (app.screen is the palette itself while it is open)
+        screen = next((s for s in reversed(app.screen_stack) if not isinstance(s, CommandPalette)), None)
         if isinstance(screen, ModelScreen):
             cmds += [("Train / continue", "Start training this model", screen.training.action_start),
                      ("Stop training", "Stop and save the best checkpoint", screen.training.action_stop),
