@@ -35,10 +35,12 @@ def tm_text() -> str:
 
 
 @pytest.fixture
-def tm_slice(tmp_path, tm_text) -> Path:
-    """The first 40,000 characters of The Time Machine as a local corpus file."""
+def tm_slice(tmp_path, prose_text) -> Path:
+    """The first 40,000 characters of The Time Machine as a local corpus file; where ../shared is absent
+    (a user's machine), 40,000 characters of the built-in prose instead: these tests need a text, not
+    that one."""
     p = tmp_path / "tm_slice.txt"
-    p.write_text(tm_text[:40_000], "utf-8")
+    p.write_text(TIMEMACHINE.read_text("utf-8")[:40_000] if TIMEMACHINE.is_file() else prose_text[:40_000], "utf-8")
     return p
 
 

@@ -362,3 +362,40 @@ async def test_the_palette_on_a_model_screen_offers_its_actions_and_one_about(ho
         assert any("Pause / resume training" in h for h in await hits("pause"))
         assert any("Copy last continuation" in h for h in await hits("copy last"))
         assert sum("About" in h for h in await hits("about")) == 1
+
+
+async def test_new_model_dialog_name_follows_choices_until_edited_and_errors_keep_it_open(home, prose):
+    app = create_app(home)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("n")
+        await wait_for(pilot, lambda: isinstance(app.screen, NewModelScreen))
+        scr = app.screen
+        name = scr.query_one("#name", Input)
+        first = name.value
+        scr.query_one("#arch", Select).value = "transformer"
+        await pilot.pause()
+        assert name.value == first.replace("lstm", "transformer", 1)
+        assert not scr.query_one("#impl-row").display  # implementation: recurrent models only
+        scr.query_one("#corpus", Select).value = "__path__"
+        await pilot.pause()
+        scr.query_one("#path", Input).value = str(prose)
+        await pilot.pause()
+        assert name.value == "transformer-prose"
+        name.value = "bad name!"
+        await pilot.pause()
+        scr.query_one("#arch", Select).value = "gru"
+        await pilot.pause()
+        assert name.value == "bad name!" and scr.query_one("#impl-row").display  # edited: kept
+        scr.query_one("#arch", Select).focus()
+        await pilot.press("enter")  # from a closed dropdown: creates (here: refused, the dialog stays)
+        await pilot.pause()
+        assert app.screen is scr and "invalid model name" in str(scr.query_one("#new-hint").render())
+        name.value = "ok-name"
+        scr.query_one("#new-steps", Input).value = "7"
+        scr.query_one("#preset", Select).value = "tiny"
+        scr.query_one("#preset", Select).focus()
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, ModelScreen))
+        await wait_for(pilot, lambda: Store(home).exists("ok-name") and not app.runs.is_running("ok-name"))
+        ck = Store(home).read("ok-name")
+        assert ck.model.arch == "gru" and ck.step == 7

@@ -41,8 +41,8 @@ def test_training_panel_mid_training(snap_compare, home):
         app.runs.stop_all()
 
 
-def test_generation_pane(snap_compare, home, tm_slice):
-    lmcore.train("ngram-tm", arch="ngram", preset="small", corpus=str(tm_slice), home=home)
+def test_generation_pane(snap_compare, home, prose):
+    lmcore.train("ngram-docs", arch="ngram", preset="small", corpus=str(prose), home=home)
     app = create_app(home)
 
     async def run_before(pilot):
@@ -51,7 +51,7 @@ def test_generation_pane(snap_compare, home, tm_slice):
         gen = app.screen.generation
         gen.query_one("TemperatureControl").set_value(0.0)
         gen.query_one("#set-max_tokens", Input).value = "120"
-        gen.query_one("#prompt", Input).value = "The Time Traveller"
+        gen.query_one("#prompt", Input).value = "The object"
         await pilot.press("enter")
         await wait_for(pilot, lambda: not gen.generating and gen.query("Turn"))
         for field in app.screen.query(Input):

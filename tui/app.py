@@ -270,7 +270,7 @@ class LmplayApp(App):
                 self.notify(str(exc), severity="error")
             self._models_changed()
 
-        self.push_screen(RenameScreen(name), answer)
+        self.push_screen(RenameScreen(name, {e.name for e in self.list_models()} | set(self.runs.runs)), answer)
 
     def _models_changed(self) -> None:
         for screen in self.screen_stack:

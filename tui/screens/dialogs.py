@@ -1,12 +1,16 @@
 """Small modal dialogs: confirm, rename."""
 from __future__ import annotations
 
+from rich.markup import escape
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Static
+
+from lmcore import StoreError
+from lmcore.store import validate_name
 
 
 class ConfirmScreen(ModalScreen[bool]):
@@ -38,15 +42,16 @@ class ConfirmScreen(ModalScreen[bool]):
 class RenameScreen(ModalScreen[str | None]):
     BINDINGS = [Binding("escape", "cancel", "Cancel")]
 
-    def __init__(self, old: str) -> None:
+    def __init__(self, old: str, taken: set[str] | None = None) -> None:
         super().__init__()
         self.old = old
+        self.taken = taken or set()
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
             yield Static(f"Rename '{self.old}' to:", classes="title")
             yield Input(self.old, id="new-name")
-            yield Static("Letters, digits, '.', '_' and '-'.", classes="hint")
+            yield Static("Letters, digits, '.', '_' and '-'.", classes="hint", id="rename-hint")
             with Horizontal(classes="buttons"):
                 yield Button("Cancel", id="cancel")
                 yield Button("Rename", id="ok", variant="primary")
@@ -54,7 +59,19 @@ class RenameScreen(ModalScreen[str | None]):
     @on(Input.Submitted)
     @on(Button.Pressed, "#ok")
     def _ok(self) -> None:
-        self.dismiss(self.query_one("#new-name", Input).value.strip())
+        """An invalid or taken name keeps the dialog open and says why."""
+        new = self.query_one("#new-name", Input).value.strip()
+        error = None
+        try:
+            validate_name(new)
+        except StoreError as exc:
+            error = str(exc)
+        if error is None and new != self.old and new in self.taken:
+            error = f"A model named '{new}' exists already: pick another name."
+        if error:
+            self.query_one("#rename-hint", Static).update(f"[red]{escape(error)}[/red]")
+            return
+        self.dismiss(new)
 
     @on(Button.Pressed, "#cancel")
     def action_cancel(self) -> None:

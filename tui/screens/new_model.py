@@ -3,7 +3,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import math
+
+import torch
+from rich.markup import escape
 from textual import on
+from textual.actions import SkipAction
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
@@ -14,7 +19,9 @@ from lmcore import StoreError
 from lmcore.store import validate_name
 
 ARCHS = [("LSTM", "lstm"), ("GRU", "gru"), ("RNN", "rnn"), ("Transformer", "transformer"), ("n-gram (counts)", "ngram")]
-IMPLS = [("fused (torch.nn, cuDNN)", "fused"), ("scratch (gate equations)", "scratch")]
+IMPLS = [("fused (torch.nn" + (", cuDNN on this GPU)" if torch.cuda.is_available() else ")"), "fused"),
+         ("scratch (gate equations)", "scratch")]
+RECURRENT = ("rnn", "gru", "lstm")
 PRESETS = [("tiny", "tiny"), ("small", "small"), ("base (GPU)", "base")]
 PREPS = [("raw: keep case and punctuation", "raw"), ("d2l: letters only, lower case", "d2l")]
 LEVELS = [("characters", "char"), ("words", "word")]
@@ -22,13 +29,16 @@ PATH = "__path__"
 
 
 class NewModelScreen(ModalScreen[dict | None]):
-    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+    BINDINGS = [Binding("escape", "cancel", "Cancel"),
+                # Enter creates from any field; an open dropdown keeps it to pick its option
+                Binding("enter", "create", "Create", priority=True)]
 
     def __init__(self, corpora: list[tuple[str, str]], defaults: dict, taken: set[str]) -> None:
         super().__init__()
         self.corpora = corpora  # (label, name)
         self.defaults = defaults
         self.taken = taken
+        self._suggested = defaults["name"]  # the name follows the choices until the user edits it
 
     def compose(self) -> ComposeResult:
         d = self.defaults
@@ -40,7 +50,7 @@ class NewModelScreen(ModalScreen[dict | None]):
             with Horizontal(classes="row"):
                 yield Label("Architecture")
                 yield Select(ARCHS, value=d["arch"], allow_blank=False, id="arch")
-            with Horizontal(classes="row"):
+            with Horizontal(classes="row", id="impl-row"):
                 yield Label("Implementation")
                 yield Select(IMPLS, value="fused", allow_blank=False, id="impl")
             with Horizontal(classes="row"):
@@ -59,7 +69,11 @@ class NewModelScreen(ModalScreen[dict | None]):
             with Horizontal(classes="row"):
                 yield Label("Tokens")
                 yield Select(LEVELS, value="char", allow_blank=False, id="tokens")
-            yield Static("Enter creates the model and starts training; Esc cancels.", classes="hint")
+            with Horizontal(classes="row"):
+                yield Label("Train for")
+                yield Input(placeholder="preset steps", id="new-steps", type="integer")
+                yield Input(placeholder="or minutes", id="new-minutes", type="number")
+            yield Static("Enter creates the model and starts training; Esc cancels.", classes="hint", id="new-hint")
             with Horizontal(classes="buttons"):
                 yield Button("Cancel", id="cancel")
                 yield Button("Create and train", id="create", variant="primary")
@@ -69,37 +83,79 @@ class NewModelScreen(ModalScreen[dict | None]):
         self.query_one("#create", Button).focus()
 
     @on(Select.Changed)
+    @on(Input.Changed, "#path")
     def _sync(self) -> None:
         arch = self.query_one("#arch", Select).value
-        self.query_one("#impl", Select).disabled = arch not in ("rnn", "gru", "lstm")
+        self.query_one("#impl-row").display = arch in RECURRENT
         self.query_one("#path-row").display = self.query_one("#corpus", Select).value == PATH
+        name = self.query_one("#name", Input)
+        if name.value.strip() == self._suggested:  # not edited: follow the choices
+            self._suggested = self._suggest()
+            name.value = self._suggested
 
-    @on(Input.Submitted)
+    def _corpus_label(self) -> str:
+        corpus = self.query_one("#corpus", Select).value
+        if corpus == PATH:
+            stem = Path(self.query_one("#path", Input).value.strip()).stem
+            return "".join(c if c.isalnum() or c in "._-" else "-" for c in stem)[:40].strip(".-") or "text"
+        return str(corpus)
+
+    def _suggest(self) -> str:
+        base = f"{self.query_one('#arch', Select).value}-{self._corpus_label()}"
+        name, i = base, 2
+        while name in self.taken:
+            name, i = f"{base}-{i}", i + 1
+        return name
+
+    def _error(self, text: str) -> None:
+        self.query_one("#new-hint", Static).update(f"[red]{escape(text)}[/red]")
+
+    def action_create(self) -> None:
+        if any(select.expanded for select in self.query(Select)):
+            raise SkipAction()  # the open dropdown takes Enter to pick its option
+        focused = self.focused
+        if isinstance(focused, Button) and focused.id == "cancel":
+            self.dismiss(None)
+            return
+        self._create()
+
     @on(Button.Pressed, "#create")
     def _create(self) -> None:
+        """An invalid choice keeps the dialog open and says what is wrong."""
         name = self.query_one("#name", Input).value.strip()
         try:
             validate_name(name)
         except StoreError as exc:
-            self.notify(str(exc), severity="error")
+            self._error(str(exc))
             return
         if name in self.taken:
-            self.notify(f"A model named '{name}' exists already: pick another name.", severity="error")
+            self._error(f"A model named '{name}' exists already: pick another name.")
             return
         corpus = self.query_one("#corpus", Select).value
         if corpus == PATH:
             raw = self.query_one("#path", Input).value.strip()
             if not raw:
-                self.notify("Give the path of a text file or folder.", severity="error")
+                self._error("Give the path of a text file or folder.")
                 return
             corpus = str(Path(raw).expanduser())
             if not Path(corpus).exists():
-                self.notify(f"No such file or folder: {raw}", severity="error")
+                self._error(f"No such file or folder: {raw}")
                 return
+        try:
+            steps = int(v) if (v := self.query_one("#new-steps", Input).value.strip()) else None
+            minutes = float(v) if (v := self.query_one("#new-minutes", Input).value.strip()) else None
+        except ValueError:
+            self._error("Steps and minutes must be numbers.")
+            return
+        if (steps is not None and steps < 1) or (minutes is not None and not 0 < minutes < math.inf):
+            self._error("Steps must be at least 1 and minutes > 0.")
+            return
+        arch = self.query_one("#arch", Select).value
         self.dismiss({
-            "name": name, "arch": self.query_one("#arch", Select).value, "impl": self.query_one("#impl", Select).value,
+            "name": name, "arch": arch, "impl": self.query_one("#impl", Select).value if arch in RECURRENT else "fused",
             "preset": self.query_one("#preset", Select).value, "corpus": corpus,
             "prep": self.query_one("#prep", Select).value, "tokens": self.query_one("#tokens", Select).value,
+            "steps": steps, "minutes": minutes,
         })
 
     @on(Button.Pressed, "#cancel")

@@ -98,6 +98,8 @@ class TrainingPanel(VerticalScroll):
         except ValueError:
             self.app.notify("Minutes and steps must be numbers.", severity="error")
             return
+        if self.spec is not None and minutes is None and steps is None:  # a new model: the dialog's budget
+            steps, minutes = self.spec.get("steps"), self.spec.get("minutes")
         if (minutes is not None and not 0 < minutes < math.inf) or (steps is not None and steps < 1):
             self.app.notify("Minutes must be > 0 and steps at least 1.", severity="error")
             return
