@@ -91,7 +91,7 @@ class Checkpoint:
     params: int = 0
     device: str = ""
     history: list[EvalPoint] = field(default_factory=list)
-    curve: list[list] = field(default_factory=list)   # [step, train loss] pairs
+    curve: list[list] = field(default_factory=list)   # [step, train loss, elapsed seconds]
     best_val_loss: float | None = None
     unigram_val_loss: float | None = None
     files: Files | None = None
@@ -119,9 +119,9 @@ class Checkpoint:
 
         return model_class(self.model.arch).trainable
 
-    def add_curve_point(self, step: int, loss: float) -> None:
+    def add_curve_point(self, step: int, loss: float, elapsed: float) -> None:
         if math.isfinite(loss):
-            self.curve.append([int(step), round(float(loss), 5)])
+            self.curve.append([int(step), round(float(loss), 5), round(float(elapsed), 2)])
             if len(self.curve) > MAX_CURVE:
                 self.curve = self.curve[::2]
 
@@ -191,10 +191,11 @@ class Checkpoint:
         history = [from_mapping(EvalPoint, h, f"history[{i}]") for i, h in enumerate(_list(d, "history"))]
         curve = _list(d, "curve")
         for i, pt in enumerate(curve):
-            if not (isinstance(pt, list) and len(pt) == 2):
-                raise CheckpointError(f"curve[{i}] must be a [step, loss] pair")
+            if not (isinstance(pt, list) and len(pt) in (2, 3)):
+                raise CheckpointError(f"curve[{i}] must be [step, loss, elapsed]")
             check_value(f"curve[{i}]", pt[0], int)
-            check_value(f"curve[{i}]", pt[1], float)
+            for v in pt[1:]:
+                check_value(f"curve[{i}]", v, float)
         get = lambda k, tp, default: check_value(k, d.get(k, default), tp)  # noqa: E731
         preset = get("preset", str, "small")
         if preset not in PRESET_NAMES:

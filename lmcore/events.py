@@ -30,6 +30,7 @@ class StartEvent(Event):
     train_tokens: int
     val_tokens: int
     vocab_size: int
+    unigram_val_loss: float | None = None  # the floor any model must beat (a reference line)
     kind = "start"
 
 

@@ -193,7 +193,7 @@ class Trainer:
         autocast = (lambda: torch.autocast("cuda", dtype=torch.bfloat16)) if use_amp else contextlib.nullcontext
         target = r.run_start_step + cfg.steps if cfg.steps is not None else None
         emit(StartEvent(self.name, r.model_cfg.arch, r.model_cfg.impl, ck.params, ck.device, step0,
-                        target, cfg.minutes, len(r.train_ids), len(r.val_ids), len(r.vocab)))
+                        target, cfg.minutes, len(r.train_ids), len(r.val_ids), len(r.vocab), ck.unigram_val_loss))
         if not model.trainable:
             return self._fit_counts(model, ck, clock, autocast)
         return self._gradient_loop(model, ck, clock, autocast, step0, target)
@@ -334,7 +334,7 @@ class Trainer:
                 loss_n = 0
                 if not math.isfinite(last_train_loss):
                     return nan_failure()
-                ck.add_curve_point(step, last_train_loss)
+                ck.add_curve_point(step, last_train_loss, clock.elapsed())
                 now = time.monotonic()
                 rate = (step - last_log_step) * tokens_per_step / max(now - last_log_t, 1e-9)
                 last_log_t, last_log_step = now, step
@@ -348,7 +348,7 @@ class Trainer:
             last_train_loss = float(loss_sum) / loss_n
             if not math.isfinite(last_train_loss):
                 return nan_failure()
-            ck.add_curve_point(step, last_train_loss)
+            ck.add_curve_point(step, last_train_loss, clock.elapsed())
         if step > step0 and self.saved_step != step:
             do_eval()
         total_time = time.monotonic() - t_loop

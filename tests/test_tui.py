@@ -399,3 +399,24 @@ async def test_new_model_dialog_name_follows_choices_until_edited_and_errors_kee
         await wait_for(pilot, lambda: Store(home).exists("ok-name") and not app.runs.is_running("ok-name"))
         ck = Store(home).read("ok-name")
         assert ck.model.arch == "gru" and ck.step == 7
+
+
+async def test_the_chart_redraws_a_few_times_a_second_whatever_the_step_rate(home):
+    from tui.widgets.training.chart import REDRAW, LogFormatter
+
+    fixed_entry(Store(home), "m")
+    app = create_app(home)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, ModelScreen))
+        chart = app.screen.training.query_one("PerplexityChart")
+        await pilot.pause(REDRAW * 2)
+        before = chart.draws
+        for i in range(40):  # 40 bursts of 50 points over ~1 s: 2,000 points
+            for j in range(50):
+                chart.add_train(i * 50 + j, i * 0.1, 100 - i, redraw=False)
+            await pilot.pause(0.025)
+        await pilot.pause(REDRAW * 2)
+        assert len(chart.train) == 2000 and 1 <= chart.draws - before <= 1.5 / REDRAW + 2
+    ticks = LogFormatter().get_ticks(0.5, 2.4)  # perplexity 3.2 .. 250
+    assert LogFormatter().get_labels_for_ticks(ticks)[:3] == ["5", "10", "20"] and len(ticks) <= 8

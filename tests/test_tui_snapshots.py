@@ -1,5 +1,7 @@
 """Snapshot tests at 80x24 (pytest-textual-snapshot): the picker, the training panel mid-training
 (a scripted, deterministic run) and the generation pane (an n-gram, greedy)."""
+import json
+
 import lmcore
 from lmcore import Store
 from textual.widgets import Input
@@ -57,5 +59,33 @@ def test_generation_pane(snap_compare, home, prose):
         for field in app.screen.query(Input):
             field.cursor_blink = False  # a blinking cursor made this snapshot flaky (caught mid-blink)
         await pilot.pause(0.2)
+
+    assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
+
+
+def test_reopened_model_chart_restores_the_whole_history(snap_compare, home):
+    """A saved model's chart: every training-loss point and evaluation, the best one, the unigram and the
+    n-gram of the same text as reference lines."""
+    import math
+
+    store = Store(home)
+    fixed_entry(store, "lstm-timemachine")
+    fixed_entry(store, "ngram-timemachine", arch="ngram", ppl=6.8)
+    p = store.path("lstm-timemachine") / "meta.json"
+    meta = json.loads(p.read_text())
+    meta["curve"] = [[s, 4.2 * math.exp(-s / 180) + 1.45, s * 0.11] for s in range(10, 1510, 10)]
+    meta["history"] = [{"step": s, "val_loss": 4.2 * math.exp(-s / 180) + 1.52, "elapsed": s * 0.11}
+                       for s in range(200, 1600, 200)]
+    meta["unigram_val_loss"] = 3.2
+    p.write_text(json.dumps(meta))
+    app = create_app(home)
+
+    async def run_before(pilot):
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: hasattr(app.screen, "training"))
+        app.screen.action_show_tab("train")
+        await pilot.pause(0.5)
+        for field in app.screen.query(Input):
+            field.cursor_blink = False
 
     assert snap_compare(app, terminal_size=SIZE, run_before=run_before)

@@ -36,7 +36,8 @@ class ScriptedTrainer:
 
     def run(self):
         emit = self.on_event
-        emit(StartEvent(self.name, "lstm", "fused", 878_855, "cpu (2 threads)", 0, 1500, None, 161_082, 17_897, 71))
+        emit(StartEvent(self.name, "lstm", "fused", 878_855, "cpu (2 threads)", 0, 1500, None, 161_082, 17_897, 71,
+                        3.2))
         import math
         for i in range(1, 61):
             loss = 4.2 * math.exp(-i / 18) + 1.6

@@ -149,6 +149,20 @@ class LmplayApp(App):
         except LmError:
             return None
 
+    def baselines(self, ck: lmcore.Checkpoint) -> dict[str, float]:
+        """Reference perplexities for a model's chart: the unigram floor and the best n-gram of the store
+        trained on the same text with the same tokens (the n-gram is what a neural model must beat)."""
+        refs = {}
+        if ck.unigram_val_loss is not None:
+            refs["unigram"] = math.exp(min(ck.unigram_val_loss, 50))
+        ngrams = [e.checkpoint for e in self.list_models() if e.ok and e.checkpoint.model.arch == "ngram"
+                  and e.checkpoint.corpus.sha1 == ck.corpus.sha1 and e.checkpoint.tokenizer == ck.tokenizer
+                  and e.checkpoint.best_val_ppl and e.name != ck.name]
+        if ngrams:
+            best = min(ngrams, key=lambda c: c.best_val_loss)
+            refs[f"{best.model.order}-gram"] = best.best_val_ppl
+        return refs
+
     def list_models(self) -> list[lmcore.ModelEntry]:
         """The store's models; a data folder that cannot be read gives a notification and none."""
         try:

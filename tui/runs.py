@@ -31,8 +31,8 @@ class LiveRun:
     step: Event | None = None
     last_eval: Event | None = None
     end: Event | None = None          # the done or failed event
-    train_points: list = field(default_factory=list)  # (step, perplexity), every step event
-    val_points: list = field(default_factory=list)    # (step, perplexity)
+    train_points: list = field(default_factory=list)  # (step, elapsed, perplexity), every step event
+    val_points: list = field(default_factory=list)    # (step, elapsed, perplexity)
     lock: threading.Lock = field(default_factory=threading.Lock)
     _last_post: float = 0.0
 
@@ -93,12 +93,12 @@ class RunRegistry:
             if ev.kind == "step":
                 run.step = ev
                 if math.isfinite(ev.ppl):
-                    run.train_points.append((ev.step, ev.ppl))
+                    run.train_points.append((ev.step, ev.elapsed, ev.ppl))
             elif ev.kind == "start":
                 run.start = ev
             elif ev.kind == "eval":
                 run.last_eval = ev
-                run.val_points.append((ev.step, ev.val_ppl))
+                run.val_points.append((ev.step, ev.elapsed, ev.val_ppl))
                 run.spec = None  # saved: from now on it is continued, not created
             else:
                 run.end = ev

@@ -20,6 +20,7 @@ class ModelScreen(Screen):
         Binding("s", "train('start')", "Train"),
         Binding("p", "train('pause')", "Pause"),
         Binding("x", "train('stop')", "Stop"),
+        Binding("t", "toggle_time", "Step/time"),
     ]
 
     def __init__(self, name: str, spec: dict | None = None, start: bool = False) -> None:
@@ -54,8 +55,26 @@ class ModelScreen(Screen):
         # move the focus too: a focused widget in the hidden pane would switch the tab back
         self.query_one("#prompt" if tab == "generate" else "#start").focus()
 
+    def check_action(self, action: str, parameters) -> bool | None:
+        """Training keys belong to the Train tab (the Generate tab's footer has its own)."""
+        try:
+            active = self.query_one(TabbedContent).active
+        except Exception:  # noqa: BLE001 - not composed yet
+            return True
+        if action in ("train", "toggle_time"):
+            return active == "train"
+        if action == "show_tab":  # the footer offers the other tab only
+            return parameters[0] != active
+        return True
+
+    def on_tabbed_content_tab_activated(self) -> None:
+        self.refresh_bindings()
+
     def action_train(self, what: str) -> None:
         getattr(self.training, f"action_{what}")()
+
+    def action_toggle_time(self) -> None:
+        self.training.query_one("PerplexityChart").toggle_x()
 
     def action_back(self) -> None:
         """Back to the models; a training run goes on (the app owns it), a generation stops."""

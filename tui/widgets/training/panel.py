@@ -62,7 +62,7 @@ class TrainingPanel(VerticalScroll):
         if ck is None:
             return
         self.spec = None
-        self.query_one(PerplexityChart).reset(ck.history)
+        self.query_one(PerplexityChart).reset(ck.history, ck.curve, self.app.baselines(ck))
         m = self.query_one(MetricsView)
         m.set(step=f"{ck.step:,}", best_val_ppl=f"{ck.best_val_ppl:.3f}" if ck.best_val_ppl else "-",
               device=ck.device or "-", state="saved")
@@ -78,8 +78,8 @@ class TrainingPanel(VerticalScroll):
             start, last_eval, val = run.start, run.last_eval, list(run.val_points)
         if start is not None:
             self._on_start(start)
-        for _, p in val:
-            chart.add_val(p)
+        for step, elapsed, p in val:
+            chart.add_val(step, elapsed, p)
         self._drain()
         if last_eval is not None:
             self._on_eval(last_eval, add_point=False)
@@ -158,9 +158,8 @@ class TrainingPanel(VerticalScroll):
         if not points or e is None:
             return
         chart = self.query_one(PerplexityChart)
-        for _, p in points:
-            chart.add_train(p, redraw=False)
-        chart.redraw()
+        for step, elapsed, p in points:
+            chart.add_train(step, elapsed, p, redraw=False)  # drawn by the chart's own timer
         self.step_events += 1
         self.query_one(MetricsView).set(**{
             "step": f"{e.step:,} / {self._total}", "loss": f"{e.loss:.4f}", "perplexity": f"{e.ppl:.3f}",
@@ -168,13 +167,15 @@ class TrainingPanel(VerticalScroll):
             "elapsed": _clock(e.elapsed), "ETA": _clock(e.eta)})
 
     def _on_start(self, e) -> None:
+        if getattr(e, "unigram_val_loss", None) is not None:
+            self.query_one(PerplexityChart).set_reference("unigram", math.exp(min(e.unigram_val_loss, 50)))
         total = f"{e.steps:,}" if e.steps else (f"{e.minutes:g} min" if e.minutes else "-")
         self._total = total
         self.query_one(MetricsView).set(device=e.device, state="training", step=f"{e.step:,} / {total}")
 
     def _on_eval(self, e, add_point: bool = True) -> None:
         if add_point:
-            self.query_one(PerplexityChart).add_val(e.val_ppl)
+            self.query_one(PerplexityChart).add_val(e.step, e.elapsed, e.val_ppl)
         self.query_one(MetricsView).set(best_val_ppl=f"{e.best_val_ppl:.3f}", elapsed=_clock(e.elapsed))
         self.query_one(SampleView).show(e.step, e.sample)
         self.spec = None
@@ -184,7 +185,8 @@ class TrainingPanel(VerticalScroll):
         m = self.query_one(MetricsView)
         if e.kind == "start":
             if self.spec is not None:
-                self.query_one(PerplexityChart).reset([])
+                refs = {"unigram": math.exp(e.unigram_val_loss)} if e.unigram_val_loss is not None else {}
+                self.query_one(PerplexityChart).reset([], [], refs)
             self._on_start(e)
             self._set_buttons()
         elif e.kind == "step":
