@@ -214,9 +214,9 @@ class Checkpoint:
             created=get("created", str, ""), updated=get("updated", str, ""),
             lmplay_version=get("lmplay_version", str, ""),
         )
-        for k in ("step", "params", "run_start_step"):
-            if getattr(ck, k) < 0:
-                raise CheckpointError(f"{k} must be >= 0")
+        for k in ("step", "params", "run_start_step", "elapsed", "run_start_elapsed"):
+            if not 0 <= getattr(ck, k) <= 10 ** 13:
+                raise CheckpointError(f"{k} must be between 0 and 10^13")
         if ck.run_start_step > ck.step:
             raise CheckpointError("run_start_step is after step")
         return ck

@@ -317,7 +317,7 @@ class _HumanRender:
 
     def summary(self, result, store) -> int:
         if result.kind != "done":
-            print(f"error: {result.message}", file=sys.stderr)
+            print(f"error: {_v(result.message)}", file=sys.stderr)
             return 1
         how = {"finished": "finished", "time": "time budget reached", "stopped": "stopped"}[result.reason]
         if not result.saved:
@@ -485,6 +485,8 @@ def main(argv=None) -> int:
     try:
         return handlers[args.command](args)
     except LmError as exc:
+        if getattr(args, "json", False):  # a --json caller reads standard output
+            _out({"event": "failed", "message": str(exc)})
         print(f"error: {_v(exc)}", file=sys.stderr)
         return 1
     except OSError as exc:  # e.g. the data folder is a file, or not writable

@@ -232,6 +232,10 @@ def _load_path(path: Path, encoding: str | None) -> Corpus:
     elif not path.is_file():  # a device (/dev/zero), a pipe or a socket would be read forever
         raise CorpusError(f"{path} is not a regular file or folder: give a text file or a folder of .txt files")
     else:
+        if encoding is None:  # a binary file is refused from its first bytes, before reading it all
+            with open(path, "rb") as f:
+                if b"\x00" in f.read(8192):
+                    raise CorpusError(f"{path} looks like a binary file, not text: give a UTF-8 text file")
         data = path.read_bytes()
         sha1 = hashlib.sha1(data).hexdigest()  # of the file as stored, like the registry's sums
         text = decode(data, str(path), encoding)

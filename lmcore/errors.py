@@ -13,5 +13,9 @@ class StoreError(LmError):
     """A model in the store is missing, damaged, locked or badly named."""
 
 
+class SaveError(StoreError):
+    """A checkpoint could not be written (full disk, unwritable folder); the previous one is kept."""
+
+
 class ConfigError(LmError):
     """An option or hyper-parameter is out of range."""

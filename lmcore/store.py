@@ -22,9 +22,9 @@ import torch
 
 from . import paths
 from .checkpoint import Checkpoint, CheckpointError, Files
-from .errors import StoreError
+from .errors import SaveError, StoreError
 from .fsutil import atomic_path, write_json
-from .safe_text import visible
+from .safe_text import visible, visible_line
 
 META = "meta.json"
 LOCKS = ".locks"
@@ -40,7 +40,7 @@ def validate_name(name: str) -> str:
     """Model names are folder names: letters, digits, '.', '_' and '-', no '..', at most 64 characters."""
     if not isinstance(name, str) or not _NAME_RE.match(name) or ".." in name:
         raise StoreError(
-            f"invalid model name {visible(str(name))!r}: use 1-64 letters, digits, '.', '_' or '-' "
+            f"invalid model name '{visible_line(str(name))[:80]}': use 1-64 letters, digits, '.', '_' or '-' "
             f"(no path separators, no '..', not starting with '.' or '-')"
         )
     return name
@@ -124,8 +124,8 @@ class Store:
             if n.startswith(".") or not _NAME_RE.match(n) or ".." in n:
                 continue
             try:
-                if not (self.root / n).is_dir() or (self.root / n).is_symlink():
-                    continue
+                if not ((self.root / n).is_dir() or (self.root / n).is_symlink()):
+                    continue  # a stray file
             except OSError:
                 continue
             out.append(self.check(n))
@@ -148,6 +148,9 @@ class Store:
         d = self.path(name)
         p = d / META
         try:
+            if d.is_symlink():
+                raise StoreError(f"model '{name}' is damaged: its folder is a symbolic link (lmplay never "
+                                 f"follows links in its data folder): delete it with lmcore models rm {name}")
             if not d.is_dir():
                 known = ", ".join(e.name for e in self.list()) or "none yet"
                 raise StoreError(f"no model named '{name}' (saved models: {known})")
@@ -211,6 +214,9 @@ class Store:
         from safetensors.torch import save_file
 
         d = self.path(name)
+        if d.is_symlink():
+            raise StoreError(f"could not save model '{name}' (its folder is a symbolic link): the link was "
+                             f"not followed")
         first = not d.is_dir()
         work = self.root / f".new-{name}-{secrets.token_hex(4)}" if first else d
         tag = f"{int(ck.step):08d}-{secrets.token_hex(3)}"
@@ -245,7 +251,7 @@ class Store:
             if isinstance(exc, StoreError):
                 raise
             if isinstance(exc, Exception):
-                raise StoreError(f"could not save model '{name}' ({_save_failure(exc)})") from None
+                raise SaveError(f"could not save model '{name}' ({_save_failure(exc)})") from None
             raise
         ck.files, ck.updated, ck.created, ck.name = files, out.updated, out.created, name
         keep = {files.weights, files.resume}
@@ -321,6 +327,9 @@ class Store:
         if not self.exists(name):
             raise StoreError(f"no model named '{name}'")
         with self.lock(name):
+            if d.is_symlink():  # the link goes, never what it points to
+                d.unlink()
+                return
             trash = self.root / f".deleting-{name}-{secrets.token_hex(3)}"
             try:
                 os.replace(d, trash)
@@ -332,6 +341,8 @@ class Store:
         src, dst = self.path(old), self.path(new)
         if not self.exists(old):
             raise StoreError(f"no model named '{old}'")
+        if old == new:
+            raise StoreError(f"model '{old}' has that name already")
         with self.lock(old), self.lock(new):
             if self.exists(new):
                 raise StoreError(f"a model named '{new}' exists already: pick another name or delete it first")

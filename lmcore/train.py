@@ -25,7 +25,7 @@ import torch.nn.functional as F
 from .checkpoint import Checkpoint, EvalPoint, ppl
 from .clock import RunClock
 from .device import describe
-from .errors import ConfigError, LmError, StoreError
+from .errors import ConfigError, LmError, SaveError, StoreError
 from .evaluation import evaluate, sample_text, unigram_loss
 from .events import DoneEvent, EvalEvent, Event, FailedEvent, StartEvent, StepEvent
 from .models import LanguageModel, ModelConfig, build_model
@@ -66,8 +66,8 @@ def make_optimizer(model: LanguageModel, cfg: TrainConfig, device: torch.device)
 
 
 def _one_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return f"{type(exc).__name__}: {text.splitlines()[0][:300]}" if text else type(exc).__name__
+    text = " ".join(str(exc).split())  # every line of it, on one
+    return f"{type(exc).__name__}: {text[:300]}" if text else type(exc).__name__
 
 
 class Trainer:
@@ -136,7 +136,7 @@ class Trainer:
             return self._run()
         except torch.cuda.OutOfMemoryError:
             msg = "the GPU ran out of memory: use a smaller --batch, --seq-len or preset"
-        except StoreError as exc:  # a save failed (full disk, unwritable folder): the previous one stays
+        except SaveError as exc:  # a save failed (full disk, unwritable folder): the previous one stays
             msg = f"{exc}: training stopped. Free some space, then continue with --resume"
         except LmError as exc:
             msg = str(exc)
@@ -182,7 +182,8 @@ class Trainer:
                 model.load_weights(clean_state_keys(rs["model"]))
             except (RuntimeError, KeyError, TypeError) as exc:
                 raise StoreError(f"model '{self.name}': its resume state does not fit the model "
-                                 f"({_one_line(exc)[:160]})") from None
+                                 f"({_one_line(exc)[:200]}): it is damaged; the model still generates, or "
+                                 f"train a new one") from None
         model.to(device)
         self.model = model
         ck = self._checkpoint(model.num_params(), unigram_loss(r.train_ids, r.val_ids, len(r.vocab)))

@@ -5,10 +5,12 @@ default."""
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import asdict, dataclass, fields, replace
 
 from .data import SAMPLINGS
 from .errors import ConfigError
+from .safe_text import visible_line
 from .typed import from_mapping
 
 DEFAULTS = {
@@ -18,6 +20,7 @@ DEFAULTS = {
     "steps": 1000,
 }
 MAX_SEED = 2 ** 32 - 1
+_DEVICE_RE = re.compile(r"^(auto|cpu|mps|cuda(:\d{1,3})?)$", re.IGNORECASE)
 
 
 @dataclass
@@ -100,6 +103,8 @@ class TrainConfig:
             raise ConfigError(f"min-lr-ratio must be in [0, 1] (got {self.min_lr_ratio})")
         if self.val_fraction is not None and not 0 < self.val_fraction < 1:
             raise ConfigError(f"the validation fraction must be in (0, 1) (got {self.val_fraction})")
+        if self.device is not None and not _DEVICE_RE.match(self.device):
+            raise ConfigError(f"unknown device {visible_line(self.device)[:40]!r}: use auto, cpu, cuda, cuda:N or mps")
         if self.seed is not None and not 0 <= self.seed <= MAX_SEED:
             raise ConfigError(f"seed must be between 0 and {MAX_SEED} (got {self.seed})")
         return self

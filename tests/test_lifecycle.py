@@ -318,3 +318,41 @@ def test_every_failure_emits_a_failed_event_and_a_summary_in_json(prose, capsys)
         lines = [_strict(x) for x in out.splitlines()]
         assert rc == 1 and [x["event"] for x in lines] == ["failed", "summary"]
         assert not lines[-1]["ok"] and lines[-1]["error"] == lines[0]["message"]
+
+
+def test_symbolic_links_in_the_models_folder_are_damaged_and_never_followed(prose, tmp_path, capsys):
+    lmcore.train("real", arch="lstm", preset="tiny", corpus=str(prose), steps=3)
+    s = Store()
+    victim = tmp_path / "victim"
+    import shutil
+
+    shutil.copytree(s.path("real"), victim)
+    before = sorted(p.name for p in victim.iterdir())
+    (s.root / "evil").symlink_to(victim)
+    (s.root / "dangling").symlink_to(tmp_path / "nothing")
+    entries = {e.name: e for e in s.list()}
+    assert not entries["evil"].ok and "symbolic link" in entries["evil"].reason and entries["real"].ok
+    assert not entries["dangling"].ok
+    _one_line_error(capsys, "train", "evil", "--resume", "--steps", "2", match="symbolic link")
+    _one_line_error(capsys, "generate", "evil", "--prompt", "x", match="symbolic link")
+    assert _run(capsys, "models", "rm", "evil")[0] == 0
+    assert not (s.root / "evil").exists() and sorted(p.name for p in victim.iterdir()) == before
+
+
+def test_a_resume_state_from_another_model_is_damage_not_a_full_disk(prose, capsys):
+    lmcore.train("a", arch="lstm", preset="tiny", corpus=str(prose), steps=3)
+    lmcore.train("b", arch="gru", preset="tiny", corpus=str(prose), steps=3)
+    s = Store()
+    (s.path("a") / s.read("a").files.resume).write_bytes((s.path("b") / s.read("b").files.resume).read_bytes())
+    line = _one_line_error(capsys, "train", "a", "--resume", "--steps", "2", match="resume state does not fit")
+    assert "space" not in line and ("Missing key" in line or "size mismatch" in line)
+
+
+def test_renaming_to_the_same_name_says_so(prose, capsys):
+    lmcore.train("c", arch="ngram", preset="tiny", corpus=str(prose))
+    _one_line_error(capsys, "models", "rename", "c", "c", match="has that name already")
+
+
+def test_generate_json_reports_a_failure_on_standard_output(capsys):
+    rc, out, err = _run(capsys, "generate", "nosuch", "--prompt", "x", "--json")
+    assert rc == 1 and _strict(out.strip())["event"] == "failed" and "no model named" in err

@@ -78,7 +78,9 @@ async def test_first_run_proposes_a_default_and_trains_then_generates(tm_slice, 
         await wait_for(pilot, lambda: not gen.generating and gen.query("Turn"))
         turn = gen.query("Turn").last()
         assert len(turn.continuation.tokens) == 60
-        assert turn.continuation.plain.startswith("The Time")
+        head = str(turn.query_one(".prompt").render())
+        assert head.count("The Time") == 1 and "seed 7" in head  # the prompt once, with its settings
+        assert not turn.continuation.plain.startswith("The Time")
         assert 1 <= gen.frames < 60  # drawn per frame, not per character
         first = turn.continuation.plain
         gen.query_one("#prompt", Input).value = "The Time"
@@ -86,7 +88,19 @@ async def test_first_run_proposes_a_default_and_trains_then_generates(tm_slice, 
         await wait_for(pilot, lambda: not gen.generating and len(gen.query("Turn")) == 2)
         assert gen.query("Turn").last().continuation.plain == first  # same seed, same text
         saved = Store(home).read_extra(app.screen.model_name, "transcript")
-        assert len(saved["turns"]) == 2
+        assert len(saved["turns"]) == 2 and saved["turns"][0]["settings"]["seed"] == 7
+    # reopened: the turns come back with their settings and per-token probabilities
+    app = create_app(home)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, ModelScreen))
+        turn = app.screen.generation.query("Turn").first()
+        assert turn.continuation.plain == first and "seed 7" in str(turn.query_one(".prompt").render())
+        assert [round(t.prob, 2) for t in turn.continuation.tokens][:5] and len(turn.continuation.tokens) == 60
+        turn.continuation.focus()
+        await pilot.press("right")
+        await pilot.pause()
+        assert "alternatives are not kept" in str(app.screen.query_one("#alternatives").render())
 
 
 async def test_escape_stops_generation_and_temperature_changes_mid_stream(tm_slice, home):

@@ -7,6 +7,7 @@ from __future__ import annotations
 import threading
 import time
 
+from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -17,7 +18,7 @@ from lmcore import LmError, SamplingSettings, visible
 
 from ...messages import GenerationFinished
 from .controls import SettingsBar, TemperatureControl
-from .transcript import Continuation, Transcript, Turn
+from .transcript import Continuation, Transcript, Turn, unpack_tokens
 
 FRAME = 1 / 30
 MAX_TURNS_KEPT = 200
@@ -56,22 +57,27 @@ class GenerationPane(Vertical):
 
     def on_mount(self) -> None:
         transcript = self.query_one(Transcript)
-        for prompt, text in self._saved_turns():
-            transcript.mount(Turn(prompt, prompt + text, self.colour))
+        for prompt, settings, tokens, text in self._saved_turns():
+            transcript.mount(Turn(prompt, settings, tokens, text, self.colour))
         transcript.scroll_end(animate=False, immediate=False)
         self._set_state("ready")
         self._timer = self.set_interval(FRAME, self._flush, pause=True)  # runs only while generating
 
-    def _saved_turns(self) -> list[tuple[str, str]]:
-        """The saved transcript's turns; anything malformed in the file is skipped."""
+    def _saved_turns(self) -> list[tuple]:
+        """The saved transcript's turns (prompt, settings, tokens or None, text); anything malformed in
+        the file is skipped or shown as plain text."""
         if not self.app.model_exists(self.model_name):
             return []
         doc = self.app.store.read_extra(self.model_name, "transcript", {})
         turns = doc.get("turns") if isinstance(doc, dict) else None
         out = []
         for t in turns[-MAX_TURNS_KEPT:] if isinstance(turns, list) else []:
-            if isinstance(t, dict) and isinstance(t.get("prompt", ""), str) and isinstance(t.get("text", ""), str):
-                out.append((visible(t.get("prompt", "")), visible(t.get("text", ""))))
+            if not (isinstance(t, dict) and isinstance(t.get("prompt", ""), str) and isinstance(t.get("text", ""), str)):
+                continue
+            text = visible(t.get("text", ""))
+            settings = t.get("settings") if isinstance(t.get("settings"), dict) else {}
+            tokens = unpack_tokens(text, t["tokens"]) if "tokens" in t else None
+            out.append((visible(t.get("prompt", "")), settings, tokens, text))
         return out
 
     # ------------------------------------------------------------ actions
@@ -95,8 +101,11 @@ class GenerationPane(Vertical):
     @on(Continuation.CursorMoved)
     def _show_alternatives(self, message: Continuation.CursorMoved) -> None:
         t = message.token
-        alts = "  ".join(f"{a!r} {p:.2f}" for a, p in t.alternatives)
-        self.query_one("#alternatives", Static).update(f"{t.text!r} p={t.prob:.2f} · alternatives: {alts}")
+        if getattr(t, "saved", False):
+            line = f"{t.text!r} p={t.prob:.2f} · alternatives are not kept for turns of an earlier session"
+        else:
+            line = f"{t.text!r} p={t.prob:.2f} · alternatives: " + "  ".join(f"{a!r} {p:.2f}" for a, p in t.alternatives)
+        self.query_one("#alternatives", Static).update(Text(line))
 
     def action_stop_generation(self) -> None:
         if self.generating:
@@ -109,8 +118,7 @@ class GenerationPane(Vertical):
         if not turns:
             self.app.notify("Nothing generated yet.", severity="warning")
             return
-        c = turns[-1].continuation
-        text = c.plain[len(turns[-1].prompt):]
+        text = turns[-1].continuation.plain
         self.app.copy_to_clipboard(text)
         self.app.notify(f"Copied the last continuation ({len(text):,} characters).")
 
@@ -143,7 +151,7 @@ class GenerationPane(Vertical):
         self.app.save_generation_settings(settings)
         self._stream_settings = SamplingSettings(**settings.to_dict())
         self.query_one("#prompt", Input).value = ""
-        turn = Turn(prompt, prompt, self.colour)
+        turn = Turn(prompt, self._stream_settings.to_dict(), colour=self.colour)
         transcript = self.query_one(Transcript)
         transcript.mount(turn)
         transcript.scroll_end(animate=False, immediate=False)  # a new turn always comes into view
@@ -213,7 +221,7 @@ class GenerationPane(Vertical):
     def _save_transcript(self) -> None:
         if not self.app.model_exists(self.model_name):
             return
-        turns = [{"prompt": t.prompt, "text": t.continuation.plain[len(t.prompt):]} for t in self.query(Turn)]
+        turns = [t.to_json() for t in self.query(Turn)]
         try:
             self.app.store.write_extra(self.model_name, "transcript", {"turns": turns[-MAX_TURNS_KEPT:]})
         except (LmError, OSError) as exc:

@@ -1,5 +1,14 @@
-"""The chat-style transcript: one Turn per prompt, its continuation streaming in."""
+"""The chat-style transcript: one Turn per prompt, with the settings it ran with, its continuation
+streaming in.
+
+A continuation is kept as a rich Text that grows by appending (tokens of the same probability band
+share one span), so drawing a frame costs the same with colouring on or off. Saved turns keep each
+token's probability (one byte each, base64) and its length, so colouring and the probability under the
+cursor work after a restart; the alternatives the model considered are not kept on disk."""
 from __future__ import annotations
+
+import base64
+from dataclasses import dataclass
 
 from rich.text import Text
 from textual.binding import Binding
@@ -7,12 +16,48 @@ from textual.containers import Vertical, VerticalScroll
 from textual.message import Message
 from textual.widgets import Static
 
-# probability -> colour, when colouring is on: unlikely choices stand out
-_BANDS = [(0.8, "green"), (0.5, "yellow3"), (0.2, "dark_orange"), (0.0, "red")]
+# probability bands, when colouring is on: unlikely choices stand out (theme colours: light and dark)
+_BANDS = [(0.8, "success"), (0.5, "primary"), (0.2, "warning"), (0.0, "error")]
 
 
-def colour_for(p: float) -> str:
-    return next(c for limit, c in _BANDS if p >= limit)
+def band(p: float) -> int:
+    return next(i for i, (limit, _) in enumerate(_BANDS) if p >= limit)
+
+
+@dataclass
+class SavedToken:
+    """A token of a turn read back from disk: its text and probability (no alternatives)."""
+
+    text: str
+    prob: float
+    alternatives: tuple = ()
+    saved: bool = True
+
+
+def pack_tokens(tokens) -> dict:
+    """Compact per-token data for the transcript file: probabilities as bytes, lengths when not all 1."""
+    probs = bytes(min(255, max(0, round(t.prob * 255))) for t in tokens)
+    out = {"probs": base64.b64encode(probs).decode("ascii")}
+    lens = [len(t.text) for t in tokens]
+    if any(n != 1 for n in lens):
+        out["lens"] = lens
+    return out
+
+
+def unpack_tokens(text: str, data) -> list[SavedToken] | None:
+    """The tokens of a saved turn, or None when the file's data does not fit its text."""
+    try:
+        probs = base64.b64decode(data["probs"], validate=True)
+        lens = data.get("lens") or [1] * len(probs)
+        if len(lens) != len(probs) or sum(lens) != len(text) or not all(isinstance(n, int) and n > 0 for n in lens):
+            return None
+    except (KeyError, TypeError, ValueError, AttributeError):
+        return None
+    out, i = [], 0
+    for n, p in zip(lens, probs):
+        out.append(SavedToken(text[i: i + n], p / 255))
+        i += n
+    return out
 
 
 class Continuation(Static, can_focus=True):
@@ -31,67 +76,132 @@ class Continuation(Static, can_focus=True):
             super().__init__()
             self.token = token
 
-    def __init__(self, text: str = "", colour: bool = False, **kw) -> None:
+    def __init__(self, tokens: list | None = None, text: str = "", colour: bool = False, **kw) -> None:
         super().__init__("", **kw)
-        self.tokens: list = []  # lmcore TokenOut
-        self.plain = text
+        self.tokens: list = []  # lmcore TokenOut, or SavedToken for a turn read back from disk
+        self.plain = ""
         self.colour = colour
         self.cursor: int | None = None
-        self._draw()
+        self._text = Text()
+        self._last_band: int | None = None
+        self._span_start = 0
+        if tokens:
+            self.add(tokens)
+        elif text:  # a saved turn whose probabilities are not kept
+            self.plain = text
+            self._text.append(text)
+            self._show()
+
+    def _style(self, b: int) -> str:
+        return self.app.theme_variables.get(_BANDS[b][1], "") if self.colour else ""
+
+    def _append(self, tokens: list) -> None:
+        text, start = self._text, len(self._text)
+        text.append("".join(t.text for t in tokens))
+        if not self.colour:
+            return
+        pos = start
+        for t in tokens:  # one span per run of tokens in the same band
+            b = band(t.prob)
+            if b != self._last_band:
+                self._close_span(pos)
+                self._last_band, self._span_start = b, pos
+            pos += len(t.text)
+
+    def _close_span(self, end: int) -> None:
+        if self._last_band is not None and end > self._span_start:
+            self._text.stylize(self._style(self._last_band), self._span_start, end)
 
     def add(self, tokens: list) -> None:
         self.tokens.extend(tokens)
         self.plain += "".join(t.text for t in tokens)
-        self._draw()
+        self._append(tokens)
+        self._show()
+
+    def _show(self) -> None:
+        if self.colour:
+            self._close_span(len(self._text))
+            self._span_start = len(self._text)
+        if self.cursor is not None and self.has_focus:
+            self.update(self._with_cursor())
+        else:
+            self.update(self._text)
+
+    def _with_cursor(self) -> Text:
+        out = self._text.copy()
+        start = sum(len(t.text) for t in self.tokens[: self.cursor])
+        tok = self.tokens[self.cursor]
+        out.stylize("reverse", start, start + max(1, len(tok.text)))
+        return out
 
     def set_colour(self, on: bool) -> None:
         self.colour = on
-        self._draw()
+        self._text, self._last_band, self._span_start = Text(), None, 0
+        if self.tokens:
+            self._append(self.tokens)
+        else:
+            self._text.append(self.plain)
+        self._show()
 
     def action_move(self, delta: int) -> None:
         if not self.tokens:
             return
         cur = len(self.tokens) - 1 if self.cursor is None else self.cursor
         self.cursor = max(0, min(len(self.tokens) - 1, cur + delta))
-        self._draw()
+        self._show()
         self.post_message(self.CursorMoved(self.tokens[self.cursor]))
 
     def on_focus(self) -> None:
         if self.tokens and self.cursor is None:
             self.action_move(0)
 
-    def _draw(self) -> None:
-        if not self.tokens:
-            self.update(Text(self.plain))
-            return
-        out = Text()
-        prefix = self.plain[: len(self.plain) - sum(len(t.text) for t in self.tokens)]
-        out.append(prefix)
-        for i, t in enumerate(self.tokens):
-            style = colour_for(t.prob) if self.colour else ""
-            if i == self.cursor and self.has_focus:
-                style = (style + " reverse").strip()
-            out.append(t.text.replace("\n", "⏎\n") if i == self.cursor and self.has_focus else t.text, style=style)
-        self.update(out)
-
     def on_blur(self) -> None:
-        self._draw()
+        self._show()
+
+
+def settings_line(settings: dict) -> str:
+    """What a turn ran with, in one short line."""
+    t = settings.get("temperature")
+    parts = ["greedy" if t == 0 else f"T {t:g}" if isinstance(t, (int, float)) else ""]
+    if settings.get("top_k"):
+        parts.append(f"top-k {settings['top_k']}")
+    if isinstance(settings.get("top_p"), (int, float)) and settings["top_p"] < 1:
+        parts.append(f"top-p {settings['top_p']:g}")
+    if settings.get("min_p"):
+        parts.append(f"min-p {settings['min_p']:g}")
+    if isinstance(settings.get("repetition_penalty"), (int, float)) and settings["repetition_penalty"] != 1:
+        parts.append(f"rep {settings['repetition_penalty']:g}")
+    parts.append(f"seed {settings['seed']}" if settings.get("seed") is not None else "seed random")
+    return " · ".join(p for p in parts if p)
 
 
 class Turn(Vertical):
-    def __init__(self, prompt: str, text: str = "", colour: bool = False, **kw) -> None:
+    """One prompt (shown once, with the settings it ran with) and its continuation."""
+
+    def __init__(self, prompt: str, settings: dict, tokens: list | None = None, text: str = "",
+                 colour: bool = False, **kw) -> None:
         super().__init__(**kw)
         self.prompt = prompt
-        self._text = text
-        self._colour = colour
+        self.settings = settings
+        self._tokens, self._text, self._colour = tokens, text, colour
 
     def compose(self):
-        yield Static(Text("› " + (self.prompt if self.prompt else "(empty prompt)")), classes="prompt")
-        yield Continuation(self._text, self._colour, classes="continuation")
+        head = Text("› ", style="bold")
+        head.append(self.prompt if self.prompt else "(empty prompt)", style="bold")
+        head.append(f"   {settings_line(self.settings)}", style="dim")
+        yield Static(head, classes="prompt")
+        yield Continuation(self._tokens, self._text, self._colour, classes="continuation")
 
     @property
     def continuation(self) -> Continuation:
         return self.query_one(Continuation)
+
+    def to_json(self) -> dict:
+        c = self.continuation
+        d = {"prompt": self.prompt, "text": c.plain, "settings": self.settings}
+        if c.tokens:
+            d["tokens"] = pack_tokens(c.tokens)
+        return d
 
 
 class Transcript(VerticalScroll):
