@@ -296,6 +296,14 @@ async def test_leaving_a_model_screen_keeps_its_run_and_reopening_attaches(prose
         await wait_for(pilot, lambda: isinstance(app.screen, ModelScreen))
         panel = app.screen.training
         assert panel.running and not panel.query_one("#pause").disabled
+        tabs = app.screen.query_one("TabbedContent")
+        assert tabs.active == "train"  # a live run opens on its chart
+        await pilot.press("f3", "a", "b")  # keys reach the shown tab while the run trains
+        await pilot.pause()
+        assert tabs.active == "generate" and app.screen.query_one("#prompt", Input).value == "ab"
+        await pilot.press("f2")
+        await pilot.pause()
+        assert tabs.active == "train"
         steps_seen = [m.event.step for m in posted if isinstance(m, RunEvent) and m.event.kind == "step"]
         await wait_for(pilot, lambda: len(panel.query_one("PerplexityChart").train) >= 2)
         panel.action_start()

@@ -32,7 +32,9 @@ class ModelScreen(Screen):
 
     def compose(self) -> ComposeResult:
         yield Header()
-        initial = "train" if self.start or self.spec else "generate"
+        # a model that is training (here or started earlier and left) opens on its live chart
+        live = self.app.runs.is_running(self.model_name)
+        initial = "train" if self.start or self.spec or live else "generate"
         with TabbedContent(initial=initial):
             with TabPane("Train", id="train"):
                 yield TrainingPanel(self.model_name, self.spec)
@@ -43,17 +45,22 @@ class ModelScreen(Screen):
     def on_mount(self) -> None:
         if self.start:
             self.query_one(TrainingPanel).action_start()
-        elif not self.spec:
-            self.call_after_refresh(self._focus_prompt)
+        self.call_after_refresh(self._focus_tab)
 
-    def _focus_prompt(self) -> None:
-        if self.query_one(TabbedContent).active == "generate":  # focusing it would switch tabs
+    def _focus_tab(self) -> None:
+        """Focus something in the shown tab: a focused widget in the hidden pane would switch back to it."""
+        if self.query_one(TabbedContent).active == "generate":
             self.query_one("#prompt").focus()
+        else:  # the first control that takes the focus (Train is disabled while training)
+            for wid in ("#start", "#stop", "#steps"):
+                w = self.query_one(wid)
+                if not w.disabled:
+                    w.focus()
+                    break
 
     def action_show_tab(self, tab: str) -> None:
         self.query_one(TabbedContent).active = tab
-        # move the focus too: a focused widget in the hidden pane would switch the tab back
-        self.query_one("#prompt" if tab == "generate" else "#start").focus()
+        self._focus_tab()
 
     def check_action(self, action: str, parameters) -> bool | None:
         """Training keys belong to the Train tab (the Generate tab's footer has its own)."""
