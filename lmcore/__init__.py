@@ -14,17 +14,17 @@ from .device import describe as describe_device, pick_device  # noqa: E402
 from .paths import assets_dir, home as data_home  # noqa: E402
 from .sampling import SamplingSettings  # noqa: E402
 from .settings import Settings  # noqa: E402
-from .store import ModelEntry, Store  # noqa: E402
+from .store import ModelEntry, Store, validate_name  # noqa: E402
 from .text import Tokenizer, build_vocab, encode  # noqa: E402
 from .checkpoint import Checkpoint, CheckpointError, CorpusRef, EvalPoint  # noqa: E402
-from .evaluation import evaluate  # noqa: E402
+from .evaluation import SAMPLE_TEMPERATURE, evaluate  # noqa: E402
 from .safe_text import strict_json, visible, visible_line  # noqa: E402
 from .train import Trainer, train  # noqa: E402
 from .train_config import TrainConfig  # noqa: E402
 from .vocab import Vocab  # noqa: E402
 
 __all__ = [
-    "Checkpoint", "CheckpointError", "CorpusRef", "EvalPoint", "strict_json", "visible", "visible_line",
+    "Checkpoint", "CheckpointError", "SAMPLE_TEMPERATURE", "validate_name", "CorpusRef", "EvalPoint", "strict_json", "visible", "visible_line",
     "BatchStream", "ConfigError", "Corpus", "CorpusError", "DoneEvent", "EvalEvent", "Event", "FailedEvent",
     "Generator", "LmError", "Settings", "assets_dir", "data_home", "describe_device", "pick_device", "ModelConfig", "ModelEntry", "PromptInfo", "SamplingSettings", "StartEvent",
     "StepEvent", "Store", "StoreError", "Stream", "TokenOut", "Tokenizer", "TrainConfig", "Trainer", "Vocab",

@@ -309,6 +309,7 @@ class _HumanRender:
             self.console.print(f"step {ev.step:,}: validation loss {ev.val_loss:.4f}, perplexity {ev.val_ppl:.3f}{star}")
             if ev.sample:
                 self.console.print("  sample: " + repr(ev.sample[:160]), markup=False, highlight=False)
+                self.console.print("  greedy: " + repr(ev.greedy[:160]), markup=False, highlight=False)
         elif ev.kind == "failed":
             self.progress.stop()
 

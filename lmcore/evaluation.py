@@ -59,16 +59,24 @@ def unigram_loss(train_ids: torch.Tensor, val_ids: torch.Tensor, vocab_size: int
     return float(-logp[val_ids.long().cpu()].mean())
 
 
-def sample_text(model: LanguageModel, vocab: Vocab, tok: Tokenizer, val_ids: torch.Tensor, n: int) -> str:
-    """The first tokens of the validation text and the model's greedy continuation of them."""
+SAMPLE_TEMPERATURE = SamplingSettings().temperature  # what generation uses unless told otherwise
+
+
+def sample_text(model: LanguageModel, vocab: Vocab, tok: Tokenizer, val_ids: torch.Tensor, n: int,
+                seed: int = 0) -> tuple[str, str]:
+    """The first tokens of the validation text continued by the model: sampled at the default temperature
+    (seeded), and greedily. A greedy continuation of a young model loops ("the same the same"); the
+    sampled one shows what generation will give."""
     from .generate import Generator
 
     if model.config.bidirectional or n <= 0:
-        return ""
+        return "", ""
     was_training = model.training
     try:
         prompt = tok.join(vocab.decode(val_ids[:16].tolist()))
         gen = Generator(model, vocab, tok, device=next(model.parameters()).device)
-        return prompt + gen.complete(prompt, SamplingSettings(temperature=0.0, max_tokens=n))
+        sampled = gen.complete(prompt, SamplingSettings(temperature=SAMPLE_TEMPERATURE, max_tokens=n, seed=seed))
+        greedy = gen.complete(prompt, SamplingSettings(temperature=0.0, max_tokens=n))
+        return prompt + sampled, prompt + greedy
     finally:
         model.train(was_training)

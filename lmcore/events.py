@@ -55,8 +55,9 @@ class EvalEvent(Event):
     best_val_loss: float
     best_val_ppl: float
     improved: bool
-    sample: str
+    sample: str          # the start of the validation text, continued at the default temperature
     elapsed: float
+    greedy: str = ""     # the same, continued greedily
     kind = "eval"
 
 

@@ -205,13 +205,13 @@ class Trainer:
         model.fit(r.train_ids)
         model.to(r.device)
         loss = evaluate(model, r.val_ids.to(r.device), cfg.seq_len, autocast=autocast, max_tokens=cfg.eval_tokens)
-        sample = sample_text(model, r.vocab, r.tokenizer, r.val_ids, cfg.sample_tokens)
+        sample, greedy = sample_text(model, r.vocab, r.tokenizer, r.val_ids, cfg.sample_tokens, cfg.seed)
         ck.step, ck.elapsed, ck.best_val_loss = 1, clock.elapsed(), loss
         ck.params = int(model.unigram.numel())
         ck.history.append(EvalPoint(step=1, val_loss=loss, elapsed=round(ck.elapsed, 3)))
         self._step = 1
         self._save(ck, model.state_dict(), None)
-        self.on_event(EvalEvent(1, loss, ppl(loss), loss, ppl(loss), True, sample, ck.elapsed))
+        self.on_event(EvalEvent(1, loss, ppl(loss), loss, ppl(loss), True, sample, ck.elapsed, greedy))
         done = DoneEvent("finished", 1, loss, ppl(loss), ck.elapsed, len(r.train_ids) / max(ck.elapsed, 1e-9),
                          steps_trained=1, saved=True)
         self.on_event(done)
@@ -280,8 +280,8 @@ class Trainer:
                       "carry": _state_to(model.detach_state(carry), "cpu") if stateful else None,
                       "elapsed": clock.elapsed()}
             self._save(ck, model.state_dict() if improved else None, resume)
-            sample = sample_text(model, r.vocab, r.tokenizer, r.val_ids, cfg.sample_tokens)
-            emit(EvalEvent(step, val, ppl(val), best, ppl(best), improved, sample, clock.elapsed()))
+            sample, greedy = sample_text(model, r.vocab, r.tokenizer, r.val_ids, cfg.sample_tokens, cfg.seed + step)
+            emit(EvalEvent(step, val, ppl(val), best, ppl(best), improved, sample, clock.elapsed(), greedy))
 
         def nan_failure() -> FailedEvent:
             ev = FailedEvent(f"the loss became {last_train_loss} at step {step}: training stopped"

@@ -442,3 +442,15 @@ async def test_the_chart_redraws_a_few_times_a_second_whatever_the_step_rate(hom
         assert len(chart.train) == 2000 and 1 <= chart.draws - before <= 1.5 / REDRAW + 2
     ticks = LogFormatter().get_ticks(0.5, 2.4)  # perplexity 3.2 .. 250
     assert LogFormatter().get_labels_for_ticks(ticks)[:3] == ["5", "10", "20"] and len(ticks) <= 8
+
+
+async def test_the_too_small_notice_comes_and_goes_with_the_terminal_size(home):
+    from tui.screens.dialogs import TooSmallScreen
+
+    app = create_app(home)
+    async with app.run_test(size=(60, 20)) as pilot:
+        await pilot.pause()
+        assert isinstance(app.screen, TooSmallScreen) and "60×20" in str(app.screen.query_one("#too-small").render())
+        await pilot.resize_terminal(100, 32)
+        await pilot.pause()
+        assert isinstance(app.screen, PickerScreen)

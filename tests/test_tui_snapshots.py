@@ -89,3 +89,7 @@ def test_reopened_model_chart_restores_the_whole_history(snap_compare, home):
             field.cursor_blink = False
 
     assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
+
+
+def test_too_small_terminal_shows_a_notice(snap_compare, home):
+    assert snap_compare(create_app(home), terminal_size=(60, 20))

@@ -18,7 +18,7 @@ from lmcore import LmError, SamplingSettings, Settings, Store, Tokenizer, TrainC
 
 from .messages import ModelsChanged, RunEvent, RunFinished
 from .runs import RunRegistry
-from .screens.dialogs import ConfirmScreen, RenameScreen
+from .screens.dialogs import MIN_SIZE, ConfirmScreen, RenameScreen, TooSmallScreen
 from .screens.docs import HELP, DocScreen, about_text
 from .screens.model import ModelScreen
 from .screens.new_model import NewModelScreen
@@ -66,7 +66,7 @@ class LmplayApp(App):
     COMMANDS = App.COMMANDS | {LmplayCommands}
     BINDINGS = [
         Binding("ctrl+q", "quit", "Quit", priority=True),
-        Binding("f1", "help", "Help"),
+        Binding("f1", "help", "Help", show=False),  # in the picker's title line and the palette
     ]
 
     def __init__(self, home=None, trainer_factory: Callable[..., Trainer] | None = None,
@@ -89,6 +89,17 @@ class LmplayApp(App):
         if msg := self.settings.problem_message():
             self.notify(msg, title="Settings", severity="warning", timeout=10)
         self.push_screen(PickerScreen())
+
+    def on_resize(self, event) -> None:
+        """Below 80x24 a notice replaces the screen (controls would be cut); it goes when there is room."""
+        small = event.size.width < MIN_SIZE[0] or event.size.height < MIN_SIZE[1]
+        top = self.screen_stack[-1] if self.screen_stack else None
+        if small and not isinstance(top, TooSmallScreen):
+            self.push_screen(TooSmallScreen())
+        elif small:
+            top.show_size(event.size)
+        elif isinstance(top, TooSmallScreen):
+            self.pop_screen()
 
     def _handle_signals(self) -> None:
         """SIGTERM (``kill``) and SIGHUP (terminal closed) quit as ctrl+q does: every run stops and saves."""

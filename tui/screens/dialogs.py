@@ -9,8 +9,7 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Static
 
-from lmcore import StoreError
-from lmcore.store import validate_name
+from lmcore import StoreError, validate_name
 
 
 class ConfirmScreen(ModalScreen[bool]):
@@ -76,3 +75,28 @@ class RenameScreen(ModalScreen[str | None]):
     @on(Button.Pressed, "#cancel")
     def action_cancel(self) -> None:
         self.dismiss(None)
+
+
+MIN_SIZE = (80, 24)
+
+
+class TooSmallScreen(ModalScreen[None]):
+    """Shown while the terminal is smaller than 80x24, instead of cut-off controls; it goes away by
+    itself when the terminal is large enough again (ctrl+q still quits)."""
+
+    BINDINGS = [Binding("escape", "nothing", show=False)]
+
+    def compose(self) -> ComposeResult:
+        yield Static("", id="too-small")
+
+    def on_mount(self) -> None:
+        self.show_size(self.app.size)
+
+    def show_size(self, size) -> None:
+        w, h = MIN_SIZE
+        self.query_one("#too-small", Static).update(
+            f"Terminal too small: lmplay needs {w}×{h}, this one is {size.width}×{size.height}.\n"
+            f"Make the window larger (ctrl+q quits; training goes on meanwhile).")
+
+    def action_nothing(self) -> None:
+        pass

@@ -12,15 +12,15 @@ from ..widgets.training import TrainingPanel
 
 class ModelScreen(Screen):
     BINDINGS = [
-        Binding("f2", "show_tab('train')", "Train tab"),
-        Binding("f3", "show_tab('generate')", "Generate tab"),
-        Binding("ctrl+b", "back", "Models"),
+        Binding("f2", "show_tab('train')", "Train"),
+        Binding("f3", "show_tab('generate')", "Generate"),
+        Binding("ctrl+b", "back", "Back"),
         # on the screen, not on one widget: they work wherever the focus is (a text field keeps its
         # letters: it handles them first)
         Binding("s", "train('start')", "Train"),
         Binding("p", "train('pause')", "Pause"),
         Binding("x", "train('stop')", "Stop"),
-        Binding("t", "toggle_time", "Step/time"),
+        Binding("t", "toggle_time", "Axis"),
     ]
 
     def __init__(self, name: str, spec: dict | None = None, start: bool = False) -> None:
@@ -40,7 +40,7 @@ class ModelScreen(Screen):
                 yield TrainingPanel(self.model_name, self.spec)
             with TabPane("Generate", id="generate"):
                 yield GenerationPane(self.model_name)
-        yield Footer()
+        yield Footer(compact=True)  # every key of the shown tab fits at 80 columns
 
     def on_mount(self) -> None:
         if self.start:

@@ -15,8 +15,8 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Select, Static
 
-from lmcore import StoreError
-from lmcore.store import validate_name
+from lmcore import StoreError, validate_name
+
 
 ARCHS = [("LSTM", "lstm"), ("GRU", "gru"), ("RNN", "rnn"), ("Transformer", "transformer"), ("n-gram (counts)", "ngram")]
 IMPLS = [("fused (torch.nn" + (", cuDNN on this GPU)" if torch.cuda.is_available() else ")"), "fused"),

@@ -27,10 +27,10 @@ MAX_TURNS_KEPT = 200
 class GenerationPane(Vertical):
     BINDINGS = [
         Binding("escape", "stop_generation", "Stop", priority=True),
-        Binding("ctrl+up", "temperature(0.1)", "Temp +"),
-        Binding("ctrl+down", "temperature(-0.1)", "Temp −"),
+        Binding("ctrl+up", "temperature(0.1)", "Temp+"),
+        Binding("ctrl+down", "temperature(-0.1)", "Temp−"),
         Binding("ctrl+y", "copy_last", "Copy"),
-        Binding("ctrl+l", "clear", "Clear"),
+        Binding("ctrl+l", "clear", "Clear", show=False),
     ]
 
     def __init__(self, name: str, **kw) -> None:

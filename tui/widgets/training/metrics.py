@@ -5,6 +5,8 @@ from rich.table import Table
 from rich.text import Text
 from textual.widgets import Static
 
+from lmcore import SAMPLE_TEMPERATURE, visible_line
+
 
 def _clock(seconds: float | None) -> str:
     if seconds is None:
@@ -44,9 +46,14 @@ class MetricsView(Static):
 
 
 class SampleView(Static):
-    def show(self, step: int, text: str) -> None:
-        out = Text(f"sample at step {step:,} (greedy): ", style="dim")
-        out.append(text)
+    """The evaluation's samples: at the default temperature (what generation gives), then greedy."""
+
+    def show(self, step: int, text: str, greedy: str = "") -> None:
+        out = Text(f"sample at step {step:,} (temperature {SAMPLE_TEMPERATURE:g}): ", style="dim")
+        out.append(visible_line(text))
+        if greedy:
+            out.append("\ngreedy: ", style="dim")
+            out.append(visible_line(greedy))
         self.update(out)
 
 

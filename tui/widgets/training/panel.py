@@ -177,7 +177,7 @@ class TrainingPanel(VerticalScroll):
         if add_point:
             self.query_one(PerplexityChart).add_val(e.step, e.elapsed, e.val_ppl)
         self.query_one(MetricsView).set(best_val_ppl=f"{e.best_val_ppl:.3f}", elapsed=_clock(e.elapsed))
-        self.query_one(SampleView).show(e.step, e.sample)
+        self.query_one(SampleView).show(e.step, e.sample, getattr(e, "greedy", ""))
         self.spec = None
 
     def on_run_event(self, e) -> None:
