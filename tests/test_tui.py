@@ -14,8 +14,27 @@ from tui.screens.picker import PickerScreen
 from .tui_helpers import ScriptedTrainer, fixed_entry, wait_for
 
 
+@pytest.fixture(autouse=True)
+def _record_notifications(monkeypatch):
+    """What the app asks to show the user (its public notify), recorded for the assertions."""
+    from tui.app import LmplayApp
+
+    real = LmplayApp.notify
+
+    def notify(self, message, *a, **kw):
+        self.__dict__.setdefault("shown", []).append(str(message))
+        return real(self, message, *a, **kw)
+
+    monkeypatch.setattr(LmplayApp, "notify", notify)
+
+
 def _notes(app) -> list[str]:
-    return [str(n.message) for n in app._notifications]
+    return list(app.__dict__.get("shown", []))
+
+
+def _turn_tokens(gen) -> int:
+    turns = gen.query("Turn")
+    return len(turns.last().continuation.tokens) if turns else 0
 
 
 async def _new_model(pilot, app, corpus_path, preset="tiny", arch="lstm"):
@@ -45,7 +64,7 @@ async def _open_and_generate(pilot, app, prompt: str, max_tokens: int):
 async def _start_long_generation(pilot, app, min_tokens: int):
     """Open the only model, start an endless generation and wait until some tokens arrived."""
     gen = await _open_and_generate(pilot, app, "The", 1_000_000)
-    await wait_for(pilot, lambda: gen._current is not None and len(gen._current.continuation.tokens) > min_tokens)
+    await wait_for(pilot, lambda: _turn_tokens(gen) > min_tokens)
     return gen
 
 
@@ -61,7 +80,7 @@ async def test_first_run_proposes_a_default_and_trains_then_generates(tm_slice, 
         app.screen.dismiss(None)
         await _new_model(pilot, app, tm_slice)
         panel = app.screen.training
-        await wait_for(pilot, lambda: panel.step_events >= 2)
+        await wait_for(pilot, lambda: len(panel.query_one("PerplexityChart").train) >= 2)
         chart = panel.query_one("PerplexityChart")
         await wait_for(pilot, lambda: not panel.running, timeout=60)
         assert len(chart.train) == 31 and chart.val  # every logged step (300 / 10 + the first) is drawn
@@ -108,9 +127,9 @@ async def test_escape_stops_generation_and_temperature_changes_mid_stream(tm_sli
     app = create_app(home)
     async with app.run_test(size=(80, 24)) as pilot:
         gen = await _start_long_generation(pilot, app, 20)
-        t0 = gen._stream_settings.temperature
+        t0 = gen.stream_settings.temperature
         await pilot.press("ctrl+up")
-        assert gen._stream_settings.temperature == pytest.approx(t0 + 0.1)  # the running stream reads it
+        assert gen.stream_settings.temperature == pytest.approx(t0 + 0.1)  # the running stream reads it
         assert gen.settings.temperature == pytest.approx(t0 + 0.1)
         await pilot.press("escape")
         await wait_for(pilot, lambda: not gen.generating)
@@ -179,7 +198,7 @@ async def test_quit_during_training_saves_and_leaves_no_thread(tm_slice, home):
         await _new_model(pilot, app, tm_slice, preset="tiny", arch="transformer")
         panel = app.screen.training
         panel.query_one("#steps", Input).value = ""
-        await wait_for(pilot, lambda: panel.step_events >= 3)
+        await wait_for(pilot, lambda: len(panel.query_one("PerplexityChart").train) >= 3)
         workers = [w for w in app.workers if w.group == "training"]
         await app.quit_and_wait()
         assert workers and all(w.is_finished for w in workers)  # the training thread ended: stopped, saved
@@ -199,7 +218,7 @@ async def test_pause_and_resume_training(home):
         app.screen.action_show_tab("train")
         panel = app.screen.training
         panel.action_start()
-        await wait_for(pilot, lambda: panel.trainer is not None and panel.step_events > 0)
+        await wait_for(pilot, lambda: panel.trainer is not None and panel.query_one("PerplexityChart").train)
         panel.action_pause()
         assert panel.trainer.paused.is_set() and panel.query_one("MetricsView").values["state"] == "paused"
         panel.action_pause()

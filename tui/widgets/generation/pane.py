@@ -43,7 +43,7 @@ class GenerationPane(Vertical):
         self._pending: list = []
         self._lock = threading.Lock()
         self._current: Turn | None = None
-        self._stream_settings: SamplingSettings | None = None
+        self.stream_settings: SamplingSettings | None = None  # what the running stream reads, per token
         self.frames = 0
 
     def compose(self) -> ComposeResult:
@@ -87,8 +87,8 @@ class GenerationPane(Vertical):
     @on(TemperatureControl.Changed)
     def _temperature_changed(self, message: TemperatureControl.Changed) -> None:
         self.settings.temperature = message.value
-        if self._stream_settings is not None:  # read at every token: takes effect mid-stream
-            self._stream_settings.temperature = message.value
+        if self.stream_settings is not None:  # read at every token: takes effect mid-stream
+            self.stream_settings.temperature = message.value
         self.app.save_generation_settings(self.settings)
 
     @on(Switch.Changed, "#colour")
@@ -149,9 +149,9 @@ class GenerationPane(Vertical):
             return
         self.settings = settings
         self.app.save_generation_settings(settings)
-        self._stream_settings = SamplingSettings(**settings.to_dict())
+        self.stream_settings = SamplingSettings(**settings.to_dict())
         self.query_one("#prompt", Input).value = ""
-        turn = Turn(prompt, self._stream_settings.to_dict(), colour=self.colour)
+        turn = Turn(prompt, self.stream_settings.to_dict(), colour=self.colour)
         transcript = self.query_one(Transcript)
         transcript.mount(turn)
         transcript.scroll_end(animate=False, immediate=False)  # a new turn always comes into view
@@ -161,7 +161,7 @@ class GenerationPane(Vertical):
         self._started = time.monotonic()
         self._set_state("generating… (Esc stops)")
         self._timer.resume()
-        self.run_generation(prompt, self._stream_settings)
+        self.run_generation(prompt, self.stream_settings)
 
     @work(thread=True, exclusive=True, group="generation", exit_on_error=False)
     def run_generation(self, prompt: str, settings: SamplingSettings) -> None:
@@ -203,7 +203,7 @@ class GenerationPane(Vertical):
         self._timer.pause()
         self._flush()
         self.generating = False
-        self._stream_settings = None
+        self.stream_settings = None
         if message.error:
             self.app.notify(message.error, title="Cannot generate", severity="error", timeout=8)
             if self._current is not None:

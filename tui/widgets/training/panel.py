@@ -24,7 +24,6 @@ class TrainingPanel(VerticalScroll):
         self.spec = spec  # set for a model that is not in the store yet
         self._drawn = 0   # train points of the live run already on the chart
         self._total = "-"
-        self.step_events = 0  # UI updates drawn from step events (throttled)
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="train-controls"):
@@ -160,7 +159,6 @@ class TrainingPanel(VerticalScroll):
         chart = self.query_one(PerplexityChart)
         for step, elapsed, p in points:
             chart.add_train(step, elapsed, p, redraw=False)  # drawn by the chart's own timer
-        self.step_events += 1
         self.query_one(MetricsView).set(**{
             "step": f"{e.step:,} / {self._total}", "loss": f"{e.loss:.4f}", "perplexity": f"{e.ppl:.3f}",
             "tokens/s": f"{e.tokens_per_s:,.0f}", "learning rate": f"{e.lr:.2e}",
