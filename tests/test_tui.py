@@ -128,8 +128,8 @@ async def test_escape_stops_generation_and_temperature_changes_mid_stream(tm_sli
     async with app.run_test(size=(80, 24)) as pilot:
         gen = await _start_long_generation(pilot, app, 20)
         t0 = gen.stream_settings.temperature
-        await pilot.press("ctrl+up")
-        assert gen.stream_settings.temperature == pytest.approx(t0 + 0.1)  # the running stream reads it
+        await pilot.press("ctrl+up")  # its message is handled while the stream runs: wait for it
+        await wait_for(pilot, lambda: gen.stream_settings.temperature == pytest.approx(t0 + 0.1))
         assert gen.settings.temperature == pytest.approx(t0 + 0.1)
         await pilot.press("escape")
         await wait_for(pilot, lambda: not gen.generating)

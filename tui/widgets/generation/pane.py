@@ -20,7 +20,7 @@ from ...messages import GenerationFinished
 from .controls import SettingsBar, TemperatureControl
 from .transcript import Continuation, Transcript, Turn, unpack_tokens
 
-FRAME = 1 / 30
+FRAME = 1 / 15  # a frame of the growing text: each costs the generator thread time (the GIL)
 MAX_TURNS_KEPT = 200
 
 
@@ -202,6 +202,8 @@ class GenerationPane(Vertical):
     def _finished(self, message: GenerationFinished) -> None:
         self._timer.pause()
         self._flush()
+        if self._current is not None:
+            self._current.continuation.settle()
         self.generating = False
         self.stream_settings = None
         if message.error:
@@ -216,7 +218,7 @@ class GenerationPane(Vertical):
         self._current = None
 
     def _set_state(self, text: str) -> None:
-        self.query_one("#gen-state", Static).update(f" │ {text}")
+        self.query_one("#gen-state", Static).update(f" │ {text}", layout=False)  # one fixed line: no layout
 
     def _save_transcript(self) -> None:
         if not self.app.model_exists(self.model_name):

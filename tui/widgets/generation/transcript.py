@@ -60,7 +60,41 @@ def unpack_tokens(text: str, data) -> list[SavedToken] | None:
     return out
 
 
-class Continuation(Static, can_focus=True):
+CHUNK = 800  # characters: past this, the text so far is frozen at the next line break
+RESERVE = 4  # lines a growing chunk keeps ahead of its text
+
+
+class Chunk(Static):
+    """A run of tokens drawn as one block. Only the last chunk of a continuation grows; the others are
+    drawn once, so a frame costs the same at token 100 and at token 10,000."""
+
+    def show(self, renderable, growing: bool = False) -> None:
+        """Draw. A layout of the whole screen at every frame halves the generation speed, so a growing
+        chunk reserves room for RESERVE more lines and the screen is laid out again only when the text
+        outgrows it; ``settle`` gives it its exact height at the end."""
+        width = self.content_region.width
+        if not growing or width <= 0:
+            self.update(renderable)
+            return
+        self.update(renderable, layout=False)
+        # lines the text needs, estimated generously (exact word wrapping costs a render per frame)
+        need = sum(1 + int(len(line) * 1.2) // width for line in self.text.plain.split("\n"))
+        if need > self.content_region.height:
+            self.styles.height = need + RESERVE  # one layout for the next RESERVE lines
+
+    def settle(self) -> None:
+        self.styles.height = "auto"
+
+    def __init__(self, first: int, **kw) -> None:
+        super().__init__("", **kw)
+        self.first = first   # index of its first token in the continuation
+        self.count = 0       # tokens in it
+        self.text = Text()
+        self.last_band: int | None = None
+        self.span_start = 0
+
+
+class Continuation(Vertical, can_focus=True):
     """Generated text, token by token. Focus it and move the cursor (←/→) to see each token's
     probability and the top alternatives the model considered."""
 
@@ -77,86 +111,119 @@ class Continuation(Static, can_focus=True):
             self.token = token
 
     def __init__(self, tokens: list | None = None, text: str = "", colour: bool = False, **kw) -> None:
-        super().__init__("", **kw)
+        super().__init__(**kw)
         self.tokens: list = []  # lmcore TokenOut, or SavedToken for a turn read back from disk
         self.plain = ""
         self.colour = colour
         self.cursor: int | None = None
-        self._text = Text()
-        self._last_band: int | None = None
-        self._span_start = 0
+        self._initial = (tokens, text)
+
+    def compose(self):
+        yield Chunk(0)
+
+    def on_mount(self) -> None:
+        tokens, text = self._initial
         if tokens:
             self.add(tokens)
         elif text:  # a saved turn whose probabilities are not kept
             self.plain = text
-            self._text.append(text)
-            self._show()
+            chunk = self._chunks()[-1]
+            chunk.text.append(text)
+            chunk.show(chunk.text)
+
+    def _chunks(self) -> list[Chunk]:
+        return list(self.query_children(Chunk))
 
     def _style(self, b: int) -> str:
         return self.app.theme_variables.get(_BANDS[b][1], "") if self.colour else ""
 
-    def _append(self, tokens: list) -> None:
-        text, start = self._text, len(self._text)
-        text.append("".join(t.text for t in tokens))
-        if not self.colour:
-            return
-        pos = start
-        for t in tokens:  # one span per run of tokens in the same band
-            b = band(t.prob)
-            if b != self._last_band:
-                self._close_span(pos)
-                self._last_band, self._span_start = b, pos
-            pos += len(t.text)
+    def _close_span(self, chunk: Chunk) -> None:
+        end = len(chunk.text)
+        if self.colour and chunk.last_band is not None and end > chunk.span_start:
+            chunk.text.stylize(self._style(chunk.last_band), chunk.span_start, end)
+        chunk.span_start = end
 
-    def _close_span(self, end: int) -> None:
-        if self._last_band is not None and end > self._span_start:
-            self._text.stylize(self._style(self._last_band), self._span_start, end)
+    def _append(self, chunk: Chunk, tokens: list) -> None:
+        """Tokens onto ``chunk``'s text, one style span per run of tokens in the same probability band."""
+        for t in tokens:
+            if self.colour:
+                b = band(t.prob)
+                if b != chunk.last_band:
+                    self._close_span(chunk)
+                    chunk.last_band = b
+            chunk.text.append(t.text)
+        chunk.count += len(tokens)
 
     def add(self, tokens: list) -> None:
+        start = len(self.tokens)
         self.tokens.extend(tokens)
         self.plain += "".join(t.text for t in tokens)
-        self._append(tokens)
-        self._show()
+        chunk = self._chunks()[-1]
+        pending: list = []
+        long = len(chunk.text)
+        for i, t in enumerate(tokens):
+            pending.append(t)
+            long += len(t.text)
+            if (long >= CHUNK and t.text.endswith("\n")) or (long >= 4 * CHUNK and t.text.endswith(" ")):
+                self._append(chunk, pending)
+                pending, long = [], 0
+                self._draw(chunk)  # frozen from here on
+                chunk.settle()
+                chunk = Chunk(start + i + 1)
+                self.mount(chunk)
+        self._append(chunk, pending)
+        self._draw(chunk, growing=True)
 
-    def _show(self) -> None:
-        if self.colour:
-            self._close_span(len(self._text))
-            self._span_start = len(self._text)
-        if self.cursor is not None and self.has_focus:
-            self.update(self._with_cursor())
+    def settle(self) -> None:
+        """The stream ended: every chunk takes its exact height."""
+        for chunk in self._chunks():
+            chunk.settle()
+
+    def _draw(self, chunk: Chunk, growing: bool = False) -> None:
+        self._close_span(chunk)
+        c = self.cursor
+        if c is not None and self.has_focus and chunk.first <= c < chunk.first + chunk.count:
+            out = chunk.text.copy()
+            start = sum(len(t.text) for t in self.tokens[chunk.first: c])
+            out.stylize("reverse", start, start + max(1, len(self.tokens[c].text)))
+            chunk.show(out, growing)
         else:
-            self.update(self._text)
+            chunk.show(chunk.text, growing)
 
-    def _with_cursor(self) -> Text:
-        out = self._text.copy()
-        start = sum(len(t.text) for t in self.tokens[: self.cursor])
-        tok = self.tokens[self.cursor]
-        out.stylize("reverse", start, start + max(1, len(tok.text)))
-        return out
+    def _chunk_of(self, index: int | None) -> Chunk | None:
+        if index is None:
+            return None
+        return next((ch for ch in self._chunks() if ch.first <= index < ch.first + ch.count), None)
 
     def set_colour(self, on: bool) -> None:
         self.colour = on
-        self._text, self._last_band, self._span_start = Text(), None, 0
-        if self.tokens:
-            self._append(self.tokens)
-        else:
-            self._text.append(self.plain)
-        self._show()
+        for chunk in self._chunks():
+            toks = self.tokens[chunk.first: chunk.first + chunk.count]
+            if not toks:
+                continue
+            chunk.text, chunk.last_band, chunk.span_start, chunk.count = Text(), None, 0, 0
+            self._append(chunk, toks)
+            self._draw(chunk)
 
     def action_move(self, delta: int) -> None:
         if not self.tokens:
             return
+        old = self._chunk_of(self.cursor)
         cur = len(self.tokens) - 1 if self.cursor is None else self.cursor
         self.cursor = max(0, min(len(self.tokens) - 1, cur + delta))
-        self._show()
+        for chunk in {id(c): c for c in (old, self._chunk_of(self.cursor)) if c is not None}.values():
+            self._draw(chunk)
         self.post_message(self.CursorMoved(self.tokens[self.cursor]))
 
     def on_focus(self) -> None:
         if self.tokens and self.cursor is None:
             self.action_move(0)
+        elif (chunk := self._chunk_of(self.cursor)) is not None:
+            self._draw(chunk)
 
     def on_blur(self) -> None:
-        self._show()
+        if (chunk := self._chunk_of(self.cursor)) is not None:
+            self._draw(chunk)
 
 
 def settings_line(settings: dict) -> str:
