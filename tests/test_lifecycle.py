@@ -356,3 +356,38 @@ def test_renaming_to_the_same_name_says_so(prose, capsys):
 def test_generate_json_reports_a_failure_on_standard_output(capsys):
     rc, out, err = _run(capsys, "generate", "nosuch", "--prompt", "x", "--json")
     assert rc == 1 and _strict(out.strip())["event"] == "failed" and "no model named" in err
+
+
+@pytest.mark.parametrize("change", [
+    {"files": "x"}, {"format": "2"}, {"files": {"weights": 5}}, {"model": []}, {"params": "lots"},
+    {"best_val_loss": "x"}, {"model.hidden": 10 ** 9}, {"model.vocab_size": 10 ** 12},
+    {"vocab.idx_to_token": ["<unk>", "a", "b"]}, {"format": 99}, {"train.device": "\x1b[2J"},
+])
+def test_the_damaged_values_seen_are_listed_as_damaged_and_one_line_everywhere(prose, capsys, change):
+    lmcore.train("bad", arch="lstm", preset="tiny", corpus=str(prose), steps=3)
+    lmcore.train("fine", arch="ngram", preset="tiny", corpus=str(prose))
+    p = Store().path("bad") / "meta.json"
+    meta = json.loads(p.read_text())
+    for key, value in change.items():
+        node, *path = key.split(".")
+        if path:
+            meta[node][path[0]] = value
+        else:
+            meta[node] = value
+    p.write_text(json.dumps(meta))
+    rc, out, _ = _run(capsys, "models", "--json")
+    rows = {r["name"]: r for r in map(_strict, out.splitlines())}
+    assert rc == 0 and not rows["bad"]["ok"] and rows["fine"]["ok"]
+    for argv in (["generate", "bad", "--prompt", "x"], ["train", "bad", "--resume", "--steps", "1"],
+                 ["models", "show", "bad"]):
+        line = _one_line_error(capsys, *argv, match="damaged")
+        assert "\x1b" not in line
+
+
+def test_a_meta_json_that_is_a_folder_is_damage(prose, capsys):
+    lmcore.train("d", arch="ngram", preset="tiny", corpus=str(prose))
+    p = Store().path("d") / "meta.json"
+    p.unlink()
+    p.mkdir()
+    assert not Store().check("d").ok and "missing" in Store().check("d").reason
+    _one_line_error(capsys, "generate", "d", "--prompt", "x", match="damaged")

@@ -93,3 +93,15 @@ def test_reopened_model_chart_restores_the_whole_history(snap_compare, home):
 
 def test_too_small_terminal_shows_a_notice(snap_compare, home):
     assert snap_compare(create_app(home), terminal_size=(60, 20))
+
+
+def test_new_model_dialog(snap_compare, home, monkeypatch):
+    monkeypatch.setenv("LMPLAY_CORPUS_MIRROR", str(home / "no-mirror"))  # the same proposal on every machine
+
+    async def run_before(pilot):
+        await pilot.press("n")
+        await pilot.pause(0.3)
+        for field in pilot.app.screen.query(Input):
+            field.cursor_blink = False
+
+    assert snap_compare(create_app(home), terminal_size=SIZE, run_before=run_before)
