@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import math
 import re
+import time
 import sys
 from functools import partial
 from typing import Callable
@@ -102,17 +103,39 @@ class LmplayApp(App):
             self.pop_screen()
 
     def _handle_signals(self) -> None:
-        """SIGTERM (``kill``) and SIGHUP (terminal closed) quit as ctrl+q does: every run stops and saves."""
+        """SIGTERM (``kill``) and SIGHUP (the terminal closed) stop every run; each saves; then the process
+        exits. The handlers are plain signal handlers, not event-loop ones: after a hang-up the loop can
+        be blocked writing to a terminal that is gone (Textual's writer queue), and the process must
+        still end once the runs have saved."""
         import signal
+        import threading
 
+        if self.is_headless or threading.current_thread() is not threading.main_thread():
+            return  # tests drive the app in their own process: its signals are theirs
         loop = asyncio.get_running_loop()
-        for sig in (getattr(signal, "SIGTERM", None), getattr(signal, "SIGHUP", None)):
-            if sig is None:
-                continue
-            try:
-                loop.add_signal_handler(sig, self.action_quit)
-            except (NotImplementedError, RuntimeError, ValueError):
-                pass  # not the main thread, or a platform without them
+
+        def on_signal(signum, frame) -> None:
+            self.runs.stop_all()
+            hangup = signum == getattr(signal, "SIGHUP", None)
+            threading.Thread(target=self._exit_when_saved, args=(hangup,), daemon=True).start()
+            if not hangup:  # the terminal is still there: leave it as it was
+                loop.call_soon_threadsafe(self.action_quit)
+
+        for name in ("SIGTERM", "SIGHUP"):
+            if hasattr(signal, name):
+                try:
+                    signal.signal(getattr(signal, name), on_signal)
+                except (ValueError, OSError):
+                    pass
+
+    def _exit_when_saved(self, hangup: bool) -> None:
+        """In a thread: once every run has saved, end the process if the app has not ended by itself."""
+        import os
+
+        self.runs.wait_closed(60.0)
+        if not hangup:
+            time.sleep(10.0)  # a normal quit restores the terminal and exits well before this
+        os._exit(0)
 
     def watch_theme(self, theme: str) -> None:
         if getattr(self, "settings", None) and theme != self.settings.get("theme"):

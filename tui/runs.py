@@ -34,6 +34,7 @@ class LiveRun:
     train_points: list = field(default_factory=list)  # (step, elapsed, perplexity), every step event
     val_points: list = field(default_factory=list)    # (step, elapsed, perplexity)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    closed: threading.Event = field(default_factory=threading.Event)  # the worker has returned (saved)
     _last_post: float = 0.0
 
     @property
@@ -71,6 +72,12 @@ class RunRegistry:
         return run
 
     def _work(self, run: LiveRun, minutes: float | None, steps: int | None) -> None:
+        try:
+            self._train(run, minutes, steps)
+        finally:
+            run.closed.set()
+
+    def _train(self, run: LiveRun, minutes: float | None, steps: int | None) -> None:
         app = self.app
         try:
             run.trainer = app.make_trainer(run.name, lambda ev: self._record(run, ev), run.stop)
@@ -134,6 +141,12 @@ class RunRegistry:
     def stop_all(self) -> None:
         for name in list(self.runs):
             self.stop(name)
+
+    def wait_closed(self, timeout: float = 60.0) -> None:
+        """Block (any thread) until every run's worker has returned, each having saved."""
+        deadline = time.monotonic() + timeout
+        for run in list(self.runs.values()):
+            run.closed.wait(max(0.0, deadline - time.monotonic()))
 
     async def wait_all(self, timeout: float = 60.0) -> None:
         workers = [r.worker for r in self.runs.values() if r.worker is not None]
