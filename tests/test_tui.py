@@ -51,10 +51,16 @@ async def _new_model(pilot, app, corpus_path, preset="tiny", arch="lstm"):
     await wait_for(pilot, lambda: isinstance(app.screen, ModelScreen))
 
 
-async def _open_and_generate(pilot, app, prompt: str, max_tokens: int):
-    """Open the only model and start generating ``max_tokens`` tokens from ``prompt``."""
+async def _open_model(pilot, app) -> ModelScreen:
+    """Open the model under the picker's cursor."""
     await pilot.press("enter")
     await wait_for(pilot, lambda: isinstance(app.screen, ModelScreen))
+    return app.screen
+
+
+async def _open_and_generate(pilot, app, prompt: str, max_tokens: int):
+    """Open the only model and start generating ``max_tokens`` tokens from ``prompt``."""
+    await _open_model(pilot, app)
     gen = app.screen.generation
     gen.query_one("#set-max_tokens", Input).value = str(max_tokens)
     gen.query_one("#prompt", Input).value = prompt
@@ -393,8 +399,7 @@ async def test_the_palette_on_a_model_screen_offers_its_actions_and_one_about(ho
     fixed_entry(Store(home), "m")
     app = create_app(home)
     async with app.run_test(size=(80, 24)) as pilot:
-        await pilot.press("enter")
-        await wait_for(pilot, lambda: isinstance(app.screen, ModelScreen))
+        await _open_model(pilot, app)
 
         async def hits(query: str) -> list[str]:
             await pilot.press("ctrl+p")
@@ -455,9 +460,7 @@ async def test_the_chart_redraws_a_few_times_a_second_whatever_the_step_rate(hom
     fixed_entry(Store(home), "m")
     app = create_app(home)
     async with app.run_test(size=(80, 24)) as pilot:
-        await pilot.press("enter")
-        await wait_for(pilot, lambda: isinstance(app.screen, ModelScreen))
-        chart = app.screen.training.query_one("PerplexityChart")
+        chart = (await _open_model(pilot, app)).training.query_one("PerplexityChart")
         await pilot.pause(REDRAW * 2)
         before = chart.draws
         for i in range(40):  # 40 bursts of 50 points over ~1 s: 2,000 points
