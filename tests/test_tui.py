@@ -63,8 +63,12 @@ async def _open_and_generate(pilot, app, prompt: str, max_tokens: int):
     await _open_model(pilot, app)
     gen = app.screen.generation
     gen.query_one("#set-max_tokens", Input).value = str(max_tokens)
-    gen.query_one("#prompt", Input).value = prompt
-    await pilot.press("enter")
+    prompt_field = gen.query_one("#prompt", Input)
+    prompt_field.value = prompt
+    await wait_for(pilot, lambda: prompt_field.has_focus)
+    # sent as a terminal sends it: Pilot.press then waits for an idle app, which a streaming one never is
+    app.simulate_key("enter")
+    await wait_for(pilot, lambda: gen.generating or gen.query("Turn"))
     return gen
 
 
