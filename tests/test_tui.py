@@ -11,6 +11,7 @@ from tui.messages import RunEvent, RunFinished
 from tui.screens.model import ModelScreen
 from tui.screens.new_model import NewModelScreen
 from tui.screens.picker import PickerScreen
+from tui.widgets.generation import Continuation
 
 from .tui_helpers import ScriptedTrainer, fixed_entry, wait_for
 
@@ -79,7 +80,10 @@ async def _start_long_generation(pilot, app, min_tokens: int):
     return gen
 
 
-async def test_first_run_proposes_a_default_and_trains_then_generates(tm_slice, home):
+async def test_first_run_proposes_a_default_and_trains_then_generates(tm_slice, home, monkeypatch):
+    draws = []  # batches of tokens handed to the continuation: one per frame, not one per character
+    add = Continuation.add
+    monkeypatch.setattr(Continuation, "add", lambda self, tokens: (draws.append(len(tokens)), add(self, tokens)))
     app = create_app(home)
     async with app.run_test(size=(80, 24)) as pilot:
         assert isinstance(app.screen, PickerScreen)
@@ -111,7 +115,7 @@ async def test_first_run_proposes_a_default_and_trains_then_generates(tm_slice, 
         head = str(turn.query_one(".prompt").render())
         assert head.count("The Time") == 1 and "seed 7" in head  # the prompt once, with its settings
         assert not turn.continuation.plain.startswith("The Time")
-        assert 1 <= gen.frames < 60  # drawn per frame, not per character
+        assert sum(draws) == 60 and 1 <= len(draws) < 60  # drawn per frame, not per character
         first = turn.continuation.plain
         gen.query_one("#prompt", Input).value = "The Time"
         await pilot.press("enter")

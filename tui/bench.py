@@ -60,8 +60,12 @@ def _headless_rate(home: Path, name: str, n: int) -> float:
 
 async def _app_generation(home: Path, n: int, colour: bool) -> float:
     app = create_app(home)
-    done: list = []
-    hook = lambda m: done.append(1) if type(m).__name__ == "GenerationFinished" else None  # noqa: E731
+    done = asyncio.Event()  # set by the app's own message: the measurement does not poll the app
+
+    def hook(message) -> None:
+        if type(message).__name__ == "GenerationFinished":
+            done.set()
+
     async with app.run_test(size=(80, 24), message_hook=hook) as pilot:
         await pilot.press("enter")
         await _until(lambda: isinstance(app.screen, ModelScreen))
@@ -76,10 +80,10 @@ async def _app_generation(home: Path, n: int, colour: bool) -> float:
             done.clear()
             t0 = time.perf_counter()
             _key(app, "enter")
-            await _until(lambda: done, step=0.005)
+            await asyncio.wait_for(done.wait(), 300)
             elapsed = time.perf_counter() - t0
             await pilot.pause()
-        chars = len(gen.query("Turn").last().continuation.plain)
+        chars = len(gen.query("Continuation").last().plain)
     return chars / elapsed
 
 
@@ -95,7 +99,7 @@ async def _latencies(home: Path, presses: int) -> dict:
         gen.query_one("#set-max_tokens", Input).value = "1000000"
         gen.query_one("#prompt", Input).value = "The "
         _key(app, "enter")
-        await _until(lambda: gen.generating and gen.query("Turn") and gen.query("Turn").last().continuation.tokens)
+        await _until(lambda: gen.generating and gen.query("Continuation") and gen.query("Continuation").last().tokens)
         label = gen.query_one("#temp-value", Static)
         lat = []
         for i in range(presses):

@@ -1,7 +1,7 @@
 """The generation pane: transcript, prompt, temperature and settings.
 
 Generation runs in a thread worker; tokens are collected in a buffer and drawn once per frame
-(~30 a second), never one UI call per character. Esc stops; the temperature can change mid-stream."""
+(10 a second), never one UI call per character. Esc stops; the temperature can change mid-stream."""
 from __future__ import annotations
 
 import threading
@@ -20,7 +20,8 @@ from ...messages import GenerationFinished
 from .controls import SettingsBar, TemperatureControl
 from .transcript import Continuation, Transcript, Turn, unpack_tokens
 
-FRAME = 1 / 15  # a frame of the growing text: each costs the generator thread time (the GIL)
+FRAME = 1 / 10  # a frame of the growing text: each costs the generator thread time (the GIL)
+STATE_EVERY = 0.25  # seconds between updates of the token count and rate
 MAX_TURNS_KEPT = 200
 
 
@@ -44,7 +45,8 @@ class GenerationPane(Vertical):
         self._lock = threading.Lock()
         self._current: Turn | None = None
         self.stream_settings: SamplingSettings | None = None  # what the running stream reads, per token
-        self.frames = 0
+        self._state_shown = 0.0
+        self._skip_frame = False
 
     def compose(self) -> ComposeResult:
         yield Transcript()
@@ -150,11 +152,13 @@ class GenerationPane(Vertical):
         self.settings = settings
         self.app.save_generation_settings(settings)
         self.stream_settings = SamplingSettings(**settings.to_dict())
-        self.query_one("#prompt", Input).value = ""
+        prompt_input = self.query_one("#prompt", Input)
+        prompt_input.value = ""
+        prompt_input.cursor_blink = False  # a blink redraws the prompt's styles: the stream needs the time
         turn = Turn(prompt, self.stream_settings.to_dict(), colour=self.colour)
         transcript = self.query_one(Transcript)
         transcript.mount(turn)
-        transcript.scroll_end(animate=False, immediate=False)  # a new turn always comes into view
+        transcript.start_following()  # a new turn always comes into view
         self._current = turn
         self.stop_event = threading.Event()
         self.generating = True
@@ -184,28 +188,40 @@ class GenerationPane(Vertical):
         self.post_message(GenerationFinished("stopped" if self.stop_event.is_set() else "done"))
 
     def _flush(self) -> None:
-        """Once per frame: draw the tokens that arrived since the last frame."""
+        """Once per frame: draw the tokens that arrived since the last frame. When the text scrolls by
+        more than half the view per frame nobody reads it as it passes: every other frame is skipped,
+        which leaves the generator more of the CPU."""
+        if self._skip_frame:
+            self._skip_frame = False
+            return
         with self._lock:
             batch, self._pending = self._pending, []
         if not batch or self._current is None:
             return
         transcript = self.query_one(Transcript)
-        was_bottom = transcript.at_bottom()
-        self._current.continuation.add(batch)
-        self.frames += 1
-        transcript.follow(was_bottom)
-        n = len(self._current.continuation.tokens)
-        rate = n / max(time.monotonic() - self._started, 1e-6)
-        self._set_state(f"generating… {n} tokens, {rate:,.0f}/s (Esc stops)")
+        continuation = self._current.continuation
+        before = continuation.line_count
+        continuation.add(batch)
+        transcript.follow(continuation.blank_below())
+        self._skip_frame = transcript.following and continuation.line_count - before > transcript.size.height // 2
+        now = time.monotonic()
+        if now - self._state_shown >= STATE_EVERY:
+            self._state_shown = now
+            n = len(continuation.tokens)
+            self._set_state(f"generating… {n} tokens, {n / max(now - self._started, 1e-6):,.0f}/s (Esc stops)")
 
     @on(GenerationFinished)
     def _finished(self, message: GenerationFinished) -> None:
         self._timer.pause()
         self._flush()
         if self._current is not None:
+            transcript = self.query_one(Transcript)
             self._current.continuation.settle()
+            if transcript.following:
+                transcript.scroll_end(animate=False, immediate=False)
         self.generating = False
         self.stream_settings = None
+        self.query_one("#prompt", Input).cursor_blink = True
         if message.error:
             self.app.notify(message.error, title="Cannot generate", severity="error", timeout=8)
             if self._current is not None:
