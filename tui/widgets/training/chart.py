@@ -48,7 +48,6 @@ class PerplexityChart(Vertical):
         self.refs: dict[str, float] = {}
         self.by_time = False
         self._dirty = False
-        self.draws = 0
 
     def compose(self) -> ComposeResult:
         yield Label("perplexity: no data yet", id="chart-label", classes="chart-label")
@@ -109,7 +108,6 @@ class PerplexityChart(Vertical):
         self._dirty = False
         if not self.is_mounted:
             return
-        self.draws += 1
         plot = self.query_one(PlotWidget)
         plot.clear()
         x = (lambda p: p[1] / 60) if self.by_time else (lambda p: p[0])
