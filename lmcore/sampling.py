@@ -119,6 +119,9 @@ def apply_repetition_penalty(logits: np.ndarray, recent, penalty: float) -> np.n
     return out
 
 
+TOP_P_TOLERANCE = 1e-6
+
+
 def filter_probs(probs: np.ndarray, top_k: int = 0, top_p: float = 1.0, min_p: float = 0.0) -> np.ndarray:
     """Zero the tokens removed by top-k, then top-p, then min-p; renormalise. probs: (V,)."""
     p = np.array(probs, dtype=np.float32)
@@ -127,9 +130,12 @@ def filter_probs(probs: np.ndarray, top_k: int = 0, top_p: float = 1.0, min_p: f
         p[p < kth] = 0
     if top_p < 1.0:
         order = np.argsort(-p, kind="stable")
-        sorted_p = p[order] / p.sum()
-        before = np.cumsum(sorted_p) - sorted_p  # mass of the more likely tokens
-        sorted_p[before >= top_p] = 0  # tokens entirely past the nucleus
+        sorted_p = p[order]
+        mass = sorted_p.astype(np.float64) / float(sorted_p.sum(dtype=np.float64))
+        before = np.cumsum(mass) - mass  # mass of the more likely tokens
+        # a token is kept only while the set before it falls short of p; float32 probabilities are
+        # rounded, so "reaches p" has the same tolerance as min-p (0.5 + 0.3 reaches 0.8)
+        sorted_p[before >= top_p - TOP_P_TOLERANCE] = 0
         p = np.zeros_like(p)
         p[order] = sorted_p
     if min_p > 0:

@@ -44,6 +44,33 @@ def test_top_p_keeps_smallest_nucleus():
     np.testing.assert_allclose(d, np.array([0, 1.0, 0, 0, 0]))
 
 
+@pytest.mark.parametrize("probs, top_p, kept", [
+    ([0.5, 0.3, 0.2], 0.8, 2),               # 0.5 + 0.3 reaches 0.8 (float32: 0.79999995)
+    ([1 / 14] * 14, 0.5, 7),                 # ties: 7 x 1/14 reaches 0.5
+    ([0.1] * 10, 0.3, 3),                    # 0.1 + 0.1 + 0.1 is 0.30000001 in float64
+    ([0.1] * 10, 0.31, 4),                   # short of p by more than rounding: one more
+    ([0.7, 0.2, 0.1], 0.7, 1),               # the first token alone reaches p
+    ([0.7, 0.2, 0.1], 0.7001, 2),
+    ([0.25] * 4, 1.0, 4),
+])
+def test_top_p_boundaries_keep_the_smallest_set_that_reaches_p(probs, top_p, kept):
+    logits = np.log(np.array([1e-30, *probs], dtype=np.float32))  # index 0: <unk>, never kept
+    d = next_token_distribution(logits, SamplingSettings(temperature=1.0, top_p=top_p))
+    assert d[0] == 0 and int((d[1:] > 0).sum()) == kept
+    assert abs(float(d.sum()) - 1) < 1e-6
+
+
+@pytest.mark.parametrize("top_p", [0.1, 0.25, 0.5, 0.75, 0.9, 0.99])
+def test_top_p_agrees_with_an_exact_nucleus_in_float64(top_p):
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        p = rng.dirichlet(np.ones(30)).astype(np.float32)
+        out = filter_probs(p, top_p=top_p)
+        q = np.sort(p.astype(np.float64) / p.sum(dtype=np.float64))[::-1]
+        need = int(np.searchsorted(np.cumsum(q), top_p - 1e-6) + 1)  # smallest k whose mass reaches p
+        assert int((out > 0).sum()) == min(need, 30)
+
+
 def test_min_p_relative_to_top():
     d = dist(temperature=1.0, min_p=0.3)  # threshold 0.15: keeps 0.5, 0.25, 0.15
     np.testing.assert_allclose(d, np.array([0, 0.5, 0.25, 0.15, 0]) / 0.9)
