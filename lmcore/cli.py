@@ -338,18 +338,23 @@ class _HumanRender:
 def cmd_generate(args) -> int:
     from .device import pick_device
     from .generate import Generator
-    from .sampling import SamplingSettings
+    from .sampling import SamplingSettings, from_preset as sampling_preset, summary as sampling_summary
     from .store import Store
 
     prompt = sys.stdin.read() if args.prompt == "-" else args.prompt
-    settings = SamplingSettings(temperature=args.temperature, top_k=args.top_k, top_p=args.top_p, min_p=args.min_p,
-                                repetition_penalty=args.repetition_penalty, max_tokens=args.length, seed=args.seed,
-                                stop=args.stop or []).validate()
+    given = dict(temperature=args.temperature, top_k=args.top_k, top_p=args.top_p, min_p=args.min_p,
+                 repetition_penalty=args.repetition_penalty, max_tokens=args.length, seed=args.seed,
+                 stop=args.stop or [], beam=args.beam, length_penalty=args.length_penalty)
+    if args.sampling:
+        settings = sampling_preset(args.sampling, **given).validate()
+    else:
+        settings = SamplingSettings(**{k: v for k, v in given.items() if v is not None}).validate()
     device = pick_device(args.device)
     gen = Generator.from_store(Store(args.home), args.name, device=str(device))
     stream = gen.stream(prompt, settings, unknown=args.unknown)
     note = stream.info.message()
     if args.json:
+        _out({"event": "settings", **settings.to_dict(), "summary": sampling_summary(settings.to_dict())})
         _out({"event": "prompt", "tokens": stream.info.tokens, "unknown": stream.info.unknown,
               "policy": stream.info.policy, "truncated": stream.info.truncated})
     elif note:
@@ -369,6 +374,13 @@ def cmd_generate(args) -> int:
         stop.set()
     if not args.json:
         sys.stdout.write("\n")
+    if settings.beam and getattr(stream, "logprob", None) is not None:
+        n = len(stream.tokens)
+        if args.json:
+            _out({"event": "beam", "tokens": n, "logprob": stream.logprob, "score": stream.score})
+        else:
+            print(f"beam {settings.beam}: log-probability {stream.logprob:.3f} over {n} tokens "
+                  f"(score {stream.score:.4f})", file=sys.stderr)
     return 0
 
 
@@ -376,6 +388,7 @@ def cmd_generate(args) -> int:
 def build_parser() -> argparse.ArgumentParser:
     from .data import SAMPLINGS
     from .models import ARCHS, IMPLS, PRESET_NAMES
+    from .sampling import PRESETS as SAMPLING_PRESETS
     from .text import LEVELS, PREPS
 
     p = _Parser(prog="lmcore", description="Train small language models and generate text, headless.")
@@ -451,11 +464,16 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("name")
     g.add_argument("--prompt", default="", help="the text to continue ('-' reads standard input)")
     g.add_argument("--length", type=int, default=300, help="tokens to generate")
-    g.add_argument("--temperature", type=float, default=0.8, help="0 = greedy")
-    g.add_argument("--top-k", type=int, default=0)
-    g.add_argument("--top-p", type=float, default=1.0)
-    g.add_argument("--min-p", type=float, default=0.0)
-    g.add_argument("--repetition-penalty", type=float, default=1.0)
+    g.add_argument("--sampling", choices=list(SAMPLING_PRESETS),
+                   help="a preset for temperature, top-k, top-p and min-p (options given override it)")
+    g.add_argument("--temperature", type=float, help="0 = greedy (default 0.8)")
+    g.add_argument("--top-k", type=int, help="keep the k most likely tokens (default 0: off)")
+    g.add_argument("--top-p", type=float, help="keep the smallest set reaching this probability (default 1: off)")
+    g.add_argument("--min-p", type=float, help="drop tokens below this times the top one's probability (default 0)")
+    g.add_argument("--repetition-penalty", type=float)
+    g.add_argument("--beam", type=int, help="beam search with this many beams instead of sampling (deterministic)")
+    g.add_argument("--length-penalty", type=float,
+                   help="beam search ranks by log-probability / length ** this (default 1: mean per token)")
     g.add_argument("--seed", type=int)
     g.add_argument("--stop", action="append", help="stop once the output contains this text (repeatable)")
     g.add_argument("--unknown", choices=("unk", "drop"), default="unk",
@@ -490,6 +508,9 @@ def main(argv=None) -> int:
             _out({"event": "failed", "message": str(exc)})
         print(f"error: {_v(exc)}", file=sys.stderr)
         return 1
+    except BrokenPipeError:  # the reader went away (`| head`): stop quietly, as Unix tools do
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except OSError as exc:  # e.g. the data folder is a file, or not writable
         where = f" ({_v(exc.filename)})" if exc.filename else ""
         print(f"error: {exc.strerror or exc}{where}: check the data folder (--home or LMPLAY_HOME)", file=sys.stderr)
@@ -497,8 +518,6 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
-    except BrokenPipeError:
-        return 0
 
 
 def _cmd_bench(args) -> int:

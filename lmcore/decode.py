@@ -37,6 +37,16 @@ class ModelDecoder:
         """Everything one stream changes; the weights (and their layout) are shared by ``fresh`` copies."""
         self.state = None
 
+    STATE: tuple[str, ...] = ("state",)  # what one stream changes (copied by ``clone``)
+
+    def clone(self) -> "ModelDecoder":
+        """A decoder in the same state that goes on independently (a beam of beam search)."""
+        other = copy.copy(self)
+        with torch.inference_mode():
+            for name in self.STATE:
+                setattr(other, name, copy.deepcopy(getattr(self, name)))
+        return other
+
     def fresh(self) -> "ModelDecoder":
         """A decoder for another stream that shares this one's prepared weights."""
         other = copy.copy(self)
@@ -90,6 +100,8 @@ class RecurrentDecoder(ModelDecoder):
                       for l in range(self.L)]
         self.head_w, self.head_b = np.ascontiguousarray(sd["head.weight"]), sd["head.bias"]
         self._new_state()
+
+    STATE = ("h", "c")
 
     def _new_state(self) -> None:
         self.h = np.zeros((self.L, self.H), np.float32)
@@ -184,6 +196,8 @@ class TransformerDecoder(ModelDecoder):
         self.shape = (c.num_layers, c.heads, c.context, self.hd)
         self._weights()
         self._new_state()
+
+    STATE = ("n", "pos", "tokens", "k", "v")  # NumpyTransformerDecoder's scratch buffers are shared
 
     def _new_state(self) -> None:
         self.n = self.pos = 0

@@ -178,6 +178,10 @@ class Generator:
                stop_event: threading.Event | None = None) -> Stream:
         settings = (settings or SamplingSettings()).validate()
         ids, info = self.encode_prompt(prompt, unknown)
+        if settings.beam:
+            from .beam import BeamStream
+
+            return BeamStream(self, ids, info, settings, stop_event)
         return Stream(self, ids, info, settings, stop_event)
 
     def complete(self, prompt: str, settings: SamplingSettings | None = None, unknown: str = "unk") -> str:

@@ -422,6 +422,7 @@ async def test_the_palette_on_a_model_screen_offers_its_actions_and_one_about(ho
 
         assert any("Pause / resume training" in h for h in await hits("pause"))
         assert any("Copy last continuation" in h for h in await hits("copy last"))
+        assert any("Sampling: creative" in h for h in await hits("creative"))
         assert sum("About" in h for h in await hits("about")) == 1
 
 
@@ -494,3 +495,33 @@ async def test_the_too_small_notice_comes_and_goes_with_the_terminal_size(home):
         await pilot.resize_terminal(100, 32)
         await pilot.pause()
         assert isinstance(app.screen, PickerScreen)
+
+
+async def test_beam_search_and_sampling_presets_in_the_generate_tab(home):
+    fixed_entry(Store(home), "m")
+    app = create_app(home)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await _open_model(pilot, app)
+        gen = app.screen.generation
+        state = gen.query_one("#alternatives")
+        await wait_for(pilot, lambda: "next:" in str(state.render()))
+        gen.query_one("#set-beam", Input).value = "3"
+        await wait_for(pilot, lambda: "next: beam 3" in str(state.render()))  # what the next turn runs with
+        gen.query_one("#set-beam", Input).value = "99"
+        await wait_for(pilot, lambda: "beam width must be" in str(state.render()))  # the error, as it is typed
+        gen.query_one("#set-beam", Input).value = "3"
+        texts = []
+        for _ in range(2):
+            gen.query_one("#set-max_tokens", Input).value = "30"
+            gen.query_one("#prompt", Input).value = "The "
+            app.simulate_key("enter")
+            await wait_for(pilot, lambda: not gen.generating and len(gen.query("Turn")) == len(texts) + 1)
+            turn = gen.query("Turn").last()
+            assert "beam 3" in str(turn.query_one(".prompt").render())
+            texts.append(turn.continuation.plain)
+        assert texts[0] == texts[1] and len(texts[0]) == 30  # beam search is deterministic
+        gen.apply_preset("precise")  # what the palette's "Sampling: precise" does
+        await pilot.pause()
+        assert gen.query_one("#set-beam", Input).value == "0" and gen.query_one("#set-top_p", Input).value == "0.9"
+        assert gen.query_one("TemperatureControl").value == 0.5
+        await wait_for(pilot, lambda: "next: T 0.5 · top-p 0.9" in str(state.render()))

@@ -42,6 +42,8 @@ class LmplayCommands(Provider):
                      ("Pause / resume training", "", screen.training.action_pause),
                      ("Stop generation", "", screen.generation.action_stop_generation),
                      ("Copy last continuation", "", screen.generation.action_copy_last)]
+            cmds += [(f"Sampling: {name}", lmcore.sampling_summary(values), partial(screen.generation.apply_preset, name))
+                     for name, values in lmcore.SAMPLING_PRESETS.items()]
         for e in app.list_models():
             if e.ok:
                 cmds.append((f"Open {e.name}", f"{e.summary()['arch']} on {e.summary()['corpus']}",

@@ -53,11 +53,13 @@ class TemperatureControl(Horizontal):
 
 
 FIELDS = [("top_k", "top-k", int), ("top_p", "top-p", float), ("min_p", "min-p", float),
-          ("max_tokens", "length", int), ("repetition_penalty", "rep. pen.", float), ("seed", "seed", int)]
+          ("max_tokens", "length", int), ("repetition_penalty", "rep. pen.", float), ("seed", "seed", int),
+          ("beam", "beam", int)]
 
 
 class SettingsBar(Vertical):
-    """top-k, top-p, min-p, length, repetition penalty, seed and probability colouring (two rows)."""
+    """top-k, top-p, min-p, length, repetition penalty, seed, beam width (0: sample) and probability
+    colouring (two rows)."""
 
     def __init__(self, settings: SamplingSettings, colour: bool, **kw) -> None:
         super().__init__(**kw)
@@ -76,6 +78,12 @@ class SettingsBar(Vertical):
                 if i == 1:
                     yield Label("colour by probability")
                     yield Switch(self.colour, id="colour")
+
+    def show(self, settings: SamplingSettings) -> None:
+        """Put ``settings`` into the fields (a preset chosen from the palette)."""
+        for key, _, _ in FIELDS:
+            value = getattr(settings, key)
+            self.query_one(f"#set-{key}", Input).value = "" if value is None else str(value)
 
     def read(self, base: SamplingSettings) -> SamplingSettings:
         """The settings typed here over ``base``; raises ConfigError with a clear line if one is off."""

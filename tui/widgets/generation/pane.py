@@ -14,6 +14,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Input, Static, Switch
 
+import lmcore
 from lmcore import LmError, SamplingSettings, visible
 
 from ...messages import GenerationFinished
@@ -63,6 +64,7 @@ class GenerationPane(Vertical):
             transcript.mount(Turn(prompt, settings, tokens, text, self.colour))
         transcript.scroll_end(animate=False, immediate=False)
         self._set_state("ready")
+        self.call_after_refresh(self._show_summary)
         self._timer = self.set_interval(FRAME, self._flush, pause=True)  # runs only while generating
 
     def _saved_turns(self) -> list[tuple]:
@@ -92,6 +94,31 @@ class GenerationPane(Vertical):
         if self.stream_settings is not None:  # read at every token: takes effect mid-stream
             self.stream_settings.temperature = message.value
         self.app.save_generation_settings(self.settings)
+        self._show_summary()
+
+    def apply_preset(self, name: str) -> None:
+        """A sampling preset from the palette: temperature, top-k, top-p and min-p; sampling, not beams."""
+        try:
+            current = self.query_one(SettingsBar).read(self.settings)
+        except LmError:
+            current = self.settings
+        preset = lmcore.sampling_preset(name, max_tokens=current.max_tokens, seed=current.seed,
+                                        repetition_penalty=current.repetition_penalty)
+        self.query_one(SettingsBar).show(preset)
+        self.query_one(TemperatureControl).set_value(preset.temperature)
+        self.app.notify(f"Sampling: {name} ({lmcore.sampling_summary(preset.to_dict())})")
+
+    @on(Input.Changed, "#gen-settings Input")
+    def _settings_typed(self) -> None:
+        self._show_summary()
+
+    def _show_summary(self) -> None:
+        """What the next turn will run with (or what is wrong with a field), on the line under the status."""
+        try:
+            line = "next: " + lmcore.sampling_summary(self.query_one(SettingsBar).read(self.settings).to_dict())
+        except LmError as exc:
+            line = f"⚠ {exc}"
+        self.query_one("#alternatives", Static).update(Text(line))
 
     @on(Switch.Changed, "#colour")
     def _colour_changed(self, message: Switch.Changed) -> None:

@@ -8,9 +8,8 @@ cursor work after a restart; the alternatives the model considered are not kept 
 from __future__ import annotations
 
 import base64
-from dataclasses import dataclass
-
 from bisect import bisect_right
+from dataclasses import dataclass
 
 from rich.cells import cell_len
 from rich.text import Text
@@ -21,6 +20,8 @@ from textual.message import Message
 from textual.strip import Strip
 from textual.widget import Widget
 from textual.widgets import Static
+
+from lmcore import sampling_summary
 
 # probability bands, when colouring is on: unlikely choices stand out (theme colours: light and dark)
 _BANDS = [(0.8, "success"), (0.5, "primary"), (0.2, "warning"), (0.0, "error")]
@@ -300,22 +301,6 @@ class Continuation(Widget, can_focus=True):
         self._refresh_lines(self._cursor_lines())
 
 
-def settings_line(settings: dict) -> str:
-    """What a turn ran with, in one short line."""
-    t = settings.get("temperature")
-    parts = ["greedy" if t == 0 else f"T {t:g}" if isinstance(t, (int, float)) else ""]
-    if settings.get("top_k"):
-        parts.append(f"top-k {settings['top_k']}")
-    if isinstance(settings.get("top_p"), (int, float)) and settings["top_p"] < 1:
-        parts.append(f"top-p {settings['top_p']:g}")
-    if settings.get("min_p"):
-        parts.append(f"min-p {settings['min_p']:g}")
-    if isinstance(settings.get("repetition_penalty"), (int, float)) and settings["repetition_penalty"] != 1:
-        parts.append(f"rep {settings['repetition_penalty']:g}")
-    parts.append(f"seed {settings['seed']}" if settings.get("seed") is not None else "seed random")
-    return " · ".join(p for p in parts if p)
-
-
 class Turn(Vertical):
     """One prompt (shown once, with the settings it ran with) and its continuation."""
 
@@ -329,7 +314,7 @@ class Turn(Vertical):
     def compose(self):
         head = Text("› ", style="bold")
         head.append(self.prompt if self.prompt else "(empty prompt)", style="bold")
-        head.append(f"   {settings_line(self.settings)}", style="dim")
+        head.append(f"   {sampling_summary(self.settings)}", style="dim")
         yield Static(head, classes="prompt")
         yield Continuation(self._tokens, self._text, self._colour, classes="continuation")
 
