@@ -49,6 +49,7 @@ class CorpusRef:
     source: str                  # "builtin", "cache" (a registry corpus) or an absolute path
     train_tokens: int = 0
     val_tokens: int = 0
+    val_chars: int = 0           # characters of the validation text (bits per character; 0: not known)
 
     def argument(self) -> str:
         """What to pass to ``corpus.load`` to get the same text again."""
@@ -63,6 +64,7 @@ class EvalPoint:
     train_loss: float | None = None
     lr: float | None = None
     tokens_per_s: float | None = None
+    bits_per_char: float | None = None  # the same loss per character of validation text, in bits
 
     @property
     def val_ppl(self) -> float:
@@ -125,11 +127,28 @@ class Checkpoint:
             if len(self.curve) > MAX_CURVE:
                 self.curve = self.curve[::2]
 
+    def bits_per_char(self, loss: float | None) -> float | None:
+        """A loss in nats per token as bits per character of the validation text: models with different
+        tokens (characters, words, subwords) are compared on this. None when it cannot be known."""
+        if loss is None or not math.isfinite(loss):
+            return None
+        if self.tokenizer.level == "char":
+            return loss / math.log(2)
+        if self.corpus.val_chars > 0 and self.corpus.val_tokens > 0:
+            return loss / math.log(2) * self.corpus.val_tokens / self.corpus.val_chars
+        return None
+
+    @property
+    def best_val_bpc(self) -> float | None:
+        return self.bits_per_char(self.best_val_loss)
+
     def summary(self) -> dict:
         return {
             "name": self.name, "arch": self.model.arch, "impl": self.model.impl, "preset": self.preset,
             "params": self.params, "corpus": self.corpus.name, "tokens": self.tokenizer.level,
             "step": self.step, "best_val_loss": self.best_val_loss, "best_val_ppl": self.best_val_ppl,
+            "best_val_bpc": self.best_val_bpc, "elapsed": self.elapsed,
+            "tokens_per_s": next((h.tokens_per_s for h in reversed(self.history) if h.tokens_per_s), None),
             "device": self.device, "updated": self.updated,
         }
 

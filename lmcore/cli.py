@@ -137,6 +137,8 @@ def cmd_models(args) -> int:
                 print(f"{'run':14s} interrupted: `lmcore train {args.name} --resume` continues it")
         return 0
     entries = store.list()
+    if args.corpus:
+        return _leaderboard(args, store, entries)
     if args.json:
         for e in entries:
             _out(e.summary())
@@ -158,6 +160,45 @@ def cmd_models(args) -> int:
         ppl = f"{s['best_val_ppl']:.3f}" if s["best_val_ppl"] else "-"
         t.add_row(e.name, arch, f"{s['params']:,}", escape(_v(s["corpus"])), str(s["step"]), ppl,
                   escape(_v(s["device"]).split(" (")[0]), escape(_v(s["updated"])[5:16].replace("T", " ")))
+    Console().print(t)
+    return 0
+
+
+def leaderboard(entries, corpus: str) -> list[dict]:
+    """The usable models trained on ``corpus``, best first by validation bits per character (the one
+    measure that compares character, word and subword models); those without it come last."""
+    rows = [e.summary() for e in entries if e.ok and e.summary()["corpus"] == corpus]
+    rows.sort(key=lambda r: (r["best_val_bpc"] is None, r["best_val_bpc"] or 0.0, r["name"]))
+    for i, r in enumerate(rows, 1):
+        r["rank"] = i
+    return rows
+
+
+def _leaderboard(args, store, entries) -> int:
+    rows = leaderboard(entries, args.corpus)
+    if args.json:
+        for r in rows:
+            _out(r)
+        return 0
+    if not rows:
+        print(f"no models trained on '{_v(args.corpus)}' in {_v(store.root)}")
+        return 0
+    from rich.console import Console
+    from rich.markup import escape
+    from rich.table import Table
+
+    from rich import box
+
+    t = Table("#", "name", "arch", "tokens", "params", "bpc", "ppl", "time", "tok/s", "device",
+              title=f"trained on {escape(_v(args.corpus))}: best first by validation bits per character (bpc); "
+                    "ppl is per token", box=box.SIMPLE_HEAD, padding=(0, 1), pad_edge=False, collapse_padding=True)
+    for r in rows:
+        bpc = f"{r['best_val_bpc']:.3f}" if r["best_val_bpc"] is not None else "-"
+        ppl = f"{r['best_val_ppl']:.3f}" if r["best_val_ppl"] else "-"
+        mins, secs = divmod(int(r["elapsed"] or 0), 60)
+        rate = f"{r['tokens_per_s']:,.0f}" if r["tokens_per_s"] else "-"
+        t.add_row(str(r["rank"]), escape(_v(r["name"])), r["arch"], r["tokens"], f"{r['params']:,}", bpc, ppl,
+                  f"{mins}:{secs:02d}", rate, escape(_v(r["device"]).split(" (")[0]))
     Console().print(t)
     return 0
 
@@ -411,6 +452,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     m = sub.add_parser("models", help="list, show, rename and delete saved models")
     m.add_argument("--json", action="store_true", help="one JSON object per model")
+    m.add_argument("--corpus", help="rank the models trained on this corpus by validation bits per character")
     msub = m.add_subparsers(dest="action", parser_class=_Parser)
     rm = msub.add_parser("rm", help="delete a model")
     rm.add_argument("name")

@@ -79,9 +79,10 @@ def _finish(run: PreparedRun) -> PreparedRun:
     return run
 
 
-def _corpus_ref(c: corpora.Corpus, train_ids, val_ids) -> CorpusRef:
+def _corpus_ref(c: corpora.Corpus, train_ids, val_ids, tokenizer: Tokenizer, vocab) -> CorpusRef:
+    chars = len(val_ids) if tokenizer.level == "char" else len(tokenizer.join(vocab.decode(val_ids.tolist())))
     return CorpusRef(name=c.name, sha1=c.sha1, source=c.source, train_tokens=len(train_ids),
-                     val_tokens=len(val_ids))
+                     val_tokens=len(val_ids), val_chars=chars)
 
 
 def prepare_new(store: Store, name: str, model_cfg: ModelConfig, preset: str, given: TrainConfig,
@@ -95,8 +96,8 @@ def prepare_new(store: Store, name: str, model_cfg: ModelConfig, preset: str, gi
     device = pick_device(cfg.device)
     c = corpora.load(corpus, store.home, encoding=encoding, progress=progress)
     vocab, train_ids, val_ids = _encode(c, tokenizer, None, cfg.val_fraction)
-    return _finish(PreparedRun(name, preset, model_cfg, cfg, tokenizer, vocab, _corpus_ref(c, train_ids, val_ids),
-                               train_ids, val_ids, device))
+    ref = _corpus_ref(c, train_ids, val_ids, tokenizer, vocab)
+    return _finish(PreparedRun(name, preset, model_cfg, cfg, tokenizer, vocab, ref, train_ids, val_ids, device))
 
 
 def prepare_continue(store: Store, name: str, given: TrainConfig, corpus: str | None = None,
@@ -136,6 +137,7 @@ def prepare_continue(store: Store, name: str, given: TrainConfig, corpus: str | 
                           f"continue with the same text (--corpus PATH if it moved), or train a new model")
     _, train_ids, val_ids = _encode(c, saved.tokenizer, saved.vocab, cfg.val_fraction)
     run = PreparedRun(name, saved.preset, replace(saved.model), cfg, saved.tokenizer, saved.vocab,
-                      _corpus_ref(c, train_ids, val_ids), train_ids, val_ids, device, saved, resume_state,
+                      _corpus_ref(c, train_ids, val_ids, saved.tokenizer, saved.vocab), train_ids, val_ids, device,
+                      saved, resume_state,
                       run_start_step, run_start_elapsed)
     return _finish(run)

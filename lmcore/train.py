@@ -208,7 +208,8 @@ class Trainer:
         sample, greedy = sample_text(model, r.vocab, r.tokenizer, r.val_ids, cfg.sample_tokens, cfg.seed)
         ck.step, ck.elapsed, ck.best_val_loss = 1, clock.elapsed(), loss
         ck.params = int(model.unigram.numel())
-        ck.history.append(EvalPoint(step=1, val_loss=loss, elapsed=round(ck.elapsed, 3)))
+        ck.history.append(EvalPoint(step=1, val_loss=loss, elapsed=round(ck.elapsed, 3),
+                                    bits_per_char=ck.bits_per_char(loss)))
         self._step = 1
         self._save(ck, model.state_dict(), None)
         self.on_event(EvalEvent(1, loss, ppl(loss), loss, ppl(loss), True, sample, ck.elapsed, greedy))
@@ -270,7 +271,7 @@ class Trainer:
                 raise FloatingPointError("the validation loss is not finite")
             ck.history.append(EvalPoint(step=step, val_loss=val, elapsed=round(clock.elapsed(), 3),
                                         train_loss=last_train_loss if math.isfinite(last_train_loss) else None,
-                                        lr=lr, tokens_per_s=round(rate, 1)))
+                                        lr=lr, tokens_per_s=round(rate, 1), bits_per_char=ck.bits_per_char(val)))
             improved = val < best
             best = min(best, val)
             ck.step, ck.elapsed, ck.best_val_loss = step, clock.elapsed(), best

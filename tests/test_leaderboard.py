@@ -1,0 +1,43 @@
+"""Bits per character for every evaluation, and the leaderboard of the models trained on one corpus."""
+import json
+import math
+
+import lmcore
+from lmcore import Store
+from lmcore.cli import main
+
+
+def test_every_evaluation_stores_bits_per_character(prose):
+    lmcore.train("c", arch="lstm", preset="tiny", corpus=str(prose), steps=20, eval_every=10)
+    lmcore.train("w", arch="lstm", preset="tiny", corpus=str(prose), tokens="word", steps=20, eval_every=10)
+    char, word = Store().read("c"), Store().read("w")
+    assert len(char.history) >= 2
+    for h in char.history:  # one token is one character
+        assert h.bits_per_char == h.val_loss / math.log(2)
+    ref = word.corpus
+    assert ref.val_chars > ref.val_tokens > 0  # a word is longer than one character
+    for h in word.history:
+        assert math.isclose(h.bits_per_char, h.val_loss / math.log(2) * ref.val_tokens / ref.val_chars)
+    assert word.best_val_bpc == min(h.bits_per_char for h in word.history)
+
+
+def test_the_leaderboard_ranks_one_corpus_by_bits_per_character(prose, tmp_path, capsys):
+    other = tmp_path / "other.txt"
+    other.write_text(prose.read_text()[: 20000])
+    lmcore.train("ngram", arch="ngram", preset="tiny", corpus=str(prose))
+    lmcore.train("lstm", arch="lstm", preset="tiny", corpus=str(prose), steps=20, eval_every=10)
+    lmcore.train("elsewhere", arch="ngram", preset="tiny", corpus=str(other))
+    (Store().root / "broken").mkdir()  # a damaged model is left out, not an error
+    (Store().root / "broken" / "meta.json").write_text("{")
+    corpus = Store().read("lstm").corpus.name
+    assert main(["models", "--corpus", corpus, "--json"]) == 0
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert {r["name"] for r in rows} == {"ngram", "lstm"}
+    assert [r["rank"] for r in rows] == [1, 2]
+    assert rows[0]["best_val_bpc"] <= rows[1]["best_val_bpc"]
+    assert all(r["params"] > 0 and r["elapsed"] >= 0 for r in rows)
+    assert main(["models", "--corpus", corpus]) == 0
+    out = capsys.readouterr().out
+    assert "bpc" in out and out.index(rows[0]["name"]) < out.index(rows[1]["name"])
+    assert main(["models", "--corpus", "nothing-here"]) == 0
+    assert "no models trained on" in capsys.readouterr().out
