@@ -425,6 +425,110 @@ def cmd_generate(args) -> int:
     return 0
 
 
+# ---------------------------------------------------------------------------- compare
+def cmd_compare(args) -> int:
+    from .device import pick_device
+    from .errors import ConfigError
+    from .generate import Generator
+    from .scoring import score_text
+    from .store import Store
+
+    if len(args.names) < 2:
+        raise ConfigError("compare needs two models or more: lmcore compare A B [C …]")
+    device = str(pick_device(args.device))
+    store = Store(args.home)
+    gens = {name: Generator.from_store(store, name, device=device) for name in dict.fromkeys(args.names)}
+    if args.file or args.text is not None:
+        text = args.text if args.text is not None else _read_text_file(args.file)
+        return _compare_text(args, gens, text, score_text)
+    return _compare_prompt(args, gens, score_text)
+
+
+def _read_text_file(path: str) -> str:
+    from .errors import ConfigError
+
+    try:
+        with open(path, "rb") as f:
+            data = f.read(8 * 2 ** 20 + 1)
+    except OSError as exc:
+        raise ConfigError(f"cannot read {path}: {exc.strerror or exc}") from None
+    if len(data) > 8 * 2 ** 20:
+        raise ConfigError(f"{path} is over 8 MB: score a slice of it")
+    if b"\0" in data[:8192]:
+        raise ConfigError(f"{path} is not a text file")
+    return data.decode("utf-8", errors="replace")
+
+
+def _compare_prompt(args, gens, score_text) -> int:
+    from .errors import ConfigError
+    from .sampling import SamplingSettings, from_preset, summary
+
+    given = dict(temperature=args.temperature, max_tokens=args.length, seed=args.seed, beam=args.beam)
+    settings = (from_preset(args.sampling, **given) if args.sampling
+                else SamplingSettings(**{k: v for k, v in given.items() if v is not None})).validate()
+    if args.json:
+        _out({"event": "settings", **settings.to_dict(), "summary": summary(settings.to_dict())})
+    else:
+        print(f"prompt: {_v(args.prompt)!s}\nsettings: {summary(settings.to_dict())} (the same for every model)")
+    for name, gen in gens.items():
+        try:
+            prompt_ppl = score_text(gen, args.prompt).ppl
+        except ConfigError:
+            prompt_ppl = None  # fewer than two tokens: nothing to score
+        cfg = gen.model.config
+        if args.json:
+            _out({"event": "model", "model": name, "arch": cfg.arch, "tokens": gen.tokenizer.level,
+                  "prompt_ppl": prompt_ppl})
+        else:
+            ppl = f"perplexity on the prompt {prompt_ppl:.2f}" if prompt_ppl is not None else "prompt too short to score"
+            print(f"\n── {_v(name)} ({cfg.arch}, {gen.tokenizer.level} tokens) · {ppl} ──")
+            sys.stdout.write(_v(args.prompt))
+        pieces = []
+        for tok in gen.stream(args.prompt, SamplingSettings(**settings.to_dict())):
+            pieces.append(tok.text)
+            if args.json:
+                _out({"model": name, **tok.to_dict()})
+            else:
+                sys.stdout.write(_v(tok.text))
+                sys.stdout.flush()
+        if args.json:
+            _out({"event": "done", "model": name, "text": "".join(pieces)})
+        else:
+            sys.stdout.write("\n")
+    return 0
+
+
+def _compare_text(args, gens, text: str, score_text) -> int:
+    scores = {name: score_text(gen, text) for name, gen in gens.items()}
+    if args.json:
+        for name, sc in scores.items():
+            for t in sc.tokens:
+                _out({"model": name, **t.to_dict()})
+            _out({"event": "summary", "model": name, **sc.summary()})
+        return 0
+    from rich.console import Console
+    from rich.markup import escape
+    from rich.table import Table
+    from rich.text import Text
+
+    t = Table("model", "tokens", "loss/token", "ppl/token", "bits/char", title="the same text under each model")
+    for name, sc in sorted(scores.items(), key=lambda kv: kv[1].bits_per_char):
+        t.add_row(escape(_v(name)), f"{len(sc.tokens):,}", f"{sc.loss:.3f}", f"{sc.ppl:.2f}", f"{sc.bits_per_char:.3f}")
+    console = Console()
+    console.print(t)
+    (a, sa), (b, sb) = list(scores.items())[:2]
+    if [x.text for x in sa.tokens] == [x.text for x in sb.tokens]:
+        out = Text(_v(text[: max(0, len(text) - sum(len(x.text) for x in sa.tokens))]))  # the unscored first
+        for x, y in zip(sa.tokens, sb.tokens):
+            diff = x.logprob - y.logprob  # > 0: the first model found this token more likely
+            style = "green" if diff > 0.5 else "magenta" if diff < -0.5 else ""
+            out.append(_v(x.text), style=style)
+        console.print(Text.assemble("green: ", (a, "green"), " found the token more likely, magenta: ",
+                                    (b, "magenta"), " did (by more than 0.5 nats)"))
+        console.print(out)
+    return 0
+
+
 # ---------------------------------------------------------------------------- parser
 def build_parser() -> argparse.ArgumentParser:
     from .data import SAMPLINGS
@@ -524,6 +628,19 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--no-echo", action="store_true", help="do not print the prompt before the continuation")
     g.add_argument("--json", action="store_true", help="one JSON object per token")
 
+    cp = sub.add_parser("compare", help="models side by side: one prompt continued by each, or one text scored")
+    cp.add_argument("names", nargs="+", metavar="MODEL")
+    cp.add_argument("--prompt", default="", help="continue this prompt with every model (the same settings and seed)")
+    cp.add_argument("--file", help="score this text file under every model instead")
+    cp.add_argument("--text", help="score this text under every model instead")
+    cp.add_argument("--length", type=int, default=200)
+    cp.add_argument("--sampling", choices=list(SAMPLING_PRESETS))
+    cp.add_argument("--temperature", type=float)
+    cp.add_argument("--beam", type=int)
+    cp.add_argument("--seed", type=int, default=0)
+    cp.add_argument("--device", default="cpu")
+    cp.add_argument("--json", action="store_true")
+
     b = sub.add_parser("bench", help="speed and quality against plain PyTorch references")
     b.add_argument("--device", default="cpu")
     b.add_argument("--arch", action="append", help="limit to these architectures (repeatable)")
@@ -539,7 +656,7 @@ def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     handlers = {"corpora": cmd_corpora, "models": cmd_models, "train": cmd_train, "generate": cmd_generate,
-                "bench": _cmd_bench}
+                "compare": cmd_compare, "bench": _cmd_bench}
     import numpy as np
 
     np.seterr(all="ignore")  # a damaged model's NaN is reported as one line, not warnings

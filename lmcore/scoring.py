@@ -1,0 +1,72 @@
+"""How likely a model finds a given text: the log-probability of every token after the first, read
+with the same decoder generation uses (so a transformer's window slides past its context as it does
+when generating)."""
+from __future__ import annotations
+
+import math
+import threading
+from dataclasses import dataclass
+
+import numpy as np
+
+from .beam import log_softmax
+from .errors import ConfigError
+
+
+@dataclass
+class TokenScore:
+    text: str
+    token_id: int
+    logprob: float  # natural log of the model's probability of this token after the ones before it
+
+    def to_dict(self) -> dict:
+        return {"text": self.text, "token_id": self.token_id, "loss": -self.logprob,
+                "prob": math.exp(self.logprob)}
+
+
+@dataclass
+class TextScore:
+    tokens: list[TokenScore]  # every token of the text but the first (nothing predicts it)
+
+    @property
+    def loss(self) -> float:
+        """Mean nats per token."""
+        return -sum(t.logprob for t in self.tokens) / len(self.tokens)
+
+    @property
+    def ppl(self) -> float:
+        return math.exp(self.loss) if self.loss < 700 else float("inf")
+
+    @property
+    def bits(self) -> float:
+        return -sum(t.logprob for t in self.tokens) / math.log(2)
+
+    @property
+    def bits_per_char(self) -> float:
+        chars = sum(len(t.text) for t in self.tokens)
+        return self.bits / chars if chars else float("nan")
+
+    def summary(self) -> dict:
+        return {"tokens": len(self.tokens), "loss": self.loss, "ppl": self.ppl, "bits": self.bits,
+                "bits_per_char": self.bits_per_char}
+
+
+def score_text(gen, text: str, stop_event: threading.Event | None = None) -> TextScore:
+    """Each token's log-probability under ``gen``'s model. Tokens not in the vocabulary count as
+    ``<unk>``. Raises ConfigError for a text of fewer than two tokens."""
+    tokens = gen.tokenizer.tokenize(text)
+    ids = [gen.vocab.token_to_idx.get(t, 0) for t in tokens]
+    if len(ids) < 2:
+        raise ConfigError("the text is too short to score: it needs at least two tokens")
+    dec = gen.decoder()
+    logits = dec.prefill(ids[:1])
+    out = []
+    for i in range(1, len(ids)):
+        if stop_event is not None and stop_event.is_set():
+            break
+        logp = log_softmax(np.asarray(logits))
+        piece = gen.tokenizer.separator(tokens[i - 1], tokens[i]) + tokens[i]
+        out.append(TokenScore(piece, ids[i], float(logp[ids[i]])))
+        if i + 1 < len(ids):
+            logits = dec.step(ids[i])
+    return TextScore(out)
