@@ -173,7 +173,8 @@ def test_cli_train_and_generate_json(tm_slice, capsys):
     assert [x["step"] for x in lines if x["event"] == "eval"] == [15, 30]
     assert main(["generate", "c1", "--prompt", "The", "--length", "12", "--seed", "1", "--json"]) == 0
     toks = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
-    assert toks[0]["event"] == "prompt" and len(toks) == 13 and all("prob" in t for t in toks[1:])
+    assert toks[0]["event"] == "settings" and toks[0]["seed"] == 1 and toks[0]["summary"] == "T 0.8 · seed 1"
+    assert toks[1]["event"] == "prompt" and len(toks) == 14 and all("prob" in t for t in toks[2:])
     assert main(["generate", "c1", "--prompt", "The", "--length", "12", "--seed", "1"]) == 0
     out = capsys.readouterr().out
     assert out.startswith("The") and len(out.rstrip("\n")) >= 12
