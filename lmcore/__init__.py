@@ -15,7 +15,7 @@ from .paths import assets_dir, home as data_home  # noqa: E402
 from .sampling import PRESETS as SAMPLING_PRESETS, SamplingSettings, from_preset as sampling_preset  # noqa: E402
 from .sampling import summary as sampling_summary  # noqa: E402
 from .settings import Settings  # noqa: E402
-from .store import ModelEntry, Store, validate_name  # noqa: E402
+from .store import ModelEntry, Store, leaderboard, validate_name  # noqa: E402
 from .text import Tokenizer, build_vocab, encode  # noqa: E402
 from .checkpoint import Checkpoint, CheckpointError, CorpusRef, EvalPoint  # noqa: E402
 from .evaluation import SAMPLE_TEMPERATURE, evaluate  # noqa: E402
@@ -27,7 +27,7 @@ from .vocab import Vocab  # noqa: E402
 __all__ = [
     "Checkpoint", "CheckpointError", "SAMPLE_TEMPERATURE", "validate_name", "CorpusRef", "EvalPoint", "strict_json", "visible", "visible_line",
     "BatchStream", "ConfigError", "Corpus", "CorpusError", "DoneEvent", "EvalEvent", "Event", "FailedEvent",
-    "Generator", "LmError", "SAMPLING_PRESETS", "sampling_preset", "sampling_summary", "Settings", "assets_dir", "data_home", "describe_device", "pick_device", "ModelConfig", "ModelEntry", "PromptInfo", "SamplingSettings", "StartEvent",
+    "Generator", "LmError", "leaderboard", "SAMPLING_PRESETS", "sampling_preset", "sampling_summary", "Settings", "assets_dir", "data_home", "describe_device", "pick_device", "ModelConfig", "ModelEntry", "PromptInfo", "SamplingSettings", "StartEvent",
     "StepEvent", "Store", "StoreError", "Stream", "TokenOut", "Tokenizer", "TrainConfig", "Trainer", "Vocab",
     "build_model", "build_vocab", "corpus_registry", "encode", "evaluate", "fetch_corpus", "load_corpus",
     "load_model", "preset_config", "random_batches", "sequential_batches", "split", "train",

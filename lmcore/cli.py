@@ -164,17 +164,9 @@ def cmd_models(args) -> int:
     return 0
 
 
-def leaderboard(entries, corpus: str) -> list[dict]:
-    """The usable models trained on ``corpus``, best first by validation bits per character (the one
-    measure that compares character, word and subword models); those without it come last."""
-    rows = [e.summary() for e in entries if e.ok and e.summary()["corpus"] == corpus]
-    rows.sort(key=lambda r: (r["best_val_bpc"] is None, r["best_val_bpc"] or 0.0, r["name"]))
-    for i, r in enumerate(rows, 1):
-        r["rank"] = i
-    return rows
-
-
 def _leaderboard(args, store, entries) -> int:
+    from .store import leaderboard
+
     rows = leaderboard(entries, args.corpus)
     if args.json:
         for r in rows:

@@ -525,3 +525,29 @@ async def test_beam_search_and_sampling_presets_in_the_generate_tab(home):
         assert gen.query_one("#set-beam", Input).value == "0" and gen.query_one("#set-top_p", Input).value == "0.9"
         assert gen.query_one("TemperatureControl").value == 0.5
         await wait_for(pilot, lambda: "next: T 0.5 · top-p 0.9" in str(state.render()))
+
+
+async def test_the_picker_ranks_each_corpus_by_bits_per_character(home):
+    import math
+
+    store = Store(home)
+    for name, ppl, corpus in (("a", 5.0, "timemachine"), ("b", 4.0, "timemachine"), ("c", 9.0, "tinyshakespeare")):
+        fixed_entry(store, name, ppl=ppl, corpus=corpus)
+    app = create_app(home)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        await pilot.press("b")
+        table = app.screen.query_one("DataTable")
+        labels = [str(c.label) for c in table.columns.values()]
+        assert "bits/char" in labels and labels[0] == "#"
+        rows = [table.get_row_at(i) for i in range(table.row_count)]
+        assert [(r[0], r[1], r[2]) for r in rows] == [("1", "timemachine", "b"), ("2", "timemachine", "a"),
+                                                      ("1", "tinyshakespeare", "c")]
+        assert rows[0][5] == f"{math.log(4.0) / math.log(2):.3f}"  # char tokens: bits = nats / ln 2
+        assert table.cursor_row == 1  # the model selected before ("a") stays selected
+        await pilot.press("up", "enter")  # the row under the cursor opens as before
+        await wait_for(pilot, lambda: isinstance(app.screen, ModelScreen) and app.screen.model_name == "b")
+        await pilot.press("ctrl+b")
+        await wait_for(pilot, lambda: isinstance(app.screen, PickerScreen))
+        await pilot.press("b")
+        assert "bits/char" not in [str(c.label) for c in app.screen.query_one("DataTable").columns.values()]

@@ -20,6 +20,17 @@ def test_picker(snap_compare, home):
     assert snap_compare(create_app(home), terminal_size=SIZE)
 
 
+def test_leaderboard(snap_compare, home):
+    """b in the picker: each corpus's models ranked by validation bits per character."""
+    store = Store(home)
+    fixed_entry(store, "lstm-timemachine", ppl=4.46)
+    fixed_entry(store, "ngram-timemachine", arch="ngram", ppl=6.10)
+    fixed_entry(store, "tf-timemachine", arch="transformer", ppl=4.05)
+    fixed_entry(store, "tf-shakespeare", arch="transformer", ppl=4.30, corpus="tinyshakespeare")
+    (store.root / "broken").mkdir()
+    assert snap_compare(create_app(home), terminal_size=SIZE, press=["b"])
+
+
 def test_training_panel_mid_training(snap_compare, home):
     fixed_entry(Store(home), "lstm-timemachine")
     app = create_app(home, trainer_factory=ScriptedTrainer)

@@ -11,6 +11,7 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
 
+import lmcore
 from lmcore import ModelEntry, visible_line
 
 from ..messages import ModelsChanged
@@ -39,8 +40,10 @@ class PickerScreen(Screen):
         Binding("n", "new", "New model"),
         Binding("d,delete", "delete", "Delete"),
         Binding("r", "rename", "Rename"),
+        Binding("b", "toggle_ranking", "Rank"),
         Binding("f5", "refresh", "Refresh", show=False),
     ]
+    ranked = False  # b: the models of each corpus ranked by validation bits per character
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -50,11 +53,24 @@ class PickerScreen(Screen):
         yield Static("", id="picker-detail")
         yield Footer()
 
+    COLUMNS = (("name", "name"), ("arch", "architecture"), ("params", "params"), ("corpus", "corpus"),
+               ("ppl", "val ppl"), ("status", "trained"))
+    RANKED_COLUMNS = (("rank", "#"), ("corpus", "corpus"), ("name", "name"), ("arch", "architecture"),
+                      ("params", "params"), ("bpc", "bits/char"), ("ppl", "ppl"))
+
     def on_mount(self) -> None:
+        self._columns()
+        self.action_refresh()
+
+    def _columns(self) -> None:
         table = self.query_one(DataTable)
-        for key, label in (("name", "name"), ("arch", "architecture"), ("params", "params"),
-                           ("corpus", "corpus"), ("ppl", "val ppl"), ("status", "trained")):
+        table.clear(columns=True)
+        for key, label in self.RANKED_COLUMNS if self.ranked else self.COLUMNS:
             table.add_column(label, key=key)
+
+    def action_toggle_ranking(self) -> None:
+        self.ranked = not self.ranked
+        self._columns()
         self.action_refresh()
 
     def _status(self, name: str, entry: ModelEntry | None) -> str:
@@ -100,6 +116,8 @@ class PickerScreen(Screen):
         if not any(r.name == name for r in getattr(self, "rows", [])):
             self.action_refresh()
             return
+        if self.ranked:  # no progress column there: the ranking changes when the run saves
+            return
         try:
             table.update_cell(name, "status", self._status(name, None if self.app.runs.get(name) else
                                                             self.app.store.check(name)), update_width=True)
@@ -116,6 +134,29 @@ class PickerScreen(Screen):
         table.clear()
         entries = self.app.list_models()
         live = [n for n in self.app.runs.runs if n not in {e.name for e in entries}]
+        if self.ranked:
+            self._ranked_rows(table, entries, live)
+        else:
+            self._rows(table, entries, live)
+        self._after_rows(selected)
+
+    def _ranked_rows(self, table: DataTable, entries: list[ModelEntry], live: list[str]) -> None:
+        by_name = {e.name: e for e in entries}
+        ranked = lmcore.leaderboard(entries)
+        self.rows = [Row(r["name"], by_name[r["name"]]) for r in ranked]
+        for r in ranked:
+            bpc = f"{r['best_val_bpc']:.3f}" if r["best_val_bpc"] is not None else "-"
+            ppl = f"{r['best_val_ppl']:.3f}" if r["best_val_ppl"] else "-"
+            table.add_row(str(r["rank"]), _safe(r["corpus"]), r["name"], r["arch"], _fmt_params(r["params"]),
+                          bpc, ppl, key=r["name"])
+        for e in (e for e in entries if not e.ok):
+            self.rows.append(Row(e.name, e))
+            table.add_row("", "", e.name, "[red]damaged[/red]", "", "", "", key=e.name)
+        for n in sorted(live):
+            self.rows.append(Row(n, None))
+            table.add_row("", "", n, "[b]▶ training[/b]", "", "", "", key=n)
+
+    def _rows(self, table: DataTable, entries: list[ModelEntry], live: list[str]) -> None:
         self.rows = [Row(e.name, e) for e in entries] + [Row(n, None) for n in sorted(live)]
         for r in self.rows:
             e = r.entry
@@ -131,6 +172,9 @@ class PickerScreen(Screen):
                 ppl = f"{s['best_val_ppl']:.3f}" if s["best_val_ppl"] else "-"
                 table.add_row(e.name, arch, _fmt_params(s["params"]), _safe(s["corpus"]), ppl,
                               self._status(e.name, e), key=e.name)
+
+    def _after_rows(self, selected: str | None) -> None:
+        table = self.query_one(DataTable)
         welcome = self.query_one("#welcome", Static)
         welcome.display = not self.rows
         if not self.rows:
@@ -140,8 +184,9 @@ class PickerScreen(Screen):
                 f"Press [b]Enter[/b] to create a small {d['arch'].upper()} on [b]{_safe(d['corpus'])}[/b] "
                 "(Enter again to start training), or [b]n[/b] to choose the architecture, size and corpus."
             )
-        self.query_one("#picker-title", Static).update(
-            f"{len(self.rows)} model(s) · Enter open · n new · r rename · d delete · F1 help")
+        title = (f"{len(self.rows)} model(s), each corpus's ranked by validation bits per character · b: back"
+                 if self.ranked else f"{len(self.rows)} model(s) · Enter open · n new · b rank · d delete · F1 help")
+        self.query_one("#picker-title", Static).update(title)
         table.display = bool(self.rows)
         if self.rows:
             names = [r.name for r in self.rows]
