@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Iterator
 
 import numpy as np
@@ -23,20 +23,33 @@ from .sampling import finite_logits, top_alternatives
 
 
 
+@dataclass(eq=False)
+class _Node:
+    """One chosen token; beams share their common history through ``parent`` links (a step costs
+    the same at token 10 and at token 10,000: no history is copied)."""
+
+    parent: "_Node | None"
+    token_id: int
+    prob: float        # the model's probability of this token
+    alts: tuple        # (indices, probabilities) of the top 5 at this step
+    depth: int         # generated tokens up to and including this one
+
+
 @dataclass
 class _Beam:
-    ids: list[int]
+    node: _Node | None
     logprob: float
     decoder: object
     logits: np.ndarray
-    probs: list[float] = field(default_factory=list)   # the model's probability of each chosen token
-    alts: list[tuple] = field(default_factory=list)    # (indices, probabilities) of the top 5 at each step
     tail: str = ""
     done: bool = False
 
+    @property
+    def depth(self) -> int:
+        return self.node.depth if self.node else 0
+
     def score(self, length_penalty: float) -> float:
-        n = max(1, len(self.ids))
-        return self.logprob / n ** length_penalty
+        return self.logprob / max(1, self.depth) ** length_penalty
 
 
 def log_softmax(logits: np.ndarray) -> np.ndarray:
@@ -63,29 +76,39 @@ class BeamStream:
     def text(self) -> str:
         return "".join(t.text for t in self.tokens)
 
-    def _token_text(self, history: list[int], i: int) -> str:
-        vocab, tok = self.gen.vocab, self.gen.tokenizer
-        token = vocab.idx_to_token[history[i]]
-        # the first token after an empty prompt follows nothing (the start token is not text)
-        first_after_nothing = i == len(self._ids) and not self.info.tokens
-        prev = None if first_after_nothing else vocab.idx_to_token[history[i - 1]]
-        return tok.separator(prev, token) + token
+    def _text(self, node: _Node) -> str:
+        vocab = self.gen.vocab
+        token = vocab.idx_to_token[node.token_id]
+        if node.parent is not None:
+            prev = vocab.idx_to_token[node.parent.token_id]
+        else:  # the first token after an empty prompt follows nothing (the start token is not text)
+            prev = vocab.idx_to_token[self._ids[-1]] if self.info.tokens else None
+        return self.gen.tokenizer.separator(prev, token) + token
 
-    def _out(self, beam: _Beam, k: int):
+    def _out(self, node: _Node):
         from .generate import TokenOut
 
-        history = self._ids + beam.ids
-        i = len(self._ids) + k
-        top_i, top_p = beam.alts[k]
+        top_i, top_p = node.alts
         vocab = self.gen.vocab
         alts = [(vocab.idx_to_token[j], p) for j, p in zip(top_i.tolist(), top_p.tolist())]
-        return TokenOut(k, beam.ids[k], self._token_text(history, i), beam.probs[k], alts)
+        return TokenOut(node.depth - 1, node.token_id, self._text(node), node.prob, alts)
+
+    def _emit(self, node: _Node | None, emitted: int):
+        """The tokens of ``node``'s history past the first ``emitted``, oldest first."""
+        path = []
+        while node is not None and node.depth > emitted:
+            path.append(node)
+            node = node.parent
+        for n in reversed(path):
+            tok = self._out(n)
+            self.tokens.append(tok)
+            yield tok
 
     def __iter__(self) -> Iterator:
         s, width = self.settings, self.settings.beam
         stops = [x for x in s.stop if x]
         dec = self.gen.decoder()
-        beams = [_Beam([], 0.0, dec, finite_logits(dec.prefill(list(self._ids))))]
+        beams = [_Beam(None, 0.0, dec, finite_logits(dec.prefill(list(self._ids))))]
         finished: list[_Beam] = []
         emitted = 0
         for _ in range(s.max_tokens):
@@ -94,11 +117,10 @@ class BeamStream:
             candidates = []
             for b, beam in enumerate(beams):
                 logp = log_softmax(beam.logits)
+                logp_pick = logp
                 if logp.size > 1:
                     logp_pick = logp.copy()
                     logp_pick[0] = -np.inf  # never <unk>
-                else:
-                    logp_pick = logp
                 k = min(width, logp.size)
                 idx = np.argpartition(-logp_pick, k - 1)[:k] if k < logp.size else np.arange(logp.size)
                 for j in idx.tolist():
@@ -114,10 +136,10 @@ class BeamStream:
                 parent = beams[b]
                 decoder = parent.decoder if last_use[b] == n else parent.decoder.clone()
                 probs = np.exp(logp)
-                child = _Beam(parent.ids + [j], total, decoder, parent.logits, parent.probs + [float(probs[j])],
-                              parent.alts + [top_alternatives(probs, 5)], parent.tail)
+                node = _Node(parent.node, j, float(probs[j]), top_alternatives(probs, 5), parent.depth + 1)
+                child = _Beam(node, total, decoder, parent.logits, parent.tail)
                 if stops:
-                    text = self._token_text(self._ids + child.ids, len(self._ids) + len(child.ids) - 1)
+                    text = self._text(node)
                     child.tail = (child.tail + text)[-(max(len(x) for x in stops) + len(text)):]
                     child.done = any(x in child.tail for x in stops)
                 new.append(child)
@@ -126,16 +148,13 @@ class BeamStream:
                 if child.done:
                     finished.append(child)
                 else:
-                    child.logits = finite_logits(child.decoder.step(child.ids[-1]))
+                    child.logits = finite_logits(child.decoder.step(child.node.token_id))
                     beams.append(child)
             # tokens every beam in the running agrees on can no longer change: hand them out now
-            pool = beams + finished
-            common = _common_prefix([b.ids for b in pool])
-            while emitted < common:
-                tok = self._out(pool[0], emitted)
-                self.tokens.append(tok)
-                yield tok
-                emitted += 1
+            shared = _common_ancestor([b.node for b in beams + finished])
+            if shared is not None and shared.depth > emitted:
+                yield from self._emit(shared, emitted)
+                emitted = shared.depth
             if not beams:
                 break
         pool = finished + beams
@@ -143,19 +162,19 @@ class BeamStream:
             return
         best = max(pool, key=lambda b: b.score(s.length_penalty))
         self.logprob, self.score = best.logprob, best.score(s.length_penalty)
-        while emitted < len(best.ids):
-            tok = self._out(best, emitted)
-            self.tokens.append(tok)
-            yield tok
-            emitted += 1
+        yield from self._emit(best.node, emitted)
 
 
-def _common_prefix(seqs: list[list[int]]) -> int:
-    if not seqs:
-        return 0
-    n = min(len(x) for x in seqs)
-    first = seqs[0]
-    for i in range(n):
-        if any(x[i] != first[i] for x in seqs[1:]):
-            return i
-    return n
+def _common_ancestor(nodes: list) -> "_Node | None":
+    """The deepest node every one of ``nodes`` descends from (or is); None if they share none."""
+    if not nodes or any(n is None for n in nodes):
+        return None
+    depth = min(n.depth for n in nodes)
+    level = []
+    for n in nodes:
+        while n.depth > depth:
+            n = n.parent
+        level.append(n)
+    while level[0] is not None and any(n is not level[0] for n in level):
+        level = [n.parent for n in level]
+    return level[0]
