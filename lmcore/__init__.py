@@ -19,13 +19,14 @@ from .store import ModelEntry, Store, leaderboard, validate_name  # noqa: E402
 from .text import Tokenizer, build_vocab, encode  # noqa: E402
 from .checkpoint import Checkpoint, CheckpointError, CorpusRef, EvalPoint  # noqa: E402
 from .evaluation import SAMPLE_TEMPERATURE, evaluate  # noqa: E402
+from .scoring import TextScore, TokenScore, score_text, validation_text  # noqa: E402
 from .safe_text import strict_json, visible, visible_line  # noqa: E402
 from .train import Trainer, train  # noqa: E402
 from .train_config import TrainConfig  # noqa: E402
 from .vocab import Vocab  # noqa: E402
 
 __all__ = [
-    "Checkpoint", "CheckpointError", "SAMPLE_TEMPERATURE", "validate_name", "CorpusRef", "EvalPoint", "strict_json", "visible", "visible_line",
+    "Checkpoint", "CheckpointError", "TextScore", "TokenScore", "score_text", "validation_text", "SAMPLE_TEMPERATURE", "validate_name", "CorpusRef", "EvalPoint", "strict_json", "visible", "visible_line",
     "BatchStream", "ConfigError", "Corpus", "CorpusError", "DoneEvent", "EvalEvent", "Event", "FailedEvent",
     "Generator", "LmError", "leaderboard", "SAMPLING_PRESETS", "sampling_preset", "sampling_summary", "Settings", "assets_dir", "data_home", "describe_device", "pick_device", "ModelConfig", "ModelEntry", "PromptInfo", "SamplingSettings", "StartEvent",
     "StepEvent", "Store", "StoreError", "Stream", "TokenOut", "Tokenizer", "TrainConfig", "Trainer", "Vocab",

@@ -70,3 +70,23 @@ def score_text(gen, text: str, stop_event: threading.Event | None = None) -> Tex
         if i + 1 < len(ids):
             logits = dec.step(ids[i])
     return TextScore(out)
+
+
+def validation_text(store, name: str, chars: int = 2000, offset: int = 0) -> str:
+    """About ``chars`` characters of the text ``name`` was validated on (the held-out tail of its corpus,
+    as its tokenizer prepared it), from ``offset`` characters into that tail. Raises CorpusError when
+    the corpus is not here (not downloaded, or the file moved) or is no longer the text it was trained on."""
+    from . import corpus as corpora
+    from .errors import CorpusError
+
+    ck = store.read(name)
+    ref = ck.corpus
+    c = corpora.load(ref.argument(), store.home, fetch_missing=False)
+    if c.sha1 != ref.sha1:
+        raise CorpusError(f"'{ref.name}' is not the text '{name}' was trained on any more (its sha1 changed)")
+    tokens = ck.tokenizer.tokenize(c.text)
+    tail = tokens[len(tokens) - ref.val_tokens:] if ref.val_tokens else tokens[-len(tokens) // 10:]
+    if ck.tokenizer.level == "char":
+        return "".join(tail[offset: offset + chars])
+    text = ck.tokenizer.join(tail)
+    return text[offset: offset + chars]

@@ -116,3 +116,56 @@ def test_new_model_dialog(snap_compare, home, monkeypatch):
             field.cursor_blink = False
 
     assert snap_compare(create_app(home), terminal_size=SIZE, run_before=run_before)
+
+
+def _compare_app(home):
+    store = Store(home)
+    fixed_entry(store, "lstm-timemachine", ppl=4.46)
+    fixed_entry(store, "ngram-timemachine", arch="ngram", ppl=6.10)
+    fixed_entry(store, "tf-timemachine", arch="transformer", ppl=4.05)
+    return create_app(home)
+
+
+async def _to_compare(pilot, app):
+    """c in the picker, tick the next two models, Compare."""
+    await pilot.press("c")
+    await pilot.pause()
+    await pilot.press("down", "space", "down", "space", "tab", "tab", "enter")
+    await wait_for(pilot, lambda: type(app.screen).__name__ == "CompareScreen")
+    return app.screen
+
+
+def test_arena(snap_compare, home):
+    """Three models continue one prompt with the same settings and seed, a column each."""
+    app = _compare_app(home)
+
+    async def run_before(pilot):
+        arena = (await _to_compare(pilot, app)).arena
+        arena.query_one("#set-max_tokens", Input).value = "90"
+        arena.query_one("#set-seed", Input).value = "7"
+        arena.query_one("#arena-prompt", Input).value = "a cab "
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: not arena.generating and arena.columns[0].continuation is not None)
+        for field in app.screen.query(Input):
+            field.cursor_blink = False
+        await pilot.pause(0.2)
+
+    assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
+
+
+def test_same_text(snap_compare, home):
+    """One text scored by each model: loss per token, bits per character, coloured by which of the
+    first two found each token likelier."""
+    app = _compare_app(home)
+
+    async def run_before(pilot):
+        screen = await _to_compare(pilot, app)
+        await pilot.press("f3")
+        same = screen.same_text
+        same.query_one("TextArea").text = "a bad cafe\nhead ache\nbeef fed a dace"
+        await pilot.press("ctrl+r")
+        await wait_for(pilot, lambda: same.scores is not None and same.query("Continuation"))
+        same.query_one("TextArea").cursor_blink = False
+        await pilot.pause(0.2)
+
+    assert snap_compare(app, terminal_size=SIZE, run_before=run_before)

@@ -19,6 +19,7 @@ from lmcore import LmError, SamplingSettings, Settings, Store, Tokenizer, TrainC
 
 from .messages import ModelsChanged, RunEvent, RunFinished
 from .runs import RunRegistry
+from .screens.compare import ChooseModelsScreen, CompareScreen
 from .screens.dialogs import MIN_SIZE, ConfirmScreen, RenameScreen, TooSmallScreen
 from .screens.docs import HELP, DocScreen, about_text
 from .screens.model import ModelScreen
@@ -33,6 +34,7 @@ class LmplayCommands(Provider):
         app = self.app
         cmds = [("New model", "Create a model and train it", app.new_model),
                 ("Models", "Back to the model picker", app.show_picker),
+                ("Compare models", "Two to four models side by side: one prompt, or one text scored", app.compare_models),
                 ("Help", "Keys and how things work", app.action_help)]
         # the screen under the palette (app.screen is the palette itself while it is open)
         screen = next((s for s in reversed(app.screen_stack) if not isinstance(s, CommandPalette)), None)
@@ -272,6 +274,20 @@ class LmplayApp(App):
         self.show_picker()
         self.push_screen(ModelScreen(name, spec, start))
 
+    def compare_models(self, ticked: list[str] | None = None) -> None:
+        """Choose the models to compare, then the compare screen (arena and same text)."""
+        entries = [e for e in self.list_models() if e.ok]
+        if len(entries) < 2:
+            self.notify("Comparing needs two saved models or more: train another one first (n).", severity="warning")
+            return
+
+        def chosen(names: list[str] | None) -> None:
+            if names:
+                self.show_picker()
+                self.push_screen(CompareScreen(names))
+
+        self.push_screen(ChooseModelsScreen(entries, ticked or []), chosen)
+
     def new_model(self) -> None:
         defaults = self.default_spec()
 
@@ -371,6 +387,8 @@ class LmplayApp(App):
     # ------------------------------------------------------------ quitting
     def _signal_workers(self) -> None:
         for screen in self.screen_stack:
+            if isinstance(screen, CompareScreen):
+                screen.stop_generation()
             if isinstance(screen, ModelScreen):
                 screen.stop_generation()
                 if self.runs.is_running(screen.model_name):
@@ -395,7 +413,7 @@ class LmplayApp(App):
             self.notify("Stopping: saving the best checkpoint…")
         self._signal_workers()
         await self.runs.wait_all(timeout)
-        workers = [w for w in self.workers if w.group == "generation"]
+        workers = [w for w in self.workers if w.group in ("generation", "scoring")]
         if workers:
             try:
                 await asyncio.wait_for(asyncio.gather(*(w.wait() for w in workers), return_exceptions=True), 10)

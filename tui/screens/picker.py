@@ -41,6 +41,7 @@ class PickerScreen(Screen):
         Binding("d,delete", "delete", "Delete"),
         Binding("r", "rename", "Rename"),
         Binding("b", "toggle_ranking", "Rank"),
+        Binding("c", "compare", "Compare"),
         Binding("f5", "refresh", "Refresh", show=False),
     ]
     ranked = False  # b: the models of each corpus ranked by validation bits per character
@@ -185,7 +186,7 @@ class PickerScreen(Screen):
                 "(Enter again to start training), or [b]n[/b] to choose the architecture, size and corpus."
             )
         title = (f"{len(self.rows)} model(s), each corpus's ranked by validation bits per character · b: back"
-                 if self.ranked else f"{len(self.rows)} model(s) · Enter open · n new · b rank · d delete · F1 help")
+                 if self.ranked else f"{len(self.rows)} model(s) · Enter open · n new · b rank · c compare · d delete · F1 help")
         self.query_one("#picker-title", Static).update(title)
         table.display = bool(self.rows)
         if self.rows:
@@ -220,6 +221,10 @@ class PickerScreen(Screen):
 
     def action_new(self) -> None:
         self.app.new_model()
+
+    def action_compare(self) -> None:
+        name = self._selected()
+        self.app.compare_models([name] if name else [])
 
     def action_delete(self) -> None:
         name = self._selected()

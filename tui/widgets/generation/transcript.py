@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 from bisect import bisect_right
 from dataclasses import dataclass
+from typing import Callable
 
 from rich.cells import cell_len
 from rich.text import Text
@@ -29,6 +30,11 @@ _BANDS = [(0.8, "success"), (0.5, "primary"), (0.2, "warning"), (0.0, "error")]
 
 def band(p: float) -> int:
     return 0 if p >= 0.8 else 1 if p >= 0.5 else 2 if p >= 0.2 else 3  # the limits of _BANDS
+
+
+def band_colour(p: float) -> str:
+    """The theme colour's name of a token of probability ``p``."""
+    return _BANDS[band(p)][1]
 
 
 @dataclass
@@ -117,10 +123,12 @@ class Continuation(Widget, can_focus=True):
             super().__init__()
             self.token = token
 
-    def __init__(self, tokens: list | None = None, text: str = "", colour: bool = False, **kw) -> None:
+    def __init__(self, tokens: list | None = None, text: str = "", colour: bool = False,
+                 styler: Callable[[object], str] | None = None, **kw) -> None:
         super().__init__(**kw)
         self.tokens: list = []  # lmcore TokenOut, or SavedToken for a turn read back from disk
         self.colour = colour
+        self.styler = styler or (lambda t: band_colour(t.prob))  # a token -> a theme colour's name
         self.cursor: int | None = None
         self._parts: list[str] = []
         self._starts: list[int] = []  # each token's offset in the text
@@ -149,12 +157,12 @@ class Continuation(Widget, can_focus=True):
         self._parts.append("".join(t.text for t in tokens))
 
     def _pieces(self, tokens: list):
-        """(text, style) of each token: its probability band's theme colour when colouring is on."""
+        """(text, style) of each token, when colouring is on: the theme colour its styler names (by
+        default its probability band's)."""
         if not self.colour:
             return ((t.text, "") for t in tokens)
-        theme = self.app.theme_variables
-        styles = [theme.get(name, "") for _, name in _BANDS]
-        return ((t.text, styles[band(t.prob)]) for t in tokens)
+        theme, styler = self.app.theme_variables, self.styler
+        return ((t.text, theme.get(styler(t), "")) for t in tokens)
 
     def _extend(self, pieces) -> int:
         """Styled text onto the lines, re-wrapping only the last one; the first line that changed."""

@@ -1,0 +1,204 @@
+"""Same text, several models: one text scored by each model (loss per token, bits per character), and
+the text coloured by which of the first two models found each token more likely. Moving over a token
+shows every model's probability of it."""
+from __future__ import annotations
+
+import math
+import threading
+from dataclasses import dataclass
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.message import Message
+from textual.widgets import Button, Static, TextArea
+
+import lmcore
+from lmcore import LmError, visible, visible_line
+
+from ..generation import Continuation, Transcript
+from ..generation.transcript import band_colour
+
+MARGIN = 0.5  # nats: a model "found a token more likely" by more than this
+SLICE = 2000  # characters of validation text taken at a time
+
+
+@dataclass
+class ComparedToken:
+    """A token of the scored text and each model's probability of it."""
+
+    text: str
+    probs: tuple[float, ...]  # () for the first token: nothing predicts it
+    diff: float | None  # log p(first) - log p(second); None when the models split the text differently
+
+    @property
+    def prob(self) -> float:
+        return self.probs[0] if self.probs else 1.0
+
+    @property
+    def alternatives(self) -> tuple:
+        return ()
+
+
+FIRST, SECOND = "success", "accent"  # theme colours: the first model, the second model found it likelier
+
+
+def lead(t: ComparedToken) -> str:
+    """The theme colour of a token: which of the first two models found it more likely."""
+    if t.diff is None:
+        return ""
+    return FIRST if t.diff > MARGIN else SECOND if t.diff < -MARGIN else ""
+
+
+def first_model_band(t: ComparedToken) -> str:
+    """The theme colour of a token by the first model's probability (texts tokenized differently)."""
+    return band_colour(t.prob) if t.probs else ""
+
+
+class Scored(Message):
+    """The text was scored by every model (``scores``: name -> lmcore.TextScore), or could not be."""
+
+    def __init__(self, text: str, scores: dict | None, error: str | None = None) -> None:
+        super().__init__()
+        self.text = text
+        self.scores = scores
+        self.error = error
+
+
+class SameText(Vertical):
+    BINDINGS = [
+        Binding("ctrl+r", "score", "Score"),
+        Binding("ctrl+t", "validation_text", "Validation text"),
+    ]
+
+    def __init__(self, names: list[str], **kw) -> None:
+        super().__init__(**kw)
+        self.names = names
+        self.scores: dict | None = None
+        self._offset = 0  # where the next slice of validation text starts
+        self.stop_event = threading.Event()
+
+    def on_unmount(self) -> None:
+        self.stop_event.set()
+
+    def compose(self) -> ComposeResult:
+        yield Static("Type or paste a text below, or take a slice of the validation text (ctrl+t); "
+                     "then ctrl+r scores it with every model.", id="same-summary")
+        yield Transcript(id="same-view")
+        yield Static("", id="same-token", classes="summary-line")
+        yield TextArea(id="same-text", compact=True, placeholder="the text to score")
+        with Horizontal(id="same-buttons"):
+            yield Button("Score (ctrl+r)", id="same-score", compact=True, variant="primary")
+            yield Button("Validation text (ctrl+t)", id="same-slice", compact=True)
+
+    @on(Button.Pressed, "#same-score")
+    def action_score(self) -> None:
+        text = self.query_one("#same-text", TextArea).text
+        if not text.strip():
+            self.app.notify("Type or paste a text first (or ctrl+t for validation text).", severity="warning")
+            return
+        self.query_one("#same-summary", Static).update("scoring…")
+        self.stop_event.set()  # a scoring still running gives way to this one
+        self.stop_event = threading.Event()
+        self.score(text)
+
+    @work(thread=True, exclusive=True, group="scoring", exit_on_error=False)
+    def score(self, text: str) -> None:
+        stop = self.stop_event
+        try:
+            scores = {name: lmcore.score_text(self.app.get_generator(name), text, stop) for name in self.names}
+            if stop.is_set():
+                return
+        except LmError as exc:
+            self.post_message(Scored(text, None, str(exc)))
+            return
+        except Exception as exc:  # noqa: BLE001
+            self.post_message(Scored(text, None, f"{type(exc).__name__}: {exc}"))
+            return
+        self.post_message(Scored(text, scores))
+
+    @on(Scored)
+    def _scored(self, message: Scored) -> None:
+        message.stop()
+        if message.error:
+            self.app.notify(message.error, title="Cannot score", severity="error", timeout=8)
+            self.query_one("#same-summary", Static).update("")
+            return
+        self.scores = message.scores
+        self.query_one("#same-summary", Static).update(self._summary(message.scores))
+        tokens = self._tokens(message.scores)
+        first = message.scores[self.names[0]]
+        skipped = len(message.text) - sum(len(t.text) for t in first.tokens)  # the first token: unscored
+        tokens.insert(0, ComparedToken(visible(message.text[:max(0, skipped)]), (), None))
+        same = tokens[-1].diff is not None
+        view = self.query_one("#same-view", Transcript)
+        view.remove_children()
+        view.mount(Continuation(tokens, colour=True, styler=lead if same else first_model_band))
+        view.scroll_home(animate=False)
+        self.query_one("#same-token", Static).update(self._legend(same))
+
+    def _legend(self, same: bool) -> Text:
+        if not same:
+            return Text("these models split the text into different tokens: coloured by the first one's probability")
+        theme = self.app.theme_variables
+        a, b = (visible_line(n)[:20] for n in self.names[:2])
+        return Text.assemble(("■ ", theme.get(FIRST, "")), f"{a} likelier  ", ("■ ", theme.get(SECOND, "")),
+                             f"{b} likelier (by > {MARGIN} nats)")
+
+    def _summary(self, scores: dict) -> Text:
+        out = Text(f"{'model':<22} {'tokens':>7} {'loss/token':>10} {'bits/char':>9}", style="bold")
+        out.append("   shift+tab, ←/→: a token\n", style="dim")
+        best = min(scores.values(), key=lambda s: s.bits_per_char)
+        for name in self.names:
+            s = scores[name]
+            line = f"{visible_line(name)[:22]:<22} {len(s.tokens):>7,} {s.loss:>10.3f} {s.bits_per_char:>9.3f}"
+            out.append(line + ("  ◀ best" if s is best else "") + "\n")
+        out.rstrip()
+        return out
+
+    def _tokens(self, scores: dict) -> list[ComparedToken]:
+        lists = [scores[n].tokens for n in self.names]
+        aligned = all([t.text for t in lst] == [t.text for t in lists[0]] for lst in lists)
+        out = []
+        for i, t in enumerate(lists[0]):
+            probs = tuple(math.exp(lst[i].logprob) for lst in lists) if aligned else (math.exp(t.logprob),)
+            diff = lists[0][i].logprob - lists[1][i].logprob if aligned else None
+            out.append(ComparedToken(visible(t.text), probs, diff))
+        return out
+
+    @on(Continuation.CursorMoved)
+    def _show_token(self, message: Continuation.CursorMoved) -> None:
+        message.stop()
+        t = message.token
+        if not t.probs:
+            self.query_one("#same-token", Static).update(Text(f"{t.text!r}: the first token (nothing predicts it)"))
+            return
+        names = self.names if len(t.probs) == len(self.names) else self.names[:1]
+        each = " · ".join(f"{visible_line(n)} p={p:.3f}" for n, p in zip(names, t.probs))
+        self.query_one("#same-token", Static).update(Text(f"{t.text!r}: {each}"))
+
+    @on(Button.Pressed, "#same-slice")
+    def action_validation_text(self) -> None:
+        self.take_slice(self.names[0], self._offset)
+
+    @work(thread=True, exclusive=True, group="scoring", exit_on_error=False)
+    def take_slice(self, name: str, offset: int) -> None:
+        try:
+            text = lmcore.validation_text(self.app.store, name, SLICE, offset)
+        except LmError as exc:
+            self.app.call_from_thread(self.app.notify, f"{exc}", title="Validation text", severity="error", timeout=8)
+            return
+        self.app.call_from_thread(self._put_slice, text, offset)
+
+    def _put_slice(self, text: str, offset: int) -> None:
+        if not text:
+            self._offset = 0
+            self.app.notify("That was the end of the validation text: ctrl+t starts from its beginning again.")
+            return
+        self._offset = offset + len(text)
+        area = self.query_one("#same-text", TextArea)
+        area.text = text
+        self.app.notify(f"{len(text):,} characters of '{visible_line(self.names[0])}''s validation text "
+                        f"(from character {offset:,}); ctrl+r scores them.")
