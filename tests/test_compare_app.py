@@ -164,14 +164,17 @@ async def test_same_text_shows_each_models_loss_and_probabilities(home):
             assert f"{sc.loss:.3f}" in summary and f"{sc.bits_per_char:.3f}" in summary
         view = same.query_one(Continuation)
         assert view.plain == text  # every character shown, the unscored first one too
-        view.focus()
-        await pilot.press("right", "right")  # the cursor starts on the last token; back to the first, then 2
-        await pilot.press("home", "right")
-        line = str(same.query_one("#same-token").render())
-        pa, pb = (math.exp(sc.tokens[0].logprob) for sc in scores.values())
-        assert f"a-lstm p={pa:.3f}" in line and f"b-ngram p={pb:.3f}" in line, line
-        diff = scores["a-lstm"].tokens[0].logprob - scores["b-ngram"].tokens[0].logprob
-        assert view.tokens[1].diff == pytest.approx(diff)
+        view.focus()  # the cursor starts on the first scored token
+        await pilot.pause()
+        for i in range(2):
+            line = str(same.query_one("#same-token").render())
+            pa, pb = (math.exp(sc.tokens[i].logprob) for sc in scores.values())
+            assert f"a-lstm p={pa:.3f}" in line and f"b-ngram p={pb:.3f}" in line, line
+            diff = scores["a-lstm"].tokens[i].logprob - scores["b-ngram"].tokens[i].logprob
+            assert view.tokens[i + 1].diff == pytest.approx(diff)
+            await pilot.press("right")
+        await pilot.press("home")
+        assert "nothing predicts it" in str(same.query_one("#same-token").render())
         # an empty text is a notification, not a crash
         same.query_one(TextArea).text = "   "
         await pilot.press("ctrl+r")

@@ -47,7 +47,10 @@ class ChooseModelsScreen(ModalScreen[list[str] | None]):
                 yield Button("Compare", id="ok", variant="primary")
 
     def on_mount(self) -> None:
-        self.query_one(SelectionList).focus()
+        options = self.query_one(SelectionList)
+        names = [e.name for e in self.entries]
+        options.highlighted = names.index(self.ticked[0]) if self.ticked and self.ticked[0] in names else 0
+        options.focus()
         self._hint()
 
     @on(SelectionList.SelectedChanged)

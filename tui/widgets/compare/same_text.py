@@ -135,7 +135,9 @@ class SameText(Vertical):
         same = tokens[-1].diff is not None
         view = self.query_one("#same-view", Transcript)
         view.remove_children()
-        view.mount(Continuation(tokens, colour=True, styler=lead if same else first_model_band))
+        continuation = Continuation(tokens, colour=True, styler=lead if same else first_model_band)
+        continuation.cursor = 1 if len(tokens) > 1 else 0  # the text is read from its start
+        view.mount(continuation)
         view.scroll_home(animate=False)
         self.query_one("#same-token", Static).update(self._legend(same))
 

@@ -300,10 +300,8 @@ class Continuation(Widget, can_focus=True):
         self.post_message(self.CursorMoved(self.tokens[self.cursor]))
 
     def on_focus(self) -> None:
-        if self.tokens and self.cursor is None:
+        if self.tokens:  # the cursor where it was (at first: the last token, or where it was put)
             self.action_move(0)
-        else:
-            self._refresh_lines(self._cursor_lines())
 
     def on_blur(self) -> None:
         self._refresh_lines(self._cursor_lines())
