@@ -1,4 +1,4 @@
-"""The ``lmcore`` command line: corpora, models, train, generate, bench."""
+"""The ``lmcore`` command line: corpora, models, train, generate, compare, inspect, bench."""
 from __future__ import annotations
 
 import argparse
@@ -60,6 +60,10 @@ def cmd_corpora(args) -> int:
         return 0
     if args.action == "info":
         return _corpus_info(args, root)
+    if args.action == "zipf":
+        from .cli_inspect import cmd_zipf
+
+        return cmd_zipf(args, root)
     rows = []
     for e in corpus.registry():
         rows.append({"name": e.name, "title": e.title, "size": e.size, "status": corpus.status(e, root),
@@ -545,6 +549,9 @@ def build_parser() -> argparse.ArgumentParser:
     i.add_argument("--encoding", help="text encoding of a local file (default utf-8)")
     i.add_argument("--top", type=int, default=10)
     i.add_argument("--json", action="store_true")
+    from .cli_inspect import add_parsers as add_inspect_parsers, add_zipf_parser
+
+    add_zipf_parser(csub, _Parser)
 
     m = sub.add_parser("models", help="list, show, rename and delete saved models")
     m.add_argument("--json", action="store_true", help="one JSON object per model")
@@ -633,6 +640,8 @@ def build_parser() -> argparse.ArgumentParser:
     cp.add_argument("--device", default="cpu")
     cp.add_argument("--json", action="store_true")
 
+    add_inspect_parsers(sub, _Parser)
+
     b = sub.add_parser("bench", help="speed and quality against plain PyTorch references")
     b.add_argument("--device", default="cpu")
     b.add_argument("--arch", action="append", help="limit to these architectures (repeatable)")
@@ -648,7 +657,7 @@ def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     handlers = {"corpora": cmd_corpora, "models": cmd_models, "train": cmd_train, "generate": cmd_generate,
-                "compare": cmd_compare, "bench": _cmd_bench}
+                "compare": cmd_compare, "bench": _cmd_bench, "inspect": _cmd_inspect}
     import numpy as np
 
     np.seterr(all="ignore")  # a damaged model's NaN is reported as one line, not warnings
@@ -669,6 +678,12 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+
+
+def _cmd_inspect(args) -> int:
+    from .cli_inspect import cmd_inspect
+
+    return cmd_inspect(args)
 
 
 def _cmd_bench(args) -> int:

@@ -18,10 +18,26 @@ class TokenScore:
     text: str
     token_id: int
     logprob: float  # natural log of the model's probability of this token after the ones before it
+    rank: int | None = None  # 1: the model's first choice (with ``top``)
+    alternatives: tuple = ()  # the model's ``top`` choices here: (text, probability), likeliest first
+
+    @property
+    def prob(self) -> float:
+        return math.exp(self.logprob)
 
     def to_dict(self) -> dict:
-        return {"text": self.text, "token_id": self.token_id, "loss": -self.logprob,
-                "prob": math.exp(self.logprob)}
+        d = {"text": self.text, "token_id": self.token_id, "loss": -self.logprob, "prob": self.prob}
+        if self.rank is not None:
+            d.update(rank=self.rank, alternatives=[[a, p] for a, p in self.alternatives])
+        return d
+
+
+def rank_bucket(rank: int) -> int:
+    """GLTR's buckets: 0 = the model's first choice, 1 = in its top 10, 2 = top 100, 3 = the rest."""
+    return 0 if rank <= 1 else 1 if rank <= 10 else 2 if rank <= 100 else 3
+
+
+BUCKETS = ("top 1", "top 10", "top 100", "rest")
 
 
 @dataclass
@@ -51,8 +67,9 @@ class TextScore:
                 "bits_per_char": self.bits_per_char}
 
 
-def score_text(gen, text: str, stop_event: threading.Event | None = None) -> TextScore:
-    """Each token's log-probability under ``gen``'s model. Tokens not in the vocabulary count as
+def score_text(gen, text: str, stop_event: threading.Event | None = None, top: int = 0) -> TextScore:
+    """Each token's log-probability under ``gen``'s model (with ``top`` > 0 also its rank among the
+    model's choices and the ``top`` likeliest tokens there). Tokens not in the vocabulary count as
     ``<unk>``. Raises ConfigError for a text of fewer than two tokens."""
     tokens = gen.tokenizer.tokenize(text)
     ids = [gen.vocab.token_to_idx.get(t, 0) for t in tokens]
@@ -66,7 +83,12 @@ def score_text(gen, text: str, stop_event: threading.Event | None = None) -> Tex
             break
         logp = log_softmax(np.asarray(logits))
         piece = gen.tokenizer.separator(tokens[i - 1], tokens[i]) + tokens[i]
-        out.append(TokenScore(piece, ids[i], float(logp[ids[i]])))
+        score = TokenScore(piece, ids[i], float(logp[ids[i]]))
+        if top:
+            score.rank = int((logp > logp[ids[i]]).sum()) + 1
+            best = np.argsort(-logp, kind="stable")[:top]
+            score.alternatives = tuple((gen.vocab.idx_to_token[j], float(math.exp(logp[j]))) for j in best)
+        out.append(score)
         if i + 1 < len(ids):
             logits = dec.step(ids[i])
     return TextScore(out)

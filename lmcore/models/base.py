@@ -19,6 +19,26 @@ class LanguageModel(nn.Module):
     #: whether the saved tensors' shapes follow from the config alone (the n-gram's depend on the counts)
     fixed_shapes: bool = True
 
+    @property
+    def unit_values(self) -> tuple[str, ...]:
+        """What ``trace`` shows of each recurrent unit (e.g. LSTM: c, h, i, f, o); () for models without
+        recurrent units."""
+        return ()
+
+    @property
+    def shows_attention(self) -> bool:
+        """Whether ``attention_maps`` can show where the model looks."""
+        return False
+
+    def trace(self, ids: torch.Tensor) -> list[dict[str, torch.Tensor]]:
+        """Per layer, each of ``unit_values`` at every step of one sequence ``ids`` (time,): (time, units)."""
+        raise ConfigError(f"a {self.config.arch} model has no recurrent units to show")
+
+    def attention_maps(self, ids: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """Per layer, the attention weights (heads, time, time) over one sequence ``ids`` and the values
+        (heads, time, head size) they average."""
+        raise ConfigError(f"a {self.config.arch} model has no attention to show")
+
     def forward(self, x: torch.Tensor, state: Any = None) -> tuple[torch.Tensor, Any]:
         """x: (batch, time) token ids. Returns logits (batch, time, vocab) and the new state."""
         raise NotImplementedError

@@ -183,6 +183,52 @@ class RecurrentLM(LanguageModel):
             new_state = torch.stack(new_h)
         return self.head(x), new_state
 
+    @property
+    def unit_values(self) -> tuple[str, ...]:
+        if self.config.bidirectional:
+            return ()
+        return {"rnn": ("h",), "gru": ("h", "r", "z"), "lstm": ("c", "h", "i", "f", "o")}[self.config.arch]
+
+    @torch.no_grad()
+    def trace(self, ids: torch.Tensor) -> list[dict[str, torch.Tensor]]:
+        """The cell equations step by step on the layer weights (fused and scratch models hold the same
+        ones), keeping the gates the fused kernels never show: per layer, each value (time, hidden)."""
+        c = self.config
+        if not self.unit_values:
+            return super().trace(ids)
+        ids = ids.reshape(-1).long()
+        x = F.one_hot(ids, c.vocab_size).to(self.head.weight.dtype) if self.embedding is None else self.embedding(ids)
+        out = []
+        for layer in range(c.num_layers):
+            w_ih, w_hh = getattr(self.rnn, f"weight_ih_l{layer}"), getattr(self.rnn, f"weight_hh_l{layer}")
+            b_ih, b_hh = getattr(self.rnn, f"bias_ih_l{layer}"), getattr(self.rnn, f"bias_hh_l{layer}")
+            xp = F.linear(x, w_ih, b_ih)
+            h = torch.zeros(c.hidden, dtype=x.dtype, device=x.device)
+            cell = torch.zeros_like(h)
+            rows: dict[str, list] = {k: [] for k in self.unit_values}
+            for t in range(len(ids)):
+                hp = F.linear(h, w_hh, b_hh)
+                if c.arch == "lstm":
+                    i, f, g, o = (xp[t] + hp).chunk(4)
+                    i, f, o = torch.sigmoid(i), torch.sigmoid(f), torch.sigmoid(o)
+                    cell = f * cell + i * torch.tanh(g)
+                    h = o * torch.tanh(cell)
+                    values = {"c": cell, "h": h, "i": i, "f": f, "o": o}
+                elif c.arch == "gru":
+                    xr, xz, xn = xp[t].chunk(3)
+                    hr, hz, hn = hp.chunk(3)
+                    r, z = torch.sigmoid(xr + hr), torch.sigmoid(xz + hz)
+                    h = (1 - z) * torch.tanh(xn + r * hn) + z * h
+                    values = {"h": h, "r": r, "z": z}
+                else:
+                    h = torch.tanh(xp[t] + hp)
+                    values = {"h": h}
+                for k, v in values.items():
+                    rows[k].append(v)
+            out.append({k: torch.stack(v) for k, v in rows.items()})
+            x = out[-1]["h"]
+        return out
+
     def forward(self, x, state=None):
         if state is None:
             state = self.init_state(x.shape[0], x.device)

@@ -159,3 +159,32 @@ class TransformerLM(LanguageModel):
 
     def detach_state(self, state):
         return None
+
+    @property
+    def shows_attention(self) -> bool:
+        return True
+
+    @torch.no_grad()
+    def attention_maps(self, ids: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """The attention weights written out (softmax of q·k / sqrt(d) under the causal mask), outside the
+        fast path: per layer, (heads, time, time) and the values (heads, time, head size)."""
+        x = ids.reshape(1, -1).long()[:, -self.config.context:]
+        t = x.shape[1]
+        h = self.wte(x)
+        if self.wpe is not None:
+            h = h + self.wpe(torch.arange(t, device=x.device))
+        causal = torch.ones(t, t, dtype=torch.bool, device=x.device).tril()
+        out = []
+        for block in self.blocks:
+            attn = block.attn
+            ch = h.shape[-1]
+            q, k, v = attn.c_attn(block.ln_1(h)).split(ch, dim=2)
+            q, k, v = (z.view(1, t, attn.n_head, ch // attn.n_head).transpose(1, 2) for z in (q, k, v))
+            if attn.rotary:
+                pos = torch.arange(t, device=x.device)
+                q, k = _rotary(q, pos), _rotary(k, pos)
+            scores = (q @ k.transpose(-1, -2)) / math.sqrt(q.shape[-1])
+            weights = torch.softmax(scores.masked_fill(~causal, float("-inf")), -1)
+            out.append((weights[0], v[0]))
+            h, _ = block(h)
+        return out
