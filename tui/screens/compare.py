@@ -99,7 +99,7 @@ class CompareScreen(Screen):
 
     def _focus_tab(self) -> None:
         active = self.query_one(TabbedContent).active
-        self.query_one("#arena-prompt" if active == "arena" else "#same-text").focus()
+        self.query_one("#arena-prompt" if active == "arena" else ".source-text").focus()
 
     def action_show_tab(self, tab: str) -> None:
         self.query_one(TabbedContent).active = tab

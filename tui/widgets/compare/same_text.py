@@ -11,18 +11,18 @@ from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
+from textual.containers import Vertical
 from textual.message import Message
-from textual.widgets import Button, Static, TextArea
+from textual.widgets import Button, Static
 
 import lmcore
 from lmcore import LmError, visible, visible_line
 
 from ..generation import Continuation, Transcript
 from ..generation.transcript import band_colour
+from ..text_source import TextSource
 
 MARGIN = 0.5  # nats: a model "found a token more likely" by more than this
-SLICE = 2000  # characters of validation text taken at a time
 
 
 @dataclass
@@ -77,7 +77,6 @@ class SameText(Vertical):
         super().__init__(**kw)
         self.names = names
         self.scores: dict | None = None
-        self._offset = 0  # where the next slice of validation text starts
         self.stop_event = threading.Event()
 
     def on_unmount(self) -> None:
@@ -88,14 +87,11 @@ class SameText(Vertical):
                      "then ctrl+r scores it with every model.", id="same-summary")
         yield Transcript(id="same-view")
         yield Static("", id="same-token", classes="summary-line")
-        yield TextArea(id="same-text", compact=True, placeholder="the text to score")
-        with Horizontal(id="same-buttons"):
-            yield Button("Score (ctrl+r)", id="same-score", compact=True, variant="primary")
-            yield Button("Validation text (ctrl+t)", id="same-slice", compact=True)
+        yield TextSource(self.names[0], "Score")
 
-    @on(Button.Pressed, "#same-score")
+    @on(Button.Pressed, ".source-run")
     def action_score(self) -> None:
-        text = self.query_one("#same-text", TextArea).text
+        text = self.query_one(TextSource).text
         if not text.strip():
             self.app.notify("Type or paste a text first (or ctrl+t for validation text).", severity="warning")
             return
@@ -181,26 +177,6 @@ class SameText(Vertical):
         each = " · ".join(f"{visible_line(n)} p={p:.3f}" for n, p in zip(names, t.probs))
         self.query_one("#same-token", Static).update(Text(f"{t.text!r}: {each}"))
 
-    @on(Button.Pressed, "#same-slice")
+    @on(Button.Pressed, ".source-slice")
     def action_validation_text(self) -> None:
-        self.take_slice(self.names[0], self._offset)
-
-    @work(thread=True, exclusive=True, group="scoring", exit_on_error=False)
-    def take_slice(self, name: str, offset: int) -> None:
-        try:
-            text = lmcore.validation_text(self.app.store, name, SLICE, offset)
-        except LmError as exc:
-            self.app.call_from_thread(self.app.notify, f"{exc}", title="Validation text", severity="error", timeout=8)
-            return
-        self.app.call_from_thread(self._put_slice, text, offset)
-
-    def _put_slice(self, text: str, offset: int) -> None:
-        if not text:
-            self._offset = 0
-            self.app.notify("That was the end of the validation text: ctrl+t starts from its beginning again.")
-            return
-        self._offset = offset + len(text)
-        area = self.query_one("#same-text", TextArea)
-        area.text = text
-        self.app.notify(f"{len(text):,} characters of '{visible_line(self.names[0])}''s validation text "
-                        f"(from character {offset:,}); ctrl+r scores them.")
+        self.query_one(TextSource).take_slice()

@@ -128,7 +128,7 @@ class Continuation(Widget, can_focus=True):
         super().__init__(**kw)
         self.tokens: list = []  # lmcore TokenOut, or SavedToken for a turn read back from disk
         self.colour = colour
-        self.styler = styler or (lambda t: band_colour(t.prob))  # a token -> a theme colour's name
+        self.styler = styler or (lambda t: band_colour(t.prob))  # a token -> a theme colour name or a style
         self.cursor: int | None = None
         self._parts: list[str] = []
         self._starts: list[int] = []  # each token's offset in the text
@@ -162,7 +162,7 @@ class Continuation(Widget, can_focus=True):
         if not self.colour:
             return ((t.text, "") for t in tokens)
         theme, styler = self.app.theme_variables, self.styler
-        return ((t.text, theme.get(styler(t), "")) for t in tokens)
+        return ((t.text, theme.get(s, s)) for t, s in ((t, styler(t)) for t in tokens))  # a theme colour or a style
 
     def _extend(self, pieces) -> int:
         """Styled text onto the lines, re-wrapping only the last one; the first line that changed."""
