@@ -169,3 +169,62 @@ def test_same_text(snap_compare, home):
         await pilot.pause(0.2)
 
     assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
+
+
+INSPECT_TEXT = "a bad cafe\nhead ache\nbeef fed a dace\n'a fad' bead, a deaf cab\nfade"
+
+
+def _inspect_snapshot(snap_compare, app, view: str, text: str | None = INSPECT_TEXT, after=None):
+    """A model's Inspect tab on ``view`` (with ``text`` typed and shown)."""
+
+    async def run_before(pilot):
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: type(app.screen).__name__ == "ModelScreen")
+        await pilot.press("f4")
+        pane = app.screen.query_one("InspectPane")
+        pane.query_one("#inspect-views").active = f"view-{view}"
+        await pilot.pause()
+        if text is not None:
+            pane.query_one("TextSource").text = text
+            await pilot.press("ctrl+r")
+        await wait_for(pilot, lambda: getattr(pane.view, "shown", False))
+        if after:
+            await after(pilot, pane.view)
+        pane.query_one("TextArea").cursor_blink = False
+        await pilot.pause(0.3)
+
+    return snap_compare(app, terminal_size=SIZE, run_before=run_before)
+
+
+def test_inspect_surprisal(snap_compare, home):
+    fixed_entry(Store(home), "lstm-timemachine")
+    assert _inspect_snapshot(snap_compare, create_app(home), "surprisal")
+
+
+def test_inspect_neurons(snap_compare, home):
+    fixed_entry(Store(home), "lstm-timemachine")
+    assert _inspect_snapshot(snap_compare, create_app(home), "neurons")
+
+
+def test_inspect_attention(snap_compare, home):
+    fixed_entry(Store(home), "tf-timemachine", arch="transformer")
+
+    async def head_1(pilot, view):
+        view.query_one("#attention-head").value = 1
+        await pilot.pause()
+
+    assert _inspect_snapshot(snap_compare, create_app(home), "attention", after=head_1)
+
+
+def test_inspect_gradients(snap_compare, home):
+    fixed_entry(Store(home), "lstm-timemachine")
+    assert _inspect_snapshot(snap_compare, create_app(home), "gradients", text=None)
+
+
+def test_inspect_corpus(snap_compare, home, tmp_path):
+    words = ["".join(chr(97 + (i // 26 ** k) % 26) for k in range(2)) + "x" for i in range(1, 300)]
+    text = " ".join(w for i, w in enumerate(words, 1) for _ in range(max(1, 600 // i)))  # a Zipf-like text
+    corpus = tmp_path / "zipfian.txt"
+    corpus.write_text(text, "utf-8")
+    lmcore.train("ngram-zipfian", arch="ngram", preset="tiny", corpus=str(corpus), home=home)
+    assert _inspect_snapshot(snap_compare, create_app(home), "corpus", text=None)

@@ -1,4 +1,4 @@
-"""One model: the training panel and the generation pane, in tabs."""
+"""One model: the training panel, the generation pane and the inspect views, in tabs."""
 from __future__ import annotations
 
 from textual.app import ComposeResult
@@ -7,6 +7,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Header, TabbedContent, TabPane
 
 from ..widgets.generation import GenerationPane
+from ..widgets.inspect import InspectPane
 from ..widgets.training import TrainingPanel
 
 
@@ -14,6 +15,7 @@ class ModelScreen(Screen):
     BINDINGS = [
         Binding("f2", "show_tab('train')", "Train"),
         Binding("f3", "show_tab('generate')", "Generate"),
+        Binding("f4", "show_tab('inspect')", "Inspect"),
         Binding("ctrl+b", "back", "Back"),
         # on the screen, not on one widget: they work wherever the focus is (a text field keeps its
         # letters: it handles them first)
@@ -40,6 +42,8 @@ class ModelScreen(Screen):
                 yield TrainingPanel(self.model_name, self.spec)
             with TabPane("Generate", id="generate"):
                 yield GenerationPane(self.model_name)
+            with TabPane("Inspect", id="inspect"):
+                yield InspectPane(self.model_name)
         yield Footer(compact=True)  # every key of the shown tab fits at 80 columns
 
     def on_mount(self) -> None:
@@ -49,8 +53,11 @@ class ModelScreen(Screen):
 
     def _focus_tab(self) -> None:
         """Focus something in the shown tab: a focused widget in the hidden pane would switch back to it."""
-        if self.query_one(TabbedContent).active == "generate":
+        active = self.query_one(TabbedContent).active
+        if active == "generate":
             self.query_one("#prompt").focus()
+        elif active == "inspect":
+            self.query_one(InspectPane).query_one(".source-text").focus()
         else:  # the first control that takes the focus (Train is disabled while training)
             for wid in ("#start", "#stop", "#steps"):
                 w = self.query_one(wid)
@@ -70,7 +77,7 @@ class ModelScreen(Screen):
             return True
         if action in ("train", "toggle_time"):
             return active == "train"
-        if action == "show_tab":  # the footer offers the other tab only
+        if action == "show_tab":  # the footer offers the other tabs only
             return parameters[0] != active
         return True
 
@@ -89,7 +96,7 @@ class ModelScreen(Screen):
         self.app.pop_screen()
 
     def stop_generation(self) -> None:
-        for pane in self.query(GenerationPane):
+        for pane in self.query("GenerationPane, InspectPane"):
             pane.stop_event.set()
 
     def on_unmount(self) -> None:

@@ -76,6 +76,7 @@ class NewModelScreen(ModalScreen[dict | None]):
             yield Static("Enter creates the model and starts training; Esc cancels.", classes="hint", id="new-hint")
             with Horizontal(classes="buttons"):
                 yield Button("Cancel", id="cancel")
+                yield Button("Corpus…", id="zipf", tooltip="Zipf's law of the chosen corpus")
                 yield Button("Create and train", id="create", variant="primary")
 
     def on_mount(self) -> None:
@@ -117,7 +118,22 @@ class NewModelScreen(ModalScreen[dict | None]):
         if isinstance(focused, Button) and focused.id == "cancel":
             self.dismiss(None)
             return
+        if isinstance(focused, Button) and focused.id == "zipf":
+            self.show_corpus()
+            return
         self._create()
+
+    @on(Button.Pressed, "#zipf")
+    def show_corpus(self) -> None:
+        """The chosen corpus through Zipf's law (a registry corpus must be downloaded or built in)."""
+        from .corpus import CorpusScreen
+
+        corpus = self.query_one("#corpus", Select).value
+        source = self.query_one("#path", Input).value.strip() if corpus == PATH else str(corpus)
+        if not source:
+            self._error("Type the path of a text file or folder first.")
+            return
+        self.app.push_screen(CorpusScreen(source))
 
     @on(Button.Pressed, "#create")
     def _create(self) -> None:

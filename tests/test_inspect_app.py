@@ -1,0 +1,146 @@
+"""The Inspect tab: each view shows what lmcore computes headless for the same model and text."""
+import pytest
+from textual.widgets import Input, Select
+
+import lmcore
+from lmcore import Store
+from lmcore.insight import trace_text, zipf_stats
+from tui.app import create_app
+from tui.screens.model import ModelScreen
+from tui.screens.new_model import NewModelScreen
+from tui.widgets.generation import Continuation
+
+from .tui_helpers import fixed_entry, wait_for
+
+TEXT = "a bad cafe\nhead ache\nbeef fed a dace\n'a fad' bead"
+
+
+@pytest.fixture(autouse=True)
+def _record_notifications(monkeypatch):
+    from tui.app import LmplayApp
+
+    real = LmplayApp.notify
+
+    def notify(self, message, *a, **kw):
+        self.__dict__.setdefault("shown", []).append(str(message))
+        return real(self, message, *a, **kw)
+
+    monkeypatch.setattr(LmplayApp, "notify", notify)
+
+
+async def _inspect(pilot, app, view: str, text: str | None = TEXT):
+    """Open the only model's Inspect tab on ``view``; with a text, type it and press ctrl+r."""
+    await pilot.press("enter")
+    await wait_for(pilot, lambda: isinstance(app.screen, ModelScreen))
+    await pilot.press("f4")
+    pane = app.screen.query_one("InspectPane")
+    await wait_for(pilot, lambda: pane.query_one(".source-text").has_focus)
+    pane.query_one("#inspect-views").active = f"view-{view}"
+    await pilot.pause()
+    if text is not None:
+        pane.query_one("TextSource").text = text
+        await pilot.press("ctrl+r")
+    await wait_for(pilot, lambda: getattr(pane.view, "shown", False))
+    await pilot.pause()
+    return pane, pane.view
+
+
+def _summary(view) -> str:
+    return str(view.query_one(".view-summary").render())
+
+
+async def test_surprisal_view_shows_the_models_probabilities_and_ranks(home):
+    store = Store(home)
+    fixed_entry(store, "m")
+    app = create_app(home)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        pane, view = await _inspect(pilot, app, "surprisal")
+        score = lmcore.score_text(lmcore.Generator.from_store(store, "m"), TEXT, top=5)
+        assert f"ppl {score.ppl:.2f}" in _summary(view) and f"{score.bits_per_char:.3f} bits/char" in _summary(view)
+        text = view.query_one(Continuation)
+        assert text.plain == TEXT
+        text.focus()  # the cursor starts on the first scored token
+        await pilot.pause()
+        for t in score.tokens[:3]:
+            line = str(view.query_one(".view-token").render())
+            assert f"p={t.prob:.3f} rank {t.rank}" in line, line
+            await pilot.press("right")
+
+
+async def test_neuron_view_colours_the_text_by_the_units_own_values(home):
+    store = Store(home)
+    fixed_entry(store, "m")
+    app = create_app(home)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        pane, view = await _inspect(pilot, app, "neurons")
+        trace = trace_text(lmcore.Generator.from_store(store, "m"), TEXT)
+        assert "inside quotes:" in str(view.query_one(".neuron-ranking").render())
+        view.query_one("#neuron-value", Select).value = "f"
+        view.query_one("#neuron-unit", Input).value = "7"
+        await pilot.pause()
+        assert "layer 0 f7" in _summary(view)
+        view.query_one(Continuation).focus()
+        await pilot.pause()
+        await pilot.press("right")
+        value = trace.unit(0, "f", 7)[1]
+        assert f"f7 = {value:+.3f}" in str(view.query_one(".view-token").render())
+        view.query_one("#neuron-unit", Input).value = "999"  # no such unit: said, nothing breaks
+        await pilot.pause()
+        assert "unit must be between 0 and 63" in _summary(view)
+
+
+async def test_attention_view_and_a_view_the_model_cannot_show(home):
+    store = Store(home)
+    fixed_entry(store, "tf", arch="transformer")
+    app = create_app(home)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        pane, view = await _inspect(pilot, app, "attention")
+        assert "layer 0 head 0 mostly looks at" in _summary(view)
+        view.query_one("#attention-head", Select).value = 1
+        await pilot.pause()
+        assert "layer 0 head 1 mostly looks at" in _summary(view)
+        pane.query_one("#inspect-views").active = "view-neurons"
+        await pilot.pause()
+        pane.query_one(".source-text").focus()
+        await pilot.press("ctrl+r")
+        await wait_for(pilot, lambda: any("neurons are shown for rnn" in n for n in app.__dict__.get("shown", [])))
+        assert isinstance(app.screen, ModelScreen)
+
+
+async def test_gradient_and_corpus_charts(home, prose, prose_text):
+    lmcore.train("rec", arch="gru", preset="tiny", corpus=str(prose), steps=2, home=home)
+    app = create_app(home)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        pane, view = await _inspect(pilot, app, "gradients", text=None)  # a chart computes when shown
+        legend = str(view.query_one(".chart-legend").render())
+        assert "rnn" in legend and "lstm, forget bias 1" in legend and "this model" in legend
+        assert "keeps" in _summary(view) and "the plain RNN's gradient" in _summary(view)
+        assert not pane.query_one("TextSource").display  # no text for a chart
+        pane.query_one("#inspect-views").active = "view-corpus"
+        await wait_for(pilot, lambda: getattr(pane.view, "shown", False))
+        words = zipf_stats(prose_text, "word").tokens
+        assert f"{words:,} word tokens" in _summary(pane.view)
+        pane.view.query_one("#zipf-level", Select).value = "char"
+        await wait_for(pilot, lambda: "char tokens" in _summary(pane.view))
+
+
+async def test_the_new_model_dialog_shows_a_corpus_through_zipfs_law(home, prose):
+    app = create_app(home)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        await pilot.press("n")
+        await wait_for(pilot, lambda: isinstance(app.screen, NewModelScreen))
+        app.screen.query_one("#corpus", Select).value = "__path__"
+        await pilot.pause()
+        app.screen.query_one("#path", Input).value = str(prose)
+        app.screen.query_one("#zipf").press()
+        await wait_for(pilot, lambda: type(app.screen).__name__ == "CorpusScreen")
+        view = app.screen.query_one("CorpusView")
+        await wait_for(pilot, lambda: getattr(view, "shown", False))
+        assert "prose:" in _summary(view) and "word tokens" in _summary(view)
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: isinstance(app.screen, NewModelScreen))

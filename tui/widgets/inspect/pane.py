@@ -1,0 +1,130 @@
+"""The Inspect tab: one text (typed, pasted or a slice of the validation text) seen through several
+views, and two charts. ctrl+r computes the shown view in a worker (its own stop event: leaving or
+quitting stops it); ctrl+t takes the next slice of validation text."""
+from __future__ import annotations
+
+import threading
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.message import Message
+from textual.widgets import Button, Static, TabbedContent, TabPane
+
+from lmcore import LmError
+
+from ..text_source import TextSource
+from .chart_views import CorpusView, GradientView, RecomputeRequest
+from .text_views import AttentionView, NeuronView, SurprisalView
+
+
+class ViewComputed(Message):
+    def __init__(self, view, result, text: str, error: str | None = None) -> None:
+        super().__init__()
+        self.view, self.result, self.text, self.error = view, result, text, error
+
+
+class InspectPane(Vertical):
+    BINDINGS = [
+        Binding("ctrl+r", "compute", "Show"),
+        Binding("ctrl+t", "validation_text", "Validation text"),
+    ]
+
+    def __init__(self, name: str, **kw) -> None:
+        super().__init__(**kw)
+        self.model_name = name
+        self.stop_event = threading.Event()
+        self.busy = False
+
+    def compose(self) -> ComposeResult:
+        with TabbedContent(id="inspect-views"):
+            with TabPane("Surprisal", id="view-surprisal"):
+                yield SurprisalView()
+            with TabPane("Neurons", id="view-neurons"):
+                yield NeuronView()
+            with TabPane("Attention", id="view-attention"):
+                yield AttentionView()
+            with TabPane("Gradients", id="view-gradients"):
+                yield GradientView()
+            with TabPane("Corpus", id="view-corpus"):
+                yield CorpusView(model_name=self.model_name)
+        yield Static("", id="inspect-state", classes="summary-line")
+        yield TextSource(self.model_name, "Show")
+
+    @property
+    def view(self):
+        pane = self.query_one("#inspect-views", TabbedContent).active_pane
+        return pane.children[0] if pane is not None and pane.children else None
+
+    @on(TabbedContent.TabActivated, "#inspect-views")
+    def _view_changed(self) -> None:
+        view = self.view
+        source = self.query_one(TextSource)
+        source.display = bool(view is not None and view.needs_text)
+        if not source.display and source.has_focus_within:
+            self.query_one("#inspect-views Tabs").focus()  # the pane's keys (ctrl+r) stay at hand
+        if view is not None and not view.needs_text and not getattr(view, "shown", False):
+            self.action_compute()  # a chart of its own: drawn when first shown
+
+    @on(Button.Pressed, ".source-run")
+    def action_compute(self) -> None:
+        view = self.view
+        if view is None:
+            return
+        text = self.query_one(TextSource).text
+        if view.needs_text and not text.strip():
+            self.app.notify("Type or paste a text below first, or ctrl+t for a slice of the validation text.",
+                            severity="warning")
+            return
+        self.stop_event.set()  # what still runs gives way
+        self.stop_event = threading.Event()
+        self.busy = True
+        self.query_one("#inspect-state", Static).update(f"computing {view.title.lower()}…")
+        self.compute(view, text, self.stop_event)
+
+    @on(RecomputeRequest)
+    def _recompute(self, message: RecomputeRequest) -> None:
+        message.stop()
+        if getattr(message.view, "shown", False):
+            self.action_compute()
+
+    @on(Button.Pressed, ".source-slice")
+    def action_validation_text(self) -> None:
+        self.query_one(TextSource).take_slice()
+
+    @work(thread=True, exclusive=True, group="inspect", exit_on_error=False)
+    def compute(self, view, text: str, stop: threading.Event) -> None:
+        try:
+            gen = None
+            if view.needs_model:
+                try:
+                    gen = self.app.get_generator(self.model_name)
+                except LmError:
+                    if view.needs_text:
+                        raise
+            result = view.compute(gen, text, stop)
+        except LmError as exc:
+            self.post_message(ViewComputed(view, None, text, str(exc)))
+            return
+        except Exception as exc:  # noqa: BLE001 - one notification, never a traceback
+            self.post_message(ViewComputed(view, None, text, f"{type(exc).__name__}: {exc}"))
+            return
+        if not stop.is_set():
+            self.post_message(ViewComputed(view, result, text))
+
+    @on(ViewComputed)
+    def _computed(self, message: ViewComputed) -> None:
+        message.stop()
+        self.busy = False
+        state = self.query_one("#inspect-state", Static)
+        if message.error:
+            state.update("")
+            self.app.notify(message.error, title=message.view.title, severity="error", timeout=8)
+            return
+        state.update("")
+        message.view.shown = True
+        message.view.show(message.result, message.text)
+
+    def on_unmount(self) -> None:
+        self.stop_event.set()
