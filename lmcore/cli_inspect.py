@@ -3,6 +3,7 @@ look-inside views, printed or as JSON lines."""
 from __future__ import annotations
 
 import math
+import sys
 
 from .cli import _out, _read_text_file, _v
 from .errors import ConfigError
@@ -122,6 +123,8 @@ def _neurons(args) -> int:
     text = _text(args)
     gen = _generator(args)
     trace = trace_text(gen, text)
+    if trace.text_tokens > len(trace.tokens):
+        print(f"note: the first {len(trace.tokens):,} of {trace.text_tokens:,} tokens", file=sys.stderr)
     if args.unit is not None:
         layer = args.layer or 0
         values = trace.unit(layer, args.value, args.unit)

@@ -17,5 +17,9 @@ class SaveError(StoreError):
     """A checkpoint could not be written (full disk, unwritable folder); the previous one is kept."""
 
 
+class Cancelled(LmError):
+    """Work stopped because it was asked to (the user left, or asked for something else)."""
+
+
 class ConfigError(LmError):
     """An option or hyper-parameter is out of range."""

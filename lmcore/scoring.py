@@ -67,7 +67,8 @@ class TextScore:
                 "bits_per_char": self.bits_per_char}
 
 
-def score_text(gen, text: str, stop_event: threading.Event | None = None, top: int = 0) -> TextScore:
+def score_text(gen, text: str, stop_event: threading.Event | None = None, top: int = 0,
+               progress=None) -> TextScore:
     """Each token's log-probability under ``gen``'s model (with ``top`` > 0 also its rank among the
     model's choices and the ``top`` likeliest tokens there). Tokens not in the vocabulary count as
     ``<unk>``. Raises ConfigError for a text of fewer than two tokens."""
@@ -81,6 +82,8 @@ def score_text(gen, text: str, stop_event: threading.Event | None = None, top: i
     for i in range(1, len(ids)):
         if stop_event is not None and stop_event.is_set():
             break
+        if progress is not None and i % 256 == 0:
+            progress(i, len(ids) - 1)
         logp = log_softmax(np.asarray(logits))
         piece = gen.tokenizer.separator(tokens[i - 1], tokens[i]) + tokens[i]
         score = TokenScore(piece, ids[i], float(logp[ids[i]]))

@@ -243,3 +243,20 @@ def test_inspect_commands_print_strict_json(home, capsys, prose):
     assert main(["--home", str(home), "inspect", "surprisal", "rec", "--text", text]) == 0
     out = capsys.readouterr().out
     assert "bits/char" in out and "top 1" in out and math.isfinite(float(out.split("perplexity ")[1].split()[0]))
+
+
+def test_long_views_report_progress_and_stop_when_asked():
+    import threading
+
+    gen = _gen("lstm", num_layers=2)
+    text = TEXT * 40
+    seen = []
+    lmcore.score_text(gen, text, progress=lambda done, total: seen.append((done, total)))
+    assert seen and seen[-1][1] == len(text) - 1 and seen == sorted(seen)
+    seen.clear()
+    trace_text(gen, text, progress=lambda done, total: seen.append((done, total)))
+    assert seen[-1][1] == 2 * len(text) and seen[-1][0] >= len(text)  # both layers
+    stop = threading.Event()
+    stop.set()
+    with pytest.raises(lmcore.errors.Cancelled):
+        trace_text(gen, text, stop_event=stop)

@@ -144,3 +144,24 @@ async def test_the_new_model_dialog_shows_a_corpus_through_zipfs_law(home, prose
         assert "prose:" in _summary(view) and "word tokens" in _summary(view)
         await pilot.press("escape")
         await wait_for(pilot, lambda: isinstance(app.screen, NewModelScreen))
+
+
+async def test_a_long_view_shows_progress_and_quitting_stops_it(home):
+    store = Store(home)
+    fixed_entry(store, "m")
+    app = create_app(home)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, ModelScreen))
+        await pilot.press("f4")
+        pane = app.screen.query_one("InspectPane")
+        pane.query_one("#inspect-views").active = "view-neurons"
+        await pilot.pause()
+        pane.query_one("TextSource").text = TEXT * 400  # 20,000 tokens: a few seconds
+        pane.query_one(".source-text").focus()
+        await pilot.press("ctrl+r")
+        await wait_for(pilot, lambda: "%" in str(pane.query_one("#inspect-state").render()))
+        workers = [w for w in app.workers if w.group == "inspect"]
+        await app.quit_and_wait()
+        assert workers and all(w.is_finished for w in workers)

@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 import torch
 
-from ..errors import ConfigError
+from ..errors import Cancelled, ConfigError
 
 QUOTES = '"“”«»'
 OPEN, CLOSE = "([{", ")]}"
@@ -22,6 +23,7 @@ SATURATED = 0.1  # a gate value below this or above 1 - this is saturated
 class NeuronTrace:
     tokens: list[str]                    # the text, token by token (the first included)
     layers: list[dict[str, np.ndarray]]  # per layer: value name -> (tokens, units)
+    text_tokens: int = 0                 # tokens in the whole text (more than ``tokens``: cut at the limit)
 
     @property
     def values(self) -> tuple[str, ...]:
@@ -42,19 +44,28 @@ class NeuronTrace:
         return self.layers[layer][value][:, unit]
 
 
-def trace_text(gen, text: str, max_tokens: int = 20_000) -> NeuronTrace:
-    """Every unit of ``gen``'s recurrent model while it reads ``text`` (unknown tokens read as <unk>)."""
+def trace_text(gen, text: str, max_tokens: int = 20_000, stop_event: threading.Event | None = None,
+               progress: Callable[[int, int], None] | None = None) -> NeuronTrace:
+    """Every unit of ``gen``'s recurrent model while it reads ``text`` (unknown tokens read as <unk>; at
+    most ``max_tokens``). Raises Cancelled once ``stop_event`` is set."""
     model = gen.model
     if not model.unit_values:
         raise ConfigError(f"'{model.config.arch}' models have no recurrent units to show: "
                           f"neurons are shown for rnn, gru and lstm models")
-    tokens = gen.tokenizer.tokenize(text)[:max_tokens]
+    tokens = gen.tokenizer.tokenize(text)
+    text_tokens, tokens = len(tokens), tokens[:max_tokens]
     if not tokens:
         raise ConfigError("the text is empty")
     ids = torch.tensor([gen.vocab.token_to_idx.get(t, 0) for t in tokens], device=gen.device)
-    layers = [{k: v.float().cpu().numpy() for k, v in layer.items()} for layer in model.trace(ids)]
+    def tick(done: int, total: int) -> None:
+        if stop_event is not None and stop_event.is_set():
+            raise Cancelled("stopped")
+        if progress is not None:
+            progress(done, total)
+
+    layers = [{k: v.float().cpu().numpy() for k, v in layer.items()} for layer in model.trace(ids, tick)]
     pieces = [tokens[0]] + [gen.tokenizer.separator(a, b) + b for a, b in zip(tokens, tokens[1:])]
-    return NeuronTrace(pieces, layers)
+    return NeuronTrace(pieces, layers, text_tokens)
 
 
 def text_properties(pieces: list[str]) -> dict[str, np.ndarray]:

@@ -30,8 +30,9 @@ class LanguageModel(nn.Module):
         """Whether ``attention_maps`` can show where the model looks."""
         return False
 
-    def trace(self, ids: torch.Tensor) -> list[dict[str, torch.Tensor]]:
-        """Per layer, each of ``unit_values`` at every step of one sequence ``ids`` (time,): (time, units)."""
+    def trace(self, ids: torch.Tensor, tick=None) -> list[dict[str, torch.Tensor]]:
+        """Per layer, each of ``unit_values`` at every step of one sequence ``ids`` (time,): (time, units).
+        ``tick(done, total)`` is called now and then (it may raise to stop)."""
         raise ConfigError(f"a {self.config.arch} model has no recurrent units to show")
 
     def attention_maps(self, ids: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor]]:

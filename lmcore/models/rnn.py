@@ -190,7 +190,7 @@ class RecurrentLM(LanguageModel):
         return {"rnn": ("h",), "gru": ("h", "r", "z"), "lstm": ("c", "h", "i", "f", "o")}[self.config.arch]
 
     @torch.no_grad()
-    def trace(self, ids: torch.Tensor) -> list[dict[str, torch.Tensor]]:
+    def trace(self, ids: torch.Tensor, tick=None) -> list[dict[str, torch.Tensor]]:
         """The cell equations step by step on the layer weights (fused and scratch models hold the same
         ones), keeping the gates the fused kernels never show: per layer, each value (time, hidden)."""
         c = self.config
@@ -207,6 +207,8 @@ class RecurrentLM(LanguageModel):
             cell = torch.zeros_like(h)
             rows: dict[str, list] = {k: [] for k in self.unit_values}
             for t in range(len(ids)):
+                if tick is not None and t % 256 == 0:
+                    tick(layer * len(ids) + t, c.num_layers * len(ids))  # progress; may raise to stop
                 hp = F.linear(h, w_hh, b_hh)
                 if c.arch == "lstm":
                     i, f, g, o = (xp[t] + hp).chunk(4)

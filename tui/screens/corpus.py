@@ -41,9 +41,12 @@ class CorpusScreen(ModalScreen[None]):
     @work(thread=True, exclusive=True, group="inspect", exit_on_error=False)
     def _compute(self, view: CorpusView, stop: threading.Event) -> None:
         try:
-            result = view.compute(None, "", stop)
+            result = view.compute(None, "", stop, None)
         except LmError as exc:
             self.post_message(ViewComputed(view, None, "", str(exc)))
+            return
+        except Exception as exc:  # noqa: BLE001 - one notification, never a silent hang
+            self.post_message(ViewComputed(view, None, "", f"{type(exc).__name__}: {exc}"))
             return
         self.post_message(ViewComputed(view, result, ""))
 

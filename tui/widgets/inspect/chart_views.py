@@ -71,7 +71,7 @@ class GradientView(ChartView):
     def hint(self) -> str:
         return "ctrl+r computes: how much the loss at the last of 100 steps feels each earlier step"
 
-    def compute(self, gen, text: str, stop: threading.Event):
+    def compute(self, gen, text: str, stop: threading.Event, progress=None):
         flows = gradient_flows(self.length)
         if gen is not None and gen.model.unit_values and gen.model.stateful:
             ids = random_ids(len(gen.vocab), self.length)
@@ -121,7 +121,7 @@ class CorpusView(ChartView):
     def hint(self) -> str:
         return "ctrl+r counts the corpus's n-grams (Zipf's law: a straight line on log-log axes)"
 
-    def compute(self, gen, text: str, stop: threading.Event):
+    def compute(self, gen, text: str, stop: threading.Event, progress=None):
         app = self.app
         source = self.corpus
         if source is None:

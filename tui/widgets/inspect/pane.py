@@ -103,15 +103,23 @@ class InspectPane(Vertical):
                 except LmError:
                     if view.needs_text:
                         raise
-            result = view.compute(gen, text, stop)
+            result = view.compute(gen, text, stop, lambda done, total: self._progress(view, done, total))
         except LmError as exc:
-            self.post_message(ViewComputed(view, None, text, str(exc)))
+            if not stop.is_set():  # stopped: nobody waits for it
+                self.post_message(ViewComputed(view, None, text, str(exc)))
             return
         except Exception as exc:  # noqa: BLE001 - one notification, never a traceback
             self.post_message(ViewComputed(view, None, text, f"{type(exc).__name__}: {exc}"))
             return
         if not stop.is_set():
             self.post_message(ViewComputed(view, result, text))
+
+    def _progress(self, view, done: int, total: int) -> None:
+        """From the worker: how far a long computation is (every few hundred tokens)."""
+        if total > 1000:
+            self.app.call_from_thread(self.query_one("#inspect-state", Static).update,
+                                      f"computing {view.title.lower()}… {done / total:.0%} (another view or "
+                                      f"leaving stops it)")
 
     @on(ViewComputed)
     def _computed(self, message: ViewComputed) -> None:

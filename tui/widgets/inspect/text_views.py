@@ -80,8 +80,8 @@ class TextView(Vertical):
 class SurprisalView(TextView):
     title = "Surprisal"
 
-    def compute(self, gen, text: str, stop: threading.Event):
-        return lmcore.score_text(gen, text, stop, top=5)
+    def compute(self, gen, text: str, stop: threading.Event, progress=None):
+        return lmcore.score_text(gen, text, stop, top=5, progress=progress)
 
     def show(self, score, text: str) -> None:
         theme = self.app.theme_variables
@@ -126,8 +126,8 @@ class NeuronView(TextView):
     def hint(self) -> str:
         return "an rnn, gru or lstm: ctrl+r shows its units over the text below"
 
-    def compute(self, gen, text: str, stop: threading.Event):
-        trace = trace_text(gen, text)
+    def compute(self, gen, text: str, stop: threading.Event, progress=None):
+        trace = trace_text(gen, text, stop_event=stop, progress=progress)
         return trace, find_units(trace, top=3, stop_event=stop)
 
     def show(self, result, text: str) -> None:
@@ -178,8 +178,10 @@ class NeuronView(TextView):
             tokens.append(ShownToken(visible(tok), style=style, about=f"{visible(tok)!r}: {value}{unit} = {float(v):+.3f}"))
         _show_tokens(self, tokens, cursor=0)
         centre = "0.5" if gate else "0"
+        cut = (f" · the first {len(self.trace.tokens):,} of {self.trace.text_tokens:,} tokens"
+               if self.trace.text_tokens > len(self.trace.tokens) else "")
         self.summary(Text(f"layer {layer} {value}{unit}: red above {centre}, blue below "
-                          f"(min {values.min():+.2f}, max {values.max():+.2f}) · pick another unit above"))
+                          f"(min {values.min():+.2f}, max {values.max():+.2f}) · pick another unit above{cut}"))
 
 
 # ---------------------------------------------------------------------------- attention
@@ -238,7 +240,7 @@ class AttentionView(Vertical):
                           "text below", style="dim"), classes="view-summary")
         yield AttentionHeatmap(classes="attention-map")
 
-    def compute(self, gen, text: str, stop: threading.Event):
+    def compute(self, gen, text: str, stop: threading.Event, progress=None):
         return attention_view(gen, text)
 
     def show(self, view, text: str) -> None:
