@@ -5,6 +5,7 @@ missing GPU or a text too short for one batch fails here, with one line, before 
 Trainer) holds the model's lock while either runs."""
 from __future__ import annotations
 
+import collections
 from dataclasses import dataclass, replace
 from typing import Callable
 
@@ -17,7 +18,7 @@ from .device import pick_device
 from .errors import ConfigError, StoreError
 from .models import ModelConfig, model_class
 from .store import Store
-from .text import Tokenizer, build_vocab, encode
+from .text import Tokenizer, build_vocab, encode, id_dtype
 from .train_config import TrainConfig
 from .vocab import Vocab
 
@@ -51,17 +52,42 @@ Progress = Callable[[int, int | None], None]
 
 
 def _encode(run_corpus: corpora.Corpus, tok: Tokenizer, vocab: Vocab | None, val_fraction: float):
+    """The text as ids, split into training and validation; the characters of the validation text.
+
+    The text is first encoded with a vocabulary of all its tokens (so the validation text's length in
+    characters is exact), then mapped onto ``vocab`` (a saved model's) or, for a new word-level model,
+    onto the tokens of the training split only: a word seen only in validation is ``<unk>`` there, as it
+    would be in any new text, instead of a row of untrained embedding."""
     text = tok.preprocess(run_corpus.text)
     run_corpus.text = ""  # only the compact ids are needed from here on (a huge corpus stays small)
-    if vocab is None:
-        vocab = build_vocab(text, tok)
-    ids = encode(text, tok, vocab)
+    full = build_vocab(text, tok)
+    ids = encode(text, tok, full)
     del text
     train_ids, val_ids = split(ids, val_fraction)
     if len(val_ids) < 2:
         raise ConfigError(f"corpus '{run_corpus.name}' is too small to hold out a validation set "
                           f"({len(ids):,} tokens): use a larger text")
-    return vocab, train_ids, val_ids
+    val_chars = len(val_ids) if tok.level == "char" else len(tok.join(full.decode(val_ids.tolist())))
+    if vocab is None:
+        vocab = full if tok.level == "char" else _training_vocab(full, train_ids)
+    if vocab is not full:
+        train_ids, val_ids = _remap(train_ids, full, vocab), _remap(val_ids, full, vocab)
+    return vocab, train_ids, val_ids, val_chars
+
+
+def _training_vocab(full: Vocab, train_ids: torch.Tensor) -> Vocab:
+    """The tokens that occur in the training split, most frequent there first."""
+    counts = torch.bincount(train_ids.long(), minlength=len(full)).tolist()
+    return Vocab(collections.Counter({t: n for t, n in zip(full.idx_to_token, counts) if n and t != full.idx_to_token[0]}))
+
+
+def _remap(ids: torch.Tensor, full: Vocab, vocab: Vocab, chunk: int = 1 << 22) -> torch.Tensor:
+    """Ids of ``full`` as ids of ``vocab`` (0, ``<unk>``, for tokens it lacks), chunk by chunk."""
+    lut = torch.tensor([vocab.token_to_idx.get(t, 0) for t in full.idx_to_token], dtype=torch.int64)
+    out = torch.empty(len(ids), dtype=id_dtype(len(vocab)))
+    for start in range(0, len(ids), chunk):
+        out[start: start + chunk] = lut[ids[start: start + chunk].long()]
+    return out
 
 
 def _finish(run: PreparedRun) -> PreparedRun:
@@ -79,10 +105,9 @@ def _finish(run: PreparedRun) -> PreparedRun:
     return run
 
 
-def _corpus_ref(c: corpora.Corpus, train_ids, val_ids, tokenizer: Tokenizer, vocab) -> CorpusRef:
-    chars = len(val_ids) if tokenizer.level == "char" else len(tokenizer.join(vocab.decode(val_ids.tolist())))
+def _corpus_ref(c: corpora.Corpus, train_ids, val_ids, val_chars: int) -> CorpusRef:
     return CorpusRef(name=c.name, sha1=c.sha1, source=c.source, train_tokens=len(train_ids),
-                     val_tokens=len(val_ids), val_chars=chars)
+                     val_tokens=len(val_ids), val_chars=val_chars)
 
 
 def prepare_new(store: Store, name: str, model_cfg: ModelConfig, preset: str, given: TrainConfig,
@@ -95,8 +120,8 @@ def prepare_new(store: Store, name: str, model_cfg: ModelConfig, preset: str, gi
     cfg = given.resolved(model_cfg.arch, preset, model_class(model_cfg.arch).stateful)
     device = pick_device(cfg.device)
     c = corpora.load(corpus, store.home, encoding=encoding, progress=progress)
-    vocab, train_ids, val_ids = _encode(c, tokenizer, None, cfg.val_fraction)
-    ref = _corpus_ref(c, train_ids, val_ids, tokenizer, vocab)
+    vocab, train_ids, val_ids, val_chars = _encode(c, tokenizer, None, cfg.val_fraction)
+    ref = _corpus_ref(c, train_ids, val_ids, val_chars)
     return _finish(PreparedRun(name, preset, model_cfg, cfg, tokenizer, vocab, ref, train_ids, val_ids, device))
 
 
@@ -135,9 +160,9 @@ def prepare_continue(store: Store, name: str, given: TrainConfig, corpus: str | 
     if c.sha1 != saved.corpus.sha1:
         raise ConfigError(f"corpus '{src}' is not the text model '{name}' was trained on (sha1 differs): "
                           f"continue with the same text (--corpus PATH if it moved), or train a new model")
-    _, train_ids, val_ids = _encode(c, saved.tokenizer, saved.vocab, cfg.val_fraction)
+    _, train_ids, val_ids, val_chars = _encode(c, saved.tokenizer, saved.vocab, cfg.val_fraction)
     run = PreparedRun(name, saved.preset, replace(saved.model), cfg, saved.tokenizer, saved.vocab,
-                      _corpus_ref(c, train_ids, val_ids, saved.tokenizer, saved.vocab), train_ids, val_ids, device,
+                      _corpus_ref(c, train_ids, val_ids, val_chars), train_ids, val_ids, device,
                       saved, resume_state,
                       run_start_step, run_start_elapsed)
     return _finish(run)

@@ -98,3 +98,18 @@ def test_ngram_statistics_zipf(tm_text):
     assert tri.top[0][0] == ("the", "time", "traveller")
     assert uni.freqs == sorted(uni.freqs, reverse=True) and sum(bi.freqs) == len(ids) - 1
     assert tri.distinct > bi.distinct > uni.distinct
+
+
+def test_a_word_vocabulary_comes_from_the_training_split_only(tmp_path):
+    """A word seen only in the validation tail is <unk> there (as in any new text), not an untrained
+    embedding row; the validation text's length in characters stays exact for bits per character."""
+    corpus = tmp_path / "words.txt"
+    corpus.write_text("alpha beta gamma " * 300 + "zeta alpha " * 50, "utf-8")  # the last 10%: zeta alpha …
+    home = tmp_path / "home"
+    lmcore.train("w", arch="ngram", preset="tiny", corpus=str(corpus), tokens="word", home=home)
+    ck = lmcore.Store(home).read("w")
+    assert "zeta" not in ck.vocab and {"alpha", "beta", "gamma"} <= set(ck.vocab.idx_to_token)
+    assert ck.corpus.val_tokens == 100 and ck.corpus.val_chars == len(" ".join(["zeta", "alpha"] * 50))
+    # continuing maps the text onto the saved vocabulary the same way (char models keep every character)
+    lmcore.train("c", arch="ngram", preset="tiny", corpus=str(corpus), home=home)
+    assert "z" in lmcore.Store(home).read("c").vocab
