@@ -34,7 +34,7 @@ from torch import nn
 from . import corpus as corpora
 from .device import pick_device
 from .generate import Generator
-from .models import PRESETS, build_model, preset_config
+from .models import MIN_RNNS, PRESETS, build_model, preset_config
 from .sampling import SamplingSettings
 from .store import Store
 from .text import Tokenizer, build_vocab, encode
@@ -205,7 +205,7 @@ def reference_train(model: nn.Module, ids: torch.Tensor, batch: int, seq: int, l
 
 def reference_model(arch: str, impl: str, preset: str, vocab_size: int, c) -> tuple[nn.Module, str]:
     """The hand-written model ours is compared with, and how to describe it."""
-    if arch == "transformer":
+    if arch == "transformer" or arch in MIN_RNNS:
         return build_model(preset_config(arch, preset, vocab_size=vocab_size)), "plain fp32 loop, same module"
     if impl == "fused":
         return (PlainRNNLM(arch, vocab_size, c.embed or c.hidden, c.hidden, c.num_layers),
@@ -239,7 +239,7 @@ class Bench:
                  archs: list[str] | None = None, on_row=None):
         self.device = pick_device(device)
         self.quick = quick
-        self.archs = archs or ["rnn", "gru", "lstm", "transformer"]
+        self.archs = archs or ["rnn", "gru", "lstm", "mingru", "minlstm", "transformer"]
         self.on_row = on_row or (lambda r: None)
         self.rows: list[Row] = []
         self.tmp = tempfile.TemporaryDirectory(prefix="lmplay-bench-")
@@ -449,12 +449,12 @@ class Bench:
             impls = ["fused", "scratch"] if arch in ("rnn", "gru", "lstm") else ["fused"]
             if self.quick and arch != "lstm":
                 impls = ["fused"]
-            if self.quick and arch == "rnn":
+            if self.quick and arch in ("rnn", *MIN_RNNS):
                 continue
             for impl in impls:
                 self.train_throughput(arch, impl)
         for arch in self.archs:
-            if not (self.quick and arch in ("rnn", "gru")):
+            if not (self.quick and arch in ("rnn", "gru", *MIN_RNNS)):
                 self.generation(arch)
         if self.quick:
             if "lstm" in self.archs:

@@ -4,13 +4,14 @@ from __future__ import annotations
 from ..errors import ConfigError
 from .base import LanguageModel
 from .config import ARCHS, IMPLS, RECURRENT, ModelConfig
+from .minrnn import MIN_RNNS, MinRNNLM
 from .ngram import NGramModel
 from .presets import NAMES as PRESET_NAMES
 from .presets import PRESETS
 from .rnn import RecurrentLM, ScratchRNN
 from .transformer import KVCache, TransformerLM
 
-__all__ = ["ARCHS", "IMPLS", "RECURRENT", "PRESETS", "PRESET_NAMES", "KVCache", "LanguageModel",
+__all__ = ["ARCHS", "IMPLS", "RECURRENT", "PRESETS", "PRESET_NAMES", "KVCache", "LanguageModel", "MIN_RNNS", "MinRNNLM",
            "ModelConfig", "NGramModel", "RecurrentLM", "ScratchRNN", "TransformerLM", "build_model", "expected_shapes",
            "model_class",
            "preset_config"]
@@ -31,7 +32,7 @@ def model_class(arch: str) -> type[LanguageModel]:
     """The class that implements ``arch``: ask it what the model can do (``stateful``, ``trainable``)."""
     if arch not in ARCHS:
         raise ConfigError(f"unknown architecture '{arch}': use one of {', '.join(ARCHS)}")
-    return {"ngram": NGramModel, "transformer": TransformerLM}.get(arch, RecurrentLM)
+    return {"ngram": NGramModel, "transformer": TransformerLM, **{a: MinRNNLM for a in MIN_RNNS}}.get(arch, RecurrentLM)
 
 
 def build_model(config: ModelConfig) -> LanguageModel:

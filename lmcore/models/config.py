@@ -6,7 +6,7 @@ from dataclasses import asdict, dataclass
 from ..errors import ConfigError
 from ..typed import from_mapping
 
-ARCHS = ("ngram", "rnn", "gru", "lstm", "transformer")
+ARCHS = ("ngram", "rnn", "gru", "lstm", "mingru", "minlstm", "transformer")
 RECURRENT = ("rnn", "gru", "lstm")
 IMPLS = ("fused", "scratch")
 MAX_VOCAB = 1 << 22

@@ -17,6 +17,18 @@ def _recurrent(small_lr: float, base_dropout: float = 0.2) -> dict[str, dict]:
     }
 
 
+def _min_rnn() -> dict[str, dict]:
+    """minGRU and minLSTM train as a parallel scan: longer sequences cost little more."""
+    return {
+        "tiny": {"model": {"num_layers": 2, "hidden": 64},
+                 "train": {"batch_size": 16, "seq_len": 32, "lr": 3e-3, "steps": 300}},
+        "small": {"model": {"num_layers": 3, "hidden": 192, "dropout": 0.0},
+                  "train": {"batch_size": 32, "seq_len": 128, "lr": 3e-3, "steps": 1500}},
+        "base": {"model": {"num_layers": 4, "hidden": 512, "dropout": 0.2},
+                 "train": {"batch_size": 64, "seq_len": 256, "lr": 2e-3, "steps": 5000}},
+    }
+
+
 PRESETS: dict[str, dict[str, dict]] = {
     "ngram": {
         "tiny": {"model": {"order": 2}, "train": {}},
@@ -26,6 +38,8 @@ PRESETS: dict[str, dict[str, dict]] = {
     "rnn": _recurrent(small_lr=5e-3),
     "gru": _recurrent(small_lr=1e-2),
     "lstm": _recurrent(small_lr=1e-2, base_dropout=0.25),
+    "mingru": _min_rnn(),
+    "minlstm": _min_rnn(),
     "transformer": {
         "tiny": {"model": {"num_layers": 2, "heads": 2, "hidden": 64, "context": 32},
                  "train": {"batch_size": 16, "seq_len": 32, "lr": 3e-3, "steps": 300}},

@@ -18,7 +18,8 @@ from textual.widgets import Button, Input, Label, Select, Static
 from lmcore import StoreError, validate_name
 
 
-ARCHS = [("LSTM", "lstm"), ("GRU", "gru"), ("RNN", "rnn"), ("Transformer", "transformer"), ("n-gram (counts)", "ngram")]
+ARCHS = [("LSTM", "lstm"), ("GRU", "gru"), ("RNN", "rnn"), ("Transformer", "transformer"),
+         ("minGRU (parallel scan)", "mingru"), ("minLSTM (parallel scan)", "minlstm"), ("n-gram (counts)", "ngram")]
 IMPLS = [("fused (torch.nn" + (", cuDNN on this GPU)" if torch.cuda.is_available() else ")"), "fused"),
          ("scratch (gate equations)", "scratch")]
 RECURRENT = ("rnn", "gru", "lstm")

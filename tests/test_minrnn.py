@@ -1,0 +1,68 @@
+"""minGRU and minLSTM: the parallel scan (training) equals the step-by-step recurrence (generation)."""
+import numpy as np
+import pytest
+import torch
+
+import lmcore
+from lmcore.decode import decoder_for
+from lmcore.models import build_model, preset_config
+from lmcore.models.minrnn import MinRNN, g
+
+V = 23
+
+
+@pytest.mark.parametrize("mode", ["mingru", "minlstm"])
+def test_the_parallel_scan_equals_the_recurrence(mode):
+    torch.manual_seed(0)
+    cell = MinRNN(mode, 12, 16).double()
+    x = torch.randn(3, 200, 12, dtype=torch.double) * 3  # large inputs: saturated gates, long products
+    h0 = g(torch.randn(3, 16, dtype=torch.double))
+    y, last = cell(x, h0)
+    h, ys = h0, []
+    for t in range(x.shape[1]):
+        out, h = cell.step(x[:, t], h)
+        ys.append(out)
+    torch.testing.assert_close(torch.stack(ys, 1), y, rtol=1e-9, atol=1e-9)
+    torch.testing.assert_close(h, last, rtol=1e-9, atol=1e-9)
+    # by hand, the paper's recurrence: minGRU h = (1 - z) h + z g(h~); minLSTM with normalised f, i
+    p = cell.proj(x[:, 0])
+    if mode == "mingru":
+        k, cand = p.chunk(2, -1)
+        z = torch.sigmoid(k)
+        want = (1 - z) * h0 + z * g(cand)
+    else:
+        f, i, cand = p.chunk(3, -1)
+        f, i = torch.sigmoid(f), torch.sigmoid(i)
+        want = f / (f + i) * h0 + i / (f + i) * g(cand)
+    torch.testing.assert_close(cell.step(x[:, 0], h0)[1], want)
+
+
+@pytest.mark.parametrize("arch", ["mingru", "minlstm"])
+def test_the_decoder_equals_the_forward_pass_token_by_token_and_state_carries(arch):
+    torch.manual_seed(0)
+    model = build_model(preset_config(arch, "tiny", vocab_size=V)).eval()
+    ids = torch.randint(0, V, (80,), generator=torch.Generator().manual_seed(1)).tolist()
+    with torch.inference_mode():
+        want = model(torch.tensor([ids]), model.init_state(1))[0][0].numpy()
+        # two halves with the state carried (training's sequential batches) == the whole sequence
+        a, s = model(torch.tensor([ids[:30]]), model.init_state(1))
+        b, _ = model(torch.tensor([ids[30:]]), s)
+        np.testing.assert_allclose(torch.cat([a, b], 1)[0].numpy(), want, atol=1e-5, rtol=1e-4)
+    dec = decoder_for(model, "cpu")
+    got = np.stack([dec.prefill(ids[:5])] + [dec.step(t) for t in ids[5:-1]])
+    np.testing.assert_allclose(got, want[4:-1], atol=1e-5, rtol=1e-4)
+
+
+@pytest.mark.parametrize("arch", ["mingru", "minlstm"])
+def test_min_rnns_train_save_and_generate(arch, home, prose):
+    res = lmcore.train("m", arch=arch, preset="tiny", corpus=str(prose), steps=30, home=home)
+    ck = lmcore.Store(home).read("m")
+    assert ck.model.arch == arch and ck.best_val_loss < np.log(len(ck.vocab))  # learned something
+    gen = lmcore.Generator.from_store(lmcore.Store(home), "m")
+    text = gen.complete("The ", lmcore.SamplingSettings(max_tokens=40, seed=1))
+    assert len(text) == 40 and res is not None
+    long = torch.randint(0, len(ck.vocab), (1, 2000))  # a long scan stays finite, gradients too
+    model = gen.model.train()
+    logits, _ = model(long)
+    logits.logsumexp(-1).mean().backward()
+    assert torch.isfinite(logits).all() and all(torch.isfinite(p.grad).all() for p in model.parameters())
