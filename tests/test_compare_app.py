@@ -76,6 +76,11 @@ async def test_arena_columns_are_what_each_model_generates_alone(home):
             ppl = lmcore.score_text(gen, "abc ").ppl
             assert f"prompt ppl {ppl:.2f}" in str(column.query_one(".arena-info").render())
         assert "done: 50 / 50 / 50 tokens" in str(arena.query_one("#arena-state").render())
+        arena.columns[1].continuation.focus()  # the cursor in a column: that model's token and alternatives
+        await pilot.press("left")
+        line = str(arena.query_one("#arena-next").render())
+        tok = arena.columns[1].continuation.tokens[-2]
+        assert line.startswith(f"b-transformer: {tok.text!r} p={tok.prob:.2f} · alternatives:"), line
         # the same prompt and seed again: the same columns
         await _run_arena(pilot, app, arena, "abc ", 50)
         await wait_for(pilot, lambda: not arena.generating)

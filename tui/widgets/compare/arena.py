@@ -129,7 +129,8 @@ class Arena(Vertical):
     @on(Continuation.CursorMoved)
     def _show_token(self, message: Continuation.CursorMoved) -> None:
         t = message.token
-        column = next((a for a in message.control.ancestors if isinstance(a, ArenaColumn)), None)
+        column = next((a for a in message.control.ancestors if isinstance(a, ArenaColumn)), None) \
+            if message.control is not None else None
         who = visible_line(column.model_name) if column else ""
         alts = "  ".join(f"{a!r} {p:.2f}" for a, p in t.alternatives)
         self.query_one("#arena-next", Static).update(Text(f"{who}: {t.text!r} p={t.prob:.2f} · alternatives: {alts}"))

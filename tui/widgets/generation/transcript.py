@@ -119,9 +119,14 @@ class Continuation(Widget, can_focus=True):
     ]
 
     class CursorMoved(Message):
-        def __init__(self, token) -> None:
+        def __init__(self, token, continuation: "Continuation | None" = None) -> None:
             super().__init__()
             self.token = token
+            self.continuation = continuation
+
+        @property
+        def control(self) -> "Continuation | None":
+            return self.continuation
 
     def __init__(self, tokens: list | None = None, text: str = "", colour: bool = False,
                  styler: Callable[[object], str] | None = None, **kw) -> None:
@@ -297,7 +302,7 @@ class Continuation(Widget, can_focus=True):
         transcript = next((a for a in self.ancestors if isinstance(a, Transcript)), None)
         if lines and transcript is not None:
             transcript.show_line(self, lines[0])
-        self.post_message(self.CursorMoved(self.tokens[self.cursor]))
+        self.post_message(self.CursorMoved(self.tokens[self.cursor], self))
 
     def on_focus(self) -> None:
         if self.tokens:  # the cursor where it was (at first: the last token, or where it was put)
