@@ -81,6 +81,7 @@ async def test_arena_columns_are_what_each_model_generates_alone(home):
         line = str(arena.query_one("#arena-next").render())
         tok = arena.columns[1].continuation.tokens[-2]
         assert line.startswith(f"b-transformer: {tok.text!r} p={tok.prob:.2f} · alternatives:"), line
+        await pilot.press("escape")  # back to the prompt
         # the same prompt and seed again: the same columns
         await _run_arena(pilot, app, arena, "abc ", 50)
         await wait_for(pilot, lambda: not arena.generating)
