@@ -429,8 +429,12 @@ def cmd_compare(args) -> int:
     from .scoring import score_text
     from .store import Store
 
-    if len(args.names) < 2:
-        raise ConfigError("compare needs two models or more: lmcore compare A B [C …]")
+    if len(set(args.names)) < 2:
+        raise ConfigError("compare needs two different models or more: lmcore compare A B [C …]")
+    if args.file and args.text is not None:
+        raise ConfigError("give --text or --file, not both")
+    if (args.file or args.text is not None) and args.prompt:
+        raise ConfigError("--prompt continues a prompt, --text/--file scores a text: give one of them")
     device = str(pick_device(args.device))
     store = Store(args.home)
     gens = {name: Generator.from_store(store, name, device=device) for name in dict.fromkeys(args.names)}
@@ -548,7 +552,7 @@ def build_parser() -> argparse.ArgumentParser:
     i.add_argument("--prep", choices=PREPS, default="raw")
     i.add_argument("--encoding", help="text encoding of a local file (default utf-8)")
     i.add_argument("--top", type=int, default=10)
-    i.add_argument("--json", action="store_true")
+    i.add_argument("--json", action="store_true", default=argparse.SUPPRESS)  # `corpora --json info` too
     from .cli_inspect import add_parsers as add_inspect_parsers, add_zipf_parser
 
     add_zipf_parser(csub, _Parser)

@@ -2,6 +2,7 @@
 look-inside views, printed or as JSON lines."""
 from __future__ import annotations
 
+import argparse
 import math
 import sys
 
@@ -57,7 +58,7 @@ def add_zipf_parser(csub, parser_class) -> None:
     z.add_argument("--prep", choices=PREPS, default="d2l",
                    help="d2l (default): lower-case letters, as the chapter counts; raw: the text as it is")
     z.add_argument("--encoding")
-    z.add_argument("--json", action="store_true")
+    z.add_argument("--json", action="store_true", default=argparse.SUPPRESS)  # `corpora --json zipf` too
 
 
 def _text(args) -> str:
@@ -274,7 +275,8 @@ def cmd_zipf(args, root) -> int:
     print(f"{_v(c.name)}: {z.tokens:,} {args.tokens} tokens (prep {args.prep})")
     for g in z.ngrams:
         cover = ", ".join(f"top {k:,} {v:.0%}" for k, v in g.coverage.items())
-        print(f"  {names[g.n]:<9} {g.distinct:>8,} distinct · slope {g.slope:+.3f} · {cover} · "
+        slope = f"{g.slope:+.3f}" if math.isfinite(g.slope) else "n/a (too few)"
+        print(f"  {names[g.n]:<9} {g.distinct:>8,} distinct · slope {slope} · {cover} · "
               f"{g.hapax:,} seen once ({g.hapax / max(1, g.distinct):.0%})")
         print("            " + ", ".join(f"{_v(t)!r} {n:,}" for t, n in g.top[:5]))
     return 0

@@ -52,4 +52,19 @@ def test_compare_a_prompt_and_a_text_headless(prose, capsys):
     out = capsys.readouterr().out
     assert "bits/char" in out and "The object is returned." in out
     assert main(["compare", "a"]) == 1
-    assert "two models or more" in capsys.readouterr().err
+    assert "two different models or more" in capsys.readouterr().err
+
+
+def test_compare_refuses_the_same_model_twice_and_mixed_inputs(home, capsys):
+    from lmcore import Store
+
+    from . import factories
+
+    for name in ("a", "b"):
+        factories.save(Store(home), name)
+    for argv, said in ((["a", "a", "--prompt", "x"], "two different models"),
+                       (["a", "b", "--prompt", "x", "--text", "abc"], "give one of them"),
+                       (["a", "b", "--text", "abc", "--file", "f.txt"], "not both")):
+        assert main(["--home", str(home), "compare", *argv]) == 1
+        err = capsys.readouterr().err
+        assert said in err and err.count("\n") == 1

@@ -235,10 +235,19 @@ def test_inspect_commands_print_strict_json(home, capsys, prose):
                        (["inspect", "attention", "rec", "--text", text], "attention is shown for transformer"),
                        (["inspect", "attention", "tf", "--text", text, "--layer", "5"], "layer must be between"),
                        (["inspect", "surprisal", "rec"], "give the text"),
-                       (["inspect", "gradients", "--arch", "gru", "--forget-bias", "1"], "applies to lstm")):
+                       (["inspect", "gradients", "--arch", "gru", "--forget-bias", "1"], "applies to lstm"),
+                       (["inspect", "gradients", "--arch", "lstm", "--forget-bias", "nan"], "forget-gate bias must be"),
+                       (["inspect", "gradients", "--arch", "lstm", "--forget-bias", "1e308"], "forget-gate bias must be"),
+                       (["inspect", "gradients", "--seed", str(10 ** 30)], "seed must be")):
         assert main(["--home", str(home), *argv]) == 1
         err = capsys.readouterr().err
         assert said in err and err.count("\n") == 1 and "Traceback" not in err
+    # a text too short for trigrams: empty rows, no slope (null), no traceback
+    tiny = prose.parent / "two.txt"
+    tiny.write_text("hello world", "utf-8")
+    assert main(["--home", str(home), "corpora", "--json", "zipf", str(tiny)]) == 0
+    rows = _lines(capsys)
+    assert rows[2]["distinct"] == 0 and rows[2]["rank_freq"] == [] and rows[0]["slope"] is None
     # the human view: the text, coloured, and the summary
     assert main(["--home", str(home), "inspect", "surprisal", "rec", "--text", text]) == 0
     out = capsys.readouterr().out

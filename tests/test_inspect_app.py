@@ -79,16 +79,21 @@ async def test_neuron_view_colours_the_text_by_the_units_own_values(home):
         assert "inside quotes:" in str(view.query_one(".neuron-ranking").render())
         view.query_one("#neuron-value", Select).value = "f"
         view.query_one("#neuron-unit", Input).value = "7"
-        await pilot.pause()
-        assert "layer 0 f7" in _summary(view)
+        await wait_for(pilot, lambda: "layer 0 f7" in _summary(view))  # drawn once the typing pauses
         view.query_one(Continuation).focus()
         await pilot.pause()
         await pilot.press("right")
         value = trace.unit(0, "f", 7)[1]
         assert f"f7 = {value:+.3f}" in str(view.query_one(".view-token").render())
         view.query_one("#neuron-unit", Input).value = "999"  # no such unit: said, nothing breaks
-        await pilot.pause()
-        assert "unit must be between 0 and 63" in _summary(view)
+        await wait_for(pilot, lambda: "unit must be between 0 and 63" in _summary(view))
+        view.query_one("#neuron-unit", Input).value = "-"
+        await wait_for(pilot, lambda: "unit must be a whole number from 0 to 63" in _summary(view))
+        view.query_one("#neuron-unit", Input).value = "7"
+        pane.query_one(".source-text").focus()
+        await pilot.press("ctrl+r")  # a new run keeps the unit chosen by hand
+        await pilot.pause(0.5)
+        assert "layer 0 f7" in _summary(view)
 
 
 async def test_attention_view_and_a_view_the_model_cannot_show(home):
@@ -141,7 +146,7 @@ async def test_the_new_model_dialog_shows_a_corpus_through_zipfs_law(home, prose
         await wait_for(pilot, lambda: type(app.screen).__name__ == "CorpusScreen")
         view = app.screen.query_one("CorpusView")
         await wait_for(pilot, lambda: getattr(view, "shown", False))
-        assert "prose:" in _summary(view) and "word tokens" in _summary(view)
+        assert "prose (" in _summary(view) and "word tokens" in _summary(view)
         await pilot.press("escape")
         await wait_for(pilot, lambda: isinstance(app.screen, NewModelScreen))
 
@@ -165,3 +170,23 @@ async def test_a_long_view_shows_progress_and_quitting_stops_it(home):
         workers = [w for w in app.workers if w.group == "inspect"]
         await app.quit_and_wait()
         assert workers and all(w.is_finished for w in workers)
+
+
+async def test_a_corpus_that_cannot_be_read_closes_only_its_own_window(home, tmp_path):
+    empty = tmp_path / "empty.txt"
+    empty.write_text("", "utf-8")
+    app = create_app(home)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        await pilot.press("n")
+        await wait_for(pilot, lambda: isinstance(app.screen, NewModelScreen))
+        app.screen.query_one("#corpus", Select).value = "__path__"
+        await pilot.pause()
+        app.screen.query_one("#path", Input).value = str(empty)
+        app.screen.query_one("#zipf").focus()
+        await pilot.press("enter", "enter")
+        await wait_for(pilot, lambda: any("empty" in n for n in app.__dict__.get("shown", [])))
+        await pilot.pause(0.5)
+        assert isinstance(app.screen, NewModelScreen)  # the dialog and its choices are still there
+        assert app.screen.query_one("#path", Input).value == str(empty)
+        assert 1 <= sum("empty" in n for n in app.__dict__.get("shown", [])) <= 2  # one per Enter, at most

@@ -65,6 +65,7 @@ def fresh_model(arch: str, forget_bias: float | None = None, preset: str = "smal
         raise ConfigError(f"gradients through time are shown for {', '.join(RECURRENT)} (got '{arch}')")
     if forget_bias is not None and arch != "lstm":
         raise ConfigError("--forget-bias applies to lstm models")
+    random_ids(2, 2, seed)  # the seed is checked once, here
     torch.manual_seed(seed)
     cfg = preset_config(arch, preset, vocab_size=vocab_size,
                         forget_bias=forget_bias if arch == "lstm" else None)
@@ -72,8 +73,12 @@ def fresh_model(arch: str, forget_bias: float | None = None, preset: str = "smal
 
 
 def random_ids(vocab_size: int, length: int = DEFAULT_T, seed: int = 0) -> torch.Tensor:
+    from ..sampling import MAX_SEED
+
     if not 2 <= length <= 10_000:
         raise ConfigError(f"the sequence length must be between 2 and 10,000 (got {length})")
+    if not 0 <= seed <= MAX_SEED:
+        raise ConfigError(f"seed must be a whole number between 0 and {MAX_SEED} (got {seed})")
     g = torch.Generator().manual_seed(seed)
     return torch.randint(0, vocab_size, (length + 1,), generator=g)  # T inputs and the target after them
 

@@ -31,7 +31,8 @@ class NgramStats:
              "coverage": {str(k): v for k, v in self.coverage.items()}, "hapax": self.hapax,
              "top": [[g, c] for g, c in self.top]}
         if points:
-            d["rank_freq"] = [[int(r), int(self.freqs[r - 1])] for r in log_ranks(self.distinct, points)]
+            d["rank_freq"] = [[int(r), int(self.freqs[r - 1])] for r in log_ranks(self.distinct, points)] \
+                if self.distinct else []
         return d
 
 

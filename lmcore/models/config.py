@@ -52,6 +52,8 @@ class ModelConfig:
                                   f"(got {getattr(self, name)})")
         if self.bidirectional and self.arch not in RECURRENT:
             raise ConfigError(f"--bidirectional applies to rnn, gru and lstm, not to {self.arch}")
+        if not (isinstance(self.forget_bias, (int, float)) and -100 <= self.forget_bias <= 100):  # NaN fails too
+            raise ConfigError(f"the forget-gate bias must be a number between -100 and 100 (got {self.forget_bias})")
         if not 0.0 <= self.dropout < 1.0:
             raise ConfigError("dropout must be in [0, 1)")
         if self.arch == "transformer" and self.hidden % self.heads:

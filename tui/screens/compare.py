@@ -18,7 +18,7 @@ MAX_MODELS = 4  # columns that still hold a few words each at 80 columns
 
 
 def _fmt_bpc(bpc) -> str:
-    return f"{bpc:.3f} bits/char" if bpc is not None else "not validated"
+    return f"{bpc:.3f} bpc" if bpc is not None else "not validated"
 
 
 class ChooseModelsScreen(ModalScreen[list[str] | None]):
@@ -33,7 +33,8 @@ class ChooseModelsScreen(ModalScreen[list[str] | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
-            yield Static(f"Compare models: tick 2 to {MAX_MODELS} with space, then Compare", classes="title")
+            yield Static(f"Compare models: tick 2 to {MAX_MODELS} with space, then Compare (bpc: validation "
+                         f"bits per character)", classes="title")
             options = []
             for e in self.entries:
                 s = e.summary()

@@ -33,6 +33,11 @@ class CorpusScreen(ModalScreen[None]):
         self.compute()
 
     @on(RecomputeRequest)
+    def _recompute(self, message: RecomputeRequest) -> None:
+        message.stop()
+        if getattr(message.view, "shown", False):  # a choice changed after the first drawing
+            self.compute()
+
     def compute(self) -> None:
         self.stop_event.set()
         self.stop_event = threading.Event()
@@ -54,11 +59,12 @@ class CorpusScreen(ModalScreen[None]):
     def _computed(self, message: ViewComputed) -> None:
         if message.error:
             self.app.notify(message.error, title="Corpus", severity="error", timeout=8)
-            self.dismiss(None)
+            self.action_close()
             return
         message.view.shown = True
         message.view.show(message.result, "")
 
     def action_close(self) -> None:
         self.stop_event.set()
-        self.dismiss(None)
+        if self.is_current:  # once: a second error or key must not close the screen under it
+            self.dismiss(None)

@@ -134,7 +134,8 @@ class NewModelScreen(ModalScreen[dict | None]):
         if not source:
             self._error("Type the path of a text file or folder first.")
             return
-        self.app.push_screen(CorpusScreen(source))
+        if self.is_current:  # a second Enter while it opens stacks no second window
+            self.app.push_screen(CorpusScreen(source))
 
     @on(Button.Pressed, "#create")
     def _create(self) -> None:

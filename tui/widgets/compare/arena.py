@@ -218,7 +218,7 @@ class Arena(Vertical):
                 column.query_one(Transcript).follow(c.blank_below())
         n = sum(len(c.continuation.tokens) for c in self.columns if c.continuation is not None)
         rate = n / max(time.monotonic() - self._started, 1e-6)
-        self._set_state(f"generating… {n} tokens, {rate:,.0f}/s (Esc stops)")
+        self._set_state(f"{n:,} tokens · {rate:,.0f}/s · Esc stops")
 
     @on(GenerationFinished)
     def _finished(self, message: GenerationFinished) -> None:
@@ -228,6 +228,9 @@ class Arena(Vertical):
         for column in self.columns:
             if column.continuation is not None:
                 column.continuation.settle()
+                transcript = column.query_one(Transcript)
+                if transcript.following:  # the end of the text in view, not where the last frame left it
+                    transcript.scroll_end(animate=False, immediate=False)
         self.generating = False
         self._stream_settings = []
         self.query_one("#arena-prompt", Input).cursor_blink = True

@@ -31,7 +31,7 @@ class GenerationPane(Vertical):
         Binding("escape", "stop_generation", "Stop", priority=True),
         Binding("ctrl+up", "temperature(0.1)", "Temp+"),
         Binding("ctrl+down", "temperature(-0.1)", "Temp−"),
-        Binding("ctrl+y", "copy_last", "Copy"),
+        Binding("ctrl+y", "copy_last", "Copy", show=False),  # in the help and the palette: the footer is full
         Binding("ctrl+l", "clear", "Clear", show=False),
     ]
 

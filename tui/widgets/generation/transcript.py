@@ -190,8 +190,10 @@ class Continuation(Widget, can_focus=True):
         """Wrap the last line; with ``newline`` it is ended and an empty one begins."""
         open_, start = self._lines.pop(), self._line_starts.pop()
         cuts = wrap_points(open_.plain, max(1, self._width))
-        for a, b in zip([0, *cuts], [*cuts, len(open_)]):
-            self._lines.append(open_[a:b] if cuts else open_)
+        # divide splits the spans in one pass (slicing per line costs every span per line: a long
+        # coloured text with no line break took minutes)
+        for a, line in zip([0, *cuts], open_.divide(cuts) if cuts else [open_]):
+            self._lines.append(line)
             self._line_starts.append(start + a)
         if newline:
             self._lines.append(Text())

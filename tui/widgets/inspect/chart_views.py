@@ -94,9 +94,10 @@ class GradientView(ChartView):
         k = min(50, self.length - 1)
         rnn, lstm = by["rnn"][-1 - k], by["lstm, forget bias 1"][-1 - k]
         ratio = f"{lstm / rnn:.1e}x" if rnn > 0 else "more than 1e30x"
+        mine = "" if "this model" in by else " · this model has no recurrent state: fresh models only"
         self.query_one(".view-summary", Static).update(Text(
             f"{k} steps back the LSTM (forget bias 1) keeps {ratio} the plain RNN's gradient "
-            f"(fresh models, random tokens)"))
+            f"(fresh models, random tokens){mine}"))
 
 
 class CorpusView(ChartView):
@@ -128,7 +129,7 @@ class CorpusView(ChartView):
             source = app.store.read(self.model_name).corpus.argument()
         c = lmcore.load_corpus(source, app.store.home, fetch_missing=False)
         level = str(self.query_one("#zipf-level", Select).value)
-        return c.name, zipf_stats(c.text, level, "d2l" if level == "word" else "raw")
+        return c.name, zipf_stats(c.text, level, "d2l")  # as the chapter (and lmcore corpora zipf) counts
 
     def show(self, result, text: str) -> None:
         name, stats = result
@@ -148,7 +149,8 @@ class CorpusView(ChartView):
         _legend(self, labels)
         uni = stats.ngrams[0]
         self.query_one(".view-summary", Static).update(Text(
-            f"{visible_line(name)}: {stats.tokens:,} {stats.level} tokens, {uni.distinct:,} distinct; top 10 cover "
+            f"{visible_line(name)} (lower-case letters, as the chapter): {stats.tokens:,} {stats.level} tokens, "
+            f"{uni.distinct:,} distinct; top 10 cover "
             f"{uni.coverage[10]:.0%}, top 100 {uni.coverage[100]:.0%}; {uni.hapax:,} seen once"))
 
     @on(Select.Changed, "#zipf-level")

@@ -91,6 +91,9 @@ class InspectPane(Vertical):
 
     @on(Button.Pressed, ".source-slice")
     def action_validation_text(self) -> None:
+        if self.view is not None and not self.view.needs_text:
+            self.app.notify(f"{self.view.title} needs no text: ctrl+r computes it again.")
+            return
         self.query_one(TextSource).take_slice()
 
     @work(thread=True, exclusive=True, group="inspect", exit_on_error=False)

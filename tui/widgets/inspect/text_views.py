@@ -100,8 +100,8 @@ class SurprisalView(TextView):
             line.append("■", style=theme.get(colour, ""))
             line.append(f" {name} {k / n:.0%} ")
         self.summary(line)
-        self.query_one(".view-token", Static).update(Text("shift+tab to the text, then ←/→: each token's "
-                                                          "probability, rank and the model's top 5", style="dim"))
+        self.query_one(".view-token", Static).update(Text("shift+tab, then ←/→: a token's probability, rank "
+                                                          "and the model's top 5", style="dim"))
 
 
 # ---------------------------------------------------------------------------- neurons
@@ -112,6 +112,7 @@ class NeuronView(TextView):
         super().__init__(**kw)
         self.trace = None
         self.ranked: dict = {}
+        self._redraw = None  # a pending redraw while the unit is being typed
 
     def compose_head(self) -> ComposeResult:
         with Horizontal(classes="view-controls"):
@@ -135,15 +136,19 @@ class NeuronView(TextView):
         t = self.trace
         layer = self.query_one("#neuron-layer", Select)
         value = self.query_one("#neuron-value", Select)
+        kept = layer.value, value.value
         with self.prevent(Select.Changed, Input.Changed):
             layer.set_options([(str(i), i) for i in range(len(t.layers))])
             value.set_options([(v, v) for v in t.values])
-        # start on the unit that tracks a property of the text best
-        best = max((e for name, es in self.ranked.items() if name != "saturated gates" for e in es[:1]),
-                   key=lambda e: e["score"], default={"layer": 0, "value": t.values[0], "unit": 0})
-        with self.prevent(Select.Changed, Input.Changed):
-            layer.value, value.value = best["layer"], best["value"]
-            self.query_one("#neuron-unit", Input).value = str(best["unit"])
+            if kept[0] in range(len(t.layers)) and kept[1] in t.values:
+                layer.value, value.value = kept
+        # the first time: the unit that tracks a property of the text best; later, the unit chosen
+        if not getattr(self, "chosen", False):
+            best = max((e for name, es in self.ranked.items() if name != "saturated gates" for e in es[:1]),
+                       key=lambda e: e["score"], default={"layer": 0, "value": t.values[0], "unit": 0})
+            with self.prevent(Select.Changed, Input.Changed):
+                layer.value, value.value = best["layer"], best["value"]
+                self.query_one("#neuron-unit", Input).value = str(best["unit"])
         lines = Text()
         for name, entries in self.ranked.items():
             if not entries:
@@ -157,15 +162,27 @@ class NeuronView(TextView):
 
     @on(Select.Changed)
     @on(Input.Changed, "#neuron-unit")
+    def _chosen(self) -> None:
+        """A unit picked by hand: kept for the next text; drawn once the typing pauses."""
+        if self.trace is None:
+            return
+        self.chosen = True
+        if self._redraw is not None:
+            self._redraw.stop()
+        self._redraw = self.set_timer(0.3, self.draw)
+
     def draw(self) -> None:
         if self.trace is None:
             return
+        raw = self.query_one("#neuron-unit", Input).value.strip()
         try:
             layer = self.query_one("#neuron-layer", Select).value
             value = self.query_one("#neuron-value", Select).value
-            unit = int(self.query_one("#neuron-unit", Input).value or 0)
-            values = self.trace.unit(int(layer), str(value), unit)
-        except (ConfigError, ValueError) as exc:
+            if not raw.isdigit():
+                raise ConfigError(f"unit must be a whole number from 0 to {self.trace.units - 1}")
+            values = self.trace.unit(int(layer), str(value), int(raw))
+            unit = int(raw)
+        except ConfigError as exc:
             self.summary(Text(f"⚠ {exc}"))
             return
         gate = value not in ("c", "h")
