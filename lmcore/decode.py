@@ -22,7 +22,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .models import LanguageModel, RecurrentLM, TransformerLM
+from .models import LanguageModel, MinRNNLM, RecurrentLM, TransformerLM
 from .sampling import as_vector
 
 
@@ -369,6 +369,76 @@ class NumpyTransformerDecoder(TransformerDecoder):
         return logits
 
 
+# ------------------------------------------------------------------------------------------ minGRU / minLSTM
+def _softplus(x: np.ndarray) -> np.ndarray:
+    return np.logaddexp(0.0, x)
+
+
+def _erf(x: np.ndarray) -> np.ndarray:
+    """Abramowitz & Stegun 7.1.26 (error below 1.5e-7): numpy has no erf, and GELU needs one."""
+    s = np.sign(x)
+    a = np.abs(x)
+    t = 1.0 / (1.0 + 0.3275911 * a)
+    y = 1.0 - (((((1.061405429 * t - 1.453152027) * t) + 1.421413741) * t - 0.284496736) * t + 0.254829592) * t * np.exp(-a * a)
+    return s * y
+
+
+def _layer_norm(x: np.ndarray, w: np.ndarray, b: np.ndarray, eps: float = 1e-5) -> np.ndarray:
+    m = x.mean()
+    v = ((x - m) ** 2).mean()
+    return (x - m) / np.sqrt(v + eps) * w + b
+
+
+class MinRNNDecoder(ModelDecoder):
+    """minGRU and minLSTM one token at a time in numpy (CPU): the prompt through the model's parallel
+    scan, then the recurrence h = a h + b per token with the blocks' norms and MLPs written out."""
+
+    def __init__(self, model, device: torch.device):
+        super().__init__(model, device)
+        c = model.config
+        self.mode, self.H, self.L = c.arch, c.hidden, c.num_layers
+        sd = {k: v.detach().float().cpu().numpy() for k, v in model.state_dict().items()}
+        self.emb = sd["embedding.weight"]
+        self.blocks = [{k[len(f"blocks.{i}."):]: v for k, v in sd.items() if k.startswith(f"blocks.{i}.")}
+                       for i in range(self.L)]
+        self.ln_f = sd["ln_f.weight"], sd["ln_f.bias"]
+        self.head_w, self.head_b = sd["head.weight"], sd["head.bias"]
+        self._new_state()
+
+    STATE = ("h",)
+
+    def _new_state(self) -> None:
+        self.h = np.zeros((self.L, self.H), np.float32)
+
+    @torch.inference_mode()
+    def prefill(self, ids: list[int]) -> np.ndarray:
+        logits, state = self.model(torch.tensor([ids], device=self.device),
+                                   torch.from_numpy(self.h[:, None]).to(self.model.head.weight))
+        self.h = state[:, 0].float().cpu().numpy()
+        return as_vector(logits[0, -1])
+
+    def step(self, token: int) -> np.ndarray:
+        x = self.emb[token]
+        for l, b in enumerate(self.blocks):
+            y = _layer_norm(x, b["ln_1.weight"], b["ln_1.bias"])
+            p = b["rnn.proj.weight"] @ y + b["rnn.proj.bias"]
+            if self.mode == "mingru":
+                k, cand = p[: self.H], p[self.H:]
+                log_a, log_b = -_softplus(k), -_softplus(-k)
+            else:
+                f, i, cand = p[: self.H], p[self.H: 2 * self.H], p[2 * self.H:]
+                diff = _softplus(-f) - _softplus(-i)
+                log_a, log_b = -_softplus(diff), -_softplus(-diff)
+            g = np.where(cand >= 0, cand + 0.5, 1.0 / (1.0 + np.exp(-cand)))
+            self.h[l] = np.exp(log_a) * self.h[l] + np.exp(log_b) * g
+            x = x + b["rnn.out.weight"] @ self.h[l] + b["rnn.out.bias"]
+            z = b["mlp.0.weight"] @ _layer_norm(x, b["ln_2.weight"], b["ln_2.bias"]) + b["mlp.0.bias"]
+            z = 0.5 * z * (1.0 + _erf(z / np.sqrt(2.0)))  # exact GELU
+            x = x + b["mlp.2.weight"] @ z + b["mlp.2.bias"]
+        x = _layer_norm(x, *self.ln_f)
+        return (self.head_w @ x + self.head_b).astype(np.float32)
+
+
 def decoder_for(model: LanguageModel, device: torch.device | str) -> ModelDecoder:
     """The fastest decoder for a model on a device (a fresh one per generated stream: it copies or
     lays out weights as they are now)."""
@@ -377,4 +447,6 @@ def decoder_for(model: LanguageModel, device: torch.device | str) -> ModelDecode
         return (NumpyTransformerDecoder if device.type == "cpu" else TransformerDecoder)(model, device)
     if isinstance(model, RecurrentLM) and device.type == "cpu" and not model.config.bidirectional:
         return RecurrentDecoder(model, device)
+    if isinstance(model, MinRNNLM) and device.type == "cpu" and not model.training:
+        return MinRNNDecoder(model, device)
     return ModelDecoder(model, device)

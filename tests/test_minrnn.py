@@ -4,7 +4,7 @@ import pytest
 import torch
 
 import lmcore
-from lmcore.decode import decoder_for
+from lmcore.decode import MinRNNDecoder, decoder_for
 from lmcore.models import build_model, preset_config
 from lmcore.models.minrnn import MinRNN, g
 
@@ -49,6 +49,7 @@ def test_the_decoder_equals_the_forward_pass_token_by_token_and_state_carries(ar
         b, _ = model(torch.tensor([ids[30:]]), s)
         np.testing.assert_allclose(torch.cat([a, b], 1)[0].numpy(), want, atol=1e-5, rtol=1e-4)
     dec = decoder_for(model, "cpu")
+    assert isinstance(dec, MinRNNDecoder)  # the numpy one-token path on the CPU
     got = np.stack([dec.prefill(ids[:5])] + [dec.step(t) for t in ids[5:-1]])
     np.testing.assert_allclose(got, want[4:-1], atol=1e-5, rtol=1e-4)
 
