@@ -12,24 +12,11 @@ from tui.screens.compare import ChooseModelsScreen, CompareScreen
 from tui.screens.picker import PickerScreen
 from tui.widgets.generation import Continuation
 
-from .tui_helpers import fixed_entry, wait_for
+from .tui_helpers import fixed_entry, notes, record_notifications, wait_for  # noqa: F401 - the fixture
 
 
-@pytest.fixture(autouse=True)
-def _record_notifications(monkeypatch):
-    from tui.app import LmplayApp
+pytestmark = pytest.mark.usefixtures("record_notifications")
 
-    real = LmplayApp.notify
-
-    def notify(self, message, *a, **kw):
-        self.__dict__.setdefault("shown", []).append(str(message))
-        return real(self, message, *a, **kw)
-
-    monkeypatch.setattr(LmplayApp, "notify", notify)
-
-
-def _notes(app) -> list[str]:
-    return list(app.__dict__.get("shown", []))
 
 
 async def _open_compare(pilot, app, ticks: int = 1) -> CompareScreen:
@@ -41,6 +28,15 @@ async def _open_compare(pilot, app, ticks: int = 1) -> CompareScreen:
     await pilot.press("tab", "tab", "enter")
     await wait_for(pilot, lambda: isinstance(app.screen, CompareScreen))
     return app.screen
+
+
+async def _open_same_text(pilot, app):
+    """The compare screen of the model under the picker's cursor and the next one, on its Same text tab."""
+    await pilot.pause()
+    screen = await _open_compare(pilot, app)
+    await pilot.press("f3")
+    await wait_for(pilot, lambda: screen.same_text.query_one(TextArea).has_focus)
+    return screen, screen.same_text
 
 
 async def _run_arena(pilot, app, arena, prompt: str, length: int, seed: int | None = 5) -> None:
@@ -119,7 +115,7 @@ async def test_choosing_models_needs_two_to_four(home):
         await pilot.press("c")
         await pilot.pause()
         assert isinstance(app.screen, PickerScreen)
-        assert any("needs two saved models" in n for n in _notes(app))
+        assert any("needs two saved models" in n for n in notes(app))
     for name in "abcde":
         fixed_entry(store, name)
     (store.root / "broken").mkdir()  # a damaged model is not offered
@@ -133,13 +129,13 @@ async def test_choosing_models_needs_two_to_four(home):
         await pilot.press("tab", "tab", "enter")  # one ticked: not enough
         await pilot.pause()
         assert isinstance(app.screen, ChooseModelsScreen)
-        assert any("Tick 2 to 4" in n for n in _notes(app))
+        assert any("Tick 2 to 4" in n for n in notes(app))
         for name in "bcde":
             options.select(name)
         await pilot.pause(0.3)  # a button takes no second press while it shows the first
         await pilot.press("enter")  # five: too many
         await pilot.pause(0.3)
-        assert sum("Tick 2 to 4" in n for n in _notes(app)) == 2
+        assert sum("Tick 2 to 4" in n for n in notes(app)) == 2
         assert isinstance(app.screen, ChooseModelsScreen)
         options.deselect("a")
         await pilot.press("enter")
@@ -156,11 +152,7 @@ async def test_same_text_shows_each_models_loss_and_probabilities(home):
     text = "abc dea fgh\nabba cafe"
     app = create_app(home)
     async with app.run_test(size=(80, 24)) as pilot:
-        await pilot.pause()
-        screen = await _open_compare(pilot, app)
-        await pilot.press("f3")
-        same = screen.same_text
-        await wait_for(pilot, lambda: same.query_one(TextArea).has_focus)
+        screen, same = await _open_same_text(pilot, app)
         same.query_one(TextArea).text = text
         await pilot.press("ctrl+r")
         await wait_for(pilot, lambda: same.scores is not None and same.query(Continuation))
@@ -185,7 +177,7 @@ async def test_same_text_shows_each_models_loss_and_probabilities(home):
         same.query_one(TextArea).text = "   "
         await pilot.press("ctrl+r")
         await pilot.pause()
-        assert any("Type or paste a text first" in n for n in _notes(app))
+        assert any("Type or paste a text first" in n for n in notes(app))
 
 
 async def test_same_text_takes_slices_of_the_validation_text(home, prose, prose_text):
@@ -198,10 +190,7 @@ async def test_same_text_takes_slices_of_the_validation_text(home, prose, prose_
     assert lmcore.validation_text(store, "ng2", 300, 200) == tail[200:500]
     app = create_app(home)
     async with app.run_test(size=(80, 24)) as pilot:
-        await pilot.pause()
-        screen = await _open_compare(pilot, app)
-        await pilot.press("f3")
-        same = screen.same_text
+        screen, same = await _open_same_text(pilot, app)
         area = same.query_one(TextArea)
         await pilot.press("ctrl+t")
         await wait_for(pilot, lambda: area.text)
@@ -224,8 +213,7 @@ async def test_validation_text_of_a_corpus_not_here_is_a_notification(home):
     fixed_entry(store, "b")
     app = create_app(home)
     async with app.run_test(size=(80, 24)) as pilot:
-        await pilot.pause()
-        screen = await _open_compare(pilot, app)
-        await pilot.press("f3", "ctrl+t")
-        await wait_for(pilot, lambda: any("not downloaded" in n for n in _notes(app)))
+        screen, same = await _open_same_text(pilot, app)
+        await pilot.press("ctrl+t")
+        await wait_for(pilot, lambda: any("not downloaded" in n for n in notes(app)))
         assert isinstance(app.screen, CompareScreen) and screen.same_text.query_one(TextArea).text == ""

@@ -10,37 +10,18 @@ from tui.screens.model import ModelScreen
 from tui.screens.new_model import NewModelScreen
 from tui.widgets.generation import Continuation
 
-from .tui_helpers import fixed_entry, wait_for
+from .tui_helpers import (fixed_entry, new_model_dialog_on_path, notes, open_inspect,  # noqa: F401
+                          record_notifications, wait_for)
 
 TEXT = "a bad cafe\nhead ache\nbeef fed a dace\n'a fad' bead"
 
 
-@pytest.fixture(autouse=True)
-def _record_notifications(monkeypatch):
-    from tui.app import LmplayApp
-
-    real = LmplayApp.notify
-
-    def notify(self, message, *a, **kw):
-        self.__dict__.setdefault("shown", []).append(str(message))
-        return real(self, message, *a, **kw)
-
-    monkeypatch.setattr(LmplayApp, "notify", notify)
+pytestmark = pytest.mark.usefixtures("record_notifications")
 
 
 async def _inspect(pilot, app, view: str, text: str | None = TEXT):
     """Open the only model's Inspect tab on ``view``; with a text, type it and press ctrl+r."""
-    await pilot.press("enter")
-    await wait_for(pilot, lambda: isinstance(app.screen, ModelScreen))
-    await pilot.press("f4")
-    pane = app.screen.query_one("InspectPane")
-    await wait_for(pilot, lambda: pane.query_one(".source-text").has_focus)
-    pane.query_one("#inspect-views").active = f"view-{view}"
-    await pilot.pause()
-    if text is not None:
-        pane.query_one("TextSource").text = text
-        await pilot.press("ctrl+r")
-    await wait_for(pilot, lambda: getattr(pane.view, "shown", False))
+    pane = await open_inspect(pilot, app, view, text)
     await pilot.pause()
     return pane, pane.view
 
@@ -111,7 +92,7 @@ async def test_attention_view_and_a_view_the_model_cannot_show(home):
         await pilot.pause()
         pane.query_one(".source-text").focus()
         await pilot.press("ctrl+r")
-        await wait_for(pilot, lambda: any("neurons are shown for rnn" in n for n in app.__dict__.get("shown", [])))
+        await wait_for(pilot, lambda: any("neurons are shown for rnn" in n for n in notes(app)))
         assert isinstance(app.screen, ModelScreen)
 
 
@@ -137,11 +118,7 @@ async def test_the_new_model_dialog_shows_a_corpus_through_zipfs_law(home, prose
     app = create_app(home)
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.pause()
-        await pilot.press("n")
-        await wait_for(pilot, lambda: isinstance(app.screen, NewModelScreen))
-        app.screen.query_one("#corpus", Select).value = "__path__"
-        await pilot.pause()
-        app.screen.query_one("#path", Input).value = str(prose)
+        await new_model_dialog_on_path(pilot, app, prose)
         app.screen.query_one("#zipf").press()
         await wait_for(pilot, lambda: type(app.screen).__name__ == "CorpusScreen")
         view = app.screen.query_one("CorpusView")
@@ -178,15 +155,11 @@ async def test_a_corpus_that_cannot_be_read_closes_only_its_own_window(home, tmp
     app = create_app(home)
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.pause()
-        await pilot.press("n")
-        await wait_for(pilot, lambda: isinstance(app.screen, NewModelScreen))
-        app.screen.query_one("#corpus", Select).value = "__path__"
-        await pilot.pause()
-        app.screen.query_one("#path", Input).value = str(empty)
+        await new_model_dialog_on_path(pilot, app, empty)
         app.screen.query_one("#zipf").focus()
         await pilot.press("enter", "enter")
-        await wait_for(pilot, lambda: any("empty" in n for n in app.__dict__.get("shown", [])))
+        await wait_for(pilot, lambda: any("empty" in n for n in notes(app)))
         await pilot.pause(0.5)
         assert isinstance(app.screen, NewModelScreen)  # the dialog and its choices are still there
         assert app.screen.query_one("#path", Input).value == str(empty)
-        assert 1 <= sum("empty" in n for n in app.__dict__.get("shown", [])) <= 2  # one per Enter, at most
+        assert 1 <= sum("empty" in n for n in notes(app)) <= 2  # one per Enter, at most

@@ -13,25 +13,11 @@ from tui.screens.new_model import NewModelScreen
 from tui.screens.picker import PickerScreen
 from tui.widgets.generation import Continuation
 
-from .tui_helpers import ScriptedTrainer, fixed_entry, wait_for
+from .tui_helpers import ScriptedTrainer, fixed_entry, notes, record_notifications, wait_for  # noqa: F401 - the fixture
 
 
-@pytest.fixture(autouse=True)
-def _record_notifications(monkeypatch):
-    """What the app asks to show the user (its public notify), recorded for the assertions."""
-    from tui.app import LmplayApp
+pytestmark = pytest.mark.usefixtures("record_notifications")
 
-    real = LmplayApp.notify
-
-    def notify(self, message, *a, **kw):
-        self.__dict__.setdefault("shown", []).append(str(message))
-        return real(self, message, *a, **kw)
-
-    monkeypatch.setattr(LmplayApp, "notify", notify)
-
-
-def _notes(app) -> list[str]:
-    return list(app.__dict__.get("shown", []))
 
 
 def _turn_tokens(gen) -> int:
@@ -165,12 +151,12 @@ async def test_unknown_prompt_characters_are_a_notification(tm_slice, home):
         gen = await _open_and_generate(pilot, app, "caf\u00e9 \u2603", 5)
         await wait_for(pilot, lambda: not gen.generating and gen.query("Turn"))
         await pilot.pause()
-        assert any("not in the model's vocabulary" in n for n in _notes(app))
+        assert any("not in the model's vocabulary" in n for n in notes(app))
         gen.query_one("#set-top_p", Input).value = "1.5"
         gen.query_one("#prompt", Input).value = "x"
         await pilot.press("enter")
         await pilot.pause()
-        assert any("top-p must be in (0, 1]" in n for n in _notes(app))
+        assert any("top-p must be in (0, 1]" in n for n in notes(app))
 
 
 async def test_delete_and_rename_with_confirmation(home):
@@ -205,7 +191,7 @@ async def test_damaged_model_is_listed_and_opening_it_explains(home):
         await pilot.press("enter")
         await pilot.pause()
         assert isinstance(app.screen, PickerScreen)
-        assert any("damaged" in n and "not valid JSON" in n for n in _notes(app))
+        assert any("damaged" in n and "not valid JSON" in n for n in notes(app))
 
 
 async def test_quit_during_training_saves_and_leaves_no_thread(tm_slice, home):
@@ -242,7 +228,7 @@ async def test_pause_and_resume_training(home):
         assert not panel.trainer.paused.is_set()
         panel.action_stop()
         await wait_for(pilot, lambda: not panel.running)
-        assert any("stopped" in n for n in _notes(app))
+        assert any("stopped" in n for n in notes(app))
 
 
 def test_step_messages_replace_each_other_but_not_evals():
@@ -308,7 +294,7 @@ async def test_missing_corpus_offline_is_a_notification_not_a_crash(home, monkey
         panel = app.screen.training
         await wait_for(pilot, lambda: not panel.running)
         await pilot.pause()
-        assert any("not cached and could not be fetched" in n and "pythondocs" in n for n in _notes(app))
+        assert any("not cached and could not be fetched" in n and "pythondocs" in n for n in notes(app))
         assert panel.query_one("MetricsView").values["state"] == "not started"
 
 
@@ -348,8 +334,8 @@ async def test_leaving_a_model_screen_keeps_its_run_and_reopening_attaches(prose
         await wait_for(pilot, lambda: len(panel.query_one("PerplexityChart").train) >= 2)
         panel.action_start()
         await pilot.pause()
-        assert any("already training" in n or "already running" in n for n in _notes(app))
-        assert not any("another lmplay process" in n for n in _notes(app))
+        assert any("already training" in n or "already running" in n for n in notes(app))
+        assert not any("another lmplay process" in n for n in notes(app))
         workers = [w for w in app.workers if w.group == "training"]
         await app.quit_and_wait()
         assert workers and all(w.is_finished for w in workers)
@@ -364,7 +350,7 @@ async def test_bad_settings_fall_back_with_a_notification(home):
     app = create_app(home)
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.pause()
-        assert any("default_model must be an object" in n for n in _notes(app))
+        assert any("default_model must be an object" in n for n in notes(app))
         assert app.screen.query_one("#welcome").display  # the default proposal still works
         await pilot.press("enter")
         await wait_for(pilot, lambda: isinstance(app.screen, NewModelScreen))
@@ -379,7 +365,7 @@ async def test_a_settings_file_that_cannot_be_written_is_a_notification(prose, h
         await wait_for(pilot, lambda: isinstance(app.screen, ModelScreen))
         await pilot.press("ctrl+up", "ctrl+up")
         await pilot.pause()
-        assert sum("could not save settings" in n for n in _notes(app)) == 1
+        assert sum("could not save settings" in n for n in notes(app)) == 1
         assert app.screen.generation.settings.temperature == pytest.approx(1.0)
 
 

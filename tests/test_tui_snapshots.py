@@ -7,7 +7,7 @@ from lmcore import Store
 from textual.widgets import Input
 from tui.app import create_app
 
-from .tui_helpers import ScriptedTrainer, fixed_entry, wait_for
+from .tui_helpers import ScriptedTrainer, fixed_entry, open_inspect, wait_for
 
 SIZE = (80, 24)
 
@@ -178,16 +178,7 @@ def _inspect_snapshot(snap_compare, app, view: str, text: str | None = INSPECT_T
     """A model's Inspect tab on ``view`` (with ``text`` typed and shown)."""
 
     async def run_before(pilot):
-        await pilot.press("enter")
-        await wait_for(pilot, lambda: type(app.screen).__name__ == "ModelScreen")
-        await pilot.press("f4")
-        pane = app.screen.query_one("InspectPane")
-        pane.query_one("#inspect-views").active = f"view-{view}"
-        await pilot.pause()
-        if text is not None:
-            pane.query_one("TextSource").text = text
-            await pilot.press("ctrl+r")
-        await wait_for(pilot, lambda: getattr(pane.view, "shown", False))
+        pane = await open_inspect(pilot, app, view, text)
         if after:
             await after(pilot, pane.view)
         pane.query_one("TextArea").cursor_blink = False

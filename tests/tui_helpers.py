@@ -4,6 +4,8 @@ from __future__ import annotations
 import json
 import threading
 
+import pytest
+
 from lmcore import DoneEvent, EvalEvent, StartEvent, StepEvent, Store
 
 
@@ -68,3 +70,51 @@ def fixed_entry(store: Store, name: str, arch="lstm", ppl=4.46, corpus="timemach
     meta.update(updated="2026-11-22T10:00:00+00:00", created="2026-11-22T09:57:00+00:00",
                 device="cpu (2 threads)")
     p.write_text(json.dumps(meta))
+
+
+@pytest.fixture
+def record_notifications(monkeypatch):
+    """What the app asks to show the user (its public notify), recorded for the assertions: read them
+    with ``notes(app)``. A test module turns it on for all its tests with
+    ``pytestmark = pytest.mark.usefixtures("record_notifications")``."""
+    from tui.app import LmplayApp
+
+    real = LmplayApp.notify
+
+    def notify(self, message, *a, **kw):
+        self.__dict__.setdefault("shown", []).append(str(message))
+        return real(self, message, *a, **kw)
+
+    monkeypatch.setattr(LmplayApp, "notify", notify)
+
+
+def notes(app) -> list[str]:
+    return list(app.__dict__.get("shown", []))
+
+
+async def open_inspect(pilot, app, view: str, text: str | None):
+    """Open the model under the picker's cursor on its Inspect tab, ``view``; with a text, type it and
+    press ctrl+r; wait until the view is shown. Returns the pane."""
+    await pilot.press("enter")
+    await wait_for(pilot, lambda: type(app.screen).__name__ == "ModelScreen")
+    await pilot.press("f4")
+    pane = app.screen.query_one("InspectPane")
+    await wait_for(pilot, lambda: pane.query_one(".source-text").has_focus)
+    pane.query_one("#inspect-views").active = f"view-{view}"
+    await pilot.pause()
+    if text is not None:
+        pane.query_one("TextSource").text = text
+        await pilot.press("ctrl+r")
+    await wait_for(pilot, lambda: getattr(pane.view, "shown", False))
+    return pane
+
+
+async def new_model_dialog_on_path(pilot, app, path) -> None:
+    """n in the picker, then "a text file or folder…" with ``path`` typed."""
+    from textual.widgets import Input, Select
+
+    await pilot.press("n")
+    await wait_for(pilot, lambda: type(app.screen).__name__ == "NewModelScreen")
+    app.screen.query_one("#corpus", Select).value = "__path__"
+    await pilot.pause()
+    app.screen.query_one("#path", Input).value = str(path)
