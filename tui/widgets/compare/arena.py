@@ -113,11 +113,7 @@ class Arena(Vertical):
 
     @on(Input.Changed, "#gen-settings Input")
     def _show_summary(self) -> None:
-        try:
-            line = "next: " + lmcore.sampling_summary(self.query_one(SettingsBar).read(self.settings).to_dict())
-            line += " · the same for every model"
-        except LmError as exc:
-            line = f"⚠ {exc}"
+        line = self.query_one(SettingsBar).summary_line(self.settings, " · the same for every model")
         self.query_one("#arena-next", Static).update(Text(line))
 
     @on(Switch.Changed, "#colour")

@@ -7,7 +7,7 @@ from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.widgets import Button, Input, Label, Static, Switch
 
-from lmcore import ConfigError, SamplingSettings
+from lmcore import ConfigError, SamplingSettings, sampling_summary
 
 TEMP_STEP = 0.1
 TEMP_MAX = 3.0
@@ -84,6 +84,13 @@ class SettingsBar(Vertical):
         for key, _, _ in FIELDS:
             value = getattr(settings, key)
             self.query_one(f"#set-{key}", Input).value = "" if value is None else str(value)
+
+    def summary_line(self, base: SamplingSettings, note: str = "") -> str:
+        """What the next run will use ("next: T 0.8 · …", with ``note``), or what is wrong with a field."""
+        try:
+            return "next: " + sampling_summary(self.read(base).to_dict()) + note
+        except ConfigError as exc:
+            return f"⚠ {exc}"
 
     def read(self, base: SamplingSettings) -> SamplingSettings:
         """The settings typed here over ``base``; raises ConfigError with a clear line if one is off."""

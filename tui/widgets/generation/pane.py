@@ -114,11 +114,7 @@ class GenerationPane(Vertical):
 
     def _show_summary(self) -> None:
         """What the next turn will run with (or what is wrong with a field), on the line under the status."""
-        try:
-            line = "next: " + lmcore.sampling_summary(self.query_one(SettingsBar).read(self.settings).to_dict())
-        except LmError as exc:
-            line = f"⚠ {exc}"
-        self.query_one("#alternatives", Static).update(Text(line))
+        self.query_one("#alternatives", Static).update(Text(self.query_one(SettingsBar).summary_line(self.settings)))
 
     @on(Switch.Changed, "#colour")
     def _colour_changed(self, message: Switch.Changed) -> None:
