@@ -8,7 +8,7 @@ row i of batch k+1 continues row i of batch k, so state can be carried between b
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterator, Sequence
+from typing import Callable, Iterator, Sequence
 
 import torch
 
@@ -72,22 +72,70 @@ def sequential_batches(corpus: Sequence[int] | torch.Tensor, batch_size: int, nu
         yield xs[:, i: i + num_steps], ys[:, i: i + num_steps]
 
 
+TRIM_EVERY = 512
+PERM_LIMIT = 1 << 22  # subsequences an epoch shuffles with randperm; more: a keyed permutation
+
+
+class _Shuffle:
+    """A random permutation of range(n), drawn from ``g`` as :func:`random_starts` draws it (randperm)
+    when n is at most PERM_LIMIT, else a keyed Feistel permutation (cycle-walking) that computes any
+    slice of it without holding the whole."""
+
+    ROUNDS = 4
+
+    def __init__(self, n: int, g: torch.Generator):
+        self.n = n
+        if n <= PERM_LIMIT:
+            self.perm = torch.randperm(n, generator=g)
+            return
+        self.perm = None
+        self.half = (max(n - 1, 1).bit_length() + 1) // 2
+        self.keys = torch.randint(0, 1 << 31, (self.ROUNDS,), generator=g).tolist()
+
+    def _feistel(self, x: torch.Tensor) -> torch.Tensor:
+        mask = (1 << self.half) - 1
+        left, right = x >> self.half, x & mask
+        for key in self.keys:
+            f = ((right * 0x2545F491 + key) ^ (right >> 3)) * 0x9E3779B1
+            left, right = right, (left ^ (f >> 7)) & mask
+        return (left << self.half) | right
+
+    def take(self, start: int, count: int) -> torch.Tensor:
+        """Elements start .. start+count of the permutation."""
+        if self.perm is not None:
+            return self.perm[start: start + count]
+        x = self._feistel(torch.arange(start, start + count, dtype=torch.int64))
+        while bool((out := x >= self.n).any()):  # cycle-walk back into range(n)
+            x = torch.where(out, self._feistel(x), x)
+        return x
+
+
 @dataclass
 class BatchStream:
     """An endless, reproducible stream of training batches: the batch at step s depends only on
     (seed, s), so a resumed run sees exactly the batches the uninterrupted run would have seen.
 
-    ``ids`` may live on the GPU: only start positions are computed on the CPU."""
+    ``ids`` may live on the GPU: only start positions are computed on the CPU. A random epoch's shuffled
+    order is a permutation drawn whole (randperm) when it is small, and a keyed permutation computed a
+    batch at a time when it is not (a 2 GB text has 30 million subsequences)."""
 
     ids: torch.Tensor
     batch_size: int
     num_steps: int
     sampling: str = "random"
     seed: int = 0
+    trim: Callable[[], None] | None = None  # hands memory-mapped pages back, every TRIM_EVERY gathers
+    rank: int = 0   # with several processes (torchrun): this one yields rows [rank*B/world, (rank+1)*B/world)
+    world: int = 1  # of every global batch of B = batch_size rows
 
     def __post_init__(self):
         if self.sampling not in SAMPLINGS:
             raise ConfigError(f"unknown sampling '{self.sampling}': use random or sequential")
+        if self.batch_size % self.world:
+            raise ConfigError(f"the batch of {self.batch_size} rows cannot be split evenly across {self.world} "
+                              f"processes: use a --batch divisible by {self.world}")
+        per = self.batch_size // self.world
+        self._mine = slice(self.rank * per, (self.rank + 1) * per)
         if self.batches_in_epoch(0) < 1:
             need = self.batch_size * self.num_steps + self.num_steps + 1
             raise ConfigError(
@@ -95,6 +143,13 @@ class BatchStream:
                 f"{self.batch_size}x{self.num_steps} (needs about {need:,}): use a smaller --batch or --seq-len"
             )
         self._window = torch.arange(self.num_steps, device=self.ids.device)
+        self._taken = 0
+
+    def _take(self, idx: torch.Tensor) -> torch.Tensor:
+        self._taken += 1
+        if self.trim is not None and self._taken % TRIM_EVERY == 0:
+            self.trim()
+        return self.ids[idx].long()
 
     def _gen(self, epoch: int) -> torch.Generator:
         return torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
@@ -117,15 +172,17 @@ class BatchStream:
             g = self._gen(epoch)
             n = len(self.ids)
             if self.sampling == "random":
-                starts = random_starts(n, self.batch_size, self.num_steps, g).to(self.ids.device)
-                for k in range(skip, starts.shape[0]):
-                    idx = starts[k][:, None] + self._window
-                    yield self.ids[idx].long(), self.ids[idx + 1].long(), True
+                offset = _randint(0, self.num_steps - 1, g)
+                order = _Shuffle((n - offset - 1) // self.num_steps, g)
+                for k in range(skip, order.n // self.batch_size):
+                    starts = offset + order.take(k * self.batch_size, self.batch_size) * self.num_steps
+                    idx = starts.to(self.ids.device)[:, None] + self._window
+                    yield self._take(idx), self._take(idx + 1), True
             else:
                 offset, stream, nb = sequential_layout(n, self.batch_size, self.num_steps, g)
-                rows = offset + torch.arange(self.batch_size, device=self.ids.device)[:, None] * stream
+                rows = (offset + torch.arange(self.batch_size, device=self.ids.device)[:, None] * stream)[self._mine]
                 for k in range(skip, nb):
                     idx = rows + k * self.num_steps + self._window
-                    yield self.ids[idx].long(), self.ids[idx + 1].long(), k == 0
+                    yield self._take(idx), self._take(idx + 1), k == 0
             skip = 0
             epoch += 1
