@@ -175,7 +175,8 @@ class BatchStream:
                 offset = _randint(0, self.num_steps - 1, g)
                 order = _Shuffle((n - offset - 1) // self.num_steps, g)
                 for k in range(skip, order.n // self.batch_size):
-                    starts = offset + order.take(k * self.batch_size, self.batch_size) * self.num_steps
+                    mine = order.take(k * self.batch_size + self._mine.start, self._mine.stop - self._mine.start)
+                    starts = offset + mine * self.num_steps
                     idx = starts.to(self.ids.device)[:, None] + self._window
                     yield self._take(idx), self._take(idx + 1), True
             else:
