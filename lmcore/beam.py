@@ -33,6 +33,7 @@ class _Node:
     prob: float        # the model's probability of this token
     alts: tuple        # (indices, probabilities) of the top 5 at this step
     depth: int         # generated tokens up to and including this one
+    text: str = ""     # the text this token adds after its history (Tokenizer.piece_decoder)
 
 
 @dataclass
@@ -41,6 +42,7 @@ class _Beam:
     logprob: float
     decoder: object
     logits: np.ndarray
+    pieces: object = None  # the beam's Tokenizer.piece_decoder: the text of its next token
     tail: str = ""
     done: bool = False
 
@@ -76,22 +78,13 @@ class BeamStream:
     def text(self) -> str:
         return "".join(t.text for t in self.tokens)
 
-    def _text(self, node: _Node) -> str:
-        vocab = self.gen.vocab
-        token = vocab.idx_to_token[node.token_id]
-        if node.parent is not None:
-            prev = vocab.idx_to_token[node.parent.token_id]
-        else:  # the first token after an empty prompt follows nothing (the start token is not text)
-            prev = vocab.idx_to_token[self._ids[-1]] if self.info.tokens else None
-        return self.gen.tokenizer.separator(prev, token) + token
-
     def _out(self, node: _Node):
         from .generate import TokenOut
 
         top_i, top_p = node.alts
-        vocab = self.gen.vocab
-        alts = [(vocab.idx_to_token[j], p) for j, p in zip(top_i.tolist(), top_p.tolist())]
-        return TokenOut(node.depth - 1, node.token_id, self._text(node), node.prob, alts)
+        vocab, tok = self.gen.vocab, self.gen.tokenizer
+        alts = [(tok.display(vocab.idx_to_token[j]), p) for j, p in zip(top_i.tolist(), top_p.tolist())]
+        return TokenOut(node.depth - 1, node.token_id, node.text, node.prob, alts)
 
     def _emit(self, node: _Node | None, emitted: int):
         """The tokens of ``node``'s history past the first ``emitted``, oldest first."""
@@ -108,7 +101,10 @@ class BeamStream:
         s, width = self.settings, self.settings.beam
         stops = [x for x in s.stop if x]
         dec = self.gen.decoder()
-        beams = [_Beam(None, 0.0, dec, finite_logits(dec.prefill(list(self._ids))))]
+        # the first token after an empty prompt follows nothing (the start token is not text)
+        prev = self.gen.vocab.idx_to_token[self._ids[-1]] if self.info.tokens else None
+        beams = [_Beam(None, 0.0, dec, finite_logits(dec.prefill(list(self._ids))),
+                       self.gen.tokenizer.piece_decoder(prev))]
         finished: list[_Beam] = []
         emitted = 0
         for _ in range(s.max_tokens):
@@ -135,11 +131,12 @@ class BeamStream:
             for n, (total, b, j, logp) in enumerate(chosen):
                 parent = beams[b]
                 decoder = parent.decoder if last_use[b] == n else parent.decoder.clone()
+                pieces = parent.pieces if last_use[b] == n else parent.pieces.copy()
                 probs = np.exp(logp)
-                node = _Node(parent.node, j, float(probs[j]), top_alternatives(probs, 5), parent.depth + 1)
-                child = _Beam(node, total, decoder, parent.logits, parent.tail)
+                text = pieces(self.gen.vocab.idx_to_token[j])
+                node = _Node(parent.node, j, float(probs[j]), top_alternatives(probs, 5), parent.depth + 1, text)
+                child = _Beam(node, total, decoder, parent.logits, pieces, parent.tail)
                 if stops:
-                    text = self._text(node)
                     child.tail = (child.tail + text)[-(max(len(x) for x in stops) + len(text)):]
                     child.done = any(x in child.tail for x in stops)
                 new.append(child)

@@ -196,7 +196,9 @@ class Checkpoint:
         if model.vocab_size != len(vocab):
             raise CheckpointError(f"the vocabulary holds {len(vocab):,} tokens but the model expects "
                                   f"{model.vocab_size:,}")
-        tokenizer = from_mapping(Tokenizer, d["tokenizer"], "tokenizer")
+        tokenizer = from_mapping(Tokenizer, d["tokenizer"], "tokenizer")  # a BPE is checked as it is read
+        if tokenizer.needs_fitting:
+            raise CheckpointError("tokenizer.bpe is missing: the model's BPE tokens were not saved")
         corpus_d = d["corpus"]
         if isinstance(corpus_d, dict) and fmt == 1:  # format 1 kept the argument as given
             corpus_d = {k: v for k, v in corpus_d.items() if k != "source_arg"}

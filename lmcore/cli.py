@@ -131,7 +131,9 @@ def cmd_models(args) -> int:
     if args.action == "show":
         ck = store.read(args.name)
         if args.json:
-            _out({k: v for k, v in ck.to_json().items() if k != "vocab"})
+            d = {k: v for k, v in ck.to_json().items() if k != "vocab"}
+            d["tokenizer"] = {k: v for k, v in d["tokenizer"].items() if k != "bpe"}  # bulky too: merges
+            _out(d)
         else:
             for k, v in ck.summary().items():
                 print(f"{k:14s} {_v(v)}")
@@ -201,7 +203,7 @@ def _leaderboard(args, store, entries) -> int:
 
 # ---------------------------------------------------------------------------- train
 MODEL_OPTIONS = ("arch", "preset", "impl", "layers", "hidden", "embed", "input", "heads", "context", "pos",
-                 "dropout", "bidirectional", "order", "epsilon", "prep", "tokens")
+                 "dropout", "bidirectional", "order", "epsilon", "prep", "tokens", "vocab_size")
 
 
 def _train_config(args):
@@ -214,12 +216,18 @@ def _train_config(args):
                        weight_decay=args.weight_decay)
 
 
+def _tokenizer(args):
+    from .text import Tokenizer
+
+    extra = {} if args.vocab_size is None else {"vocab_size": args.vocab_size}
+    return Tokenizer(args.tokens or "char", args.prep or "raw", **extra)
+
+
 def cmd_train(args) -> int:
     from .errors import ConfigError, LmError
     from .events import DoneEvent, FailedEvent
     from .models import preset_config
     from .store import Store
-    from .text import Tokenizer
     from .train import Trainer
 
     render = _JsonRender(args.name) if args.json else _HumanRender(args.name)
@@ -244,7 +252,7 @@ def cmd_train(args) -> int:
                                    epsilon=args.epsilon, pos=args.pos, input=args.input,
                                    bidirectional=args.bidirectional or None)
                 trainer.prepare(model=mc, preset=args.preset or "small", train=cfg, corpus=args.corpus,
-                                tokenizer=Tokenizer(args.tokens or "char", args.prep or "raw"), encoding=args.encoding)
+                                tokenizer=_tokenizer(args), encoding=args.encoding)
             result = trainer.run()
     except LmError as exc:
         result = FailedEvent(str(exc), 0)
@@ -534,6 +542,7 @@ def build_parser() -> argparse.ArgumentParser:
     from .data import SAMPLINGS
     from .models import ARCHS, IMPLS, PRESET_NAMES
     from .sampling import PRESETS as SAMPLING_PRESETS
+    from .bpe import DEFAULT_VOCAB_SIZE
     from .text import LEVELS, PREPS
 
     p = _Parser(prog="lmcore", description="Train small language models and generate text, headless.")
@@ -589,7 +598,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--corpus", help="registry name or path of a text file or folder")
     t.add_argument("--encoding", help="text encoding of a local corpus (default utf-8)")
     t.add_argument("--prep", choices=PREPS)
-    t.add_argument("--tokens", choices=LEVELS)
+    t.add_argument("--tokens", choices=LEVELS, help="char, word or bpe (byte-level subwords learnt from the text)")
+    t.add_argument("--vocab-size", type=int, help=f"tokens of a bpe vocabulary (default {DEFAULT_VOCAB_SIZE})")
     t.add_argument("--sampling", choices=SAMPLINGS)
     t.add_argument("--steps", type=int, help="steps to train (with --resume: steps more)")
     t.add_argument("--minutes", type=float, help="time budget (with --resume: minutes more)")

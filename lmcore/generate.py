@@ -20,8 +20,9 @@ MAX_PROMPT_TOKENS = 4096  # a recurrent model's warm-up reads at most this many 
 
 @dataclass
 class TokenOut:
-    """One generated token: its text (with the space a word model puts before it), id, the model's
-    probability of it (softmax of the raw logits, before any sampling control) and the top alternatives."""
+    """One generated token: its text (with the space a word model puts before it; for bpe the characters
+    it completes, so a token inside a character has none), id, the model's probability of it (softmax of
+    the raw logits, before any sampling control) and the top alternatives."""
 
     index: int
     token_id: int
@@ -80,6 +81,7 @@ class Stream:
         rng = np.random.default_rng(None if s.seed is None else int(s.seed))
         history = list(self._ids)
         prev = vocab.idx_to_token[history[-1]] if history and self.info.tokens else None
+        piece = tok.piece_decoder(prev)  # the text of each token (a bpe character split over tokens comes whole)
         # One token at a time is latency-bound: on the CPU one thread beats two (+35% on 2 cores). The
         # setting is per thread, so a training run in another thread keeps its threads.
         threads = torch.get_num_threads() if gen.device.type == "cpu" else 1
@@ -99,10 +101,8 @@ class Stream:
                     probs = softmax(logits)
                 nxt = sample(logits, s, history, rng, probs)
                 top_i, top_p = top_alternatives(probs, 5)
-                alts = [(vocab.idx_to_token[j], p) for j, p in zip(top_i.tolist(), top_p.tolist())]
-                token = vocab.idx_to_token[nxt]
-                text = tok.separator(prev, token) + token
-                prev = token
+                alts = [(tok.display(vocab.idx_to_token[j]), p) for j, p in zip(top_i.tolist(), top_p.tolist())]
+                text = piece(vocab.idx_to_token[nxt])
                 self._pieces.append(text)
                 history.append(nxt)
                 yield TokenOut(i, nxt, text, float(probs[nxt]), alts)
@@ -159,7 +159,7 @@ class Generator:
         for t in tokens:
             i = self.vocab.token_to_idx.get(t)
             if i is None:
-                info.unknown.append(t)
+                info.unknown.append(self.tokenizer.display(t))
                 if unknown == "drop":
                     continue
                 i = 0
@@ -170,7 +170,7 @@ class Generator:
             ids = ids[-limit:]
         info.tokens = len(ids)
         if not ids:  # empty prompt: start from a line break (or space), as at the start of a paragraph
-            start = next((t for t in ("\n", " ") if t in self.vocab), None)
+            start = next((t for s in ("\n", " ") for t in self.tokenizer.split(s)[:1] if t in self.vocab), None)
             ids = [self.vocab[start]] if start else [1 if len(self.vocab) > 1 else 0]
         return ids, info
 

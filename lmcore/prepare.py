@@ -18,7 +18,7 @@ from .device import pick_device
 from .errors import ConfigError, StoreError
 from .models import ModelConfig, model_class
 from .store import Store
-from .text import Tokenizer, build_vocab, encode, id_dtype
+from .text import Tokenizer, _chunks, build_vocab, encode, id_dtype
 from .train_config import TrainConfig
 from .vocab import Vocab
 
@@ -75,6 +75,16 @@ def _encode(run_corpus: corpora.Corpus, tok: Tokenizer, vocab: Vocab | None, val
     return vocab, train_ids, val_ids, val_chars
 
 
+def fit_tokenizer(tok: Tokenizer, run_corpus: corpora.Corpus, val_fraction: float) -> Tokenizer:
+    """The tokenizer trained on the training part of the corpus, for tokens learnt from the text (bpe):
+    the first (1 - val_fraction) of the preprocessed text's characters, so the validation text never
+    shapes the tokens. Any other tokenizer is returned as is."""
+    if not tok.needs_fitting:
+        return tok
+    text = tok.preprocess(run_corpus.text)
+    return tok.fitted(_chunks(text[: len(text) - int(len(text) * val_fraction)], tok.level))
+
+
 def _training_vocab(full: Vocab, train_ids: torch.Tensor) -> Vocab:
     """The tokens that occur in the training split, most frequent there first."""
     counts = torch.bincount(train_ids.long(), minlength=len(full)).tolist()
@@ -120,6 +130,7 @@ def prepare_new(store: Store, name: str, model_cfg: ModelConfig, preset: str, gi
     cfg = given.resolved(model_cfg.arch, preset, model_class(model_cfg.arch).stateful)
     device = pick_device(cfg.device)
     c = corpora.load(corpus, store.home, encoding=encoding, progress=progress)
+    tokenizer = fit_tokenizer(tokenizer, c, cfg.val_fraction)
     vocab, train_ids, val_ids, val_chars = _encode(c, tokenizer, None, cfg.val_fraction)
     ref = _corpus_ref(c, train_ids, val_ids, val_chars)
     return _finish(PreparedRun(name, preset, model_cfg, cfg, tokenizer, vocab, ref, train_ids, val_ids, device))

@@ -78,6 +78,8 @@ def score_text(gen, text: str, stop_event: threading.Event | None = None, top: i
         raise ConfigError("the text is too short to score: it needs at least two tokens")
     dec = gen.decoder()
     logits = dec.prefill(ids[:1])
+    piece = gen.tokenizer.piece_decoder()
+    piece(tokens[0])  # the first token is read, not scored: its text is not counted
     out = []
     for i in range(1, len(ids)):
         if stop_event is not None and stop_event.is_set():
@@ -85,12 +87,12 @@ def score_text(gen, text: str, stop_event: threading.Event | None = None, top: i
         if progress is not None and i % 256 == 0:
             progress(i, len(ids) - 1)
         logp = log_softmax(np.asarray(logits))
-        piece = gen.tokenizer.separator(tokens[i - 1], tokens[i]) + tokens[i]
-        score = TokenScore(piece, ids[i], float(logp[ids[i]]))
+        score = TokenScore(piece(tokens[i]), ids[i], float(logp[ids[i]]))
         if top:
             score.rank = int((logp > logp[ids[i]]).sum()) + 1
             best = np.argsort(-logp, kind="stable")[:top]
-            score.alternatives = tuple((gen.vocab.idx_to_token[j], float(math.exp(logp[j]))) for j in best)
+            score.alternatives = tuple((gen.tokenizer.display(gen.vocab.idx_to_token[j]), float(math.exp(logp[j])))
+                                       for j in best)
         out.append(score)
         if i + 1 < len(ids):
             logits = dec.step(ids[i])

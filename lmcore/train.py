@@ -365,10 +365,11 @@ def train(name: str, *, arch: str = "lstm", preset: str = "small", corpus: str |
           prep: str = "raw", tokens: str = "char", store: Store | None = None, home=None,
           on_event: Callable[[Event], None] | None = None, stop: threading.Event | None = None,
           resume: bool = False, encoding: str | None = None, model_overrides: dict | None = None,
-          **train_options) -> DoneEvent | FailedEvent:
+          vocab_size: int | None = None, **train_options) -> DoneEvent | FailedEvent:
     """Train model ``name`` (a new one needs ``corpus``), or with ``resume`` continue it: ``steps`` /
     ``minutes`` then mean that many more. ``model_overrides`` change the preset's model hyper-parameters
-    (e.g. ``{"hidden": 128}``); other keywords are TrainConfig fields."""
+    (e.g. ``{"hidden": 128}``); ``vocab_size`` is the size of a ``tokens="bpe"`` vocabulary; other
+    keywords are TrainConfig fields."""
     from .models import preset_config
 
     store = store or Store(home)
@@ -379,5 +380,6 @@ def train(name: str, *, arch: str = "lstm", preset: str = "small", corpus: str |
     else:
         mc = preset_config(arch, preset, **(model_overrides or {}))
         trainer.prepare(model=mc, preset=preset, train=cfg, corpus=corpus or "pythondocs",
-                        tokenizer=Tokenizer(tokens, prep), encoding=encoding)
+                        tokenizer=Tokenizer(tokens, prep, **({} if vocab_size is None else {"vocab_size": vocab_size})),
+                        encoding=encoding)
     return trainer.run()

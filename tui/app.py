@@ -252,7 +252,8 @@ class LmplayApp(App):
         else:
             mc = lmcore.preset_config(spec["arch"], spec["preset"], impl=spec.get("impl") or "fused")
             trainer.prepare(model=mc, preset=spec["preset"], train=cfg, corpus=spec["corpus"],
-                            tokenizer=Tokenizer(spec.get("tokens", "char"), spec.get("prep", "raw")))
+                            tokenizer=Tokenizer(spec.get("tokens", "char"), spec.get("prep", "raw"),
+                                                **({"vocab_size": spec["vocab_size"]} if spec.get("vocab_size") else {})))
 
     def get_generator(self, name: str) -> lmcore.Generator:
         """A generator for the model's best checkpoint, reloaded when the checkpoint changed."""

@@ -75,5 +75,5 @@ def attention_view(gen, text: str) -> AttentionView:
         raise ConfigError("the text is empty")
     ids = torch.tensor([gen.vocab.token_to_idx.get(t, 0) for t in tokens], device=gen.device)
     maps = model.attention_maps(ids)
-    pieces = [tokens[0]] + [gen.tokenizer.separator(a, b) + b for a, b in zip(tokens, tokens[1:])]
+    pieces = gen.tokenizer.pieces(tokens)
     return AttentionView(pieces, [w.float().cpu().numpy() for w, _ in maps], [v.float().cpu().numpy() for _, v in maps])

@@ -64,7 +64,7 @@ def trace_text(gen, text: str, max_tokens: int = 20_000, stop_event: threading.E
             progress(done, total)
 
     layers = [{k: v.float().cpu().numpy() for k, v in layer.items()} for layer in model.trace(ids, tick)]
-    pieces = [tokens[0]] + [gen.tokenizer.separator(a, b) + b for a, b in zip(tokens, tokens[1:])]
+    pieces = gen.tokenizer.pieces(tokens)
     return NeuronTrace(pieces, layers, text_tokens)
 
 

@@ -64,6 +64,7 @@ def zipf_stats(text: str, level: str = "word", prep: str = "d2l", max_n: int = 3
     letters and spaces, as the chapter counts; raw: the text as it is). Line breaks are not words."""
     tok = Tokenizer(level, prep)
     prepared = tok.preprocess(text)
+    tok = tok.fitted([prepared])  # bpe: subwords learnt from this text
     vocab = build_vocab(prepared, tok)
     ids = encode(prepared, tok, vocab)
     if level == "word" and "\n" in vocab.token_to_idx:
@@ -76,6 +77,7 @@ def zipf_stats(text: str, level: str = "word", prep: str = "d2l", max_n: int = 3
         st = ngram_stats(ids, vocab.idx_to_token, n, top)
         freqs = np.array(st.freqs, dtype=np.int64)
         total = max(1, int(freqs.sum()))
-        out.append(NgramStats(n, freqs, [(joiner.join(g), c) for g, c in st.top], fit_slope(freqs),
+        show = tok.join if level == "bpe" else joiner.join
+        out.append(NgramStats(n, freqs, [(show(list(g)), c) for g, c in st.top], fit_slope(freqs),
                               {k: float(freqs[:k].sum() / total) for k in COVER}, int((freqs == 1).sum())))
     return ZipfStats(level, len(ids), out)

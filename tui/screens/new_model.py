@@ -15,7 +15,8 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Select, Static
 
-from lmcore import StoreError, validate_name
+from lmcore import LmError, StoreError, validate_name
+from lmcore.bpe import DEFAULT_VOCAB_SIZE, check_vocab_size
 
 
 ARCHS = [("LSTM", "lstm"), ("GRU", "gru"), ("RNN", "rnn"), ("Transformer", "transformer"),
@@ -25,7 +26,7 @@ IMPLS = [("fused (torch.nn" + (", cuDNN on this GPU)" if torch.cuda.is_available
 RECURRENT = ("rnn", "gru", "lstm")
 PRESETS = [("tiny", "tiny"), ("small", "small"), ("base (GPU)", "base")]
 PREPS = [("raw: keep case and punctuation", "raw"), ("d2l: letters only, lower case", "d2l")]
-LEVELS = [("characters", "char"), ("words", "word")]
+LEVELS = [("characters", "char"), ("words", "word"), ("subwords (byte-level BPE)", "bpe")]
 PATH = "__path__"
 
 
@@ -70,6 +71,9 @@ class NewModelScreen(ModalScreen[dict | None]):
             with Horizontal(classes="row"):
                 yield Label("Tokens")
                 yield Select(LEVELS, value="char", allow_blank=False, id="tokens")
+            with Horizontal(classes="row", id="vocab-row"):
+                yield Label("BPE tokens")
+                yield Input(placeholder=f"{DEFAULT_VOCAB_SIZE} (learnt from the text)", id="vocab-size", type="integer")
             with Horizontal(classes="row"):
                 yield Label("Train for")
                 yield Input(placeholder="preset steps", id="new-steps", type="integer")
@@ -90,6 +94,7 @@ class NewModelScreen(ModalScreen[dict | None]):
         arch = self.query_one("#arch", Select).value
         self.query_one("#impl-row").display = arch in RECURRENT
         self.query_one("#path-row").display = self.query_one("#corpus", Select).value == PATH
+        self.query_one("#vocab-row").display = self.query_one("#tokens", Select).value == "bpe"
         name = self.query_one("#name", Input)
         if name.value.strip() == self._suggested:  # not edited: follow the choices
             self._suggested = self._suggest()
@@ -168,11 +173,19 @@ class NewModelScreen(ModalScreen[dict | None]):
         if (steps is not None and steps < 1) or (minutes is not None and not 0 < minutes < math.inf):
             self._error("Steps must be at least 1 and minutes > 0.")
             return
+        tokens = self.query_one("#tokens", Select).value
+        vocab_size = None
+        if tokens == "bpe" and (v := self.query_one("#vocab-size", Input).value.strip()):
+            try:
+                vocab_size = check_vocab_size(int(v))
+            except (ValueError, LmError) as exc:
+                self._error(str(exc) if isinstance(exc, LmError) else "The number of BPE tokens must be a whole number.")
+                return
         arch = self.query_one("#arch", Select).value
         self.dismiss({
             "name": name, "arch": arch, "impl": self.query_one("#impl", Select).value if arch in RECURRENT else "fused",
             "preset": self.query_one("#preset", Select).value, "corpus": corpus,
-            "prep": self.query_one("#prep", Select).value, "tokens": self.query_one("#tokens", Select).value,
+            "prep": self.query_one("#prep", Select).value, "tokens": tokens, "vocab_size": vocab_size,
             "steps": steps, "minutes": minutes,
         })
 

@@ -62,7 +62,8 @@ def unpack_tokens(text: str, data) -> list[SavedToken] | None:
     try:
         probs = base64.b64decode(data["probs"], validate=True)
         lens = data.get("lens") or [1] * len(probs)
-        if len(lens) != len(probs) or sum(lens) != len(text) or not all(isinstance(n, int) and n > 0 for n in lens):
+        # a length may be 0: a bpe token inside a character adds no text (the next one brings it whole)
+        if len(lens) != len(probs) or sum(lens) != len(text) or not all(isinstance(n, int) and n >= 0 for n in lens):
             return None
     except (KeyError, TypeError, ValueError, AttributeError):
         return None
