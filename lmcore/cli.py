@@ -224,25 +224,33 @@ def _tokenizer(args):
 
 
 def cmd_train(args) -> int:
-    from .errors import ConfigError, LmError
+    from .errors import Cancelled, ConfigError, LmError
     from .events import DoneEvent, FailedEvent
     from .models import preset_config
     from .store import Store
-    from .train import Trainer
+    from .train import Trainer, stopped_before_start
 
-    render = _JsonRender(args.name) if args.json else _HumanRender(args.name)
+    from . import distributed
+
+    ranks = distributed.current()  # under torchrun only process 0 reports; the others print their errors
+    if ranks.main:
+        render = _JsonRender(args.name) if args.json else _HumanRender(args.name)
+    else:
+        render = _OtherRank(ranks.rank)
     stop = threading.Event()
+    bar = _PrepareProgress(ranks.main and not args.json)
     try:
         store = Store(args.home)
         cfg = _train_config(args).validate()
         trainer = Trainer(store, args.name, render, stop)
-        with _StopSignals(stop, args.json):
+        with _StopSignals(stop, args.json, echo=ranks.main):
             if args.resume:
                 fixed = [f"--{k.replace('_', '-')}" for k in MODEL_OPTIONS if getattr(args, k) not in (None, False)]
                 if fixed:
                     raise ConfigError(f"{', '.join(fixed)} cannot change a saved model: --resume continues "
                                       f"'{args.name}' as it was built (train a new model to change it)")
-                trainer.prepare(train=cfg, resume=True, corpus=args.corpus, encoding=args.encoding)
+                trainer.prepare(train=cfg, resume=True, corpus=args.corpus, encoding=args.encoding, progress=bar)
+                bar.close()
             else:
                 if not args.corpus:
                     raise ConfigError("a new model needs --corpus NAME|PATH (e.g. --corpus pythondocs)")
@@ -252,17 +260,81 @@ def cmd_train(args) -> int:
                                    epsilon=args.epsilon, pos=args.pos, input=args.input,
                                    bidirectional=args.bidirectional or None)
                 trainer.prepare(model=mc, preset=args.preset or "small", train=cfg, corpus=args.corpus,
-                                tokenizer=_tokenizer(args), encoding=args.encoding)
+                                tokenizer=_tokenizer(args), encoding=args.encoding, progress=bar)
+            bar.close()
             result = trainer.run()
+    except Cancelled:
+        result = stopped_before_start(render)
     except LmError as exc:
         result = FailedEvent(str(exc), 0)
         render(result)
+        if isinstance(exc, distributed.PeerFailed) and not ranks.main:
+            render.quiet = True  # process 0 says why
     finally:
+        bar.close()
         render.close()
     if isinstance(result, DoneEvent):
         return render.summary(result, store)
     render.summary(result, None)
     return 1
+
+
+def cmd_train_ranks(args) -> int:
+    """``train``, also as one of several processes started by torchrun (DistributedDataParallel): the
+    process group starts first and ends last; without torchrun this is ``cmd_train``."""
+    from . import distributed
+
+    distributed.setup()
+    try:
+        return cmd_train(args)
+    finally:
+        distributed.teardown()
+
+
+class _OtherRank:
+    """The renderer of processes other than rank 0 under torchrun: silent, but for this process's own
+    error (one line on standard error)."""
+
+    def __init__(self, rank: int):
+        self.rank, self.quiet = rank, False
+
+    def __call__(self, ev):
+        pass
+
+    def close(self):
+        pass
+
+    def summary(self, result, store) -> int:
+        if result.kind == "done":
+            return 0
+        if not self.quiet:
+            print(f"error (process {self.rank}): {_v(result.message)}", file=sys.stderr)
+        return 1
+
+
+class _PrepareProgress:
+    """A progress bar on stderr while a corpus downloads or is tokenized (nothing when it is cached)."""
+
+    def __init__(self, enabled: bool):
+        self.enabled, self.bar, self.task, self.what = enabled and sys.stderr.isatty(), None, None, None
+
+    def __call__(self, what: str, done: int, total: int | None) -> None:
+        if not self.enabled:
+            return
+        if self.bar is None:
+            from rich.console import Console
+            from rich.progress import BarColumn, Progress, TaskProgressColumn, TimeRemainingColumn
+
+            self.bar = Progress("[progress.description]{task.description}", BarColumn(), TaskProgressColumn(),
+                                TimeRemainingColumn(), transient=True, console=Console(stderr=True))
+            self.bar.start()
+            self.task = self.bar.add_task(what, total=None)
+        self.bar.update(self.task, description=what, completed=done, total=total)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+            self.bar = None
 
 
 class _StopSignals:
@@ -271,8 +343,8 @@ class _StopSignals:
 
     SIGNALS = ("SIGINT", "SIGTERM", "SIGHUP")
 
-    def __init__(self, stop: threading.Event, quiet: bool):
-        self.stop, self.quiet, self.old = stop, quiet, {}
+    def __init__(self, stop: threading.Event, quiet: bool, echo: bool = True):
+        self.stop, self.quiet, self.old, self.echo = stop, quiet, {}, echo
 
     def _handle(self, signum, frame):
         if self.stop.is_set():
@@ -280,7 +352,8 @@ class _StopSignals:
             os._exit(130)
         self.stop.set()
         name = signal.Signals(signum).name
-        os.write(2, f"\n{name}: stopping after this step and saving (again to abort)\n".encode())
+        if self.echo:  # under torchrun: process 0 only
+            os.write(2, f"\n{name}: stopping after this step and saving (again to abort)\n".encode())
 
     def __enter__(self):
         for n in self.SIGNALS:
@@ -611,7 +684,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--clip", type=float, help="gradient-norm clipping (0: off)")
     t.add_argument("--warmup", type=int)
     t.add_argument("--eval-every", type=int)
-    t.add_argument("--eval-tokens", type=int, help="validate on at most this many tokens (default all)")
+    t.add_argument("--eval-tokens", type=int, help="validate on at most this many tokens (default: the whole validation split, at most 1,000,000)")
     t.add_argument("--device", default=None, help="auto (default), cpu, cuda or mps")
     t.add_argument("--compile", action="store_true", help="torch.compile the model")
     t.add_argument("--seed", type=int)
@@ -670,7 +743,7 @@ def main(argv=None) -> int:
 
     parser = build_parser()
     args = parser.parse_args(argv)
-    handlers = {"corpora": cmd_corpora, "models": cmd_models, "train": cmd_train, "generate": cmd_generate,
+    handlers = {"corpora": cmd_corpora, "models": cmd_models, "train": cmd_train_ranks, "generate": cmd_generate,
                 "compare": cmd_compare, "bench": _cmd_bench, "inspect": _cmd_inspect}
     import numpy as np
 

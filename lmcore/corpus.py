@@ -1,18 +1,20 @@
 """Corpora: the registry of named texts, downloading with sha1 checks, built-in and local text files."""
 from __future__ import annotations
 
+import codecs
 import hashlib
+import itertools
 import json
 import os
 import re
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterable, Iterator
 
 from . import paths
 from .errors import CorpusError
-from .fsutil import atomic_path
+from .fsutil import atomic_path, write_json
 
 MIRROR_ENV = "LMPLAY_CORPUS_MIRROR"
 DOWNLOAD_TIMEOUT = 20.0  # seconds to connect and between received chunks
@@ -198,70 +200,184 @@ def fetch(name: str, home: Path | None = None,
     )
 
 
-# ---------------------------------------------------------------- loading
+# ---------------------------------------------------------------- reading
+
+PIECE_CHARS = 1 << 22        # text handed on at a time: memory stays bounded on huge files
+_BLOCK_BYTES = 1 << 22
+
 
 def decode(data: bytes, where: str, encoding: str | None = None) -> str:
-    if not data:
-        raise CorpusError(f"{where} is empty: give a text file with some content")
-    if encoding is None and b"\x00" in data[:8192]:
-        raise CorpusError(f"{where} looks like a binary file, not text: give a UTF-8 text file")
+    """The whole of ``data`` as text, checked as :meth:`TextSource.pieces` checks a file."""
+    return "".join(_decoded([data], where, encoding))
+
+
+def _decoded(blocks: Iterable[bytes], where: str, encoding: str | None) -> Iterator[str]:
+    """Blocks of bytes decoded as they come, with one clear error for an empty, binary, undecodable or
+    blank text; a leading byte-order mark is dropped."""
     try:
-        text = data.decode(encoding or "utf-8")
+        decoder = codecs.getincrementaldecoder(encoding or "utf-8")()
     except LookupError:
         raise CorpusError(f"unknown encoding '{encoding}': try utf-8, latin-1 or cp1252") from None
-    except UnicodeDecodeError as exc:
-        raise CorpusError(
-            f"{where} is not UTF-8 text (byte 0x{data[exc.start]:02x} at offset {exc.start:,}): "
-            f"pass its encoding, e.g. --encoding latin-1"
-        ) from None
-    if text.startswith("\ufeff"):
-        text = text[1:]
-    if not text.strip():
+    offset, first, blank = 0, True, True
+    for data in itertools.chain(blocks, [None]):
+        if first and not data:
+            raise CorpusError(f"{where} is empty: give a text file with some content")
+        if first and encoding is None and b"\x00" in data[:8192]:
+            raise CorpusError(f"{where} looks like a binary file, not text: give a UTF-8 text file")
+        try:
+            text = decoder.decode(data or b"", final=data is None)
+        except UnicodeDecodeError as exc:
+            at = offset - (len(exc.object) - len(data or b"")) + exc.start
+            raise CorpusError(
+                f"{where} is not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at offset {at:,}): "
+                f"pass its encoding, e.g. --encoding latin-1"
+            ) from None
+        if first and text.startswith("\ufeff"):
+            text = text[1:]
+        first = False
+        offset += len(data or b"")
+        if blank and text.strip():
+            blank = False
+        if text:
+            yield text
+    if blank:
         raise CorpusError(f"{where} holds only whitespace: give a text file with some content")
-    return text
 
 
-def _load_path(path: Path, encoding: str | None) -> Corpus:
-    if path.is_dir():
-        files = sorted(p for p in path.rglob("*.txt") if p.is_file())
-        if not files:
-            raise CorpusError(f"folder {path} has no .txt files: put text files in it or give one file")
-        texts = [decode(p.read_bytes(), str(p), encoding) for p in files]
-        text = "\n".join(texts)
-        sha1 = sha1_of_text(text)
-    elif not path.is_file():  # a device (/dev/zero), a pipe or a socket would be read forever
-        raise CorpusError(f"{path} is not a regular file or folder: give a text file or a folder of .txt files")
-    else:
-        if encoding is None:  # a binary file is refused from its first bytes, before reading it all
-            with open(path, "rb") as f:
-                if b"\x00" in f.read(8192):
-                    raise CorpusError(f"{path} looks like a binary file, not text: give a UTF-8 text file")
-        data = path.read_bytes()
-        sha1 = hashlib.sha1(data).hexdigest()  # of the file as stored, like the registry's sums
-        text = decode(data, str(path), encoding)
-        del data
-    return Corpus(name=path.stem or path.name, text=text, sha1=sha1, source=str(path))
+def _file_blocks(path: Path, done: list[int], progress) -> Iterator[bytes]:
+    with open(path, "rb") as f:
+        while block := f.read(_BLOCK_BYTES):
+            done[0] += len(block)
+            yield block
+            if progress:
+                progress(done[0], None)
 
 
-def load(source: str, home: Path | None = None, encoding: str | None = None, fetch_missing: bool = True,
-         progress: Callable[[int, int | None], None] | None = None) -> Corpus:
-    """Load a corpus by registry name or path. Registry corpora are fetched (and verified) when needed."""
+@dataclass
+class TextSource:
+    """A corpus read as a stream: a built-in text, a cached registry file, a file or a folder of .txt
+    files (joined with a newline). Nothing is read until :meth:`pieces` or :meth:`sha1` is called."""
+
+    name: str
+    source: str                      # "builtin", "cache", or the absolute path
+    files: tuple[Path, ...] = ()
+    text: str | None = None          # a built-in text (in memory)
+    encoding: str | None = None
+    known_sha1: str | None = None    # a registry corpus: the registry's sum, checked when it was fetched
+
+    @property
+    def size(self) -> int:
+        """Bytes to read (for a progress bar)."""
+        if self.text is not None:
+            return len(self.text)
+        return sum(p.stat().st_size for p in self.files)
+
+    def pieces(self, progress: Callable[[int, int | None], None] | None = None) -> Iterator[str]:
+        """The text in pieces of about PIECE_CHARS characters, each ending after a newline where it can
+        (so line-wise preprocessing and word tokens never straddle two pieces). ``progress(bytes read,
+        total)``."""
+        if self.text is not None:
+            yield from _cut(iter([self.text]))
+            return
+        total, done = self.size, [0]
+        report = (lambda d, _t: progress(d, total)) if progress else None
+
+        def texts() -> Iterator[str]:
+            for i, path in enumerate(self.files):
+                if i:
+                    yield "\n"
+                yield from _decoded(_file_blocks(path, done, report), str(path), self.encoding)
+        yield from _cut(texts())
+
+    def read(self) -> str:
+        return "".join(self.pieces())
+
+    def sha1(self, memo_dir: Path | None = None) -> str:
+        """The corpus's sha1: the registry's, a single file's bytes', or a folder's joined text's.
+        Remembered in ``memo_dir`` by path, size and modification time, so a second run over a large
+        file does not read it again."""
+        if self.known_sha1:
+            return self.known_sha1
+        if self.text is not None:
+            return sha1_of_text(self.text)
+        stamp = [[str(p), st.st_size, st.st_mtime_ns, st.st_ino] for p in self.files for st in [p.stat()]]
+        memo = memo_dir / (hashlib.sha1(self.source.encode("utf-8", "surrogatepass")).hexdigest() + ".json") \
+            if memo_dir else None
+        if memo is not None:
+            try:
+                d = json.loads(memo.read_text("utf-8"))
+                if d.get("stamp") == stamp and isinstance(d.get("sha1"), str) and re.fullmatch(r"[0-9a-f]{40}", d["sha1"]):
+                    return d["sha1"]
+            except (OSError, ValueError, AttributeError):
+                pass  # no memo, or a damaged one: hash the text
+        if len(self.files) == 1:
+            digest = sha1_of_file(self.files[0])
+        else:
+            h = hashlib.sha1()
+            for piece in self.pieces():
+                h.update(piece.encode("utf-8", "surrogatepass"))
+            digest = h.hexdigest()
+        if memo is not None:
+            try:
+                write_json(memo, {"stamp": stamp, "sha1": digest})
+            except OSError:
+                pass  # only a memo: the next run hashes again
+        return digest
+
+
+def _cut(texts: Iterator[str]) -> Iterator[str]:
+    buf: list[str] = []
+    size = 0
+    for text in texts:
+        buf.append(text)
+        size += len(text)
+        if size >= PIECE_CHARS:
+            joined = "".join(buf)
+            cut = joined.rfind("\n") + 1
+            if cut == 0 and size >= 16 * PIECE_CHARS:  # one enormous line: cut it at a space
+                cut = max(joined.rfind(" "), joined.rfind("\t")) + 1 or size
+            if cut:
+                yield joined[:cut]
+                buf, size = [joined[cut:]], size - cut
+            else:
+                buf = [joined]
+    rest = "".join(buf)
+    if rest:
+        yield rest
+
+
+def open_source(source: str, home: Path | None = None, encoding: str | None = None, fetch_missing: bool = True,
+                progress: Callable[[int, int | None], None] | None = None) -> TextSource:
+    """A corpus by registry name or path, ready to stream. Registry corpora are fetched (and verified)
+    when needed; a path must be a regular file or a folder holding .txt files."""
     e = entry(source)
     if e is not None:
         if e.builtin:
-            text = BUILTINS[e.builtin]()
-            return Corpus(name=e.name, text=text, sha1=sha1_of_text(text), source="builtin")
+            return TextSource(e.name, "builtin", text=BUILTINS[e.builtin]())
         home = paths.home(home)
-        target = cache_path(e, home)
-        if not fetch_missing and not target.is_file():
+        if not fetch_missing and not cache_path(e, home).is_file():
             raise CorpusError(f"corpus '{e.name}' is not downloaded yet: run `lmcore corpora fetch {e.name}`")
         target = fetch(e.name, home, progress=progress)
-        text = decode(target.read_bytes(), str(target))
-        return Corpus(name=e.name, text=text, sha1=e.sha1 or sha1_of_text(text), source="cache")
+        return TextSource(e.name, "cache", files=(target,), known_sha1=e.sha1)
     path = Path(os.path.abspath(Path(source).expanduser()))  # kept in checkpoints: absolute
+    if path.is_dir():
+        files = tuple(sorted(p for p in path.rglob("*.txt") if p.is_file()))
+        if not files:
+            raise CorpusError(f"folder {path} has no .txt files: put text files in it or give one file")
+        return TextSource(path.name, str(path), files=files, encoding=encoding)
     if path.exists():
-        return _load_path(path, encoding)
+        if not path.is_file():  # a device (/dev/zero), a pipe or a socket would be read forever
+            raise CorpusError(f"{path} is not a regular file or folder: give a text file or a folder of .txt files")
+        return TextSource(path.stem or path.name, str(path), files=(path,), encoding=encoding)
     if os.sep in source or "/" in source or "." in source:
         raise CorpusError(f"no such file or folder: {source}")
     raise CorpusError(f"unknown corpus '{source}': known corpora are {', '.join(names())}, "
                       f"or give the path of a text file or folder")
+
+
+def load(source: str, home: Path | None = None, encoding: str | None = None, fetch_missing: bool = True,
+         progress: Callable[[int, int | None], None] | None = None) -> Corpus:
+    """Load a whole corpus into memory (for the small jobs: scoring, statistics). Training streams it."""
+    src = open_source(source, home, encoding, fetch_missing, progress)
+    text = src.read()
+    return Corpus(name=src.name, text=text, sha1=src.sha1(), source=src.source)

@@ -101,10 +101,10 @@ class _Shuffle:
         return (left << self.half) | right
 
     def take(self, start: int, count: int) -> torch.Tensor:
-        """Elements start .. start+count of the permutation."""
+        """Elements start .. start+count of the permutation (fewer at its end)."""
         if self.perm is not None:
             return self.perm[start: start + count]
-        x = self._feistel(torch.arange(start, start + count, dtype=torch.int64))
+        x = self._feistel(torch.arange(start, min(start + count, self.n), dtype=torch.int64))
         while bool((out := x >= self.n).any()):  # cycle-walk back into range(n)
             x = torch.where(out, self._feistel(x), x)
         return x

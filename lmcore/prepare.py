@@ -5,20 +5,23 @@ missing GPU or a text too short for one batch fails here, with one line, before 
 Trainer) holds the model's lock while either runs."""
 from __future__ import annotations
 
-import collections
+import threading
 from dataclasses import dataclass, replace
 from typing import Callable
 
 import torch
 
 from . import corpus as corpora
+from . import token_cache
 from .checkpoint import Checkpoint, CorpusRef
-from .data import BatchStream, split
+from .data import BatchStream
+from .evaluation import unigram_loss
 from .device import pick_device
 from .errors import ConfigError, StoreError
 from .models import ModelConfig, model_class
 from .store import Store
-from .text import Tokenizer, _chunks, build_vocab, encode, id_dtype
+from .text import Tokenizer
+from .token_cache import TokenData
 from .train_config import TrainConfig
 from .vocab import Vocab
 
@@ -42,62 +45,25 @@ class PreparedRun:
     run_start_step: int = 0
     run_start_elapsed: float = 0.0
     stream: BatchStream | None = None   # None for models trained by counting
+    tokens: TokenData | None = None     # the memory-mapped ids the splits are views of
+
+    @property
+    def unigram(self) -> float:
+        """The add-one unigram's validation loss: the floor any model must beat."""
+        return self.tokens.unigram if self.tokens else unigram_loss(self.train_ids, self.val_ids, len(self.vocab))
 
     @property
     def step0(self) -> int:
         return int(self.resume_state["step"]) if self.resume_state else 0
 
 
-Progress = Callable[[int, int | None], None]
+Progress = Callable[[str, int, int | None], None]  # (what, done, total): downloading, tokenizing…
 
 
-def _encode(run_corpus: corpora.Corpus, tok: Tokenizer, vocab: Vocab | None, val_fraction: float):
-    """The text as ids, split into training and validation; the characters of the validation text.
-
-    The text is first encoded with a vocabulary of all its tokens (so the validation text's length in
-    characters is exact), then mapped onto ``vocab`` (a saved model's) or, for a new word-level model,
-    onto the tokens of the training split only: a word seen only in validation is ``<unk>`` there, as it
-    would be in any new text, instead of a row of untrained embedding."""
-    text = tok.preprocess(run_corpus.text)
-    run_corpus.text = ""  # only the compact ids are needed from here on (a huge corpus stays small)
-    full = build_vocab(text, tok)
-    ids = encode(text, tok, full)
-    del text
-    train_ids, val_ids = split(ids, val_fraction)
-    if len(val_ids) < 2:
-        raise ConfigError(f"corpus '{run_corpus.name}' is too small to hold out a validation set "
-                          f"({len(ids):,} tokens): use a larger text")
-    val_chars = len(val_ids) if tok.level == "char" else len(tok.join(full.decode(val_ids.tolist())))
-    if vocab is None:
-        vocab = full if tok.level == "char" else _training_vocab(full, train_ids)
-    if vocab is not full:
-        train_ids, val_ids = _remap(train_ids, full, vocab), _remap(val_ids, full, vocab)
-    return vocab, train_ids, val_ids, val_chars
-
-
-def fit_tokenizer(tok: Tokenizer, run_corpus: corpora.Corpus, val_fraction: float) -> Tokenizer:
-    """The tokenizer trained on the training part of the corpus, for tokens learnt from the text (bpe):
-    the first (1 - val_fraction) of the preprocessed text's characters, so the validation text never
-    shapes the tokens. Any other tokenizer is returned as is."""
-    if not tok.needs_fitting:
-        return tok
-    text = tok.preprocess(run_corpus.text)
-    return tok.fitted(_chunks(text[: len(text) - int(len(text) * val_fraction)], tok.level))
-
-
-def _training_vocab(full: Vocab, train_ids: torch.Tensor) -> Vocab:
-    """The tokens that occur in the training split, most frequent there first."""
-    counts = torch.bincount(train_ids.long(), minlength=len(full)).tolist()
-    return Vocab(collections.Counter({t: n for t, n in zip(full.idx_to_token, counts) if n and t != full.idx_to_token[0]}))
-
-
-def _remap(ids: torch.Tensor, full: Vocab, vocab: Vocab, chunk: int = 1 << 22) -> torch.Tensor:
-    """Ids of ``full`` as ids of ``vocab`` (0, ``<unk>``, for tokens it lacks), chunk by chunk."""
-    lut = torch.tensor([vocab.token_to_idx.get(t, 0) for t in full.idx_to_token], dtype=torch.int64)
-    out = torch.empty(len(ids), dtype=id_dtype(len(vocab)))
-    for start in range(0, len(ids), chunk):
-        out[start: start + chunk] = lut[ids[start: start + chunk].long()]
-    return out
+def _tokens(store: Store, src: corpora.TextSource, sha1: str, tok: Tokenizer, vocab: Vocab | None,
+            val_fraction: float, progress: Progress | None, stop) -> TokenData:
+    """The corpus as ids, from the token cache (tokenized there first when needed)."""
+    return token_cache.tokens_for(store.home, src, sha1, tok, vocab, val_fraction, progress, stop)
 
 
 def _finish(run: PreparedRun) -> PreparedRun:
@@ -111,33 +77,43 @@ def _finish(run: PreparedRun) -> PreparedRun:
                           f"({run.model_cfg.context}): use --context {cfg.seq_len} or --seq-len "
                           f"{run.model_cfg.context}")
     if cls.trainable:
-        run.stream = BatchStream(run.train_ids, cfg.batch_size, cfg.seq_len, cfg.sampling, cfg.seed)
+        run.stream = BatchStream(run.train_ids, cfg.batch_size, cfg.seq_len, cfg.sampling, cfg.seed,
+                                 trim=run.tokens.file.trim if run.tokens else None)
     return run
 
 
-def _corpus_ref(c: corpora.Corpus, train_ids, val_ids, val_chars: int) -> CorpusRef:
-    return CorpusRef(name=c.name, sha1=c.sha1, source=c.source, train_tokens=len(train_ids),
-                     val_tokens=len(val_ids), val_chars=val_chars)
+def _corpus_ref(src: corpora.TextSource, sha1: str, data: TokenData) -> CorpusRef:
+    return CorpusRef(name=src.name, sha1=sha1, source=src.source, train_tokens=len(data.train_ids),
+                     val_tokens=len(data.val_ids), val_chars=data.val_chars)
+
+
+def _downloading(progress: Progress | None):
+    return (lambda done, total: progress("downloading", done, total)) if progress else None
+
+
+def _sha1(store: Store, src: corpora.TextSource) -> str:
+    return src.sha1(token_cache.cache_dir(store.home).parent / "sha1")
 
 
 def prepare_new(store: Store, name: str, model_cfg: ModelConfig, preset: str, given: TrainConfig,
                 corpus: str, tokenizer: Tokenizer, encoding: str | None = None,
-                progress: Progress | None = None) -> PreparedRun:
+                progress: Progress | None = None, stop: threading.Event | None = None) -> PreparedRun:
     if store.exists(name):
         raise StoreError(f"a model named '{name}' exists already: continue it with --resume, "
                           f"pick another name, or delete it (lmcore models rm {name})")
     model_cfg.validate()
     cfg = given.resolved(model_cfg.arch, preset, model_class(model_cfg.arch).stateful)
     device = pick_device(cfg.device)
-    c = corpora.load(corpus, store.home, encoding=encoding, progress=progress)
-    tokenizer = fit_tokenizer(tokenizer, c, cfg.val_fraction)
-    vocab, train_ids, val_ids, val_chars = _encode(c, tokenizer, None, cfg.val_fraction)
-    ref = _corpus_ref(c, train_ids, val_ids, val_chars)
-    return _finish(PreparedRun(name, preset, model_cfg, cfg, tokenizer, vocab, ref, train_ids, val_ids, device))
+    src = corpora.open_source(corpus, store.home, encoding=encoding, progress=_downloading(progress))
+    sha1 = _sha1(store, src)
+    data = _tokens(store, src, sha1, tokenizer, None, cfg.val_fraction, progress, stop)
+    return _finish(PreparedRun(name, preset, model_cfg, cfg, data.tokenizer, data.vocab, _corpus_ref(src, sha1, data),
+                               data.train_ids, data.val_ids, device, tokens=data))
 
 
 def prepare_continue(store: Store, name: str, given: TrainConfig, corpus: str | None = None,
-                     encoding: str | None = None, progress: Progress | None = None) -> PreparedRun:
+                     encoding: str | None = None, progress: Progress | None = None,
+                     stop: threading.Event | None = None) -> PreparedRun:
     """Continue model ``name``. With ``given.steps`` / ``given.minutes``, a new run of that many more steps
     or minutes starts at the saved step; without, the saved run goes on where it stopped (refused when
     it had finished: there is nothing left of it)."""
@@ -167,13 +143,13 @@ def prepare_continue(store: Store, name: str, given: TrainConfig, corpus: str | 
     if resume_state is None:
         raise ConfigError(f"model '{name}' has no resume state saved: it cannot be continued")
     src = corpus or saved.corpus.argument()
-    c = corpora.load(src, store.home, encoding=encoding, progress=progress)
-    if c.sha1 != saved.corpus.sha1:
+    text = corpora.open_source(src, store.home, encoding=encoding, progress=_downloading(progress))
+    sha1 = _sha1(store, text)
+    if sha1 != saved.corpus.sha1:
         raise ConfigError(f"corpus '{src}' is not the text model '{name}' was trained on (sha1 differs): "
                           f"continue with the same text (--corpus PATH if it moved), or train a new model")
-    _, train_ids, val_ids, val_chars = _encode(c, saved.tokenizer, saved.vocab, cfg.val_fraction)
+    data = _tokens(store, text, sha1, saved.tokenizer, saved.vocab, cfg.val_fraction, progress, stop)
     run = PreparedRun(name, saved.preset, replace(saved.model), cfg, saved.tokenizer, saved.vocab,
-                      _corpus_ref(c, train_ids, val_ids, val_chars), train_ids, val_ids, device,
-                      saved, resume_state,
-                      run_start_step, run_start_elapsed)
+                      _corpus_ref(text, sha1, data), data.train_ids, data.val_ids, device,
+                      saved, resume_state, run_start_step, run_start_elapsed, tokens=data)
     return _finish(run)

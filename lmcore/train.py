@@ -12,27 +12,36 @@ RNG)."""
 from __future__ import annotations
 
 import contextlib
+import copy
 import math
 import os
 import threading
 import time
 from contextlib import ExitStack
+from dataclasses import replace
 from typing import Callable
 
 import torch
 import torch.nn.functional as F
 
+from . import distributed
 from .checkpoint import Checkpoint, EvalPoint, ppl
 from .clock import RunClock
+from .data import BatchStream
+from .distributed import Ranks
 from .device import describe
-from .errors import ConfigError, LmError, SaveError, StoreError
-from .evaluation import evaluate, sample_text, unigram_loss
+from .errors import Cancelled, ConfigError, LmError, SaveError, StoreError
+from .evaluation import evaluate, sample_text
 from .events import DoneEvent, EvalEvent, Event, FailedEvent, StartEvent, StepEvent
-from .models import LanguageModel, ModelConfig, build_model
+from .models import LanguageModel, ModelConfig, build_model, model_class
 from .prepare import PreparedRun, prepare_continue, prepare_new
 from .store import Store, clean_state_keys
 from .text import Tokenizer
 from .train_config import TrainConfig
+
+
+#: the batch dimension of a recurrent model's state: (layers, batch, hidden), or a tuple of such tensors
+STATE_BATCH_DIM = 1
 
 
 def _state_to(state, device):
@@ -41,6 +50,9 @@ def _state_to(state, device):
     if isinstance(state, torch.Tensor):
         return state.to(device)
     return tuple(s.to(device) for s in state)
+
+
+EVAL_CAP = 1_000_000  # validation tokens read at each evaluation unless --eval-tokens says otherwise
 
 
 def lr_at(cfg: TrainConfig, step_in_run: int, progress: float) -> float:
@@ -84,6 +96,7 @@ class Trainer:
         self._locks = ExitStack()
         self._step = 0
         self.saved_step: int | None = None  # the step of the last checkpoint this run saved
+        self.ranks = Ranks()  # under torchrun: this process's rank among those training the model together
 
     def pause(self) -> None:
         """Hold training after the current step (the clock stops too) until :meth:`resume_training`."""
@@ -97,6 +110,65 @@ class Trainer:
                 train: TrainConfig | None = None, corpus: str | None = None,
                 tokenizer: Tokenizer | None = None, resume: bool = False, encoding: str | None = None,
                 progress: Callable[[int, int | None], None] | None = None) -> "Trainer":
+        """Take the lock and prepare the run. Under torchrun (several processes, the process group
+        started: :func:`lmcore.distributed.setup`) rank 0 does this and sends the run to the others, which
+        never touch the store."""
+        self.ranks = ranks = distributed.current()
+        kw = dict(model=model, preset=preset, train=train, corpus=corpus, tokenizer=tokenizer, resume=resume,
+                  encoding=encoding, progress=progress)
+        if not ranks.active:
+            return self._prepare_here(**kw)
+        if not ranks.main:
+            return self._receive_run()
+        try:
+            self._prepare_here(**kw)
+            self._for_ranks()
+        except BaseException as exc:
+            self.close()
+            with contextlib.suppress(LmError):  # the others stop too, with rank 0's reason
+                distributed.share_prepared(("cancelled" if isinstance(exc, Cancelled) else "error",
+                                            str(exc) if isinstance(exc, LmError) else "process 0 failed to start"))
+            raise
+        r = self.run_
+        light = copy.copy(r)  # what the others need; the training ids go as raw bytes, the rest stays here
+        light.train_ids = light.val_ids = r.train_ids[:0]
+        light.stream = None
+        if hasattr(light, "tokens"):
+            light.tokens = None
+        distributed.share_prepared(("run", light, r.train_ids.dtype, r.train_ids.numel()))
+        distributed.share_tensor(r.train_ids)
+        return self
+
+    def _receive_run(self) -> "Trainer":
+        kind, *rest = distributed.receive_prepared()
+        if kind != "run":
+            raise (Cancelled if kind == "cancelled" else distributed.PeerFailed)(rest[0])
+        run, dtype, numel = rest
+        run.train_ids = distributed.receive_tensor(dtype, numel)
+        self.run_ = run
+        self._for_ranks()
+        return self
+
+    def _for_ranks(self) -> None:
+        """This process's part of a run shared by several: its device, its rows of every batch."""
+        r, ranks = self.run_, self.ranks
+        if not model_class(r.model_cfg.arch).trainable:
+            raise ConfigError(f"an {r.model_cfg.arch} model is counted in one pass by one process: train it "
+                              f"without torchrun")
+        r.device = distributed.device_for(r.device, ranks)
+        c = r.cfg
+        r.stream = (replace(r.stream, rank=ranks.rank, world=ranks.world) if r.stream is not None else
+                    BatchStream(r.train_ids, c.batch_size, c.seq_len, c.sampling, c.seed, rank=ranks.rank,
+                                world=ranks.world))
+
+    def _emit(self, ev: Event) -> None:
+        if self.ranks.main:  # under torchrun only rank 0 reports
+            self.on_event(ev)
+
+    def _prepare_here(self, *, model: ModelConfig | None = None, preset: str = "small",
+                      train: TrainConfig | None = None, corpus: str | None = None,
+                      tokenizer: Tokenizer | None = None, resume: bool = False, encoding: str | None = None,
+                      progress: Callable[[int, int | None], None] | None = None) -> "Trainer":
         self.store.path(self.name)  # validates the name
         self.close()
         self._locks.enter_context(self.store.lock(self.name))
@@ -104,12 +176,12 @@ class Trainer:
             self.store.discard_partial(self.name)  # a first save killed midway
             given = train or TrainConfig()
             if resume:
-                self.run_ = prepare_continue(self.store, self.name, given, corpus, encoding, progress)
+                self.run_ = prepare_continue(self.store, self.name, given, corpus, encoding, progress, self.stop)
             else:
                 if model is None or corpus is None:
                     raise ConfigError("a new model needs an architecture and a corpus")
                 self.run_ = prepare_new(self.store, self.name, model, preset, given, corpus,
-                                        tokenizer or Tokenizer(), encoding, progress)
+                                        tokenizer or Tokenizer(), encoding, progress, self.stop)
         except BaseException:
             self.close()
             raise
@@ -145,7 +217,7 @@ class Trainer:
         finally:
             self.close()
         ev = FailedEvent(msg + self._kept(), self._step)
-        self.on_event(ev)
+        self._emit(ev)
         return ev
 
     def _kept(self) -> str:
@@ -165,6 +237,8 @@ class Trainer:
         ck.model, ck.train, ck.corpus = r.model_cfg, r.cfg, r.corpus
         ck.run_start_step, ck.run_start_elapsed = r.run_start_step, r.run_start_elapsed
         ck.params, ck.device, ck.unigram_val_loss = params, describe(r.device), unigram
+        if self.ranks.active:
+            ck.device = f"{self.ranks.world} x {ck.device}"
         return ck
 
     def _save(self, ck: Checkpoint, state, resume: dict | None) -> None:
@@ -172,7 +246,7 @@ class Trainer:
         self.saved_step = ck.step
 
     def _run(self) -> DoneEvent | FailedEvent:
-        r, emit = self.run_, self.on_event
+        r, emit = self.run_, self._emit
         cfg, device = r.cfg, r.device
         torch.manual_seed(cfg.seed)
         model = build_model(r.model_cfg)
@@ -186,7 +260,7 @@ class Trainer:
                                  f"train a new one") from None
         model.to(device)
         self.model = model
-        ck = self._checkpoint(model.num_params(), unigram_loss(r.train_ids, r.val_ids, len(r.vocab)))
+        ck = self._checkpoint(model.num_params(), r.unigram if self.ranks.main else math.nan)
         step0 = r.step0
         self._step = step0
         clock = RunClock(float(rs.get("elapsed", ck.elapsed)) if rs else 0.0, r.run_start_elapsed)
@@ -204,7 +278,8 @@ class Trainer:
         r, cfg = self.run_, self.run_.cfg
         model.fit(r.train_ids)
         model.to(r.device)
-        loss = evaluate(model, r.val_ids.to(r.device), cfg.seq_len, autocast=autocast, max_tokens=cfg.eval_tokens)
+        loss = evaluate(model, r.val_ids.to(r.device), cfg.seq_len, autocast=autocast,
+                        max_tokens=cfg.eval_tokens or EVAL_CAP)
         sample, greedy = sample_text(model, r.vocab, r.tokenizer, r.val_ids, cfg.sample_tokens, cfg.seed)
         ck.step, ck.elapsed, ck.best_val_loss = 1, clock.elapsed(), loss
         ck.params = int(model.unigram.numel())
@@ -220,7 +295,7 @@ class Trainer:
 
     def _gradient_loop(self, model, ck: Checkpoint, clock: RunClock, autocast, step0: int,
                        target: int | None) -> DoneEvent | FailedEvent:
-        r, cfg, device, emit = self.run_, self.run_.cfg, self.run_.device, self.on_event
+        r, cfg, device, emit, ranks = self.run_, self.run_.cfg, self.run_.device, self._emit, self.ranks
         rs = r.resume_state
         opt = make_optimizer(model, cfg, device)
         if rs:
@@ -229,9 +304,16 @@ class Trainer:
             torch.set_rng_state(rs["rng"])
             if device.type == "cuda" and rs.get("cuda_rng") is not None:
                 torch.cuda.set_rng_state(rs["cuda_rng"])
+        net = model
+        if ranks.active:  # one model on several processes: DDP averages the gradients in backward
+            from torch.nn.parallel import DistributedDataParallel
+
+            if not ranks.main:  # dropout draws other masks on each process (rank 0 keeps the saved RNG)
+                torch.manual_seed((cfg.seed * 1_000_003 + step0) * 1_009 + ranks.rank)
+            net = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
 
         def step_loss(x, y, state):
-            logits, new_state = model(x, state)
+            logits, new_state = net(x, state)
             return F.cross_entropy(logits.float().flatten(0, 1), y.flatten()), new_state
 
         if cfg.compile and r.model_cfg.impl == "scratch" and hasattr(model, "rnn"):
@@ -240,15 +322,18 @@ class Trainer:
         elif cfg.compile:
             # On CUDA, CUDA graphs ("reduce-overhead") replay the whole step: the transformer base trains
             # at 2.4M tokens/s on an H100 with them vs 1.3M without. LMPLAY_COMPILE_MODE overrides.
-            mode = os.environ.get("LMPLAY_COMPILE_MODE") or ("reduce-overhead" if device.type == "cuda" else "default")
+            mode = os.environ.get("LMPLAY_COMPILE_MODE") or ("reduce-overhead" if device.type == "cuda"
+                                                            and not ranks.active else "default")
             fwd_loss = torch.compile(step_loss, mode=None if mode == "default" else mode)
         else:
             fwd_loss = step_loss
         train_ids, val_ids = r.train_ids.to(device), r.val_ids.to(device)
-        stream = r.stream if r.stream.ids.device == device else type(r.stream)(
-            train_ids, cfg.batch_size, cfg.seq_len, cfg.sampling, cfg.seed)
+        stream = r.stream if r.stream.ids.device == device else replace(r.stream, ids=train_ids)
         stateful = model.stateful and cfg.sampling == "sequential"
-        carry = _state_to(rs.get("carry"), device) if rs else None
+        rows = cfg.batch_size // ranks.world  # this process's rows of each batch
+        # a saved state holds the whole batch (every rank's rows): this process continues its own
+        carry = distributed.take_rows(_state_to(rs.get("carry"), device), ranks, cfg.batch_size,
+                                      STATE_BATCH_DIM) if rs else None
         budget = cfg.minutes * 60 if cfg.minutes else None
         tokens_per_step = cfg.batch_size * cfg.seq_len
         best = ck.best_val_loss if ck.best_val_loss is not None else math.inf
@@ -261,12 +346,18 @@ class Trainer:
         def progress() -> float:
             p = [(step - r.run_start_step) / cfg.steps] if cfg.steps else []
             if budget:
-                p.append(clock.in_run() / budget)
+                p.append(in_run / budget)
             return max(p) if p else 0.0
 
         def do_eval() -> None:
             nonlocal best
-            val = evaluate(model, val_ids, cfg.seq_len, autocast=autocast, max_tokens=cfg.eval_tokens)
+            whole = model.detach_state(carry) if stateful else None
+            if ranks.active:  # every process at the same step: the saved state holds all their rows
+                whole = distributed.gather_rows(whole, STATE_BATCH_DIM)
+                if not ranks.main:  # only rank 0 evaluates and saves
+                    self.saved_step = step
+                    return
+            val = evaluate(model, val_ids, cfg.seq_len, autocast=autocast, max_tokens=cfg.eval_tokens or EVAL_CAP)
             if not math.isfinite(val):
                 raise FloatingPointError("the validation loss is not finite")
             ck.history.append(EvalPoint(step=step, val_loss=val, elapsed=round(clock.elapsed(), 3),
@@ -278,7 +369,7 @@ class Trainer:
             resume = {"step": step, "model": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()},
                       "optim": opt.state_dict(), "optimizer": cfg.optimizer, "rng": torch.get_rng_state(),
                       "cuda_rng": torch.cuda.get_rng_state() if device.type == "cuda" else None,
-                      "carry": _state_to(model.detach_state(carry), "cpu") if stateful else None,
+                      "carry": _state_to(whole, "cpu"),
                       "elapsed": clock.elapsed()}
             self._save(ck, model.state_dict() if improved else None, resume)
             sample, greedy = sample_text(model, r.vocab, r.tokenizer, r.val_ids, cfg.sample_tokens, cfg.seed + step)
@@ -296,7 +387,11 @@ class Trainer:
         while True:
             if target is not None and step >= target:
                 break
-            if budget is not None and step > r.run_start_step and clock.in_run() >= budget:
+            in_run, agreed_stop = clock.in_run(), False
+            if ranks.active:  # every rank stops at the same step, and sees the same clock (learning rate)
+                code, in_run = distributed.agree(int(self.stop.is_set()), in_run)
+                agreed_stop = code > 0  # decides alone: a signal that arrives after this waits a step
+            if budget is not None and step > r.run_start_step and in_run >= budget:
                 reason = "time"  # checked once the run has trained a step: a tiny budget still trains one
                 break
             if self.paused.is_set():
@@ -307,12 +402,12 @@ class Trainer:
                 clock.hold(held)  # paused time counts neither as elapsed nor in tokens/s
                 t_loop += held
                 last_log_t += held
-            if self.stop.is_set():
+            if agreed_stop if ranks.active else self.stop.is_set():
                 reason = "stopped"
                 break
             x, y, new_stream = next(it)
             if stateful and (carry is None or new_stream):
-                carry = model.init_state(cfg.batch_size, device)
+                carry = model.init_state(rows, device)
             lr = lr_at(cfg, step - r.run_start_step, progress())
             for g in opt.param_groups:
                 g["lr"] = lr
@@ -331,7 +426,7 @@ class Trainer:
             loss_n += 1
             is_eval = step % cfg.eval_every == 0
             if step % cfg.log_every == 0 or is_eval or step == step0 + 1:
-                last_train_loss = float(loss_sum) / loss_n
+                last_train_loss = float(distributed.mean(loss_sum) if ranks.active else loss_sum) / loss_n
                 loss_sum.zero_()
                 loss_n = 0
                 if not math.isfinite(last_train_loss):
@@ -347,7 +442,7 @@ class Trainer:
             if is_eval:
                 do_eval()
         if loss_n:
-            last_train_loss = float(loss_sum) / loss_n
+            last_train_loss = float(distributed.mean(loss_sum) if ranks.active else loss_sum) / loss_n
             if not math.isfinite(last_train_loss):
                 return nan_failure()
             ck.add_curve_point(step, last_train_loss, clock.elapsed())
@@ -375,11 +470,22 @@ def train(name: str, *, arch: str = "lstm", preset: str = "small", corpus: str |
     store = store or Store(home)
     cfg = TrainConfig(**train_options)
     trainer = Trainer(store, name, on_event, stop)
-    if resume:
-        trainer.prepare(train=cfg, resume=True, corpus=corpus, encoding=encoding)
-    else:
-        mc = preset_config(arch, preset, **(model_overrides or {}))
-        trainer.prepare(model=mc, preset=preset, train=cfg, corpus=corpus or "pythondocs",
-                        tokenizer=Tokenizer(tokens, prep, **({} if vocab_size is None else {"vocab_size": vocab_size})),
-                        encoding=encoding)
+    try:
+        if resume:
+            trainer.prepare(train=cfg, resume=True, corpus=corpus, encoding=encoding)
+        else:
+            mc = preset_config(arch, preset, **(model_overrides or {}))
+            trainer.prepare(model=mc, preset=preset, train=cfg, corpus=corpus or "pythondocs",
+                            tokenizer=Tokenizer(tokens, prep, **({} if vocab_size is None else {"vocab_size": vocab_size})),
+                            encoding=encoding)
+    except Cancelled:
+        return stopped_before_start(on_event)
     return trainer.run()
+
+
+def stopped_before_start(on_event: Callable[[Event], None] | None = None) -> DoneEvent:
+    """The outcome of a run stopped while it was being prepared (tokenizing a corpus): nothing saved."""
+    done = DoneEvent("stopped", 0, math.inf, math.inf, 0.0, 0.0, steps_trained=0, saved=False)
+    if on_event:
+        on_event(done)
+    return done

@@ -1,0 +1,318 @@
+"""The token cache: a corpus tokenized once, in a streaming pass, into a file of token ids that training
+reads through a memory map. A 2 GB text never sits in memory, and a second run on it starts at once.
+
+An entry is a folder ``<home>/cache/tokens/<key>/`` holding ``tokens.bin`` (the ids, uint8, uint16 or
+uint32 as the vocabulary allows) and ``meta.json`` (written last: an entry without it is incomplete). The
+key is the corpus's sha1, the tokenizer, the validation fraction and the vocabulary ("derived" for a new
+model, whose vocabulary comes from the text; a saved model's own vocabulary otherwise). Entries are
+written into a temporary folder and renamed into place, so a killed pass leaves no half entry, and two
+processes building the same entry both end with a whole one. A damaged entry is built again.
+
+Building takes three passes, none holding the text: (1) stream the text into provisional ids (first-seen
+order) in a temporary file, (2) count them in the training and the validation split and choose the
+vocabulary, (3) write the final ids. A BPE tokenizer is first trained on the training part of the text.
+"""
+from __future__ import annotations
+
+import collections
+import hashlib
+import json
+import math
+import mmap
+import os
+import shutil
+import tempfile
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterator
+
+import numpy as np
+import torch
+
+from .corpus import TextSource
+from .errors import Cancelled, ConfigError, CorpusError, LmError
+from .fsutil import write_json
+from .text import Tokenizer
+from .typed import from_mapping
+from .vocab import Vocab
+
+VERSION = 1
+CHUNK = 1 << 22              # ids read back at a time in passes 2 and 3
+_DTYPES = {"uint8": np.uint8, "uint16": np.uint16, "uint32": np.uint32}
+
+Progress = Callable[[str, int, int | None], None]   # (what, done, total)
+
+
+def cache_dir(home: Path) -> Path:
+    return Path(home) / "cache" / "tokens"
+
+
+def file_dtype(vocab_size: int) -> str:
+    """The smallest unsigned type that holds every id."""
+    return "uint8" if vocab_size <= 1 << 8 else "uint16" if vocab_size <= 1 << 16 else "uint32"
+
+
+class TokenFile:
+    """The ids of one cache entry, memory-mapped read-only (copy-on-write, never written).
+
+    ``ids`` is a torch tensor over the map. Pages that training touched stay resident until
+    :meth:`trim` hands them back to the page cache (the file is unchanged, they are read again on use)."""
+
+    def __init__(self, path: Path, dtype: str, count: int):
+        self.path, self.dtype, self.count = path, dtype, count
+        self._file = open(path, "rb")
+        try:
+            if count == 0:
+                raise CorpusError(f"token file {path} is empty")
+            self._map = mmap.mmap(self._file.fileno(), 0, access=mmap.ACCESS_COPY)
+        except BaseException:
+            self._file.close()
+            raise
+        self.ids = torch.from_numpy(np.frombuffer(self._map, dtype=_DTYPES[dtype], count=count))
+
+    def trim(self) -> None:
+        if hasattr(mmap, "MADV_DONTNEED"):
+            try:
+                self._map.madvise(mmap.MADV_DONTNEED)
+            except (OSError, ValueError):
+                pass
+
+
+@dataclass
+class TokenData:
+    """A corpus as ids: the (fitted) tokenizer, the vocabulary, the two splits over one memory map."""
+
+    tokenizer: Tokenizer
+    vocab: Vocab
+    file: TokenFile
+    val_tokens: int
+    val_chars: int          # characters of the validation text (bits per character)
+    unigram: float          # loss of the add-one unigram of the training split on the validation split
+    built: bool             # False: read from the cache
+
+    @property
+    def train_ids(self) -> torch.Tensor:
+        return self.file.ids[: self.file.count - self.val_tokens]
+
+    @property
+    def val_ids(self) -> torch.Tensor:
+        return self.file.ids[self.file.count - self.val_tokens:]
+
+
+def _spec(tok: Tokenizer) -> dict:
+    """What the user chose of a tokenizer (a trained BPE's merges are an outcome, not a choice)."""
+    return {k: v for k, v in tok.to_dict().items() if k not in ("bpe",)}
+
+
+def _digest(obj) -> str:
+    return hashlib.sha1(json.dumps(obj, sort_keys=True, ensure_ascii=True).encode()).hexdigest()[:24]
+
+
+def _vocab_print(tok: Tokenizer, vocab: Vocab) -> str:
+    return _digest({"tokenizer": tok.to_dict(), "vocab": vocab.idx_to_token})
+
+
+# ---------------------------------------------------------------- reading an entry
+
+def _read_entry(folder: Path) -> tuple[dict, Tokenizer, Vocab] | None:
+    """The entry's meta, tokenizer and vocabulary, or None when it is missing, incomplete or damaged."""
+    try:
+        meta = json.loads((folder / "meta.json").read_text("utf-8"))
+        if not isinstance(meta, dict) or meta.get("version") != VERSION or meta.get("dtype") not in _DTYPES:
+            return None
+        n, n_val, chars = meta["tokens"], meta["val_tokens"], meta["val_chars"]
+        unigram = meta["unigram"]
+        if not all(type(v) is int for v in (n, n_val, chars)) or not 2 <= n_val < n or chars < 0:
+            return None
+        if not isinstance(unigram, float) or not math.isfinite(unigram):
+            return None
+        if (folder / "tokens.bin").stat().st_size != n * np.dtype(_DTYPES[meta["dtype"]]).itemsize:
+            return None
+        tok = from_mapping(Tokenizer, meta["tokenizer"], "tokenizer")
+        vocab = Vocab.from_dict(meta["vocab"])
+        if file_dtype(len(vocab)) != meta["dtype"]:
+            return None
+        return meta, tok, vocab
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, LookupError, LmError):
+        return None
+
+
+def _open_entry(folder: Path, built: bool) -> TokenData | None:
+    got = _read_entry(folder)
+    if got is None:
+        return None
+    meta, tok, vocab = got
+    try:
+        f = TokenFile(folder / "tokens.bin", meta["dtype"], meta["tokens"])
+    except (OSError, ValueError, CorpusError):
+        return None
+    return TokenData(tok, vocab, f, meta["val_tokens"], meta["val_chars"], meta["unigram"], built)
+
+
+# ---------------------------------------------------------------- the way in
+
+def tokens_for(home: Path, src: TextSource, sha1: str, tok: Tokenizer, vocab: Vocab | None,
+               val_fraction: float, progress: Progress | None = None,
+               stop: threading.Event | None = None) -> TokenData:
+    """The ids of corpus ``src`` (whose sha1 is ``sha1``) under ``tok``: from the cache, or tokenized now.
+
+    ``vocab`` None: a new model's vocabulary is derived from the text (every character for char
+    tokens; the training split's tokens for words and BPE, the rest being ``<unk>``). Otherwise the ids
+    are those of the saved ``vocab`` (and ``tok`` is the saved, trained tokenizer)."""
+    root = cache_dir(home)
+    base = {"version": VERSION, "sha1": sha1, "tokenizer": _spec(tok), "val_fraction": val_fraction}
+    derived = root / _digest({**base, "vocab": "derived"})
+    if vocab is None:
+        key = derived
+    else:
+        got = _read_entry(derived)
+        same = got is not None and got[1] == tok and got[2].idx_to_token == vocab.idx_to_token
+        key = derived if same else root / _digest({**base, "vocab": _vocab_print(tok, vocab)})
+    data = _open_entry(key, built=False)
+    if data is not None:
+        return data
+    if key.exists():
+        shutil.rmtree(key, ignore_errors=True)  # damaged or incomplete: build it again
+    _build(key, src, tok, vocab, val_fraction, progress, stop)
+    data = _open_entry(key, built=True)
+    if data is None:
+        raise CorpusError(f"the token cache entry {key} could not be read back after writing it: "
+                          f"delete {root} and try again")
+    return data
+
+
+def _build(key: Path, src: TextSource, tok: Tokenizer, vocab: Vocab | None, val_fraction: float,
+           progress: Progress | None, stop: threading.Event | None) -> None:
+    try:
+        key.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{key.name}.", dir=key.parent))
+    except OSError as exc:
+        raise CorpusError(f"could not create the token cache in {key.parent} ({exc.strerror or exc}): "
+                          f"make it writable, or set LMPLAY_HOME to a writable folder") from None
+    try:
+        meta = _tokenize(tmp, src, tok, vocab, val_fraction, progress, stop)
+        write_json(tmp / "meta.json", meta)
+        try:
+            os.rename(tmp, key)
+        except OSError:
+            if _read_entry(key) is None:  # not another process's whole entry: a real failure
+                raise
+    except OSError as exc:
+        raise CorpusError(f"could not write the token cache in {key.parent} ({exc.strerror or exc}): "
+                          f"free some space or make it writable") from None
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _check(stop: threading.Event | None) -> None:
+    if stop is not None and stop.is_set():
+        raise Cancelled("stopped while tokenizing the corpus: nothing was saved")
+
+
+def _texts(src: TextSource, tok: Tokenizer, what: str, progress: Progress | None,
+           stop: threading.Event | None) -> Iterator[str]:
+    """The preprocessed text, piece by piece, with progress and cancellation."""
+    report = (lambda done, total: progress(what, done, total)) if progress else None
+    for piece in src.pieces(report):
+        _check(stop)
+        yield tok.preprocess(piece)
+
+
+def _head(texts: Iterator[str], limit: int) -> Iterator[str]:
+    for text in texts:
+        if limit <= 0:
+            return
+        yield text[:limit]
+        limit -= len(text)
+
+
+def _tokenize(tmp: Path, src: TextSource, tok: Tokenizer, vocab: Vocab | None, val_fraction: float,
+              progress: Progress | None, stop: threading.Event | None) -> dict:
+    if vocab is None and tok.needs_fitting:
+        chars = sum(len(t) for t in _texts(src, tok, "counting characters", progress, stop))
+        tok = tok.fitted(_head(_texts(src, tok, "training the tokenizer", progress, stop),
+                               chars - int(chars * val_fraction)))
+    # pass 1: provisional ids, in first-seen order
+    raw = tmp / "ids.u32"
+    tokens: list[str] = []
+    chunks: list[tuple[int, int, int, str, str]] = []  # (first id index, ids, characters, first, last)
+    n = 0
+    with open(raw, "wb") as out:
+        if tok.level == "char":
+            lut = np.full(0x110000, -1, dtype=np.int64)
+            for text in _texts(src, tok, "tokenizing", progress, stop):
+                cps = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+                fresh = lut[cps] < 0
+                if fresh.any():
+                    new, first = np.unique(cps[fresh], return_index=True)
+                    for cp in new[np.argsort(first)]:
+                        lut[cp] = len(tokens)
+                        tokens.append(chr(cp))
+                lut[cps].astype(np.uint32).tofile(out)
+                chunks.append((n, len(cps), len(cps), text[:1], text[-1:]))
+                n += len(cps)
+        else:
+            index: dict[str, int] = {}
+            for text in _texts(src, tok, "tokenizing", progress, stop):
+                words = tok.split(text)
+                if not words:
+                    continue
+                ids = [index.setdefault(w, len(index)) for w in words]
+                np.asarray(ids, dtype=np.uint32).tofile(out)
+                chunks.append((n, len(ids), len(tok.join(words)), words[0], words[-1]))
+                n += len(ids)
+            tokens = list(index)
+    n_val = int(n * val_fraction)
+    if n_val < 2:
+        raise ConfigError(f"corpus '{src.name}' is too small to hold out a validation set ({n:,} tokens): "
+                          f"use a larger text")
+    split = n - n_val
+    # pass 2: counts in each split; the vocabulary
+    train_counts = np.zeros(len(tokens), dtype=np.int64)
+    val_counts = np.zeros(len(tokens), dtype=np.int64)
+    for start in range(0, n, CHUNK):
+        _check(stop)
+        ids = np.fromfile(raw, dtype=np.uint32, count=min(CHUNK, n - start), offset=4 * start)
+        cut = max(0, min(len(ids), split - start))
+        train_counts += np.bincount(ids[:cut], minlength=len(tokens))
+        val_counts += np.bincount(ids[cut:], minlength=len(tokens))
+    if vocab is None:
+        counts = train_counts + val_counts if tok.level == "char" else train_counts
+        vocab = Vocab(collections.Counter({t: int(c) for t, c in zip(tokens, counts) if c}))
+    lut = np.array([vocab.token_to_idx.get(t, 0) for t in tokens], dtype=np.int64)
+    train_final = np.bincount(lut, weights=train_counts, minlength=len(vocab)) + 1.0
+    val_final = np.bincount(lut, weights=val_counts, minlength=len(vocab))
+    unigram = float(-(val_final * np.log(train_final / train_final.sum())).sum() / n_val)
+    # pass 3: the final ids
+    dtype = file_dtype(len(vocab))
+    with open(tmp / "tokens.bin", "wb") as out:
+        for start in range(0, n, CHUNK):
+            _check(stop)
+            ids = np.fromfile(raw, dtype=np.uint32, count=min(CHUNK, n - start), offset=4 * start)
+            lut[ids].astype(_DTYPES[dtype]).tofile(out)
+            if progress:
+                progress("writing token ids", start + len(ids), n)
+        out.flush()
+        os.fsync(out.fileno())
+    val_chars = _val_chars(raw, tokens, chunks, split, tok)
+    raw.unlink()
+    return {"version": VERSION, "dtype": dtype, "tokens": n, "val_tokens": n_val, "val_chars": val_chars,
+            "unigram": unigram, "tokenizer": tok.to_dict(), "vocab": vocab.to_dict()}
+
+
+def _val_chars(raw: Path, tokens: list[str], chunks, split: int, tok: Tokenizer) -> int:
+    """Characters of the validation text, as ``tok.join`` writes it, from the per-piece counts."""
+    if tok.level == "char":
+        return chunks[-1][0] + chunks[-1][1] - split
+    total, prev = 0, None
+    for start, count, chars, first, last in chunks:
+        if start + count <= split:
+            continue
+        if start >= split:
+            total += chars + (len(tok.separator(prev, first)) if prev is not None else 0)
+        else:  # the piece the split falls in: join its validation part
+            ids = np.fromfile(raw, dtype=np.uint32, count=start + count - split, offset=4 * split)
+            total += len(tok.join([tokens[i] for i in ids]))
+        prev = last
+    return total
