@@ -185,16 +185,6 @@ def receive_tensor(dtype: torch.dtype, numel: int) -> torch.Tensor:
     return buf.view(dtype)
 
 
-def everyone(ok: bool) -> bool:
-    """Whether ``ok`` holds on every rank (the same answer on each)."""
-    t = torch.tensor([0.0 if ok else 1.0], dtype=torch.float64)
-    try:
-        _dist().all_reduce(t, op=_dist().ReduceOp.MAX)
-    except RuntimeError as exc:
-        raise _lost(exc) from None
-    return float(t) == 0.0
-
-
 def agree(stop: int, in_run: float) -> tuple[int, float]:
     """Every rank's (stop code, seconds of the run so far) → the largest of each, the same on every rank:
     one rank asked to stop (or out of time) stops them all at the same step, and every rank sees the same

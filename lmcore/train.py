@@ -17,7 +17,6 @@ import math
 import os
 import threading
 import time
-from pathlib import Path
 from contextlib import ExitStack
 from dataclasses import replace
 from typing import Callable
@@ -38,7 +37,6 @@ from .models import LanguageModel, ModelConfig, build_model, model_class
 from .prepare import PreparedRun, prepare_continue, prepare_new
 from .store import Store, clean_state_keys
 from .text import Tokenizer
-from .token_cache import TokenFile
 from .train_config import TrainConfig
 
 
@@ -55,20 +53,6 @@ def _state_to(state, device):
 
 
 EVAL_CAP = 1_000_000  # validation tokens read at each evaluation unless --eval-tokens says otherwise
-
-
-def _map_token_file(mapped) -> TokenFile | None:
-    """The token file rank 0 trains from, mapped here too when this process can read it."""
-    if mapped is None:
-        return None
-    path, dtype, count = mapped
-    try:
-        f = TokenFile(Path(path), dtype, count)
-    except (OSError, ValueError, KeyError, LmError):
-        return None
-    if f.ids.numel() != count:
-        return None
-    return f
 
 
 def lr_at(cfg: TrainConfig, step_in_run: int, progress: float) -> float:
@@ -112,7 +96,6 @@ class Trainer:
         self._locks = ExitStack()
         self._step = 0
         self.saved_step: int | None = None  # the step of the last checkpoint this run saved
-        self._token_file: TokenFile | None = None  # under torchrun, another process's token file mapped here
         self.ranks = Ranks()  # under torchrun: this process's rank among those training the model together
 
     def pause(self) -> None:
@@ -152,22 +135,16 @@ class Trainer:
         light.stream = None
         if hasattr(light, "tokens"):
             light.tokens = None
-        mapped = (str(r.tokens.file.path), r.tokens.file.dtype, r.tokens.file.count) if r.tokens else None
-        distributed.share_prepared(("run", light, r.train_ids.dtype, r.train_ids.numel(), mapped))
-        if not distributed.everyone(True):  # a process that cannot map the token file gets the ids sent
-            distributed.share_tensor(r.train_ids)
+        distributed.share_prepared(("run", light, r.train_ids.dtype, r.train_ids.numel()))
+        distributed.share_tensor(r.train_ids)
         return self
 
     def _receive_run(self) -> "Trainer":
         kind, *rest = distributed.receive_prepared()
         if kind != "run":
             raise (Cancelled if kind == "cancelled" else distributed.PeerFailed)(rest[0])
-        run, dtype, numel, mapped = rest
-        shared = _map_token_file(mapped)  # the same machine, or a shared folder: one copy in memory
-        if distributed.everyone(shared is not None):
-            run.train_ids, self._token_file = shared.ids[:numel], shared
-        else:
-            run.train_ids = distributed.receive_tensor(dtype, numel)
+        run, dtype, numel = rest
+        run.train_ids = distributed.receive_tensor(dtype, numel)
         self.run_ = run
         self._for_ranks()
         return self
@@ -182,7 +159,7 @@ class Trainer:
         c = r.cfg
         r.stream = (replace(r.stream, rank=ranks.rank, world=ranks.world) if r.stream is not None else
                     BatchStream(r.train_ids, c.batch_size, c.seq_len, c.sampling, c.seed, rank=ranks.rank,
-                                world=ranks.world, trim=self._token_file.trim if self._token_file else None))
+                                world=ranks.world))
 
     def _emit(self, ev: Event) -> None:
         if self.ranks.main:  # under torchrun only rank 0 reports

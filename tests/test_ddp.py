@@ -185,22 +185,3 @@ def test_a_batch_that_does_not_split_is_one_clear_line(tmp_path, text):
     assert proc.stderr.count(msg) == 1  # rank 0 says it; rank 1 stops without repeating it
     assert f"{os.sep}lmcore{os.sep}" not in proc.stderr  # no traceback of ours (torchrun adds its own report)
     assert not Store(tmp_path / "home").exists("m")
-
-
-def test_other_processes_map_rank_0s_token_file_when_they_can_read_it(tmp_path, home, prose_text):
-    """On one machine (or a shared folder) every process maps the same token file: one copy in memory.
-    A process that cannot read it (another machine) gets None, and the ids are sent to it instead."""
-    from lmcore import corpus as corpora
-    from lmcore import token_cache
-    from lmcore.text import Tokenizer
-    from lmcore.train import _map_token_file
-
-    p = tmp_path / "t.txt"
-    p.write_text(prose_text[:5000], "utf-8")
-    src = corpora.open_source(str(p), home)
-    d = token_cache.tokens_for(home, src, src.sha1(), Tokenizer(), None, 0.1)
-    mapped = _map_token_file((str(d.file.path), d.file.dtype, d.file.count))
-    assert mapped is not None and torch.equal(mapped.ids[: len(d.train_ids)], d.train_ids)
-    assert _map_token_file((str(tmp_path / "elsewhere" / "tokens.bin"), d.file.dtype, d.file.count)) is None
-    assert _map_token_file((str(d.file.path), d.file.dtype, d.file.count * 2)) is None
-    assert _map_token_file(None) is None
