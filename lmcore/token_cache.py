@@ -38,7 +38,6 @@ from .typed import from_mapping
 from .vocab import Vocab
 
 VERSION = 1
-CHUNK = 1 << 22              # ids read back at a time in passes 2 and 3
 _DTYPES = {"uint8": np.uint8, "uint16": np.uint16, "uint32": np.uint32}
 
 Progress = Callable[[str, int, int | None], None]   # (what, done, total)
@@ -205,6 +204,22 @@ def _build(key: Path, src: TextSource, tok: Tokenizer, vocab: Vocab | None, val_
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+@dataclass
+class _Piece:
+    """Where one piece of text's provisional ids lie in the temporary file of pass 1."""
+
+    start: int      # index of its first id in the whole text
+    count: int
+    chars: int      # characters, as ``Tokenizer.join`` writes its tokens
+    first: str      # its first and last tokens (for the separator between two pieces)
+    last: str
+    offset: int     # byte offset in the file
+    dtype: str
+
+    def read(self, raw: Path) -> np.ndarray:
+        return np.fromfile(raw, dtype=_DTYPES[self.dtype], count=self.count, offset=self.offset).astype(np.int64)
+
+
 def _check(stop: threading.Event | None) -> None:
     if stop is not None and stop.is_set():
         raise Cancelled("stopped while tokenizing the corpus: nothing was saved")
@@ -233,35 +248,39 @@ def _tokenize(tmp: Path, src: TextSource, tok: Tokenizer, vocab: Vocab | None, v
         chars = sum(len(t) for t in _texts(src, tok, "counting characters", progress, stop))
         tok = tok.fitted(_head(_texts(src, tok, "training the tokenizer", progress, stop),
                                chars - int(chars * val_fraction)))
-    # pass 1: provisional ids, in first-seen order
-    raw = tmp / "ids.u32"
+    # pass 1: provisional ids, in first-seen order, each piece in the smallest type that holds its ids
+    raw = tmp / "ids.raw"
     tokens: list[str] = []
-    chunks: list[tuple[int, int, int, str, str]] = []  # (first id index, ids, characters, first, last)
+    pieces: list[_Piece] = []
     n = 0
     with open(raw, "wb") as out:
+        def put(ids: np.ndarray, chars: int, first: str, last: str) -> None:
+            nonlocal n
+            dtype = file_dtype(int(ids.max()) + 1)
+            pieces.append(_Piece(n, len(ids), chars, first, last, out.tell(), dtype))
+            ids.astype(_DTYPES[dtype]).tofile(out)
+            n += len(ids)
+
         if tok.level == "char":
             lut = np.full(0x110000, -1, dtype=np.int64)
             for text in _texts(src, tok, "tokenizing", progress, stop):
                 cps = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+                if not len(cps):
+                    continue
                 fresh = lut[cps] < 0
                 if fresh.any():
                     new, first = np.unique(cps[fresh], return_index=True)
                     for cp in new[np.argsort(first)]:
                         lut[cp] = len(tokens)
                         tokens.append(chr(cp))
-                lut[cps].astype(np.uint32).tofile(out)
-                chunks.append((n, len(cps), len(cps), text[:1], text[-1:]))
-                n += len(cps)
+                put(lut[cps], len(cps), text[:1], text[-1:])
         else:
             index: dict[str, int] = {}
             for text in _texts(src, tok, "tokenizing", progress, stop):
                 words = tok.split(text)
-                if not words:
-                    continue
-                ids = [index.setdefault(w, len(index)) for w in words]
-                np.asarray(ids, dtype=np.uint32).tofile(out)
-                chunks.append((n, len(ids), len(tok.join(words)), words[0], words[-1]))
-                n += len(ids)
+                if words:
+                    put(np.fromiter((index.setdefault(w, len(index)) for w in words), np.int64, len(words)),
+                        len(tok.join(words)), words[0], words[-1])
             tokens = list(index)
     n_val = int(n * val_fraction)
     if n_val < 2:
@@ -271,10 +290,10 @@ def _tokenize(tmp: Path, src: TextSource, tok: Tokenizer, vocab: Vocab | None, v
     # pass 2: counts in each split; the vocabulary
     train_counts = np.zeros(len(tokens), dtype=np.int64)
     val_counts = np.zeros(len(tokens), dtype=np.int64)
-    for start in range(0, n, CHUNK):
+    for piece in pieces:
         _check(stop)
-        ids = np.fromfile(raw, dtype=np.uint32, count=min(CHUNK, n - start), offset=4 * start)
-        cut = max(0, min(len(ids), split - start))
+        ids = piece.read(raw)
+        cut = max(0, min(len(ids), split - piece.start))
         train_counts += np.bincount(ids[:cut], minlength=len(tokens))
         val_counts += np.bincount(ids[cut:], minlength=len(tokens))
     if vocab is None:
@@ -287,32 +306,30 @@ def _tokenize(tmp: Path, src: TextSource, tok: Tokenizer, vocab: Vocab | None, v
     # pass 3: the final ids
     dtype = file_dtype(len(vocab))
     with open(tmp / "tokens.bin", "wb") as out:
-        for start in range(0, n, CHUNK):
+        for piece in pieces:
             _check(stop)
-            ids = np.fromfile(raw, dtype=np.uint32, count=min(CHUNK, n - start), offset=4 * start)
-            lut[ids].astype(_DTYPES[dtype]).tofile(out)
+            lut[piece.read(raw)].astype(_DTYPES[dtype]).tofile(out)
             if progress:
-                progress("writing token ids", start + len(ids), n)
+                progress("writing token ids", piece.start + piece.count, n)
         out.flush()
         os.fsync(out.fileno())
-    val_chars = _val_chars(raw, tokens, chunks, split, tok)
+    val_chars = _val_chars(raw, tokens, pieces, split, tok)
     raw.unlink()
     return {"version": VERSION, "dtype": dtype, "tokens": n, "val_tokens": n_val, "val_chars": val_chars,
             "unigram": unigram, "tokenizer": tok.to_dict(), "vocab": vocab.to_dict()}
 
 
-def _val_chars(raw: Path, tokens: list[str], chunks, split: int, tok: Tokenizer) -> int:
+def _val_chars(raw: Path, tokens: list[str], pieces: list[_Piece], split: int, tok: Tokenizer) -> int:
     """Characters of the validation text, as ``tok.join`` writes it, from the per-piece counts."""
     if tok.level == "char":
-        return chunks[-1][0] + chunks[-1][1] - split
+        return pieces[-1].start + pieces[-1].count - split
     total, prev = 0, None
-    for start, count, chars, first, last in chunks:
-        if start + count <= split:
+    for piece in pieces:
+        if piece.start + piece.count <= split:
             continue
-        if start >= split:
-            total += chars + (len(tok.separator(prev, first)) if prev is not None else 0)
+        if piece.start >= split:
+            total += piece.chars + (len(tok.separator(prev, piece.first)) if prev is not None else 0)
         else:  # the piece the split falls in: join its validation part
-            ids = np.fromfile(raw, dtype=np.uint32, count=start + count - split, offset=4 * split)
-            total += len(tok.join([tokens[i] for i in ids]))
-        prev = last
+            total += len(tok.join([tokens[i] for i in piece.read(raw)[split - piece.start:]]))
+        prev = piece.last
     return total
