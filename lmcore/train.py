@@ -34,7 +34,7 @@ from .errors import Cancelled, ConfigError, LmError, SaveError, StoreError
 from .evaluation import evaluate, sample_text
 from .events import DoneEvent, EvalEvent, Event, FailedEvent, StartEvent, StepEvent
 from .models import LanguageModel, ModelConfig, build_model, model_class
-from .prepare import PreparedRun, prepare_continue, prepare_new
+from .prepare import PreparedRun, Progress, prepare_continue, prepare_new
 from .store import Store, clean_state_keys
 from .text import Tokenizer
 from .train_config import TrainConfig
@@ -109,7 +109,7 @@ class Trainer:
     def prepare(self, *, model: ModelConfig | None = None, preset: str = "small",
                 train: TrainConfig | None = None, corpus: str | None = None,
                 tokenizer: Tokenizer | None = None, resume: bool = False, encoding: str | None = None,
-                progress: Callable[[int, int | None], None] | None = None) -> "Trainer":
+                progress: Progress | None = None) -> "Trainer":
         """Take the lock and prepare the run. Under torchrun (several processes, the process group
         started: :func:`lmcore.distributed.setup`) rank 0 does this and sends the run to the others, which
         never touch the store."""
@@ -168,7 +168,7 @@ class Trainer:
     def _prepare_here(self, *, model: ModelConfig | None = None, preset: str = "small",
                       train: TrainConfig | None = None, corpus: str | None = None,
                       tokenizer: Tokenizer | None = None, resume: bool = False, encoding: str | None = None,
-                      progress: Callable[[int, int | None], None] | None = None) -> "Trainer":
+                      progress: Progress | None = None) -> "Trainer":
         self.store.path(self.name)  # validates the name
         self.close()
         self._locks.enter_context(self.store.lock(self.name))

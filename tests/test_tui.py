@@ -7,7 +7,7 @@ from textual.widgets import Input, Select
 import lmcore
 from lmcore import Store
 from tui.app import create_app
-from tui.messages import RunEvent, RunFinished
+from tui.messages import RunEvent, RunFinished, RunPreparing
 from tui.screens.model import ModelScreen
 from tui.screens.new_model import NewModelScreen
 from tui.screens.picker import PickerScreen
@@ -229,6 +229,53 @@ async def test_pause_and_resume_training(home):
         panel.action_stop()
         await wait_for(pilot, lambda: not panel.running)
         assert any("stopped" in n for n in notes(app))
+
+
+class _TokenizingTrainer(ScriptedTrainer):
+    """Reports a third of the corpus tokenized, then waits to be let go before its run starts."""
+    let_go = threading.Event()
+
+    def prepare(self, **kw):
+        kw["progress"]("tokenizing", 30, 90)
+        self.let_go.wait(30)
+        return self
+
+
+async def test_the_panel_and_the_picker_say_how_far_tokenizing_is(home):
+    """A large corpus takes a while to tokenize the first time: the panel's state and the picker's status
+    say how far it is, and say "training" once it trains."""
+    _TokenizingTrainer.let_go.clear()
+    app = create_app(home, trainer_factory=_TokenizingTrainer)
+    fixed_entry(Store(home), "m")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, ModelScreen))
+        app.screen.action_show_tab("train")
+        panel = app.screen.training
+        panel.action_start()
+        state = lambda: panel.query_one("MetricsView").values["state"]  # noqa: E731
+        await wait_for(pilot, lambda: state() == "tokenizing 33%")
+        app.simulate_key("ctrl+b")
+        await wait_for(pilot, lambda: isinstance(app.screen, PickerScreen))
+        assert "tokenizing 33%" in str(app.screen.query_one("DataTable").get_row("m")[-1])
+        _TokenizingTrainer.let_go.set()
+        await wait_for(pilot, lambda: "training" in str(app.screen.query_one("DataTable").get_row("m")[-1]))
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, ModelScreen))
+        await wait_for(pilot, lambda: app.screen.training.query_one("MetricsView").values["state"] == "training")
+        await app.quit_and_wait()
+
+
+async def test_a_new_model_posts_its_tokenizing_progress(prose, home):
+    """A real run on a corpus not yet in the token cache posts how far tokenizing is, then trains."""
+    app = create_app(home)
+    posted = []
+    async with app.run_test(size=(80, 24), message_hook=posted.append) as pilot:
+        await _new_model(pilot, app, prose, preset="tiny", arch="lstm")
+        await wait_for(pilot, lambda: any(isinstance(m, RunEvent) and m.event.kind == "step" for m in posted))
+        states = [m.state for m in posted if isinstance(m, RunPreparing)]
+        assert any(s.startswith("tokenizing ") for s in states) and all(s.endswith("%") for s in states), states
+        await app.quit_and_wait()
 
 
 def test_step_messages_replace_each_other_but_not_evals():

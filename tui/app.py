@@ -17,7 +17,7 @@ from textual.command import CommandPalette, Hit, Hits, Provider
 import lmcore
 from lmcore import LmError, SamplingSettings, Settings, Store, Tokenizer, TrainConfig, Trainer
 
-from .messages import ModelsChanged, RunEvent, RunFinished
+from .messages import ModelsChanged, RunEvent, RunFinished, RunPreparing
 from .runs import RunRegistry
 from .screens.compare import ChooseModelsScreen, CompareScreen
 from .screens.dialogs import MIN_SIZE, ConfirmScreen, RenameScreen, TooSmallScreen
@@ -245,15 +245,16 @@ class LmplayApp(App):
     def make_trainer(self, name: str, on_event, stop) -> Trainer:
         return self.trainer_factory(self.store, name, on_event, stop)
 
-    def prepare_trainer(self, trainer: Trainer, spec: dict, resume: bool, options: dict) -> None:
+    def prepare_trainer(self, trainer: Trainer, spec: dict, resume: bool, options: dict, progress=None) -> None:
         cfg = TrainConfig(steps=options.get("steps"), minutes=options.get("minutes"))
         if resume:
-            trainer.prepare(train=cfg, resume=True)
+            trainer.prepare(train=cfg, resume=True, progress=progress)
         else:
             mc = lmcore.preset_config(spec["arch"], spec["preset"], impl=spec.get("impl") or "fused")
             trainer.prepare(model=mc, preset=spec["preset"], train=cfg, corpus=spec["corpus"],
                             tokenizer=Tokenizer(spec.get("tokens", "char"), spec.get("prep", "raw"),
-                                                **({"vocab_size": spec["vocab_size"]} if spec.get("vocab_size") else {})))
+                                                **({"vocab_size": spec["vocab_size"]} if spec.get("vocab_size") else {})),
+                            progress=progress)
 
     def get_generator(self, name: str) -> lmcore.Generator:
         """A generator for the model's best checkpoint, reloaded when the checkpoint changed."""
@@ -370,6 +371,14 @@ class LmplayApp(App):
                 self.notify(f"Training {how} before the first step: nothing was saved.", title=message.name)
         elif e.kind == "failed":
             self.notify(e.message, title=f"Training stopped: {message.name}", severity="error", timeout=10)
+
+    def on_run_preparing(self, message: RunPreparing) -> None:
+        """A run's corpus is downloading or being tokenized: its panel and the picker say how far."""
+        for screen in self._model_screens(message.name):
+            screen.training.show_state(message.state)
+        for screen in self.screen_stack:
+            if isinstance(screen, PickerScreen):
+                screen.show_run(message.name)
 
     def on_run_finished(self, message: RunFinished) -> None:
         self.runs.finished(message.name)

@@ -23,6 +23,19 @@ class RunEvent(Message):
                 and message.event.kind == "step" and self.event.kind == "step")
 
 
+class RunPreparing(Message):
+    """The run of ``name`` is downloading or tokenizing its corpus: ``state`` says how far ("tokenizing
+    the corpus 42%"). High-rate: a newer one replaces an older one of the same run."""
+
+    def __init__(self, name: str, state: str) -> None:
+        super().__init__()
+        self.name = name
+        self.state = state
+
+    def can_replace(self, message: Message) -> bool:
+        return isinstance(message, RunPreparing) and message.name == self.name
+
+
 class RunFinished(Message):
     """The training worker of ``name`` ended (after done/failed, or with an error before it started)."""
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from lmcore import Event, LmError
 
-from .messages import RunEvent, RunFinished
+from .messages import RunEvent, RunFinished, RunPreparing
 
 STEP_INTERVAL = 0.1  # seconds between step announcements
 
@@ -81,7 +81,8 @@ class RunRegistry:
         app = self.app
         try:
             run.trainer = app.make_trainer(run.name, lambda ev: self._record(run, ev), run.stop)
-            app.prepare_trainer(run.trainer, run.spec or {}, run.spec is None, {"minutes": minutes, "steps": steps})
+            app.prepare_trainer(run.trainer, run.spec or {}, run.spec is None, {"minutes": minutes, "steps": steps},
+                                lambda what, done, total: self._preparing(run, what, done, total))
             if run.stop.is_set():
                 raise LmError("stopped before training started: nothing was saved")
             run.state = "training"
@@ -93,6 +94,15 @@ class RunRegistry:
             app.post_message(RunFinished(run.name, f"{type(exc).__name__}: {exc}"))
             return
         app.post_message(RunFinished(run.name))
+
+    def _preparing(self, run: LiveRun, what: str, done: int, total: int | None) -> None:
+        """In the worker thread: the corpus is downloading or being tokenized (a large one takes a while)."""
+        now = time.monotonic()
+        if now - run._last_post < STEP_INTERVAL and not (total and done >= total):
+            return
+        run._last_post = now
+        run.state = f"{what} {100 * done // total}%" if total else f"{what} {done / 1e6:,.1f} MB"
+        self.app.post_message(RunPreparing(run.name, run.state))
 
     def _record(self, run: LiveRun, ev: Event) -> None:
         """In the worker thread: keep the event, then tell the app (step events throttled)."""

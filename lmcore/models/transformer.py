@@ -5,6 +5,7 @@ the cache. Past the context size the window slides: with rotary positions the ol
 dropped; with learned positions the cache is rebuilt from the most recent half-context of tokens."""
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, field
 
@@ -30,14 +31,27 @@ class KVCache:
         return self.kv[0][0].shape[2] if self.kv else 0
 
 
-def _rotary(x: torch.Tensor, pos: torch.Tensor) -> torch.Tensor:
-    """Rotate pairs of channels of x (B, H, T, D) by angles pos * base^(-2i/D)."""
+@functools.lru_cache(maxsize=32)
+def _rotations(pos0: int, t: int, d: int, device: torch.device) -> torch.Tensor:
+    """e^(i·pos·base^(-2j/D)) for positions pos0 … pos0+t-1 and channel pairs j: (T, D/2), complex. Made
+    outside inference mode and autograd, so a table first made while generating also serves training."""
+    with torch.inference_mode(False), torch.no_grad():
+        inv = 10000.0 ** (-torch.arange(0, d, 2, dtype=torch.float32) / d)
+        ang = torch.arange(pos0, pos0 + t, dtype=torch.float32)[:, None] * inv[None, :]
+        return torch.polar(torch.ones_like(ang), ang).to(device)
+
+
+def _rotary(x: torch.Tensor, pos0: int, complex_numbers: bool | None = None) -> torch.Tensor:
+    """Rotate each pair of channels (2j, 2j+1) of x (B, H, T, D) by the angle pos·base^(-2j/D), pos = pos0 + t:
+    one complex product per pair (written out in reals on MPS, which lacks complex numbers)."""
     d = x.shape[-1]
-    inv = 10000.0 ** (-torch.arange(0, d, 2, device=x.device, dtype=torch.float32) / d)
-    ang = pos.float()[:, None] * inv[None, :]  # (T, D/2)
-    cos, sin = ang.cos().to(x.dtype), ang.sin().to(x.dtype)
-    x1, x2 = x[..., 0::2], x[..., 1::2]
-    return torch.stack((x1 * cos - x2 * sin, x1 * sin + x2 * cos), -1).flatten(-2)
+    if not (complex_numbers if complex_numbers is not None else x.device.type != "mps"):
+        cos, sin = torch.view_as_real(_rotations(pos0, x.shape[-2], d, torch.device("cpu"))).to(x.device).unbind(-1)
+        x1, x2 = x[..., 0::2], x[..., 1::2]
+        return torch.stack((x1 * cos - x2 * sin, x1 * sin + x2 * cos), -1).flatten(-2)
+    rot = _rotations(pos0, x.shape[-2], d, x.device)
+    pairs = torch.view_as_complex(x.float().unflatten(-1, (d // 2, 2)).contiguous())
+    return torch.view_as_real(pairs * rot).flatten(-2).to(x.dtype)
 
 
 class CausalSelfAttention(nn.Module):
@@ -53,8 +67,7 @@ class CausalSelfAttention(nn.Module):
         q, k, v = self.c_attn(x).split(ch, dim=2)
         q, k, v = (z.view(b, t, self.n_head, ch // self.n_head).transpose(1, 2) for z in (q, k, v))
         if self.rotary:
-            pos = torch.arange(pos0, pos0 + t, device=x.device)
-            q, k = _rotary(q, pos), _rotary(k, pos)
+            q, k = _rotary(q, pos0), _rotary(k, pos0)
         if past is not None:
             k = torch.cat([past[0], k], 2)
             v = torch.cat([past[1], v], 2)
@@ -181,8 +194,7 @@ class TransformerLM(LanguageModel):
             q, k, v = attn.c_attn(block.ln_1(h)).split(ch, dim=2)
             q, k, v = (z.view(1, t, attn.n_head, ch // attn.n_head).transpose(1, 2) for z in (q, k, v))
             if attn.rotary:
-                pos = torch.arange(t, device=x.device)
-                q, k = _rotary(q, pos), _rotary(k, pos)
+                q, k = _rotary(q, 0), _rotary(k, 0)
             scores = (q @ k.transpose(-1, -2)) / math.sqrt(q.shape[-1])
             weights = torch.softmax(scores.masked_fill(~causal, float("-inf")), -1)
             out.append((weights[0], v[0]))

@@ -178,6 +178,11 @@ class TrainingPanel(VerticalScroll):
         self.query_one(SampleView).show(e.step, e.sample, getattr(e, "greedy", ""))
         self.spec = None
 
+    def show_state(self, state: str) -> None:
+        """Before the first step: how far the corpus's download or tokenization is."""
+        if self.running and not self.run.paused:
+            self.query_one(MetricsView).set(state=state)
+
     def on_run_event(self, e) -> None:
         """Called by the app for each announced event of this panel's run."""
         m = self.query_one(MetricsView)
