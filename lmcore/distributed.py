@@ -140,48 +140,43 @@ def _lost(exc: BaseException) -> PeerFailed:
     return PeerFailed(f"lost contact with the other processes ({' '.join(str(exc).split())[:160]})")
 
 
-def share_prepared(obj) -> None:
-    """Rank 0: send what the run needs (or ``("error", message)``) to the other ranks."""
-    dist = _dist()
-    box = [obj]
+def _broadcast(send) -> None:
+    """Run rank 0's broadcast(s) in ``send``; a peer that went away is one PeerFailed line."""
     try:
-        dist.broadcast_object_list(box, src=0, device=_cpu_group_device())
+        send()
     except RuntimeError as exc:
         raise _lost(exc) from None
+
+
+def share_prepared(obj) -> None:
+    """Rank 0: send what the run needs (or ``("error", message)``) to the other ranks."""
+    _broadcast(lambda: _dist().broadcast_object_list([obj], src=0, device=_cpu_group_device()))
 
 
 def receive_prepared():
     """Other ranks: what rank 0 sent with ``share_prepared``."""
-    dist = _dist()
     box = [None]
-    try:
-        dist.broadcast_object_list(box, src=0, device=_cpu_group_device())
-    except RuntimeError as exc:
-        raise _lost(exc) from None
+    _broadcast(lambda: _dist().broadcast_object_list(box, src=0, device=_cpu_group_device()))
     return box[0]
 
 
 CHUNK = 1 << 28  # bytes per broadcast of the training ids
 
 
+def _chunks(flat: torch.Tensor) -> None:
+    for i in range(0, flat.numel(), CHUNK):
+        _dist().broadcast(flat[i: i + CHUNK], src=0)
+
+
 def share_tensor(t: torch.Tensor) -> None:
     """Rank 0: send a CPU tensor's bytes (its dtype and length went with ``share_prepared``)."""
-    flat = t.detach().reshape(-1).contiguous().view(torch.uint8)
-    try:
-        for i in range(0, flat.numel(), CHUNK):
-            _dist().broadcast(flat[i: i + CHUNK], src=0)
-    except RuntimeError as exc:
-        raise _lost(exc) from None
+    _broadcast(lambda: _chunks(t.detach().reshape(-1).contiguous().view(torch.uint8)))
 
 
 def receive_tensor(dtype: torch.dtype, numel: int) -> torch.Tensor:
     """Other ranks: the tensor rank 0 sent with ``share_tensor``."""
     buf = torch.empty(numel * dtype.itemsize, dtype=torch.uint8)
-    try:
-        for i in range(0, buf.numel(), CHUNK):
-            _dist().broadcast(buf[i: i + CHUNK], src=0)
-    except RuntimeError as exc:
-        raise _lost(exc) from None
+    _broadcast(lambda: _chunks(buf))
     return buf.view(dtype)
 
 

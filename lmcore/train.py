@@ -276,7 +276,10 @@ class Trainer:
     def _fit_counts(self, model, ck: Checkpoint, clock: RunClock, autocast) -> DoneEvent:
         """The n-gram: count, evaluate, save."""
         r, cfg = self.run_, self.run_.cfg
-        model.fit(r.train_ids)
+        try:
+            model.fit(r.train_ids, self.stop)
+        except Cancelled:
+            return stopped_before_start(self.on_event)
         model.to(r.device)
         loss = evaluate(model, r.val_ids.to(r.device), cfg.seq_len, autocast=autocast,
                         max_tokens=cfg.eval_tokens or EVAL_CAP)

@@ -100,6 +100,34 @@ def test_bidirectional_cannot_generate():
         Generator(m, vocab, Tokenizer())
 
 
+def test_ngram_counts_a_text_in_chunks_as_in_one_piece(monkeypatch):
+    """A corpus larger than memory is counted CHUNK tokens at a time (from a uint16 token file): the
+    counts equal one pass over the whole, n-grams across chunk edges included; a stop leaves no counts."""
+    import threading
+
+    from lmcore.errors import Cancelled
+    from lmcore.models import ngram
+
+    torch.manual_seed(4)
+    ids = torch.randint(0, 9, (1000,), dtype=torch.uint8)
+    cfg = preset_config("ngram", "tiny", vocab_size=9, order=4)
+    whole = build_model(cfg)
+    whole.fit(ids.long())
+    monkeypatch.setattr(ngram, "CHUNK", 37)
+    chunked = build_model(cfg)
+    chunked.fit(ids.to(torch.int16))
+    a, b = whole.state_dict(), chunked.state_dict()
+    assert a.keys() == b.keys() and len(a["cols_4"]) > 100
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+    stop = threading.Event()
+    stop.set()
+    stopped = build_model(cfg)
+    with pytest.raises(Cancelled, match="nothing was saved"):
+        stopped.fit(ids, stop)
+    assert stopped.unigram.sum() == 0 and len(stopped.cols_4) == 0
+
+
 def test_ngram_laplace_smoothing_matches_formula():
     from collections import Counter
 

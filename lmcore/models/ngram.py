@@ -9,8 +9,47 @@ from __future__ import annotations
 
 import torch
 
+from ..errors import Cancelled
 from .base import LanguageModel
 from .config import ModelConfig
+
+
+CHUNK = 1 << 24  # tokens counted at a time
+
+
+def _check(stop) -> None:
+    if stop is not None and stop.is_set():
+        raise Cancelled("stopped while counting the n-grams: nothing was saved")
+
+
+def _pair_counts(ids: torch.Tensor, k: int, v: int, stop) -> tuple[torch.Tensor, torch.Tensor]:
+    """Every distinct k-gram of ``ids`` as the code ctx·V + w (ctx: its first k-1 tokens in base V),
+    sorted, with its count; chunks overlap by k-1 tokens so no k-gram is lost or counted twice."""
+    codes, counts = torch.zeros(0, dtype=torch.long), torch.zeros(0, dtype=torch.long)
+    for s in range(0, len(ids) - k + 1, CHUNK):
+        _check(stop)
+        part = ids[s: s + CHUNK + k - 1].long()
+        m = len(part) - k + 1
+        code = torch.zeros(m, dtype=torch.long)
+        for j in range(k):
+            code = code * v + part[j: j + m]
+        new, new_counts = torch.unique(code, return_counts=True)
+        if not len(codes):
+            codes, counts = new, new_counts
+            continue
+        codes, where = torch.unique(torch.cat([codes, new]), return_inverse=True)
+        counts = torch.zeros(len(codes), dtype=torch.long).index_add_(0, where, torch.cat([counts, new_counts]))
+    return codes, counts
+
+
+def _sparse_rows(pairs: torch.Tensor, pair_counts: torch.Tensor, v: int) -> tuple[torch.Tensor, ...]:
+    """CSR rows per observed context: (context codes, n(ctx), row pointers, next tokens, n(ctx, w))."""
+    ctx_codes, ctx_pairs = torch.unique_consecutive(pairs // v, return_counts=True)
+    row_ptr = torch.zeros(len(ctx_codes) + 1, dtype=torch.long)
+    row_ptr[1:] = torch.cumsum(ctx_pairs, 0)
+    ctx_counts = torch.zeros(len(ctx_codes)).index_add_(
+        0, torch.repeat_interleave(torch.arange(len(ctx_codes)), ctx_pairs), pair_counts.float())
+    return ctx_codes, ctx_counts, row_ptr, pairs % v, pair_counts.float()
 
 
 class NGramModel(LanguageModel):
@@ -32,30 +71,20 @@ class NGramModel(LanguageModel):
 
     # ------------------------------------------------------------ counting
     @torch.no_grad()
-    def fit(self, ids: torch.Tensor) -> None:
-        ids = ids.long().cpu()
+    def fit(self, ids: torch.Tensor, stop=None) -> None:
+        """Count every order over ``ids`` (any integer type, a memory-mapped token file too), CHUNK tokens
+        at a time: memory grows with the distinct n-grams, not with the text. ``stop`` (an Event) set
+        between chunks raises Cancelled and leaves the model as it was."""
         v, n = self.config.vocab_size, self.config.order
-        self.unigram = torch.bincount(ids, minlength=v).float()
-        for k in range(2, n + 1):
-            m = len(ids) - k + 1
-            if m <= 0:
-                continue
-            ctx = torch.zeros(m, dtype=torch.long)
-            for j in range(k - 1):
-                ctx = ctx * v + ids[j: j + m]
-            pair = ctx * v + ids[k - 1: k - 1 + m]
-            pairs, pair_counts = torch.unique(pair, return_counts=True)  # sorted by (ctx, w)
-            pctx = pairs // v
-            ctx_codes, ctx_pairs = torch.unique_consecutive(pctx, return_counts=True)
-            row_ptr = torch.zeros(len(ctx_codes) + 1, dtype=torch.long)
-            row_ptr[1:] = torch.cumsum(ctx_pairs, 0)
-            ctx_counts = torch.zeros(len(ctx_codes)).index_add_(
-                0, torch.repeat_interleave(torch.arange(len(ctx_codes)), ctx_pairs), pair_counts.float())
-            setattr(self, f"ctx_codes_{k}", ctx_codes)
-            setattr(self, f"ctx_counts_{k}", ctx_counts)
-            setattr(self, f"row_ptr_{k}", row_ptr)
-            setattr(self, f"cols_{k}", pairs % v)
-            setattr(self, f"vals_{k}", pair_counts.float())
+        unigram = torch.zeros(v, dtype=torch.long)
+        for s in range(0, len(ids), CHUNK):
+            _check(stop)
+            unigram += torch.bincount(ids[s: s + CHUNK].long(), minlength=v)
+        tables = {k: _sparse_rows(*_pair_counts(ids, k, v, stop), v) for k in range(2, n + 1) if len(ids) >= k}
+        self.unigram = unigram.float()
+        for k, table in tables.items():
+            for name, t in zip(("ctx_codes", "ctx_counts", "row_ptr", "cols", "vals"), table):
+                setattr(self, f"{name}_{k}", t)
 
     def load_weights(self, state: dict[str, torch.Tensor]) -> None:
         for k, t in state.items():
