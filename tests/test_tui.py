@@ -212,15 +212,21 @@ async def test_quit_during_training_saves_and_leaves_no_thread(tm_slice, home):
     assert ck.step > 0 and ck.best_val_loss
 
 
+async def _start_training(pilot, app):
+    """Open the model under the picker's cursor, show its Train tab and start training: its panel."""
+    await pilot.press("enter")
+    await wait_for(pilot, lambda: isinstance(app.screen, ModelScreen))
+    app.screen.action_show_tab("train")
+    panel = app.screen.training
+    panel.action_start()
+    return panel
+
+
 async def test_pause_and_resume_training(home):
     app = create_app(home, trainer_factory=ScriptedTrainer)
     fixed_entry(Store(home), "m")
     async with app.run_test(size=(80, 24)) as pilot:
-        await pilot.press("enter")
-        await wait_for(pilot, lambda: isinstance(app.screen, ModelScreen))
-        app.screen.action_show_tab("train")
-        panel = app.screen.training
-        panel.action_start()
+        panel = await _start_training(pilot, app)
         await wait_for(pilot, lambda: panel.trainer is not None and panel.query_one("PerplexityChart").train)
         panel.action_pause()
         assert panel.trainer.paused.is_set() and panel.query_one("MetricsView").values["state"] == "paused"
@@ -248,11 +254,7 @@ async def test_the_panel_and_the_picker_say_how_far_tokenizing_is(home):
     app = create_app(home, trainer_factory=_TokenizingTrainer)
     fixed_entry(Store(home), "m")
     async with app.run_test(size=(80, 24)) as pilot:
-        await pilot.press("enter")
-        await wait_for(pilot, lambda: isinstance(app.screen, ModelScreen))
-        app.screen.action_show_tab("train")
-        panel = app.screen.training
-        panel.action_start()
+        panel = await _start_training(pilot, app)
         state = lambda: panel.query_one("MetricsView").values["state"]  # noqa: E731
         await wait_for(pilot, lambda: state() == "tokenizing 33%")
         app.simulate_key("ctrl+b")

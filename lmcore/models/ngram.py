@@ -28,7 +28,7 @@ def _pair_counts(ids: torch.Tensor, k: int, v: int, stop) -> tuple[torch.Tensor,
     codes, counts = torch.zeros(0, dtype=torch.long), torch.zeros(0, dtype=torch.long)
     for s in range(0, len(ids) - k + 1, CHUNK):
         _check(stop)
-        part = ids[s: s + CHUNK + k - 1].long()
+        part = ids[s: s + CHUNK + k - 1].long().cpu()
         m = len(part) - k + 1
         code = torch.zeros(m, dtype=torch.long)
         for j in range(k):
@@ -79,7 +79,7 @@ class NGramModel(LanguageModel):
         unigram = torch.zeros(v, dtype=torch.long)
         for s in range(0, len(ids), CHUNK):
             _check(stop)
-            unigram += torch.bincount(ids[s: s + CHUNK].long(), minlength=v)
+            unigram += torch.bincount(ids[s: s + CHUNK].long().cpu(), minlength=v)
         tables = {k: _sparse_rows(*_pair_counts(ids, k, v, stop), v) for k in range(2, n + 1) if len(ids) >= k}
         self.unigram = unigram.float()
         for k, table in tables.items():
