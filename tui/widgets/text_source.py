@@ -57,5 +57,5 @@ class TextSource(Vertical):
             return
         self._offset = offset + len(text)
         self.text = text
-        self.app.notify(f"{len(text):,} characters of '{visible_line(self.model_name)}''s validation text "
+        self.app.notify(f"{len(text):,} characters of the validation text of '{visible_line(self.model_name)}' "
                         f"(from character {offset:,}); ctrl+r {self.run_label.lower()}s them.")
