@@ -242,7 +242,7 @@ def cmd_train(args) -> int:
     try:
         store = Store(args.home)
         cfg = _train_config(args).validate()
-        trainer = Trainer(store, args.name, render, stop)
+        trainer = Trainer(store, args.name, render, stop, threads=args.threads)
         with _StopSignals(stop, args.json, echo=ranks.main):
             if args.resume:
                 fixed = [f"--{k.replace('_', '-')}" for k in MODEL_OPTIONS if getattr(args, k) not in (None, False)]
@@ -410,7 +410,8 @@ class _HumanRender:
                                f"{'/' + ev.impl if ev.arch in ('rnn', 'gru', 'lstm') else ''}, {ev.params:,} parameters, "
                                f"vocabulary {ev.vocab_size}, {ev.train_tokens:,} training / {ev.val_tokens:,} "
                                f"validation tokens, on {escape(_v(ev.device))}" +
-                               (f", continuing at step {ev.step:,}" if ev.step else ""))
+                               (f", continuing at step {ev.step:,}" if ev.step else "") +
+                               (f"; {escape(ev.threads)}" if ev.threads else ""))
             total = ev.steps or (ev.minutes * 60 if ev.minutes else None)
             self.by_time = ev.steps is None
             self.t0 = 0.0
@@ -687,6 +688,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--eval-tokens", type=int, help="validate on at most this many tokens (default: the whole validation split, at most 1,000,000)")
     t.add_argument("--device", default=None, help="auto (default), cpu, cuda or mps")
     t.add_argument("--compile", action="store_true", help="torch.compile the model")
+    t.add_argument("--threads", default=None, metavar="N|auto",
+                   help="CPU threads (default auto: the cores other programs leave free, looked at again while training)")
     t.add_argument("--seed", type=int)
     t.add_argument("--resume", action="store_true",
                    help="continue a saved model: its interrupted run, or --steps/--minutes more")

@@ -31,6 +31,7 @@ class StartEvent(Event):
     val_tokens: int
     vocab_size: int
     unigram_val_loss: float | None = None  # the floor any model must beat (a reference line)
+    threads: str = ""  # on the CPU: how many threads the run uses and why
     kind = "start"
 
 

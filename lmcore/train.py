@@ -37,6 +37,7 @@ from .models import LanguageModel, ModelConfig, build_model, model_class
 from .prepare import PreparedRun, Progress, prepare_continue, prepare_new
 from .store import Store, clean_state_keys
 from .text import Tokenizer
+from .threads import ThreadGovernor
 from .train_config import TrainConfig
 
 
@@ -87,8 +88,9 @@ class Trainer:
     it. ``stop`` (an Event) ends the run cleanly after the current step, saving; ``pause`` holds it."""
 
     def __init__(self, store: Store, name: str, on_event: Callable[[Event], None] | None = None,
-                 stop: threading.Event | None = None):
+                 stop: threading.Event | None = None, threads: int | None = None):
         self.store, self.name = store, name
+        self.threads = ThreadGovernor(threads)  # on the CPU: the free cores (its first look spans preparing)
         self.on_event = on_event or (lambda e: None)
         self.stop = stop or threading.Event()
         self.paused = threading.Event()
@@ -206,6 +208,8 @@ class Trainer:
             raise LmError("prepare the trainer before running it")
         try:
             with flushing_denormals():  # in the thread that trains (the app trains in a worker thread)
+                if self.run_.device.type == "cpu":
+                    self.threads.start()
                 return self._run()
         except torch.cuda.OutOfMemoryError:
             msg = "the GPU ran out of memory: use a smaller --batch, --seq-len or preset"
@@ -216,6 +220,7 @@ class Trainer:
         except Exception as exc:  # noqa: BLE001 - reported as one line; the last checkpoint stays
             msg = f"training failed: {_one_line(exc)}"
         finally:
+            self.threads.close()
             self.close()
         ev = FailedEvent(msg + self._kept(), self._step)
         self._emit(ev)
@@ -269,7 +274,8 @@ class Trainer:
         autocast = (lambda: torch.autocast("cuda", dtype=torch.bfloat16)) if use_amp else contextlib.nullcontext
         target = r.run_start_step + cfg.steps if cfg.steps is not None else None
         emit(StartEvent(self.name, r.model_cfg.arch, r.model_cfg.impl, ck.params, ck.device, step0,
-                        target, cfg.minutes, len(r.train_ids), len(r.val_ids), len(r.vocab), ck.unigram_val_loss))
+                        target, cfg.minutes, len(r.train_ids), len(r.val_ids), len(r.vocab), ck.unigram_val_loss,
+                        self.threads.note if device.type == "cpu" else ""))
         if not model.trainable:
             return self._fit_counts(model, ck, clock, autocast)
         return self._gradient_loop(model, ck, clock, autocast, step0, target)
@@ -409,6 +415,7 @@ class Trainer:
             if agreed_stop if ranks.active else self.stop.is_set():
                 reason = "stopped"
                 break
+            self.threads.tick()  # another run may have started or ended: take the cores that are free
             x, y, new_stream = next(it)
             if stateful and (carry is None or new_stream):
                 carry = model.init_state(rows, device)
@@ -464,16 +471,16 @@ def train(name: str, *, arch: str = "lstm", preset: str = "small", corpus: str |
           prep: str = "raw", tokens: str = "char", store: Store | None = None, home=None,
           on_event: Callable[[Event], None] | None = None, stop: threading.Event | None = None,
           resume: bool = False, encoding: str | None = None, model_overrides: dict | None = None,
-          vocab_size: int | None = None, **train_options) -> DoneEvent | FailedEvent:
+          vocab_size: int | None = None, threads: int | None = None, **train_options) -> DoneEvent | FailedEvent:
     """Train model ``name`` (a new one needs ``corpus``), or with ``resume`` continue it: ``steps`` /
     ``minutes`` then mean that many more. ``model_overrides`` change the preset's model hyper-parameters
     (e.g. ``{"hidden": 128}``); ``vocab_size`` is the size of a ``tokens="bpe"`` vocabulary; other
-    keywords are TrainConfig fields."""
+    keywords are TrainConfig fields. ``threads`` fixes the CPU threads (default: the free cores)."""
     from .models import preset_config
 
     store = store or Store(home)
     cfg = TrainConfig(**train_options)
-    trainer = Trainer(store, name, on_event, stop)
+    trainer = Trainer(store, name, on_event, stop, threads)
     try:
         if resume:
             trainer.prepare(train=cfg, resume=True, corpus=corpus, encoding=encoding)
