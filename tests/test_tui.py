@@ -269,12 +269,17 @@ async def test_the_panel_and_the_picker_say_how_far_tokenizing_is(home):
 
 
 async def test_a_new_model_posts_its_tokenizing_progress(prose, home):
-    """A real run on a corpus not yet in the token cache posts how far tokenizing is, then trains."""
+    """A real run on a corpus not yet in the token cache posts how far tokenizing is, then trains.
+    Recorded as posted, not as handled: a newer progress message replaces an older one still queued, so
+    which of them the app handles depends on how busy the machine is."""
     app = create_app(home)
     posted = []
-    async with app.run_test(size=(80, 24), message_hook=posted.append) as pilot:
+    post = app.post_message
+    app.post_message = lambda message: (posted.append(message), post(message))[1]
+    async with app.run_test(size=(80, 24)) as pilot:
         await _new_model(pilot, app, prose, preset="tiny", arch="lstm")
-        await wait_for(pilot, lambda: any(isinstance(m, RunEvent) and m.event.kind == "step" for m in posted))
+        await wait_for(pilot, lambda: any(isinstance(m, RunEvent) and m.event.kind == "step" for m in posted),
+                       timeout=120)
         states = [m.state for m in posted if isinstance(m, RunPreparing)]
         assert any(s.startswith("tokenizing ") for s in states) and all(s.endswith("%") for s in states), states
         await app.quit_and_wait()
