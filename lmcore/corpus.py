@@ -88,23 +88,82 @@ def status(e: CorpusEntry, home: Path) -> str:
 
 # ---------------------------------------------------------------- built-in corpora
 
+_RULE = re.compile(r"[-=*~^_+|:#\s]*[-=*~^_+]{3,}[-=*~^_+|:#\s]*")   # table borders, underlines, rules
+_TABLE_ROW = re.compile(r"[+|]")                                     # a grid table's rows start so
+_BULLET = re.compile(r"([*\-\u2022]|\d+\.|\(\d+\)|[a-z]\.)\s+")       # "* ", "- ", "3. ", "(2) "
+_SENTENCE_END = re.compile(r"[.!?][\"\u201d\u2019')\]]*$")
+_VERSION_NOTE = re.compile(r"(Changed|Added|New|Deprecated)( in| since)? version\b")
+_MARKUP = re.compile(r"(?<![\w*\"])\*{1,2}([^\s*\"](?:[^*\n\"]*?[^\s*\"])?)\*{1,2}(?![\w*])")  # *x*, **x**
+_FOOTNOTE_REF = re.compile(r"\s*\[\d+\]")
+
+
+def _indent(line: str) -> int:
+    return len(line) - len(line.lstrip(" "))
+
+
+def _paragraph(lines: list[str]) -> str | None:
+    """One block of reference text as a prose paragraph on one line, or None when it is not prose: a
+    table, a rule or title underline, code (indented further, a >>> session), a grammar production, a
+    definition's signature, a version note, a list of references, or a sentence cut off before code."""
+    if any(_RULE.fullmatch(line.strip()) or _TABLE_ROW.match(line.strip()) for line in lines):
+        return None
+    if any(line.lstrip().startswith((">>>", "...")) or "::=" in line for line in lines):
+        return None
+    first = lines[0].lstrip(" ")
+    bullet = _BULLET.match(first)
+    body = [first[bullet.end():] if bullet else first] + lines[1:]
+    width = _indent(lines[0]) + (bullet.end() if bullet else 0)
+    if any(_indent(line) != width for line in lines[1:]):
+        return None  # indented further inside: code, a nested list or a definition
+    text = ""
+    for line in (line.strip() for line in body):
+        if text.endswith("-") and line[:1].islower():
+            text += line  # a word broken at the line's end: "read-" + "only"
+        else:
+            text += (" " if text else "") + line
+    text = _FOOTNOTE_REF.sub("", _MARKUP.sub(r"\1", " ".join(text.split())))
+    if not _SENTENCE_END.search(text) or not re.match(r"[A-Z\"\u201c\u2018(]", text):
+        return None  # not a whole sentence (a signature, code, a caption ending in ':')
+    if _VERSION_NOTE.match(text) or text.startswith(("See ", "(See ")):
+        return None
+    letters = sum(c.isalpha() or c == " " for c in text)
+    if len(text) < 40 or letters < 0.8 * len(text):
+        return None
+    return text
+
+
+def reference_prose(text: str) -> list[str]:
+    """The prose paragraphs of a reference text written out by Sphinx (Python's ``pydoc_data.topics``):
+    tables, rules, code blocks, >>> sessions, grammar, signatures, version notes, "See also" lists and
+    footnotes are dropped, so what remains reads as English a learner can follow. Deterministic."""
+    out: list[str] = []
+    skip_deeper: int | None = None  # under "See also:": its indented reference list
+    for block in re.split(r"\n[ \t]*\n", text.expandtabs(8)):
+        lines = [line.rstrip() for line in block.split("\n") if line.strip()]
+        if not lines:
+            continue
+        head = lines[0].strip()
+        if head.startswith("-[") and "Footnotes" in head:
+            break  # the footnotes close a topic
+        if skip_deeper is not None:
+            if _indent(lines[0]) > skip_deeper:
+                continue
+            skip_deeper = None
+        if head in ("See also:", "See also"):
+            skip_deeper = _indent(lines[0])
+            continue
+        paragraph = _paragraph(lines)
+        if paragraph is not None:
+            out.append(paragraph)
+    return out
+
+
 def _pydoc_topics_prose() -> str:
-    """English prose of Python's reference documentation, code blocks and grammar removed."""
+    """English prose of Python's reference documentation (see :func:`reference_prose`)."""
     from pydoc_data.topics import topics
 
-    paragraphs: list[str] = []
-    for key in sorted(topics):
-        for block in re.split(r"\n\s*\n", topics[key]):
-            lines = block.split("\n")
-            if any(line.startswith((" ", "\t")) for line in lines):
-                continue  # code, grammar and indented examples
-            if re.fullmatch(r"[*=\-~^\"]+", lines[-1].strip() or "x"):
-                continue  # section titles with their underline
-            text = " ".join(line.strip() for line in lines).strip()
-            if len(text) < 40 or not re.search(r"[a-z]", text):
-                continue
-            paragraphs.append(text)
-    return "\n\n".join(paragraphs) + "\n"
+    paragraphs = (p for key in sorted(topics) for p in reference_prose(topics[key]))
+    return "\n\n".join(dict.fromkeys(paragraphs)) + "\n"  # some topics repeat others' paragraphs: once
 
 
 BUILTINS: dict[str, Callable[[], str]] = {"pydoc_topics": _pydoc_topics_prose}
