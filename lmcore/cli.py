@@ -116,6 +116,51 @@ def _corpus_info(args, root) -> int:
 
 
 # ---------------------------------------------------------------------------- models
+def _print_named_table(columns, rows, name_col: int = 0, console=None, **table_kw) -> None:
+    """A rich table whose column ``name_col`` holds model names (cells are markup). A name is never cut
+    (it must be copyable): the other columns wrap between words, and where the longest name leaves them
+    no room, each row is printed as its name on a line of its own, then the other cells."""
+    from rich.console import Console
+    from rich.measure import Measurement
+    from rich.table import Table
+    from rich.text import Text
+
+    console = console or Console()
+    texts = [[Text.from_markup(c) for c in row] for row in rows]
+    unbounded = console.options.update_width(10_000)
+    need = []  # per column: (fewest cells without cutting a word or a name, cells without wrapping)
+    for i, head in enumerate(columns):
+        cells = [Text(head)] + [row[i] for row in texts]
+        ms = [Measurement.get(console, unbounded, c) for c in cells]
+        widest = max(m.maximum for m in ms)
+        need.append((widest if i == name_col else max(m.minimum for m in ms), widest))
+    overhead = Measurement.get(console, console.options, Table(*[""] * len(columns), **table_kw)).maximum
+    room = console.width - overhead - sum(lo for lo, _ in need)
+    if room < 0:  # the names leave the other columns no room: a name per line
+        if table_kw.get("title"):
+            console.print(table_kw["title"])
+        for row in texts:
+            console.print(Text.assemble(row[name_col], style="bold"), soft_wrap=True)
+            rest = Text(" · ").join(Text.assemble(f"{columns[i]} ", cell) for i, cell in enumerate(row)
+                                    if i != name_col and cell.plain)
+            for line in rest.wrap(console, max(20, console.width - 2)):
+                line.rstrip()
+                console.print(Text.assemble("  ", line), soft_wrap=True)
+        return
+    widths = [lo for lo, _ in need]
+    for i in sorted(range(len(columns)), key=lambda i: need[i][1] - need[i][0]):  # unwrap the most columns
+        more = min(room, need[i][1] - widths[i])
+        widths[i] += more
+        room -= more
+    t = Table(*columns, **table_kw)
+    for col, w in zip(t.columns, widths):
+        col.width = w
+        col.overflow = "fold"
+    for row in texts:
+        t.add_row(*row)
+    console.print(t)
+
+
 def cmd_models(args) -> int:
     from .store import Store
 
@@ -152,21 +197,22 @@ def cmd_models(args) -> int:
     if not entries:
         print(f"no models yet in {_v(store.root)}: train one with `lmcore train NAME --arch lstm --corpus pythondocs`")
         return 0
-    from rich.console import Console
     from rich.markup import escape
-    from rich.table import Table
 
-    t = Table("name", "arch", "params", "corpus", "step", "val ppl", "device", "updated")
+    rows = []
     for e in entries:
         if not e.ok:
-            t.add_row(e.name, "[red]damaged[/red]", "", "", "", "", "", escape(_v(e.reason)))
+            rows.append([escape(e.name), "[red]damaged[/red]", "", "", "", "", "", escape(_v(e.reason))])
             continue
         s = e.summary()
         arch = s["arch"] + (f"/{s['impl']}" if s["arch"] in ("rnn", "gru", "lstm") else "")
         ppl = f"{s['best_val_ppl']:.3f}" if s["best_val_ppl"] else "-"
-        t.add_row(e.name, arch, f"{s['params']:,}", escape(_v(s["corpus"])), str(s["step"]), ppl,
-                  escape(_v(s["device"]).split(" (")[0]), escape(_v(s["updated"])[5:16].replace("T", " ")))
-    Console().print(t)
+        rows.append([escape(e.name), arch, f"{s['params']:,}", escape(_v(s["corpus"])), str(s["step"]), ppl,
+                     escape(_v(s["device"]).split(" (")[0]), escape(_v(s["updated"])[5:16].replace("T", " "))])
+    from rich import box
+
+    _print_named_table(("name", "arch", "params", "corpus", "step", "val ppl", "device", "updated"), rows,
+                       box=box.SIMPLE_HEAD, padding=(0, 1), pad_edge=False, collapse_padding=True)
     return 0
 
 
@@ -181,23 +227,22 @@ def _leaderboard(args, store, entries) -> int:
     if not rows:
         print(f"no models trained on '{_v(args.corpus)}' in {_v(store.root)}")
         return 0
-    from rich.console import Console
     from rich.markup import escape
-    from rich.table import Table
 
     from rich import box
 
-    t = Table("#", "name", "arch", "tokens", "params", "bpc", "ppl", "time", "tok/s", "device",
-              title=f"trained on {escape(_v(args.corpus))}: best first by validation bits per character (bpc); "
-                    "ppl is per token", box=box.SIMPLE_HEAD, padding=(0, 1), pad_edge=False, collapse_padding=True)
+    cells = []
     for r in rows:
         bpc = f"{r['best_val_bpc']:.3f}" if r["best_val_bpc"] is not None else "-"
         ppl = f"{r['best_val_ppl']:.3f}" if r["best_val_ppl"] else "-"
         mins, secs = divmod(int(r["elapsed"] or 0), 60)
         rate = f"{r['tokens_per_s']:,.0f}" if r["tokens_per_s"] else "-"
-        t.add_row(str(r["rank"]), escape(_v(r["name"])), r["arch"], r["tokens"], f"{r['params']:,}", bpc, ppl,
-                  f"{mins}:{secs:02d}", rate, escape(_v(r["device"]).split(" (")[0]))
-    Console().print(t)
+        cells.append([str(r["rank"]), escape(_v(r["name"])), r["arch"], r["tokens"], f"{r['params']:,}", bpc, ppl,
+                      f"{mins}:{secs:02d}", rate, escape(_v(r["device"]).split(" (")[0])])
+    _print_named_table(("#", "name", "arch", "tokens", "params", "bpc", "ppl", "time", "tok/s", "device"), cells,
+                       name_col=1, title=f"trained on {escape(_v(args.corpus))}: best first by validation bits per "
+                       "character (bpc); ppl is per token", box=box.SIMPLE_HEAD, padding=(0, 1), pad_edge=False,
+                       collapse_padding=True)
     return 0
 
 
@@ -590,14 +635,14 @@ def _compare_text(args, gens, text: str, score_text) -> int:
         return 0
     from rich.console import Console
     from rich.markup import escape
-    from rich.table import Table
     from rich.text import Text
 
-    t = Table("model", "tokens", "loss/token", "ppl/token", "bits/char", title="the same text under each model")
-    for name, sc in sorted(scores.items(), key=lambda kv: kv[1].bits_per_char):
-        t.add_row(escape(_v(name)), f"{len(sc.tokens):,}", f"{sc.loss:.3f}", f"{sc.ppl:.2f}", f"{sc.bits_per_char:.3f}")
     console = Console()
-    console.print(t)
+    _print_named_table(("model", "tokens", "loss/token", "ppl/token", "bits/char"),
+                       [[escape(_v(name)), f"{len(sc.tokens):,}", f"{sc.loss:.3f}", f"{sc.ppl:.2f}",
+                         f"{sc.bits_per_char:.3f}"]
+                        for name, sc in sorted(scores.items(), key=lambda kv: kv[1].bits_per_char)],
+                       console=console, title="the same text under each model")
     (a, sa), (b, sb) = list(scores.items())[:2]
     if [x.text for x in sa.tokens] == [x.text for x in sb.tokens]:
         out = Text(_v(text[: max(0, len(text) - sum(len(x.text) for x in sa.tokens))]))  # the unscored first
