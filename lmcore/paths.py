@@ -33,10 +33,10 @@ def settings_file(root: Path) -> Path:
 
 
 def assets_dir() -> Path:
-    """The shipped ``assets/`` folder (source checkout, editable or regular install)."""
-    here = Path(__file__).resolve().parent.parent / "assets"
-    if (here / "corpora.json").is_file():
-        return here
-    from importlib.resources import files
-
-    return Path(str(files("lmplay_assets")))
+    """The shipped assets: ``lmcore/assets`` in an installed wheel (package data), the repository's
+    ``assets/`` folder in a source checkout or an editable install."""
+    lmcore_dir = Path(__file__).resolve().parent
+    for here in (lmcore_dir / "assets", lmcore_dir.parent / "assets"):
+        if (here / "corpora.json").is_file():
+            return here
+    return lmcore_dir / "assets"  # missing: reading a file from it says which one
