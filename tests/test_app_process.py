@@ -1,15 +1,17 @@
 """The real `lmplay` process in a pseudo-terminal: closing the terminal (SIGHUP) or `kill` (SIGTERM)
 while a model trains stops the run, saves it and ends the process."""
 import os
+import re
 import signal
 import sys
 import threading
-import time
 from pathlib import Path
 
 import pytest
 
 from lmcore import Store
+
+from .waiting import until
 
 pty = pytest.importorskip("pty")
 ROOT = Path(__file__).resolve().parents[1]
@@ -44,24 +46,23 @@ def _spawn(home: Path):
 
 
 def _wait_exit(pid: int, timeout: float) -> int | None:
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        done, status = os.waitpid(pid, os.WNOHANG)
-        if done:
-            return status
-        time.sleep(0.1)
+    status = []
+
+    def exited() -> bool:
+        done, st = os.waitpid(pid, os.WNOHANG)
+        status.append(st)
+        return bool(done)
+
+    if until(exited, timeout):
+        return status[-1]
     os.kill(pid, signal.SIGKILL)
     os.waitpid(pid, 0)
     return None
 
 
-def _until(predicate, timeout: float) -> bool:
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.1)
-    return False
+def _text(screen: bytearray, since: int = 0) -> str:
+    """What the app drew after byte ``since``, its escape sequences cut out."""
+    return re.sub(r"\x1b\[[0-9;?<>=]*[ -/]*[@-~]", "|", bytes(screen[since:]).decode("utf-8", "replace"))
 
 
 @pytest.mark.parametrize("how", ["hangup", "sigterm"])
@@ -69,17 +70,20 @@ def test_closing_the_terminal_or_kill_while_training_saves_and_exits(tmp_path, h
     home = tmp_path / "home"
     pid, fd, screen = _spawn(home)
     try:
-        assert _until(lambda: b"Welcome" in screen, 60), bytes(screen[-500:])
+        assert until(lambda: b"Welcome" in screen), bytes(screen[-500:])
+        mark = len(screen)
         os.write(fd, b"\r")  # the proposed model: an LSTM on the built-in corpus
-        time.sleep(1.5)
+        assert until(lambda: "Create and train" in _text(screen, mark)), _text(screen, mark)[-500:]
+        mark = len(screen)
         os.write(fd, b"\r")  # create and train
-        assert _until(lambda: b"tokens/s" in screen and b"training" in screen, 60)
-        time.sleep(3)  # some steps, no checkpoint yet
+        # some steps trained: the metrics show a step past 0 (a step is what a stop saves)
+        trained = re.compile(r"step[| ]*[1-9][\d,]* / ")
+        assert until(lambda: trained.search(_text(screen, mark))), _text(screen, mark)[-500:]
         if how == "hangup":
             os.close(fd)  # the terminal goes away: the kernel sends SIGHUP
         else:
             os.kill(pid, signal.SIGTERM)
-        status = _wait_exit(pid, 90)
+        status = _wait_exit(pid, 120)
     finally:
         if how != "hangup":
             os.close(fd)

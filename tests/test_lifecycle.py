@@ -5,7 +5,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -14,6 +13,8 @@ import torch
 import lmcore
 from lmcore.cli import main
 from lmcore.store import Store
+
+from .waiting import DEADLINE, until
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ["--arch", "lstm", "--preset", "tiny"]
@@ -67,7 +68,7 @@ def test_a_second_process_on_the_same_name_is_refused_and_touches_nothing(prose,
         _one_line_error(capsys, "models", "rename", "same", "other", match="in use")
     finally:
         p.send_signal(signal.SIGINT)
-        out, err = p.communicate(timeout=60)
+        out, err = p.communicate(timeout=DEADLINE)
     assert p.returncode == 0, err
     ck = Store().read("same")
     assert ck.model.arch == "gru" and ck.step == _strict(out.splitlines()[-1])["step"]
@@ -193,25 +194,31 @@ def test_the_corpus_path_is_stored_absolute(prose, tmp_path, monkeypatch, capsys
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP])
 def test_sigterm_and_sighup_stop_save_and_say_how_to_continue(prose, sig):
     p = _proc("train", "s", *TINY, "--corpus", str(prose), "--steps", "100000")
-    time.sleep(0.2)
-    deadline = time.time() + 60
-    while not Store().exists("s") and time.time() < deadline:  # wait for the first checkpoint
-        time.sleep(0.1)
-    p.send_signal(sig)
-    out, err = p.communicate(timeout=60)
+    try:
+        assert until(lambda: Store().exists("s")), "no first checkpoint"
+    finally:
+        p.send_signal(sig)
+        out, err = p.communicate(timeout=DEADLINE)
     assert p.returncode == 0 and "Traceback" not in err, err
     assert f"{signal.Signals(sig).name}: stopping after this step" in err
     assert "continue with: lmcore train s --resume" in out
     assert Store().read("s").step > 0
 
 
-def test_a_second_ctrl_c_aborts_without_a_traceback(prose):
-    p = _proc("train", "s2", *TINY, "--corpus", str(prose), "--steps", "100000", "--json")
-    _wait_for_event(p, "step")
+def test_a_second_ctrl_c_aborts_without_a_traceback_and_keeps_the_store_readable(prose, capsys):
+    p = _proc("train", "s2", *TINY, "--corpus", str(prose), "--steps", "100000", "--eval-every", "5", "--json")
+    _wait_for_event(p, "eval")  # a checkpoint is saved; the next saves follow every 5 steps
     p.send_signal(signal.SIGINT)
     p.send_signal(signal.SIGINT)
-    out, err = p.communicate(timeout=60)
+    out, err = p.communicate(timeout=DEADLINE)
     assert p.returncode in (0, 130) and "Traceback" not in err, err
+    # whatever the abort cut short, the model is listed, loads and generates
+    rc, out, _ = _run(capsys, "models", "--json")
+    rows = {r["name"]: r for r in map(_strict, out.splitlines())}
+    assert rc == 0 and rows["s2"]["ok"] and rows["s2"]["step"] >= 5, rows
+    assert Store().check("s2").ok and Store().load_weights("s2")
+    rc, out, _ = _run(capsys, "generate", "s2", "--prompt", "The ", "--length", "20", "--seed", "1", "--json")
+    assert rc == 0 and sum("token_id" in e for e in map(_strict, out.splitlines())) == 20
 
 
 def test_a_real_full_disk_keeps_the_previous_checkpoint_and_leaves_no_orphans(prose):
