@@ -11,6 +11,10 @@ Every measurement is taken in one process, one run, with the reference measured 
   token (no key/value cache); recurrent references step through the prompt one token at a time.
 - ``first_char``: seconds from prompt (200 characters) to the first generated character.
 - ``memory``: peak memory of a training run (CPU RSS growth, or CUDA max allocated), ours vs reference.
+- ``shared``: on the CPU, training tokens/s of ``lmcore train`` processes when the machine is not theirs
+  alone: two trainings at once (each against the same run alone), one beside a program that keeps one
+  core busy (against alone, and against the same run fixed at one thread beside it), and alone against
+  the same run fixed at one thread.
 ``ratio`` is ours over the reference for rates, the reference over ours for times and memory
 (higher is better)."""
 from __future__ import annotations
@@ -320,6 +324,52 @@ class Bench:
             return pool.apply(_memory_job, (job,))
 
 
+    # ------------------------------------------------------------ a machine shared with other work
+    def _cli_rates(self, arch: str, *extra: str, runs: int = 1, burner: bool = False) -> list[float]:
+        """The median step tokens/s of ``runs`` ``lmcore train`` processes started together (each in its
+        own data folder), optionally beside a process that keeps one core busy."""
+        import json
+        import subprocess
+        import sys
+
+        steps = 40 if self.quick else 400
+        hot = subprocess.Popen([sys.executable, "-c", "while True: pass"]) if burner else None
+        try:
+            procs = []
+            for _ in range(runs):
+                self._n += 1
+                home = Path(self.tmp.name) / f"shared-{self._n}"
+                procs.append(subprocess.Popen(
+                    [sys.executable, "-m", "lmcore", "--home", str(home), "train", "m", "--arch", arch,
+                     "--preset", self.preset, "--corpus", str(self.corpus_path), "--steps", str(steps),
+                     "--eval-every", str(10 ** 6), "--device", "cpu", "--json", *extra],
+                    stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True))
+            outs = [p.communicate()[0] for p in procs]
+        finally:
+            if hot:
+                hot.kill()
+                hot.wait()
+        rates = []
+        for out in outs:
+            events = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+            seen = [e["tokens_per_s"] for e in events if e.get("event") == "step" and e["step"] > steps // 4]
+            rates.append(statistics.median(seen) if seen else math.nan)
+        return rates
+
+    def shared_cpu(self, arch: str = "lstm") -> None:
+        one = "--threads", "1"
+        alone, = self._cli_rates(arch)
+        alone_one, = self._cli_rates(arch, *one)
+        pair = self._cli_rates(arch, runs=2)
+        hot, = self._cli_rates(arch, burner=True)
+        hot_one, = self._cli_rates(arch, *one, burner=True)
+        row = lambda what, v, ref, against: self.add(Row(what, arch, "fused", self.preset, "cpu", v, "tokens/s", ref,
+                                                         v / ref if ref else None, against))
+        row("shared: alone", alone, alone_one, "the same run alone with --threads 1")
+        row("shared: two at once", min(pair), alone, "each of two runs at once (the slower) vs one alone")
+        row("shared: beside a busy core", hot, alone, "beside a program using one core vs alone")
+        row("shared: beside a busy core", hot, hot_one, "beside a program using one core vs --threads 1 there")
+
     # ------------------------------------------------------------ time to a target loss
     def time_to_loss(self, arch: str, target: float, limit_minutes: float, reference: bool = True,
                      extra: dict | None = None, ref_limit_minutes: float | None = None, **train_kw) -> None:
@@ -468,6 +518,8 @@ class Bench:
         else:
             if "lstm" in self.archs:
                 self.time_to_loss("lstm", math.log(4.5), 4, eval_every=100)
+        if self.device.type == "cpu" and not self.quick and "lstm" in self.archs:
+            self.shared_cpu("lstm")
         return self.rows
 
 
@@ -491,7 +543,12 @@ def run_cli(args) -> int:
         if not args.json:
             print(f"lmcore bench ({'quick' if args.quick else 'full'}) on {args.corpus}: {machine_line(bench.device)}",
                   file=sys.stderr)
-        rows = bench.run()
+        if getattr(args, "shared", False):
+            for arch in archs or ["lstm", "transformer"]:
+                bench.shared_cpu(arch)
+            rows = bench.rows
+        else:
+            rows = bench.run()
     finally:
         bench.close()
     if args.json:

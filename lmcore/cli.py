@@ -782,6 +782,8 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--arch", action="append", help="limit to these architectures (repeatable)")
     b.add_argument("--quick", action="store_true", help="a short run (under a minute on a 2-core CPU)")
     b.add_argument("--corpus", default="timemachine")
+    b.add_argument("--shared", action="store_true",
+                   help="only the rows of a shared CPU: two trainings at once, one beside a busy core")
     b.add_argument("--json", action="store_true")
     return p
 

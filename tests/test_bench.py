@@ -24,3 +24,16 @@ def test_bench_quick_json_smoke(capsys, monkeypatch):
     for r in rows:
         assert KEYS <= set(r) and r["device"] == "cpu" and r["arch"] == "lstm"
         assert r["value"] is not None
+
+
+def test_bench_shared_rows(capsys):
+    """`lmcore bench --shared --quick --arch lstm --json`: the rows of a shared CPU, each a measured rate
+    beside its reference (no speed is asserted)."""
+    corpus = "timemachine" if TIMEMACHINE.is_file() else "pythondocs"
+    assert main(["bench", "--shared", "--quick", "--arch", "lstm", "--json", "--corpus", corpus]) == 0
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [r["bench"] for r in rows] == ["shared: alone", "shared: two at once", "shared: beside a busy core",
+                                          "shared: beside a busy core"]
+    for r in rows:
+        assert KEYS <= set(r) and r["unit"] == "tokens/s" and r["arch"] == "lstm"
+        assert r["value"] > 0 and r["reference"] > 0 and abs(r["ratio"] - r["value"] / r["reference"]) < 0.01
