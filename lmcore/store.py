@@ -23,13 +23,15 @@ import torch
 from . import paths
 from .checkpoint import Checkpoint, CheckpointError, Files
 from .errors import SaveError, StoreError
-from .fsutil import atomic_path, write_json
+from .fsutil import BadFile, atomic_path, open_regular, parse_json, read_json, write_json
 from .safe_text import visible, visible_line
 
 META = "meta.json"
 LOCKS = ".locks"
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 MAX_META_BYTES = 256 << 20  # a meta.json larger than this is damaged (a word vocabulary is a few MB)
+MAX_EXTRA_BYTES = 64 << 20  # a side file (the app's transcript) larger than this is damaged
+SAVES_WAITED = 50  # saves in a row that a reader sees replace its files before it gives up
 
 
 def now() -> str:
@@ -139,7 +141,9 @@ class Store:
                     continue  # a stray file
             except OSError:
                 continue
-            out.append(self.check(n))
+            entry = self.check(n)
+            if entry.ok or os.path.lexists(self.root / n):  # not one deleted or renamed while listed
+                out.append(entry)
         return out
 
     def check(self, name: str) -> ModelEntry:
@@ -151,65 +155,92 @@ class Store:
 
     def read(self, name: str) -> Checkpoint:
         """The validated checkpoint of model ``name`` (the weights file's header checked against it)."""
-        ck = self._read_meta(name)
-        self._weights_header(name, ck)
-        return ck
+        return self._consistent(name, lambda ck: self._weights(name, ck))[0]
+
+    def _consistent(self, name: str, use, ck: Checkpoint | None = None):
+        """``(checkpoint, use(checkpoint))``, where ``use`` reads the files the checkpoint names.
+
+        Readers take no lock: training saves while the app or the CLI reads. A save writes new files,
+        replaces meta.json, then removes the old files, so a reader that read meta.json just before may
+        find its weights gone. When reading them fails and meta.json now names other files, a save came
+        in between: read again from the new meta.json. Only a failure with the files meta.json still
+        names is damage."""
+        ck = ck or self._read_meta(name)
+        for _ in range(SAVES_WAITED):
+            try:
+                return ck, use(ck)
+            except StoreError:
+                newer = self._read_meta(name)  # "no model named" once it was deleted meanwhile
+                if newer.files == ck.files:
+                    raise
+                ck = newer
+        raise StoreError(f"model '{name}' was saved {SAVES_WAITED} times while it was read: try again")
 
     def _read_meta(self, name: str) -> Checkpoint:
         d = self.path(name)
-        p = d / META
         try:
             if d.is_symlink():
                 raise StoreError(f"model '{name}' is damaged: its folder is a symbolic link (lmplay never "
                                  f"follows links in its data folder): delete it with lmcore models rm {name}")
             if not d.is_dir():
-                known = ", ".join(e.name for e in self.list()) or "none yet"
-                raise StoreError(f"no model named '{name}' (saved models: {known})")
-            if p.is_symlink() or not p.is_file():
-                raise StoreError(f"model '{name}' is damaged: {META} is missing")
-            if p.stat().st_size > MAX_META_BYTES:
-                raise StoreError(f"model '{name}' is damaged: {META} is too large")
-            raw = p.read_bytes()
+                raise self._no_model(name)
+            try:
+                data = read_json(d / META, MAX_META_BYTES)
+            except FileNotFoundError:
+                if not d.is_dir():  # deleted or renamed while read
+                    raise self._no_model(name) from None
+                raise StoreError(f"model '{name}' is damaged: {META} is missing") from None
+        except BadFile as exc:
+            raise StoreError(f"model '{name}' is damaged: {META} {visible(str(exc))}") from None
         except OSError as exc:
             raise StoreError(f"model '{name}' is damaged: {META} is unreadable ({exc.strerror or exc})") from None
-        try:
-            data = json.loads(raw.decode("utf-8"))
-        except (UnicodeDecodeError, ValueError, RecursionError) as exc:
-            raise StoreError(f"model '{name}' is damaged: {META} is not valid JSON "
-                             f"({visible(str(exc))[:120]})") from None
         try:
             return Checkpoint.from_json(data, folder_name=name)
         except CheckpointError as exc:
             raise StoreError(f"model '{name}' is damaged: {visible(str(exc))[:300]}") from None
 
+    def _no_model(self, name: str) -> StoreError:
+        known = ", ".join(e.name for e in self.list() if e.name != name) or "none yet"
+        return StoreError(f"no model named '{name}' (saved models: {known})")
+
     def _file(self, name: str, fname: str) -> Path:
         return self.path(name) / Path(fname).name
 
-    def _weights_header(self, name: str, ck: Checkpoint) -> dict[str, tuple[int, ...]]:
-        """The weights file's tensor shapes (its header only: nothing is allocated), checked against the
-        model's."""
+    def _weights(self, name: str, ck: Checkpoint, device: str | None = None):
+        """The weights file's tensor shapes checked against the model's (from its header: nothing is
+        allocated); with ``device``, then its tensors, read from the same opening of the file."""
         from safetensors import safe_open
 
         p = self._file(name, ck.files.weights)
         try:
-            if p.is_symlink() or not p.is_file():
-                raise StoreError(f"model '{name}' is damaged: weights file {p.name} is missing")
-            with safe_open(str(p), framework="pt") as f:
+            with open_regular(p):
+                pass  # a regular file, not a link: safe_open would follow a link or wait on a FIFO
+            with safe_open(str(p), framework="pt", device=str(device or "cpu")) as f:
                 shapes = {k: tuple(f.get_slice(k).get_shape()) for k in f.keys()}
-                aliases = json.loads((f.metadata() or {}).get("aliases", "{}"))
+                aliases = parse_json((f.metadata() or {}).get("aliases", "{}").encode("utf-8"))
+                if not isinstance(aliases, dict) or not all(isinstance(v, str) and v in shapes
+                                                            for v in aliases.values()):
+                    raise StoreError(f"model '{name}' is damaged: weights file {p.name} has bad aliases")
+                shapes.update({k: shapes[v] for k, v in aliases.items()})
+                try:
+                    ck.check_shapes(clean_state_keys(shapes))
+                except CheckpointError as exc:
+                    raise StoreError(f"model '{name}' is damaged: {exc}") from None
+                if device is None:
+                    return shapes
+                state = {k: f.get_tensor(k) for k in f.keys()}
         except StoreError:
             raise
+        except FileNotFoundError:
+            raise StoreError(f"model '{name}' is damaged: weights file {p.name} is missing") from None
+        except BadFile as exc:
+            raise StoreError(f"model '{name}' is damaged: weights file {p.name} {exc}") from None
         except Exception as exc:  # noqa: BLE001 - any parse failure means damage
             raise StoreError(f"model '{name}' is damaged: weights file {p.name} is unreadable "
-                             f"({visible(str(exc))[:120]})") from None
-        if not isinstance(aliases, dict) or not all(isinstance(v, str) and v in shapes for v in aliases.values()):
-            raise StoreError(f"model '{name}' is damaged: weights file {p.name} has bad aliases")
-        shapes.update({k: shapes[v] for k, v in aliases.items()})
-        try:
-            ck.check_shapes(clean_state_keys(shapes))
-        except CheckpointError as exc:
-            raise StoreError(f"model '{name}' is damaged: {exc}") from None
-        return shapes
+                             f"({_first_line(exc)})") from None
+        for k, src in aliases.items():
+            state[k] = state[src]
+        return clean_state_keys(state)
 
     # ------------------------------------------------------------ saving
     def save(self, name: str, ck: Checkpoint, state: dict[str, torch.Tensor] | None,
@@ -283,21 +314,14 @@ class Store:
 
     # ------------------------------------------------------------ loading
     def load_weights(self, name: str, ck: Checkpoint | None = None, device: str = "cpu") -> dict[str, torch.Tensor]:
-        """The best weights, read with safetensors (no code is ever executed), shapes checked first."""
-        from safetensors import safe_open
+        """The best weights, read with safetensors (no code is ever executed), shapes checked first.
 
-        ck = ck or self._read_meta(name)
-        self._weights_header(name, ck)
-        p = self._file(name, ck.files.weights)
-        try:
-            with safe_open(str(p), framework="pt", device=str(device)) as f:
-                state = {k: f.get_tensor(k) for k in f.keys()}
-                aliases = json.loads((f.metadata() or {}).get("aliases", "{}"))
-        except Exception as exc:  # noqa: BLE001
-            raise StoreError(f"model '{name}' is damaged: cannot read {p.name} ({_first_line(exc)})") from None
-        for k, src in aliases.items():
-            state[k] = state[src]
-        return clean_state_keys(state)
+        ``ck``, read earlier, may have been replaced by a save since: the newest weights are read then,
+        as long as they are still the same model's."""
+        got, state = self._consistent(name, lambda c: self._weights(name, c, device), ck)
+        if ck is not None and got is not ck and (got.model != ck.model or got.vocab.idx_to_token != ck.vocab.idx_to_token):
+            raise StoreError(f"model '{name}' was replaced by another model while it was read: open it again")
+        return state
 
     def load_resume(self, name: str, ck: Checkpoint) -> dict | None:
         """The resume state, read with ``torch.load(weights_only=True)``: tensors and plain data only."""
@@ -305,7 +329,8 @@ class Store:
             return None
         p = self._file(name, ck.files.resume)
         try:
-            r = torch.load(p, map_location="cpu", weights_only=True)
+            with open_regular(p) as f:
+                r = torch.load(f, map_location="cpu", weights_only=True)
         except Exception as exc:  # noqa: BLE001 - a pickle that needs more than tensors is refused here
             raise StoreError(f"model '{name}': resume state {p.name} is unreadable or unsafe "
                              f"({_first_line(exc)}): delete the model or train a new one") from None
@@ -315,14 +340,17 @@ class Store:
 
     # ------------------------------------------------------------ side files (e.g. the TUI's transcript)
     def read_extra(self, name: str, key: str, default=None):
-        """A small JSON document kept beside a model (``<key>.json``); ``default`` if absent or unreadable."""
+        """A small JSON document kept beside a model (``<key>.json``); ``default`` if absent. A damaged one
+        (not a regular file, too large, not JSON) raises StoreError saying so; the next write replaces it."""
         p = self.path(name) / f"{validate_name(key)}.json"
         try:
-            if p.is_symlink() or p.stat().st_size > MAX_META_BYTES:
-                return default
-            return json.loads(p.read_text("utf-8"))
-        except (OSError, ValueError, RecursionError):
+            return read_json(p, MAX_EXTRA_BYTES)
+        except FileNotFoundError:
             return default
+        except BadFile as exc:
+            raise StoreError(f"{p.name} of model '{name}' {visible(str(exc))}") from None
+        except OSError as exc:
+            raise StoreError(f"{p.name} of model '{name}' cannot be read ({exc.strerror or exc})") from None
 
     def write_extra(self, name: str, key: str, obj) -> None:
         if not self.path(name).is_dir():

@@ -72,7 +72,12 @@ class GenerationPane(Vertical):
         the file is skipped or shown as plain text."""
         if not self.app.model_exists(self.model_name):
             return []
-        doc = self.app.store.read_extra(self.model_name, "transcript", {})
+        try:
+            doc = self.app.store.read_extra(self.model_name, "transcript", {})
+        except LmError as exc:  # a FIFO, a huge or a deeply nested file: start a new transcript
+            self.app.notify(f"The saved transcript was not read: {exc}. A new one starts here.",
+                            title="Transcript", severity="warning", timeout=10)
+            doc = {}
         turns = doc.get("turns") if isinstance(doc, dict) else None
         out = []
         for t in turns[-MAX_TURNS_KEPT:] if isinstance(turns, list) else []:
