@@ -13,6 +13,7 @@ import os
 import re
 import secrets
 import shutil
+import time
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -364,7 +365,7 @@ class Store:
     def delete(self, name: str) -> None:
         d = self.path(name)
         if not self.exists(name):
-            raise StoreError(f"no model named '{name}'")
+            raise self._missing(name)
         with self.lock(name):
             if d.is_symlink():  # the link goes, never what it points to
                 d.unlink()
@@ -379,7 +380,7 @@ class Store:
     def rename(self, old: str, new: str) -> None:
         src, dst = self.path(old), self.path(new)
         if not self.exists(old):
-            raise StoreError(f"no model named '{old}'")
+            raise self._missing(old)
         if old == new:
             raise StoreError(f"model '{old}' has that name already")
         with self.lock(old), self.lock(new):
@@ -411,27 +412,58 @@ class Store:
         except OSError as exc:
             raise self._fail(f"lock model '{name}'", exc) from None
         try:
-            try:
-                import fcntl
+            for attempt in range(5):  # a few ms: an is_locked probe holds it for an instant
+                try:
+                    import fcntl
 
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except ImportError:  # Windows
-                import msvcrt
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except ImportError:  # Windows
+                    import msvcrt
 
-                msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
-            except OSError:
-                raise StoreError(f"model '{name}' is in use by another lmplay process (training or "
-                                 f"being changed): wait for it to finish or stop it first") from None
+                    msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
+                    break
+                except OSError:
+                    if attempt == 4:
+                        raise _in_use(name) from None
+                    time.sleep(0.01)
             yield
         finally:
             os.close(fd)
 
     def is_locked(self, name: str) -> bool:
+        """Whether the model's lock is held (a run trains it, here or in another process): a probe that
+        creates no file and holds a shared lock for an instant only (cheap enough for every refresh)."""
+        validate_name(name)
         try:
-            with self.lock(name):
-                return False
-        except StoreError:
+            import fcntl
+        except ImportError:  # Windows: take the lock itself for an instant
+            try:
+                with self.lock(name):
+                    return False
+            except StoreError:
+                return True
+        try:
+            fd = os.open(self.root / LOCKS / f"{name}.lock",
+                         os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0))
+        except OSError:
+            return False  # never locked
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            return False
+        except OSError:
             return True
+        finally:
+            os.close(fd)
+
+    def _missing(self, name: str) -> StoreError:
+        """No folder of that name: a run training it before its first checkpoint, or none at all."""
+        return _in_use(name) if self.is_locked(name) else StoreError(f"no model named '{name}'")
+
+
+def _in_use(name: str) -> StoreError:
+    return StoreError(f"model '{name}' is in use by another lmplay process (training or being changed): "
+                      f"wait for it to finish or stop it first")
 
 
 def _save_failure(exc: Exception) -> str:
