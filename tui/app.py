@@ -304,7 +304,26 @@ class LmplayApp(App):
         if self.runs.is_running(name):
             self.notify(f"'{name}' is training: stop it first (open it, then x).", severity="warning")
             return True
+        if self.store.is_locked(name):  # e.g. `lmcore train` in another terminal
+            self.notify(f"'{name}' is training in another lmplay process: stop it there first (Ctrl+C in its "
+                        f"terminal), then delete or rename it.", severity="warning", markup=False)
+            return True
         return False
+
+    def why_no_checkpoint(self, name: str, new: bool) -> str:
+        """What to tell a user who wants to use a model shown on screen that has no usable checkpoint:
+        ``new``, one not trained yet; else it is damaged, or was deleted or renamed elsewhere."""
+        try:
+            self.store.read(name)
+        except LmError as exc:
+            if self.store.exists(name):
+                return f"{exc}. Back to the models (ctrl+b): delete it (d) or train a new one (n)."
+        if self.runs.is_running(name):
+            return "This model has no saved checkpoint yet: it saves one at its first evaluation (Train tab)."
+        if new:
+            return "This model has no saved checkpoint yet: train it first (Train tab)."
+        return (f"'{name}' is no longer saved: it was deleted or renamed outside this screen (e.g. lmcore "
+                f"models rm). Back to the models: ctrl+b.")
 
     def delete_model(self, name: str) -> None:
         if self._busy(name):

@@ -12,7 +12,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
 
 import lmcore
-from lmcore import ModelEntry, visible_line
+from lmcore import LmError, ModelEntry, visible_line
 
 from ..messages import ModelsChanged
 
@@ -26,6 +26,9 @@ def _fmt_params(n) -> str:
 def _safe(text) -> str:
     """Text from a model's files, for a table cell: one line, no control characters, no markup."""
     return escape(visible_line(str(text or "")))
+
+
+OTHERS_POLL = 2.0  # seconds between looks at what other processes do to the store
 
 
 @dataclass
@@ -44,6 +47,7 @@ class PickerScreen(Screen):
         Binding("c", "compare", "Compare"),
         Binding("f5", "refresh", "Refresh", show=False),
     ]
+    elsewhere: set[str] = frozenset()  # models another process trains (their lock is held)
     ranked = False  # b: the models of each corpus ranked by validation bits per character
 
     def compose(self) -> ComposeResult:
@@ -62,6 +66,7 @@ class PickerScreen(Screen):
     def on_mount(self) -> None:
         self._columns()
         self.action_refresh()
+        self.set_interval(OTHERS_POLL, self._poll_others)
 
     def _columns(self) -> None:
         table = self.query_one(DataTable)
@@ -80,6 +85,8 @@ class PickerScreen(Screen):
             return f"[b]▶ {run.status()}[/b]"
         if entry is None or not entry.ok:
             return ""
+        if name in self.elsewhere:
+            return "[b]▶ training (another process)[/b]"
         return (entry.checkpoint.updated or "")[5:16].replace("T", " ")
 
     @on(DataTable.RowHighlighted)
@@ -104,6 +111,10 @@ class PickerScreen(Screen):
             detail.update(f"[red]{_safe(row.entry.reason)}[/red]. Delete it (d) or train a new model (n).")
         else:
             ck = row.entry.checkpoint
+            if name in self.elsewhere:
+                detail.update("training in another lmplay process (e.g. lmcore train): this row changes when it "
+                              "stops. Enter opens its last checkpoint")
+                return
             m = ck.model
             size = f"{m.num_layers} layers × {m.hidden}" if m.arch != "ngram" else f"order {m.order}"
             detail.update(f"{m.arch} {size} · {ck.tokenizer.level} tokens · step {ck.step:,} · {_safe(ck.device) or '-'}")
@@ -134,12 +145,41 @@ class PickerScreen(Screen):
         selected = self._selected() if getattr(self, "rows", None) else None
         table.clear()
         entries = self.app.list_models()
+        self.elsewhere = self._locked_elsewhere(entries)
+        self._folders = self._store_folders()
         live = [n for n in self.app.runs.runs if n not in {e.name for e in entries}]
         if self.ranked:
             self._ranked_rows(table, entries, live)
         else:
             self._rows(table, entries, live)
         self._after_rows(selected)
+
+    def _locked_elsewhere(self, entries) -> set[str]:
+        """The saved models whose lock another process holds (training them), not a run of this app."""
+        out = set()
+        for e in entries:
+            try:
+                if e.ok and not self.app.runs.is_running(e.name) and self.app.store.is_locked(e.name):
+                    out.add(e.name)
+            except (LmError, OSError):
+                pass
+        return out
+
+    def _store_folders(self) -> set[str]:
+        try:
+            return {p.name for p in self.app.store.root.iterdir() if not p.name.startswith(".")}
+        except OSError:
+            return set()
+
+    def _poll_others(self) -> None:
+        """Every few seconds, cheaply: another process started or stopped training a model, or saved,
+        renamed or deleted one (the store's folders changed): read the store again."""
+        rows = getattr(self, "rows", None)
+        if not self.is_current or rows is None:
+            return
+        entries = [r.entry for r in rows if r.entry is not None]
+        if self._locked_elsewhere(entries) != self.elsewhere or self._store_folders() != self._folders:
+            self.action_refresh()
 
     def _ranked_rows(self, table: DataTable, entries: list[ModelEntry], live: list[str]) -> None:
         by_name = {e.name: e for e in entries}

@@ -169,8 +169,8 @@ class GenerationPane(Vertical):
             self.app.notify("Still generating: press Esc to stop first.", severity="warning")
             return
         if not self.app.model_exists(self.model_name):
-            self.app.notify("This model has no saved checkpoint yet: train it first (Train tab).",
-                            severity="warning")
+            new = getattr(self.screen, "training", None) is not None and self.screen.training.spec is not None
+            self.app.notify(self.app.why_no_checkpoint(self.model_name, new), severity="warning", markup=False)
             return
         try:
             settings = self.query_one(SettingsBar).read(self.settings)
