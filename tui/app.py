@@ -21,7 +21,7 @@ from .messages import ModelsChanged, RunEvent, RunFinished, RunPreparing
 from .runs import RunRegistry
 from .screens.compare import ChooseModelsScreen, CompareScreen
 from .screens.dialogs import MIN_SIZE, ConfirmScreen, RenameScreen, TooSmallScreen
-from .screens.docs import HELP, DocScreen, about_text
+from .screens.docs import DocScreen, about_text, help_text
 from .screens.model import ModelScreen
 from .screens.new_model import NewModelScreen
 from .screens.picker import PickerScreen
@@ -70,8 +70,9 @@ class LmplayApp(App):
     CSS_PATH = str(lmcore.assets_dir() / "lmplay.tcss")
     COMMANDS = App.COMMANDS | {LmplayCommands}
     BINDINGS = [
-        Binding("ctrl+q", "quit", "Quit", priority=True),
-        Binding("f1", "help", "Help", show=False),  # in the picker's title line and the palette
+        Binding("ctrl+q", "quit", "Quit", priority=True, tooltip="quit (training stops and saves)"),
+        # in the picker's title line and the palette
+        Binding("f1", "help", "Help", show=False, tooltip="this help"),
     ]
 
     def __init__(self, home=None, trainer_factory: Callable[..., Trainer] | None = None,
@@ -408,7 +409,7 @@ class LmplayApp(App):
         self._models_changed()
 
     def action_help(self) -> None:
-        self.push_screen(DocScreen(HELP))
+        self.push_screen(DocScreen(help_text(self)))
 
     def action_about(self) -> None:
         self.push_screen(DocScreen(about_text(self)))

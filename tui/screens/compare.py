@@ -76,9 +76,9 @@ class ChooseModelsScreen(ModalScreen[list[str] | None]):
 
 class CompareScreen(Screen):
     BINDINGS = [
-        Binding("f2", "show_tab('arena')", "Arena"),
-        Binding("f3", "show_tab('same')", "Same text"),
-        Binding("ctrl+b", "back", "Back"),
+        Binding("f2", "show_tab('arena')", "Arena", tooltip="Arena tab (one prompt, every model)"),
+        Binding("f3", "show_tab('same')", "Same text", tooltip="Same text tab (one text scored by every model)"),
+        Binding("ctrl+b", "back", "Back", tooltip="back to the models"),
     ]
 
     def __init__(self, names: list[str]) -> None:

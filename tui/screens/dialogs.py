@@ -13,7 +13,7 @@ from lmcore import StoreError, validate_name
 
 
 class ConfirmScreen(ModalScreen[bool]):
-    BINDINGS = [Binding("escape", "cancel", "Cancel"), Binding("y", "confirm", "Yes", show=False)]
+    BINDINGS = [Binding("escape", "cancel", "Cancel"), Binding("y", "confirm", "Yes", show=False, tooltip="yes")]
 
     def __init__(self, question: str, yes: str = "Delete") -> None:
         super().__init__()

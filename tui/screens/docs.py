@@ -7,28 +7,56 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Markdown
 
-HELP = """\
-# lmplay keys
+from ..keys import key_label
 
-**Everywhere**: `ctrl+p` command palette · `f1` this help · `ctrl+q` quit (training stops and saves)
+def _binding_line(bindings, actions=None) -> str:
+    """``key`` what it does · … for ``bindings`` (those whose action starts with one of ``actions``)."""
+    out = []
+    for b in bindings:
+        if b.action == "nothing" or (actions and not b.action.startswith(actions)):
+            continue
+        keys = " / ".join(f"`{key_label(k.strip())}`" for k in b.key.split(","))
+        out.append(f"{keys} {b.tooltip or b.description.lower()}")
+    return " · ".join(out)
 
-**Models**: `Enter` open · `n` new model · `r` rename · `d` delete
 
-**Model screen**: `f2` Train tab · `f3` Generate tab · `ctrl+b` back to the models
+def help_text(app) -> str:
+    """The keys, written from the bindings themselves (a key added to a screen shows up here)."""
+    from ..widgets.compare import Arena, SameText
+    from ..widgets.generation import Continuation, GenerationPane
+    from ..widgets.inspect import InspectPane
+    from .compare import ChooseModelsScreen, CompareScreen
+    from .corpus import CorpusScreen
+    from .dialogs import ConfirmScreen, RenameScreen
+    from .model import ModelScreen
+    from .new_model import NewModelScreen
+    from .picker import PickerScreen
 
-**Training**: `s` train / continue · `p` pause / resume · `x` stop (saves the best checkpoint).
-Leave *minutes* and *steps* empty to use the preset's recipe; *steps* continues by that many more.
-
-**Generation**: type a prompt, `Enter` · `Esc` stop · `ctrl+↑` / `ctrl+↓` or the − / + buttons change
-the temperature, also while text streams in · `ctrl+y` copy the last continuation · `ctrl+l` clear.
-Focus a continuation (Tab or click) and use `←` / `→` to see each character's probability and the
-alternatives the model considered. *colour* paints each character by its probability
-(green likely … red unlikely).
-
-Sampling order: repetition penalty, temperature (0 = greedy), top-k, top-p, min-p.
-
-Esc or q closes this help.
-"""
+    palette = Binding(app.COMMAND_PALETTE_BINDING, "command_palette", "command palette")
+    sections = [
+        ("Everywhere", _binding_line([palette, *type(app).BINDINGS]), ""),
+        ("Models (the picker)", _binding_line(PickerScreen.BINDINGS), ""),
+        ("Model screen", _binding_line(ModelScreen.BINDINGS, ("show_tab", "back")), ""),
+        ("Train tab", _binding_line(ModelScreen.BINDINGS, ("train", "toggle_time")),
+         "Leave *minutes* and *steps* empty to use the preset's recipe; *steps* continues by that many more."),
+        ("Generate tab", _binding_line(GenerationPane.BINDINGS),
+         "Type a prompt, then `Enter`; the − / + buttons change the temperature too, also while text streams "
+         "in. *colour* paints each character by its probability (green likely … red unlikely). Sampling "
+         "order: repetition penalty, temperature (0 = greedy), top-k, top-p, min-p."),
+        ("A generated or scored text, focused (Tab, shift+Tab or a click)", _binding_line(Continuation.BINDINGS),
+         "The line under the text shows the token's probability and the alternatives the model considered."),
+        ("Inspect tab", _binding_line(InspectPane.BINDINGS), ""),
+        ("Compare: choosing the models", _binding_line(ChooseModelsScreen.BINDINGS),
+         "`Space` ticks the model under the cursor; Tab goes to the buttons."),
+        ("Compare screen", _binding_line(CompareScreen.BINDINGS), ""),
+        ("Arena", _binding_line(Arena.BINDINGS), "Type a prompt for every model, then `Enter`."),
+        ("Same text", _binding_line(SameText.BINDINGS), ""),
+        ("Dialogs", "; ".join(f"{title}: {_binding_line(cls.BINDINGS)}" for title, cls in (
+            ("new model", NewModelScreen), ("delete", ConfirmScreen), ("rename", RenameScreen),
+            ("corpus", CorpusScreen), ("help", DocScreen))), ""),
+    ]
+    return "# lmplay keys\n\n" + "\n\n".join(
+        f"**{title}**: {line}" + (f"\n{prose}" if prose else "") for title, line, prose in sections) + "\n"
 
 
 class DocScreen(ModalScreen):

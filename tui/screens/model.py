@@ -13,16 +13,16 @@ from ..widgets.training import TrainingPanel
 
 class ModelScreen(Screen):
     BINDINGS = [
-        Binding("f2", "show_tab('train')", "Train"),
-        Binding("f3", "show_tab('generate')", "Generate"),
-        Binding("f4", "show_tab('inspect')", "Inspect"),
-        Binding("ctrl+b", "back", "Back"),
+        Binding("f2", "show_tab('train')", "Train", tooltip="Train tab"),
+        Binding("f3", "show_tab('generate')", "Generate", tooltip="Generate tab"),
+        Binding("f4", "show_tab('inspect')", "Inspect", tooltip="Inspect tab"),
+        Binding("ctrl+b", "back", "Back", tooltip="back to the models (training goes on)"),
         # on the screen, not on one widget: they work wherever the focus is (a text field keeps its
         # letters: it handles them first)
-        Binding("s", "train('start')", "Train"),
-        Binding("p", "train('pause')", "Pause"),
-        Binding("x", "train('stop')", "Stop"),
-        Binding("t", "toggle_time", "Axis"),
+        Binding("s", "train('start')", "Train", tooltip="train / continue"),
+        Binding("p", "train('pause')", "Pause", tooltip="pause / resume"),
+        Binding("x", "train('stop')", "Stop", tooltip="stop (saves the best checkpoint)"),
+        Binding("t", "toggle_time", "Axis", tooltip="the chart's axis: steps or time"),
     ]
 
     def __init__(self, name: str, spec: dict | None = None, start: bool = False) -> None:

@@ -43,9 +43,9 @@ class PickerScreen(Screen):
         Binding("n", "new", "New model"),
         Binding("d,delete", "delete", "Delete"),
         Binding("r", "rename", "Rename"),
-        Binding("b", "toggle_ranking", "Rank"),
-        Binding("c", "compare", "Compare"),
-        Binding("f5", "refresh", "Refresh", show=False),
+        Binding("b", "toggle_ranking", "Rank", tooltip="rank each corpus's models by bits per character (again: back)"),
+        Binding("c", "compare", "Compare", tooltip="compare models (two to four)"),
+        Binding("f5", "refresh", "Refresh", show=False, tooltip="read the data folder again"),
     ]
     elsewhere: set[str] = frozenset()  # models another process trains (their lock is held)
     ranked = False  # b: the models of each corpus ranked by validation bits per character

@@ -63,9 +63,9 @@ class ArenaColumn(Vertical):
 
 class Arena(Vertical):
     BINDINGS = [
-        Binding("escape", "stop_generation", "Stop", priority=True),
-        Binding("ctrl+up", "temperature(0.1)", "Temp+"),
-        Binding("ctrl+down", "temperature(-0.1)", "Temp−"),
+        Binding("escape", "stop_generation", "Stop", priority=True, tooltip="stop generating"),
+        Binding("ctrl+up", "temperature(0.1)", "Temp+", tooltip="temperature up (every model)"),
+        Binding("ctrl+down", "temperature(-0.1)", "Temp−", tooltip="temperature down"),
     ]
 
     def __init__(self, names: list[str], **kw) -> None:

@@ -69,8 +69,8 @@ class Scored(Message):
 
 class SameText(Vertical):
     BINDINGS = [
-        Binding("ctrl+r", "score", "Score"),
-        Binding("ctrl+t", "validation_text", "Validation text"),
+        Binding("ctrl+r", "score", "Score", tooltip="score the text with every model"),
+        Binding("ctrl+t", "validation_text", "Validation text", tooltip="the next slice of validation text"),
     ]
 
     def __init__(self, names: list[str], **kw) -> None:
@@ -126,8 +126,7 @@ class SameText(Vertical):
         self.query_one("#same-summary", Static).update(self._summary(message.scores))
         tokens = self._tokens(message.scores)
         first = message.scores[self.names[0]]
-        skipped = len(message.text) - sum(len(t.text) for t in first.tokens)  # the first token: unscored
-        tokens.insert(0, ComparedToken(visible(message.text[:max(0, skipped)]), (), None))
+        tokens.insert(0, ComparedToken(visible(first.lead), (), None))  # the first token: read, not scored
         same = tokens[-1].diff is not None
         view = self.query_one("#same-view", Transcript)
         view.remove_children()

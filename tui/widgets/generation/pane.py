@@ -28,11 +28,12 @@ MAX_TURNS_KEPT = 200
 
 class GenerationPane(Vertical):
     BINDINGS = [
-        Binding("escape", "stop_generation", "Stop", priority=True),
-        Binding("ctrl+up", "temperature(0.1)", "Temp+"),
-        Binding("ctrl+down", "temperature(-0.1)", "Temp−"),
-        Binding("ctrl+y", "copy_last", "Copy", show=False),  # in the help and the palette: the footer is full
-        Binding("ctrl+l", "clear", "Clear", show=False),
+        Binding("escape", "stop_generation", "Stop", priority=True, tooltip="stop generating"),
+        Binding("ctrl+up", "temperature(0.1)", "Temp+", tooltip="temperature up"),
+        Binding("ctrl+down", "temperature(-0.1)", "Temp−", tooltip="temperature down"),
+        # in the help and the palette: the footer is full
+        Binding("ctrl+y", "copy_last", "Copy", show=False, tooltip="copy the last continuation"),
+        Binding("ctrl+l", "clear", "Clear", show=False, tooltip="clear the transcript"),
     ]
 
     def __init__(self, name: str, **kw) -> None:

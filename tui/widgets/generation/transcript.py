@@ -113,10 +113,10 @@ class Continuation(Widget, can_focus=True):
 
     DEFAULT_CSS = "Continuation { height: auto; }"
     BINDINGS = [
-        Binding("left", "move(-1)", "Prev token", show=False),
-        Binding("right", "move(1)", "Next token", show=False),
-        Binding("home", "move(-1000000)", show=False),
-        Binding("end", "move(1000000)", show=False),
+        Binding("left", "move(-1)", "Prev token", show=False, tooltip="the token before"),
+        Binding("right", "move(1)", "Next token", show=False, tooltip="the token after"),
+        Binding("home", "move(-1000000)", "First token", show=False, tooltip="the first token"),
+        Binding("end", "move(1000000)", "Last token", show=False, tooltip="the last token"),
     ]
 
     class CursorMoved(Message):

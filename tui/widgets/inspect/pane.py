@@ -14,6 +14,7 @@ from textual.widgets import Button, Static, TabbedContent, TabPane
 
 from lmcore import LmError
 
+from ...keys import key_label
 from ..text_source import TextSource
 from .chart_views import CorpusView, GradientView, RecomputeRequest
 from .text_views import AttentionView, NeuronView, SurprisalView
@@ -26,9 +27,15 @@ class ViewComputed(Message):
 
 
 class InspectPane(Vertical):
+    # the views, each with its key (written on its tab; the footer is full); before the text field's own
+    # F6 / F7 (select line / all)
+    VIEWS = (("surprisal", "Surprisal", "f5"), ("neurons", "Neurons", "f6"), ("attention", "Attention", "f7"),
+             ("gradients", "Gradients", "f8"), ("corpus", "Corpus", "f9"))
     BINDINGS = [
-        Binding("ctrl+r", "compute", "Show"),
-        Binding("ctrl+t", "validation_text", "Validation text"),
+        Binding("ctrl+r", "compute", "Show", tooltip="compute the shown view"),
+        Binding("ctrl+t", "validation_text", "Validation text", tooltip="the next slice of validation text"),
+        *(Binding(key, f"view('{view}')", title, show=False, priority=True, tooltip=f"{title.lower()} view")
+          for view, title, key in VIEWS),
     ]
 
     def __init__(self, name: str, **kw) -> None:
@@ -38,19 +45,17 @@ class InspectPane(Vertical):
         self.busy = False
 
     def compose(self) -> ComposeResult:
+        views = {"surprisal": SurprisalView(), "neurons": NeuronView(), "attention": AttentionView(),
+                 "gradients": GradientView(), "corpus": CorpusView(model_name=self.model_name)}
         with TabbedContent(id="inspect-views"):
-            with TabPane("Surprisal", id="view-surprisal"):
-                yield SurprisalView()
-            with TabPane("Neurons", id="view-neurons"):
-                yield NeuronView()
-            with TabPane("Attention", id="view-attention"):
-                yield AttentionView()
-            with TabPane("Gradients", id="view-gradients"):
-                yield GradientView()
-            with TabPane("Corpus", id="view-corpus"):
-                yield CorpusView(model_name=self.model_name)
+            for view, title, key in self.VIEWS:
+                with TabPane(f"{title} [dim]{key_label(key)}[/dim]", id=f"view-{view}"):
+                    yield views[view]
         yield Static("", id="inspect-state", classes="summary-line")
         yield TextSource(self.model_name, "Show")
+
+    def action_view(self, view: str) -> None:
+        self.query_one("#inspect-views", TabbedContent).active = f"view-{view}"
 
     @property
     def view(self):
