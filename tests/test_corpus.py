@@ -10,6 +10,7 @@ from lmcore.errors import CorpusError
 
 from .conftest import SHAKESPEARE, SHARED, TIMEMACHINE
 from .httpserver import Server, refused_url
+from .waiting import DEADLINE
 
 BODY = ("It was the best of times, it was the worst of times.\n" * 200).encode()
 SHA = hashlib.sha1(BODY).hexdigest()
@@ -78,11 +79,12 @@ def test_cached_file_is_verified_before_use(home, monkeypatch):
     ("stall", "did not answer"),
 ])
 def test_download_failures_leave_nothing_behind(home, monkeypatch, case, expect):
-    monkeypatch.setattr(corpus, "DOWNLOAD_TIMEOUT", 0.5)
+    if case == "stall":  # a server that never answers meets a short timeout; the others answer at once
+        monkeypatch.setattr(corpus, "DOWNLOAD_TIMEOUT", 0.5)
     with Server({"/demo.txt": BODY}) as srv:
         url = {"sha": srv.url + "/demo.txt", "404": srv.url + "/missing.txt", "refused": refused_url(),
                "short": srv.url + "/short/demo.txt", "stall": srv.url + "/stall/demo.txt"}[case]
-        srv.stall_s = 2.0
+        srv.stall_s = DEADLINE  # longer than the test: the stalled answer never comes
         _use_registry(monkeypatch, url, sha="0" * 40 if case == "sha" else SHA)
         with pytest.raises(CorpusError) as info:
             corpus.fetch("demo", home)

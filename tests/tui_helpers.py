@@ -8,8 +8,11 @@ import pytest
 
 from lmcore import DoneEvent, EvalEvent, StartEvent, StepEvent, Store
 
+from .waiting import DEADLINE
 
-async def wait_for(pilot, predicate, timeout: float = 30.0, step: float = 0.05) -> None:
+
+async def wait_for(pilot, predicate, timeout: float = DEADLINE, step: float = 0.05) -> None:
+    """Let the app run until ``predicate()`` holds; fail only if it never does (a generous deadline)."""
     waited = 0.0
     while not predicate():
         if waited > timeout:
@@ -48,7 +51,7 @@ class ScriptedTrainer:
                 val = loss + 0.05
                 emit(EvalEvent(i * 10, val, math.exp(val), val, math.exp(val), True,
                                "The Time Traveller was the time the time", i * 1.2))
-        self.stop.wait(60)
+        self.stop.wait(DEADLINE)
         done = DoneEvent("stopped", 600, 1.7, math.exp(1.7), 72.0, 15_500.0)
         emit(done)
         return done
