@@ -370,9 +370,11 @@ class Trainer:
             val = evaluate(model, val_ids, cfg.seq_len, autocast=autocast, max_tokens=cfg.eval_tokens or EVAL_CAP)
             if not math.isfinite(val):
                 raise FloatingPointError("the validation loss is not finite")
-            ck.history.append(EvalPoint(step=step, val_loss=val, elapsed=round(clock.elapsed(), 3),
+            now = clock.elapsed()  # tokens/s of the run so far (not of the last interval, which an evaluation slows)
+            run_rate = (step - r.run_start_step) * tokens_per_step / max(now - r.run_start_elapsed, 1e-9)
+            ck.history.append(EvalPoint(step=step, val_loss=val, elapsed=round(now, 3),
                                         train_loss=last_train_loss if math.isfinite(last_train_loss) else None,
-                                        lr=lr, tokens_per_s=round(rate, 1), bits_per_char=ck.bits_per_char(val)))
+                                        lr=lr, tokens_per_s=round(run_rate, 1), bits_per_char=ck.bits_per_char(val)))
             improved = val < best
             best = min(best, val)
             ck.step, ck.elapsed, ck.best_val_loss = step, clock.elapsed(), best
