@@ -17,6 +17,9 @@ from .chart import PerplexityChart
 from .metrics import MetricsView, SampleView, _clock
 
 
+ENDED = {"ETA": "-"}  # what only a running run has: cleared when it ends, however it ends
+
+
 class TrainingPanel(VerticalScroll):
     def __init__(self, name: str, spec: dict | None = None, **kw) -> None:
         super().__init__(**kw)
@@ -123,7 +126,8 @@ class TrainingPanel(VerticalScroll):
         if paused is None:
             return
         self.query_one("#pause", Button).label = "Resume" if paused else "Pause"
-        self.query_one(MetricsView).set(state="paused" if paused else "training")
+        # paused, the time left is unknown; the next step after resuming says it again
+        self.query_one(MetricsView).set(**({"state": "paused", **ENDED} if paused else {"state": "training"}))
 
     @on(Button.Pressed, "#stop")
     def action_stop(self) -> None:
@@ -200,11 +204,13 @@ class TrainingPanel(VerticalScroll):
         elif e.kind == "done":
             self._drain()
             how = {"finished": "finished", "time": "time budget reached", "stopped": "stopped"}[e.reason]
-            m.set(state=f"{how}, saved" if e.saved else f"{how}, nothing saved", step=f"{e.step:,}")
+            m.set(state=f"{how}, saved" if e.saved else f"{how}, nothing saved", step=f"{e.step:,}", **ENDED)
         elif e.kind == "failed":
-            m.set(state="failed")
+            m.set(state="failed", **ENDED)
 
     def on_run_finished(self, error: str | None) -> None:
         self._set_buttons()
         if error:
-            self.query_one(MetricsView).set(state="not started")
+            self.query_one(MetricsView).set(state="not started", **ENDED)
+        else:  # stopped before any event said so
+            self.query_one(MetricsView).set(**ENDED)
