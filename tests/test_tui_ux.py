@@ -99,3 +99,83 @@ async def test_inspect_views_have_keys_written_on_their_tabs(home, prose):
             assert views.get_tab(f"view-{view}").label.plain.endswith(key.upper())
         # the corpus view drew itself on the way (it needs no text)
         await wait_for(pilot, lambda: getattr(pane.query_one("CorpusView"), "shown", False))
+
+
+async def test_the_eta_goes_when_the_run_pauses_or_ends(home):
+    from lmcore import Store
+
+    from .tui_helpers import ScriptedTrainer, fixed_entry
+
+    fixed_entry(Store(home), "m")
+    app = create_app(home, trainer_factory=ScriptedTrainer)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: type(app.screen).__name__ == "ModelScreen")
+        await pilot.press("f2")
+        metrics = app.screen.training.query_one("MetricsView")
+        await pilot.press("s")
+        await wait_for(pilot, lambda: metrics.values["step"].startswith("600 "))
+        assert metrics.values["ETA"] == "1:48"  # the scripted run's last step: 900 steps at 0.12 s
+        await pilot.press("p")
+        await wait_for(pilot, lambda: metrics.values["state"] == "paused")
+        assert metrics.values["ETA"] == "-"
+        await pilot.press("p", "x")
+        await wait_for(pilot, lambda: not app.runs.is_running("m"))
+        await wait_for(pilot, lambda: metrics.values["state"].startswith("stopped"))
+        assert metrics.values["ETA"] == "-"
+
+
+async def _open_arena(pilot, app):
+    """c in the picker (the model under the cursor ticked), tick the next one, Compare."""
+    await pilot.press("c")
+    await wait_for(pilot, lambda: type(app.screen).__name__ == "ChooseModelsScreen")
+    await pilot.press("down", "space", "tab", "tab", "enter")
+    await wait_for(pilot, lambda: type(app.screen).__name__ == "CompareScreen")
+    arena = app.screen.arena
+    await wait_for(pilot, lambda: arena.query_one("#arena-prompt").has_focus)
+    return arena
+
+
+async def test_the_arena_remembers_its_temperature_and_colouring(home):
+    from lmcore import Store
+
+    from .tui_helpers import fixed_entry
+
+    store = Store(home)
+    fixed_entry(store, "a")
+    fixed_entry(store, "b")
+    app = create_app(home)
+    async with app.run_test(size=(80, 24)) as pilot:
+        arena = await _open_arena(pilot, app)
+        await pilot.press("ctrl+up", "ctrl+up")
+        await wait_for(pilot, lambda: arena.settings.temperature == 1.0)
+        arena.query_one("#colour").value = True
+        await pilot.pause()
+    assert lmcore.Settings(home).get("generation")["temperature"] == 1.0
+    assert lmcore.Settings(home).get("colour_by_probability") is True
+    app = create_app(home)
+    async with app.run_test(size=(80, 24)) as pilot:
+        arena = await _open_arena(pilot, app)
+        assert arena.query_one("TemperatureControl").value == 1.0 and arena.query_one("#colour").value
+        await pilot.press("ctrl+b", "enter")  # the Generate tab starts from the same settings
+        await wait_for(pilot, lambda: type(app.screen).__name__ == "ModelScreen")
+        assert app.screen.generation.query_one("TemperatureControl").value == 1.0
+
+
+async def test_the_chart_axis_is_remembered(home):
+    from lmcore import Store
+
+    from .tui_helpers import fixed_entry
+
+    fixed_entry(Store(home), "m")
+    for by_time in (True, False):
+        app = create_app(home)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.press("enter")
+            await wait_for(pilot, lambda: type(app.screen).__name__ == "ModelScreen")
+            await pilot.press("f2")
+            chart = app.screen.training.query_one("PerplexityChart")
+            assert chart.by_time is not by_time  # as the last session left it
+            await pilot.press("t")
+            await wait_for(pilot, lambda: chart.by_time is by_time)
+        assert lmcore.Settings(home).get("chart_by_time") is by_time

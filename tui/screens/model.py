@@ -88,7 +88,9 @@ class ModelScreen(Screen):
         getattr(self.training, f"action_{what}")()
 
     def action_toggle_time(self) -> None:
-        self.training.query_one("PerplexityChart").toggle_x()
+        chart = self.training.query_one("PerplexityChart")
+        chart.toggle_x()
+        self.app.remember("chart_by_time", chart.by_time)
 
     def action_back(self) -> None:
         """Back to the models; a training run goes on (the app owns it), a generation stops."""

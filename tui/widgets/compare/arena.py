@@ -109,6 +109,7 @@ class Arena(Vertical):
         self.settings.temperature = message.value
         for s in self._stream_settings:  # every model's stream reads it at its next token
             s.temperature = message.value
+        self.app.save_generation_settings(self.settings)  # remembered as the Generate tab's are
         self._show_summary()
 
     @on(Input.Changed, "#gen-settings Input")
@@ -121,6 +122,7 @@ class Arena(Vertical):
         self.colour = message.value
         for c in self.query(Continuation):
             c.set_colour(self.colour)
+        self.app.remember("colour_by_probability", self.colour)
 
     @on(Continuation.CursorMoved)
     def _show_token(self, message: Continuation.CursorMoved) -> None:
@@ -156,6 +158,7 @@ class Arena(Vertical):
             self.app.notify(str(exc), title="Settings", severity="error")
             return
         self.settings = settings
+        self.app.save_generation_settings(settings)
         self._stream_settings = [SamplingSettings(**settings.to_dict()) for _ in self.names]
         self._pending = [[] for _ in self.names]
         for column in self.columns:

@@ -54,6 +54,8 @@ class PerplexityChart(Vertical):
         yield PlotWidget(allow_pan_and_zoom=False, id="plot")
 
     def on_mount(self) -> None:
+        settings = getattr(self.app, "settings", None)  # the axis chosen last time (t)
+        self.by_time = bool(settings.get("chart_by_time", False)) if settings is not None else False
         plot = self.query_one(PlotWidget)
         plot.can_focus = False  # the keys belong to the screen (s, p, x, t)
         plot.margin_top, plot.margin_bottom, plot.margin_left = 0, 2, 7
