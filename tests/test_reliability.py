@@ -5,7 +5,6 @@ import random
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -15,6 +14,8 @@ import lmcore
 from lmcore import corpus
 from lmcore.errors import CorpusError, StoreError
 from lmcore.store import Store
+
+from .waiting import DEADLINE
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -31,6 +32,7 @@ while True:
     ck.step = step
     state = {k: torch.full_like(v, float(step)) for k, v in state.items()}  # every value = the step
     store.save("m", ck, state, resume={"step": step, "model": {}})
+    print("saved", flush=True)
 """
 
 
@@ -42,7 +44,8 @@ def test_sigkill_during_checkpoint_writes_never_leaves_the_store_unreadable(tmp_
         p = subprocess.Popen([sys.executable, "-c", WRITER, str(home), str(step)], cwd=ROOT,
                              stdout=subprocess.PIPE, text=True)
         assert p.stdout.readline().strip() == "ready"
-        time.sleep(rng.uniform(0.05, 0.4))  # writes are back to back: the kill lands mid-write
+        for _ in range(rng.randint(1, 4)):  # writes are back to back: the kill lands in the next one
+            assert p.stdout.readline().strip() == "saved"
         p.send_signal(signal.SIGKILL)
         p.wait()
         store = Store(home)
@@ -58,8 +61,9 @@ def test_sigkill_during_checkpoint_writes_never_leaves_the_store_unreadable(tmp_
 
 
 def test_sigkill_of_a_real_training_run_then_resume(home, tm_slice):
-    """`lmcore train` saving at every step (--eval-every 1) is killed at random moments; each time the
-    model loads and training resumes from its last good checkpoint."""
+    """`lmcore train` saving at every step (--eval-every 1) is killed after a random number of saves, so
+    mid-way through the next one; each time the model loads and training resumes from its last good
+    checkpoint."""
     rng = random.Random(1)
     args = [sys.executable, "-m", "lmcore", "train", "k", "--arch", "gru", "--preset", "tiny",
             "--corpus", str(tm_slice), "--steps", "100000", "--eval-every", "1", "--json"]
@@ -67,10 +71,11 @@ def test_sigkill_of_a_real_training_run_then_resume(home, tm_slice):
     for i in range(4):
         p = subprocess.Popen(args + (["--resume"] if i else []), cwd=ROOT, stdout=subprocess.PIPE,
                              stderr=subprocess.DEVNULL, text=True)
+        evals = rng.randint(1, 4)  # saves are back to back (--eval-every 1): the kill lands in one
         for line in p.stdout:
-            if json.loads(line)["event"] == "eval":
+            evals -= json.loads(line)["event"] == "eval"
+            if not evals:
                 break
-        time.sleep(rng.uniform(0.0, 0.5))
         p.send_signal(signal.SIGKILL)
         p.wait()
         s = Store()
@@ -98,9 +103,9 @@ def test_truncated_weights_are_listed_as_damaged_and_others_unaffected(home, tm_
 def test_a_second_trainer_on_the_same_model_is_refused(home, tm_slice):
     lmcore.train("m", arch="lstm", preset="tiny", corpus=str(tm_slice), steps=5)
     holder = subprocess.Popen(
-        [sys.executable, "-c", "import sys,time; from lmcore.store import Store\n"
-         "with Store(sys.argv[1]).lock('m'):\n    print('locked', flush=True); time.sleep(30)", str(home)],
-        cwd=ROOT, stdout=subprocess.PIPE, text=True)
+        [sys.executable, "-c", "import sys; from lmcore.store import Store\n"
+         "with Store(sys.argv[1]).lock('m'):\n    print('locked', flush=True); sys.stdin.read()", str(home)],
+        cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)  # held until the test ends it
     try:
         assert holder.stdout.readline().strip() == "locked"
         with pytest.raises(StoreError, match="in use by another lmplay process"):
@@ -142,7 +147,7 @@ def test_ctrl_c_saves_and_exits_cleanly_then_resumes(home, tm_slice):
         if json.loads(line)["event"] == "step":
             break
     p.send_signal(signal.SIGINT)
-    out, err = p.communicate(timeout=60)
+    out, err = p.communicate(timeout=DEADLINE)
     assert p.returncode == 0, err
     summary = json.loads(out.strip().splitlines()[-1])
     assert summary["event"] == "summary" and summary["reason"] == "stopped"
