@@ -9,6 +9,7 @@ import lmcore
 from tui.app import create_app
 
 from .tui_helpers import notes, record_notifications, wait_for  # noqa: F401 - the fixture
+from .waiting import DEADLINE
 
 pytestmark = pytest.mark.usefixtures("record_notifications")
 
@@ -179,3 +180,61 @@ async def test_the_chart_axis_is_remembered(home):
             await pilot.press("t")
             await wait_for(pilot, lambda: chart.by_time is by_time)
         assert lmcore.Settings(home).get("chart_by_time") is by_time
+
+
+class HeldGenerator:
+    """A real generator whose decoders wait at their 300th token until ``gate`` is set: the test sees
+    the scoring mid-way, whatever the machine's speed."""
+
+    def __init__(self, gen, gate):
+        self.gen, self.gate = gen, gate
+
+    def __getattr__(self, name):
+        return getattr(self.gen, name)
+
+    def decoder(self):
+        inner, gate, count = self.gen.decoder(), self.gate, [0]
+
+        class Decoder:
+            def prefill(self, ids):
+                return inner.prefill(ids)
+
+            def step(self, token):
+                count[0] += 1
+                if count[0] == 300:
+                    gate.wait(DEADLINE)
+                return inner.step(token)
+
+        return Decoder()
+
+
+async def test_same_text_scoring_shows_progress_and_esc_stops_it(home, prose, prose_text):
+    import threading
+
+    for name in ("a", "b"):
+        lmcore.train(name, arch="ngram", preset="tiny", corpus=str(prose), home=home)
+    gate = threading.Event()
+    app = create_app(home, generator_factory=lambda store, name: HeldGenerator(
+        lmcore.Generator.from_store(store, name), gate))
+    try:
+        async with app.run_test(size=(80, 24)) as pilot:
+            await _open_arena(pilot, app)
+            await pilot.press("f3")
+            same = app.screen.same_text
+            await wait_for(pilot, lambda: same.query_one("TextArea").has_focus)
+            same.query_one("TextSource").text = prose_text[:2000]
+            summary = same.query_one("#same-summary")
+            await pilot.press("ctrl+r")
+            await wait_for(pilot, lambda: "%" in str(summary.render()))
+            shown = str(summary.render())
+            assert "scoring with a (model 1 of 2): " in shown and "Esc stops" in shown, shown
+            await pilot.press("escape")
+            await wait_for(pilot, lambda: "stopped" in str(summary.render()))
+            gate.set()
+            await wait_for(pilot, lambda: not [w for w in app.workers if w.group == "scoring" and w.is_running])
+            assert same.scores is None and "stopped" in str(summary.render())
+            await pilot.press("ctrl+r")  # again, to the end
+            await wait_for(pilot, lambda: same.scores is not None)
+            assert set(same.scores) == {"a", "b"} and "◀ best" in str(summary.render())
+    finally:
+        gate.set()

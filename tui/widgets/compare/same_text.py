@@ -67,10 +67,23 @@ class Scored(Message):
         self.error = error
 
 
+class ScoringProgress(Message):
+    """How far the scoring is: model ``index`` of the list, ``done`` of ``total`` tokens (high-rate: a
+    newer one replaces an older one still waiting)."""
+
+    def __init__(self, stop: threading.Event, index: int, done: int, total: int | None) -> None:
+        super().__init__()
+        self.stop_event, self.index, self.done, self.total = stop, index, done, total
+
+    def can_replace(self, message: Message) -> bool:
+        return isinstance(message, ScoringProgress)
+
+
 class SameText(Vertical):
     BINDINGS = [
         Binding("ctrl+r", "score", "Score", tooltip="score the text with every model"),
         Binding("ctrl+t", "validation_text", "Validation text", tooltip="the next slice of validation text"),
+        Binding("escape", "stop_scoring", "Stop", tooltip="stop scoring"),
     ]
 
     def __init__(self, names: list[str], **kw) -> None:
@@ -78,6 +91,7 @@ class SameText(Vertical):
         self.names = names
         self.scores: dict | None = None
         self.stop_event = threading.Event()
+        self.scoring = False
 
     def on_unmount(self) -> None:
         self.stop_event.set()
@@ -95,18 +109,41 @@ class SameText(Vertical):
         if not text.strip():
             self.app.notify("Type or paste a text first (or ctrl+t for validation text).", severity="warning")
             return
-        self.query_one("#same-summary", Static).update("scoring…")
         self.stop_event.set()  # a scoring still running gives way to this one
         self.stop_event = threading.Event()
+        self.scoring = True
+        self._show_progress(ScoringProgress(self.stop_event, 0, 0, None))
         self.score(text)
+
+    def action_stop_scoring(self) -> None:
+        if self.scoring:
+            self.stop_event.set()
+            self.scoring = False
+            self.query_one("#same-summary", Static).update("Scoring stopped: ctrl+r scores the text again.")
+
+    @on(ScoringProgress)
+    def _show_progress(self, message: ScoringProgress) -> None:
+        message.stop()
+        if message.stop_event is not self.stop_event or not self.scoring:  # an older scoring's, or stopped
+            return
+        name = visible_line(self.names[message.index])
+        far = f": {message.done / message.total:.0%}" if message.total else "…"
+        self.query_one("#same-summary", Static).update(Text(
+            f"scoring with {name} (model {message.index + 1} of {len(self.names)}){far} · Esc stops"))
 
     @work(thread=True, exclusive=True, group="scoring", exit_on_error=False)
     def score(self, text: str) -> None:
         stop = self.stop_event
         try:
-            scores = {name: lmcore.score_text(self.app.get_generator(name), text, stop) for name in self.names}
-            if stop.is_set():
-                return
+            scores = {}
+            for i, name in enumerate(self.names):
+                self.post_message(ScoringProgress(stop, i, 0, None))
+                gen = self.app.get_generator(name)
+                scores[name] = lmcore.score_text(
+                    gen, text, stop, progress=lambda done, total, i=i: self.post_message(
+                        ScoringProgress(stop, i, done, total)))
+                if stop.is_set():
+                    return
         except LmError as exc:
             self.post_message(Scored(text, None, str(exc)))
             return
@@ -118,6 +155,7 @@ class SameText(Vertical):
     @on(Scored)
     def _scored(self, message: Scored) -> None:
         message.stop()
+        self.scoring = False
         if message.error:
             self.app.notify(message.error, title="Cannot score", severity="error", timeout=8)
             self.query_one("#same-summary", Static).update("")
