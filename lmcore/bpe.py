@@ -19,6 +19,7 @@ import re
 from typing import Iterable, Iterator
 
 from .errors import ConfigError
+from .fsutil import BadFile, parse_json
 
 # 256 bytes and 768 merges. On the corpora lmplay is for (100K to 5M characters) a merge learnt from
 # the training split still occurs dozens to thousands of times, so its embedding is trained; a token is
@@ -104,9 +105,9 @@ def load(bpe_json: str):
     from tokenizers import Tokenizer as HfTokenizer
 
     try:
-        d = json.loads(bpe_json)
-    except ValueError:
-        raise ConfigError("the BPE tokenizer is not valid JSON") from None
+        d = parse_json(bpe_json)
+    except BadFile as exc:
+        raise ConfigError(f"the BPE tokenizer {exc}") from None
     model = d.get("model") if isinstance(d, dict) else None
     pre = d.get("pre_tokenizer") if isinstance(d, dict) else None
     if not isinstance(model, dict) or model.get("type") != "BPE":

@@ -573,16 +573,18 @@ def cmd_compare(args) -> int:
 
 def _read_text_file(path: str) -> str:
     from .errors import ConfigError
+    from .fsutil import BadFile, TooLarge, read_bytes
 
-    try:
-        with open(path, "rb") as f:
-            data = f.read(8 * 2 ** 20 + 1)
+    try:  # a regular file only: a FIFO or a device is refused, never waited on or read without end
+        data = read_bytes(path, 8 * 2 ** 20, follow_links=True)
+    except TooLarge:
+        raise ConfigError(f"{_v(path)} is over 8 MB: score a slice of it") from None
+    except BadFile as exc:
+        raise ConfigError(f"cannot read {_v(path)}: it {exc}: give a text file") from None
     except OSError as exc:
-        raise ConfigError(f"cannot read {path}: {exc.strerror or exc}") from None
-    if len(data) > 8 * 2 ** 20:
-        raise ConfigError(f"{path} is over 8 MB: score a slice of it")
+        raise ConfigError(f"cannot read {_v(path)}: {exc.strerror or exc}") from None
     if b"\0" in data[:8192]:
-        raise ConfigError(f"{path} is not a text file")
+        raise ConfigError(f"{_v(path)} is not a text file")
     return data.decode("utf-8", errors="replace")
 
 

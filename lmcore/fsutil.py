@@ -75,6 +75,10 @@ class BadFile(ValueError):
     not a regular file"), without the path: the caller says which file it was."""
 
 
+class TooLarge(BadFile):
+    """A regular file larger than the limit for its kind."""
+
+
 def _kind(mode: int) -> str:
     for test, name in ((stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a FIFO (named pipe)"),
                        (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
@@ -123,7 +127,7 @@ def read_bytes(path, limit: int, follow_links: bool = False) -> bytes:
     """The whole content of a regular file of at most ``limit`` bytes (see :func:`open_regular`)."""
     with open_regular(path, follow_links) as f:
         if os.fstat(f.fileno()).st_size > limit:
-            raise BadFile(f"is larger than {_size(limit)}")
+            raise TooLarge(f"is larger than {_size(limit)}")
         chunks, total = [], 0
         try:
             while total <= limit:
@@ -135,14 +139,15 @@ def read_bytes(path, limit: int, follow_links: bool = False) -> bytes:
         except OSError as exc:
             raise BadFile(f"cannot be read ({exc.strerror or exc})") from None
         if total > limit:  # it grew while read
-            raise BadFile(f"is larger than {_size(limit)}")
+            raise TooLarge(f"is larger than {_size(limit)}")
         return b"".join(chunks)
 
 
-def parse_json(raw: bytes, max_depth: int = MAX_DEPTH):
-    """JSON from UTF-8 bytes, its nesting at most ``max_depth`` deep; BadFile says what is wrong."""
+def parse_json(raw: bytes | str, max_depth: int = MAX_DEPTH):
+    """JSON from UTF-8 bytes (or a str), its nesting at most ``max_depth`` deep; BadFile says what is
+    wrong (never a RecursionError or a MemoryError)."""
     try:
-        text = raw.decode("utf-8")
+        text = raw.decode("utf-8") if isinstance(raw, (bytes, bytearray)) else raw
     except UnicodeDecodeError:
         raise BadFile("is not UTF-8 text") from None
     try:

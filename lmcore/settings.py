@@ -10,7 +10,9 @@ from pathlib import Path
 
 from . import paths
 from .errors import LmError
-from .fsutil import write_json
+from .fsutil import BadFile, read_json, write_json
+
+MAX_SETTINGS_BYTES = 1 << 20  # a settings file larger than this is damaged (it holds a few lines)
 
 
 def _merge(base: dict, over: dict) -> dict:
@@ -50,24 +52,18 @@ class Settings:
     def __init__(self, home: str | Path | None = None):
         self.home = paths.home(home)
         self.path = paths.settings_file(self.home)
-        self.defaults = json.loads((paths.assets_dir() / "defaults.json").read_text("utf-8"))
+        self.defaults = read_json(paths.assets_dir() / "defaults.json", MAX_SETTINGS_BYTES, follow_links=True)
         self.problems: list[str] = []
-        try:
-            raw = self.path.read_bytes()
-        except FileNotFoundError:
-            raw = None
-        except OSError as exc:
-            raw = None
-            self.problems.append(f"cannot read it ({exc.strerror or exc})")
         user: dict = {}
-        if raw is not None:
-            try:
-                user = json.loads(raw.decode("utf-8"))
-            except (UnicodeDecodeError, ValueError, RecursionError):
-                self.problems.append("it is not valid JSON")
-            if not isinstance(user, dict):
-                self.problems.append("it does not hold an object")
-                user = {}
+        try:  # a link is followed (a settings file kept with one's dotfiles), to a regular file only
+            user = read_json(self.path, MAX_SETTINGS_BYTES, follow_links=True)
+        except FileNotFoundError:
+            pass
+        except BadFile as exc:
+            self.problems.append(f"it {exc}")
+        if not isinstance(user, dict):
+            self.problems.append("it does not hold an object")
+            user = {}
         self.user = _checked(self.defaults, user, "", self.problems)
 
     def problem_message(self) -> str | None:

@@ -218,7 +218,7 @@ class Store:
                 pass  # a regular file, not a link: safe_open would follow a link or wait on a FIFO
             with safe_open(str(p), framework="pt", device=str(device or "cpu")) as f:
                 shapes = {k: tuple(f.get_slice(k).get_shape()) for k in f.keys()}
-                aliases = parse_json((f.metadata() or {}).get("aliases", "{}").encode("utf-8"))
+                aliases = parse_json((f.metadata() or {}).get("aliases", "{}"))
                 if not isinstance(aliases, dict) or not all(isinstance(v, str) and v in shapes
                                                             for v in aliases.values()):
                     raise StoreError(f"model '{name}' is damaged: weights file {p.name} has bad aliases")

@@ -32,7 +32,7 @@ import torch
 
 from .corpus import TextSource
 from .errors import Cancelled, ConfigError, CorpusError, LmError
-from .fsutil import write_json
+from .fsutil import read_json, write_json
 from .text import Tokenizer
 from .typed import from_mapping
 from .vocab import Vocab
@@ -117,7 +117,7 @@ def _vocab_print(tok: Tokenizer, vocab: Vocab) -> str:
 def _read_entry(folder: Path) -> tuple[dict, Tokenizer, Vocab] | None:
     """The entry's meta, tokenizer and vocabulary, or None when it is missing, incomplete or damaged."""
     try:
-        meta = json.loads((folder / "meta.json").read_text("utf-8"))
+        meta = read_json(folder / "meta.json", 256 << 20)  # a word vocabulary is a few MB; BadFile is a ValueError
         if not isinstance(meta, dict) or meta.get("version") != VERSION or meta.get("dtype") not in _DTYPES:
             return None
         n, n_val, chars = meta["tokens"], meta["val_tokens"], meta["val_chars"]

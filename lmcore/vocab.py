@@ -2,11 +2,10 @@
 from __future__ import annotations
 
 import collections
-import json
 from pathlib import Path
 from typing import Iterable, Sequence
 
-from .fsutil import write_json
+from .fsutil import read_json, write_json
 
 UNK = "<unk>"
 
@@ -74,4 +73,5 @@ class Vocab:
 
     @classmethod
     def load(cls, path: str | Path) -> "Vocab":
-        return cls.from_dict(json.loads(Path(path).read_text("utf-8")))
+        """A vocabulary saved by :meth:`save` (a regular file of at most 256 MB; BadFile otherwise)."""
+        return cls.from_dict(read_json(path, 256 << 20, follow_links=True))
