@@ -14,7 +14,7 @@ from typing import Callable, Iterable, Iterator
 
 from . import paths
 from .errors import CorpusError
-from .fsutil import atomic_path, write_json
+from .fsutil import atomic_path, read_json, write_json
 
 MIRROR_ENV = "LMPLAY_CORPUS_MIRROR"
 DOWNLOAD_TIMEOUT = 20.0  # seconds to connect and between received chunks
@@ -48,7 +48,7 @@ class Corpus:
 
 
 def registry() -> list[CorpusEntry]:
-    data = json.loads((paths.assets_dir() / "corpora.json").read_text("utf-8"))
+    data = read_json(paths.assets_dir() / "corpora.json", 1 << 20, follow_links=True)
     return [CorpusEntry(**e) for e in data["corpora"]]
 
 
@@ -364,7 +364,7 @@ class TextSource:
             if memo_dir else None
         if memo is not None:
             try:
-                d = json.loads(memo.read_text("utf-8"))
+                d = read_json(memo, 64 << 20)  # a FIFO, a device, a huge or deep file: BadFile, a ValueError
                 if d.get("stamp") == stamp and isinstance(d.get("sha1"), str) and re.fullmatch(r"[0-9a-f]{40}", d["sha1"]):
                     return d["sha1"]
             except (OSError, ValueError, AttributeError):
