@@ -422,7 +422,8 @@ class _JsonRender:
         pass
 
     def summary(self, result, store) -> int:
-        d = {"event": "summary", "name": self.name, "ok": result.kind == "done", "step": result.step}
+        ok = result.kind == "done" and result.saved  # stopped before the first step: nothing trained or saved
+        d = {"event": "summary", "name": self.name, "ok": ok, "step": result.step}
         if result.kind == "done":
             d.update(reason=result.reason, saved=result.saved, steps_trained=result.steps_trained,
                      best_val_loss=result.best_val_loss, best_val_ppl=result.best_val_ppl,
@@ -430,7 +431,7 @@ class _JsonRender:
         else:
             d["error"] = result.message
         _out(d)
-        return 0 if result.kind == "done" else 1
+        return 0 if ok else 1
 
 
 class _HumanRender:
@@ -485,9 +486,9 @@ class _HumanRender:
             print(f"error: {_v(result.message)}", file=sys.stderr)
             return 1
         how = {"finished": "finished", "time": "time budget reached", "stopped": "stopped"}[result.reason]
-        if not result.saved:
-            print(f"{how} before the first step: nothing was trained or saved.")
-            return 0
+        if not result.saved:  # a failure for a script: this run did nothing
+            print(f"{how} before the first step: nothing was trained or saved", file=sys.stderr)
+            return 1
         print(f"{how} at step {result.step:,} ({result.steps_trained:,} steps this run): best validation perplexity "
               f"{result.best_val_ppl:.3f} (loss {result.best_val_loss:.4f}), {result.tokens_per_s:,.0f} tokens/s.")
         print(f"saved as '{self.name}' in {_v(store.root)}. Generate: lmcore generate {self.name} --prompt \"…\"")

@@ -287,10 +287,7 @@ def _decoded(blocks: Iterable[bytes], where: str, encoding: str | None) -> Itera
             text = decoder.decode(data or b"", final=data is None)
         except UnicodeDecodeError as exc:
             at = offset - (len(exc.object) - len(data or b"")) + exc.start
-            raise CorpusError(
-                f"{where} is not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at offset {at:,}): "
-                f"pass its encoding, e.g. --encoding latin-1"
-            ) from None
+            raise CorpusError(_undecodable(where, encoding, exc, at, final=data is None)) from None
         if first and text.startswith("\ufeff"):
             text = text[1:]
         first = False
@@ -301,6 +298,23 @@ def _decoded(blocks: Iterable[bytes], where: str, encoding: str | None) -> Itera
             yield text
     if blank:
         raise CorpusError(f"{where} holds only whitespace: give a text file with some content")
+
+
+def _undecodable(where: str, encoding: str | None, exc: UnicodeDecodeError, at: int, final: bool) -> str:
+    """What is wrong with bytes that are not text in the encoding asked for, in one line: latin-1 is
+    suggested only when no encoding (UTF-8) was asked for."""
+    name = codecs.lookup(encoding or "utf-8").name
+    utf8 = name == "utf-8"
+    if final and exc.end >= len(exc.object):  # the last bytes start a character that never ends
+        n = len(exc.object) - exc.start
+        return (f"{where} ends in the middle of a {name} character (its last {n} byte(s), at offset {at:,}): "
+                f"the file is cut short or is not {name} text" +
+                (" (then pass its encoding, e.g. --encoding latin-1)" if utf8 else ""))
+    if utf8:
+        return (f"{where} is not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at offset {at:,}): "
+                f"pass its encoding, e.g. --encoding latin-1")
+    return (f"{where} is not {name} text ({exc.reason}: byte 0x{exc.object[exc.start]:02x} at offset {at:,}): "
+            f"the file is damaged or is in another encoding than {name}")
 
 
 def _file_blocks(path: Path, done: list[int], progress) -> Iterator[bytes]:

@@ -20,6 +20,7 @@ DEFAULTS = {
     "steps": 1000,
 }
 MAX_SEED = 2 ** 32 - 1
+MAX_LR = 1000.0  # far above any rate that trains; a rate past float32's range would fail inside the optimizer
 _DEVICE_RE = re.compile(r"^(auto|cpu|mps|cuda(:\d{1,3})?)$", re.IGNORECASE)
 
 
@@ -83,8 +84,8 @@ class TrainConfig:
             v = getattr(self, k)
             if v is not None and v < 0:
                 raise ConfigError(f"{k.replace('_', '-')} must be >= 0 (got {v})")
-        if self.lr is not None and not 0 < self.lr < math.inf:
-            raise ConfigError(f"learning rate must be a number > 0 (got {self.lr})")
+        if self.lr is not None and not 0 < self.lr <= MAX_LR:
+            raise ConfigError(f"learning rate must be a number > 0 and at most {MAX_LR:,.0f} (got {self.lr})")
         if self.minutes is not None and not self.minutes < math.inf:
             raise ConfigError(f"minutes must be a finite number (got {self.minutes})")
         if self.optimizer is not None and self.optimizer not in ("adamw", "sgd"):

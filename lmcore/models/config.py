@@ -10,6 +10,7 @@ ARCHS = ("ngram", "rnn", "gru", "lstm", "mingru", "minlstm", "transformer")
 RECURRENT = ("rnn", "gru", "lstm")
 IMPLS = ("fused", "scratch")
 MAX_VOCAB = 1 << 22
+MAX_EPSILON = 1e30  # n-gram smoothing: far above any use (it flattens to the lower order), within float32's range
 # Upper bounds well above any preset: a damaged or hostile config never asks for hundreds of GB.
 LIMITS = {"num_layers": (1, 64), "hidden": (1, 16384), "embed": (0, 16384), "heads": (1, 256),
           "context": (1, 65536), "order": (1, 10), "vocab_size": (0, MAX_VOCAB)}
@@ -60,8 +61,10 @@ class ModelConfig:
             raise ConfigError(f"the width ({self.hidden}) must be a multiple of the heads ({self.heads})")
         if self.arch == "transformer" and self.pos == "rotary" and (self.hidden // self.heads) % 2:
             raise ConfigError("rotary positions need an even head size")
-        if self.arch == "ngram" and self.epsilon <= 0:
-            raise ConfigError("the n-gram smoothing epsilon must be > 0")
+        if self.arch == "ngram" and not (isinstance(self.epsilon, (int, float))
+                                         and 0 < self.epsilon <= MAX_EPSILON):  # NaN fails too
+            raise ConfigError(f"epsilon (the n-gram's smoothing) must be a number > 0 and at most 1e30 (got "
+                              f"{self.epsilon}); 1 is add-one smoothing")
         if self.arch == "ngram" and self.vocab_size > 1 and float(self.vocab_size) ** (self.order - 1) >= 2 ** 62:
             raise ConfigError(f"n-gram order {self.order} is too high for a vocabulary of {self.vocab_size:,}: "
                               f"use a lower --order")
