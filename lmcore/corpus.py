@@ -8,6 +8,7 @@ import json
 import os
 import re
 import shutil
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
@@ -261,8 +262,29 @@ def fetch(name: str, home: Path | None = None,
 
 # ---------------------------------------------------------------- reading
 
+MEMO_SETTLE_NS = 1_000_000_000  # a file changed more recently than this is not remembered: hashed again next time
 PIECE_CHARS = 1 << 22        # text handed on at a time: memory stays bounded on huge files
 _BLOCK_BYTES = 1 << 22
+
+
+def text_codec(encoding: str | None) -> str:
+    """The normalised name of text encoding ``encoding`` ("utf-8" for None, "iso8859-1" for "latin-1").
+    CorpusError, in one line, for an unknown codec and for a codec that does not turn bytes into text
+    (base64, rot13, zlib, bz2…: ``str.encode`` refuses those, as it refuses "undefined")."""
+    if encoding is None:
+        return "utf-8"
+    try:
+        name = codecs.lookup(encoding).name
+    except (LookupError, ValueError, TypeError):
+        raise CorpusError(f"unknown encoding '{encoding}': try utf-8, latin-1 or cp1252") from None
+    try:
+        ok = isinstance("".encode(name), bytes) and isinstance(codecs.getincrementaldecoder(name)().decode(b""), str)
+    except (LookupError, ValueError, TypeError):  # UnicodeError is a ValueError
+        ok = False
+    if not ok:
+        raise CorpusError(f"'{encoding}' is not a text encoding (it does not turn bytes into characters): give "
+                          f"the text file's character encoding, e.g. utf-8, latin-1 or cp1252")
+    return name
 
 
 def decode(data: bytes, where: str, encoding: str | None = None) -> str:
@@ -273,10 +295,7 @@ def decode(data: bytes, where: str, encoding: str | None = None) -> str:
 def _decoded(blocks: Iterable[bytes], where: str, encoding: str | None) -> Iterator[str]:
     """Blocks of bytes decoded as they come, with one clear error for an empty, binary, undecodable or
     blank text; a leading byte-order mark is dropped."""
-    try:
-        decoder = codecs.getincrementaldecoder(encoding or "utf-8")()
-    except LookupError:
-        raise CorpusError(f"unknown encoding '{encoding}': try utf-8, latin-1 or cp1252") from None
+    decoder = codecs.getincrementaldecoder(text_codec(encoding))()
     offset, first, blank = 0, True, True
     for data in itertools.chain(blocks, [None]):
         if first and not data:
@@ -288,6 +307,9 @@ def _decoded(blocks: Iterable[bytes], where: str, encoding: str | None) -> Itera
         except UnicodeDecodeError as exc:
             at = offset - (len(exc.object) - len(data or b"")) + exc.start
             raise CorpusError(_undecodable(where, encoding, exc, at, final=data is None)) from None
+        except UnicodeError as exc:  # a codec's own complaint (idna: "label too long"…)
+            raise CorpusError(f"{where} cannot be read as {text_codec(encoding)} text ({exc}): "
+                              f"pass its encoding, e.g. --encoding utf-8 or latin-1") from None
         if first and text.startswith("\ufeff"):
             text = text[1:]
         first = False
@@ -345,6 +367,11 @@ class TextSource:
             return len(self.text)
         return sum(p.stat().st_size for p in self.files)
 
+    @property
+    def codec(self) -> str:
+        """The normalised name of the encoding the text is read with (see :func:`text_codec`)."""
+        return text_codec(self.encoding) if self.files else "utf-8"
+
     def pieces(self, progress: Callable[[int, int | None], None] | None = None) -> Iterator[str]:
         """The text in pieces of about PIECE_CHARS characters, each ending after a newline where it can
         (so line-wise preprocessing and word tokens never straddle two pieces). ``progress(bytes read,
@@ -367,13 +394,20 @@ class TextSource:
 
     def sha1(self, memo_dir: Path | None = None) -> str:
         """The corpus's sha1: the registry's, a single file's bytes', or a folder's joined text's.
-        Remembered in ``memo_dir`` by path, size and modification time, so a second run over a large
-        file does not read it again."""
+        Remembered in ``memo_dir`` by path, size, modification and change time, device and inode, so a
+        second run over a large file does not read it again. The change time (ctime) cannot be set back
+        as the modification time can: a file rewritten in place with its size and time restored is read
+        again. A file changed within the last second is not remembered (its next change could fall in
+        the same tick of a coarse clock)."""
         if self.known_sha1:
             return self.known_sha1
         if self.text is not None:
             return sha1_of_text(self.text)
-        stamp = [[str(p), st.st_size, st.st_mtime_ns, st.st_ino] for p in self.files for st in [p.stat()]]
+        stats = [(p, p.stat()) for p in self.files]
+        stamp = [[str(p), st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_dev, st.st_ino] for p, st in stats]
+        if len(self.files) > 1:  # a folder's sum is its decoded text's: the encoding is part of it
+            stamp.insert(0, self.codec)
+        settled = time.time_ns() - max(st.st_ctime_ns for _, st in stats) > MEMO_SETTLE_NS
         memo = memo_dir / (hashlib.sha1(self.source.encode("utf-8", "surrogatepass")).hexdigest() + ".json") \
             if memo_dir else None
         if memo is not None:
@@ -390,7 +424,7 @@ class TextSource:
             for piece in self.pieces():
                 h.update(piece.encode("utf-8", "surrogatepass"))
             digest = h.hexdigest()
-        if memo is not None:
+        if memo is not None and settled:
             try:
                 write_json(memo, {"stamp": stamp, "sha1": digest})
             except OSError:
@@ -422,7 +456,9 @@ def _cut(texts: Iterator[str]) -> Iterator[str]:
 def open_source(source: str, home: Path | None = None, encoding: str | None = None, fetch_missing: bool = True,
                 progress: Callable[[int, int | None], None] | None = None) -> TextSource:
     """A corpus by registry name or path, ready to stream. Registry corpora are fetched (and verified)
-    when needed; a path must be a regular file or a folder holding .txt files."""
+    when needed; a path must be a regular file or a folder holding .txt files. ``encoding`` must be a
+    text encoding (checked first, whatever the corpus)."""
+    text_codec(encoding)
     e = entry(source)
     if e is not None:
         if e.builtin:

@@ -1,12 +1,16 @@
-"""The token cache: a corpus tokenized once, in a streaming pass, into a file of token ids that training
-reads through a memory map. A 2 GB text never sits in memory, and a second run on it starts at once.
+"""The token cache: a corpus tokenized once, in a streaming pass, into a file of token ids that later
+runs read back (see :class:`TokenFile`). A 2 GB text never sits in memory, and a second run on it skips
+the tokenizing.
 
 An entry is a folder ``<home>/cache/tokens/<key>/`` holding ``tokens.bin`` (the ids, uint8, uint16 or
 uint32 as the vocabulary allows) and ``meta.json`` (written last: an entry without it is incomplete). The
-key is the corpus's sha1, the tokenizer, the validation fraction and the vocabulary ("derived" for a new
-model, whose vocabulary comes from the text; a saved model's own vocabulary otherwise). Entries are
-written into a temporary folder and renamed into place, so a killed pass leaves no half entry, and two
-processes building the same entry both end with a whole one. A damaged entry is built again.
+key is the corpus's sha1, the encoding it was read with, the tokenizer, the validation fraction and the
+vocabulary ("derived" for a new model, whose vocabulary comes from the text; a saved model's own
+vocabulary otherwise). Entries are written into a temporary folder (named for the machine and process
+that builds it) and renamed into place, so a killed pass leaves no half entry, and two processes
+building the same entry both end with a whole one; the folder of a process that died is removed at the
+next use of the cache. A damaged entry (a token file cut short, linked elsewhere, or holding ids outside
+its vocabulary) is built again.
 
 Building takes three passes, none holding the text: (1) stream the text into provisional ids (first-seen
 order) in a temporary file, (2) count them in the training and the validation split and choose the
@@ -20,8 +24,11 @@ import json
 import math
 import mmap
 import os
+import re
 import shutil
+import socket
 import tempfile
+import time
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,12 +39,15 @@ import torch
 
 from .corpus import TextSource
 from .errors import Cancelled, ConfigError, CorpusError, LmError
-from .fsutil import read_json, write_json
+from .fsutil import BadFile, open_regular, read_json, write_json
 from .text import Tokenizer
 from .typed import from_mapping
 from .vocab import Vocab
 
 VERSION = 1
+IN_MEMORY_BYTES = 256 << 20  # token files up to this size are read into memory; larger: a private copy, mapped
+COPY_BYTES = 16 << 20        # read, checked and copied at a time
+STALE_SECONDS = 24 * 3600    # a temporary folder whose builder cannot be asked is removed when untouched this long
 _DTYPES = {"uint8": np.uint8, "uint16": np.uint16, "uint32": np.uint32}
 
 Progress = Callable[[str, int, int | None], None]   # (what, done, total)
@@ -52,26 +62,87 @@ def file_dtype(vocab_size: int) -> str:
     return "uint8" if vocab_size <= 1 << 8 else "uint16" if vocab_size <= 1 << 16 else "uint32"
 
 
+class DamagedEntry(CorpusError):
+    """A cache entry's token file is not what its metadata says (the entry is built again)."""
+
+
 class TokenFile:
-    """The ids of one cache entry, memory-mapped read-only (copy-on-write, never written).
+    """The ids of one cache entry, held so that nothing done to the entry's file while they are in use
+    can reach training. A map of the entry's own file would not do: cut short while in use, it kills
+    the process with SIGBUS. A file of at most IN_MEMORY_BYTES is read into memory; a larger one is
+    copied into a private, unnamed file beside it (no path leads to it, it goes when the process
+    does) and the copy is memory-mapped, so a corpus larger than memory still trains in little.
 
-    ``ids`` is a torch tensor over the map. Pages that training touched stay resident until
-    :meth:`trim` hands them back to the page cache (the file is unchanged, they are read again on use)."""
+    Opening checks that the file is a regular file (a symbolic link is not followed), holds ``count``
+    ids, and that every id is below ``vocab_size``; anything else raises :class:`DamagedEntry`. ``ids``
+    is a torch tensor over the ids. Pages of a map that training touched stay resident until
+    :meth:`trim` hands them back (they are read again from the copy on use)."""
 
-    def __init__(self, path: Path, dtype: str, count: int):
+    def __init__(self, path: Path, dtype: str, count: int, vocab_size: int):
         self.path, self.dtype, self.count = path, dtype, count
-        self._file = open(path, "rb")
+        self._map: mmap.mmap | None = None
+        kind = np.dtype(_DTYPES[dtype])
+        size = count * kind.itemsize
+        if count <= 0:
+            raise DamagedEntry(f"token file {path} is empty")
         try:
-            if count == 0:
-                raise CorpusError(f"token file {path} is empty")
-            self._map = mmap.mmap(self._file.fileno(), 0, access=mmap.ACCESS_COPY)
-        except BaseException:
-            self._file.close()
-            raise
-        self.ids = torch.from_numpy(np.frombuffer(self._map, dtype=_DTYPES[dtype], count=count))
+            f = open_regular(path)
+        except (OSError, BadFile) as exc:
+            raise DamagedEntry(f"token file {path} cannot be used: {exc}") from None
+        with f:
+            if os.fstat(f.fileno()).st_size != size:
+                raise DamagedEntry(f"token file {path} does not hold {count:,} ids")
+            if size <= IN_MEMORY_BYTES:
+                buf = bytearray(size)
+                self._fill(f, memoryview(buf), kind, vocab_size)
+                ids = np.frombuffer(buf, dtype=kind)
+            else:
+                ids = self._private_copy(f, size, kind, vocab_size)
+        self.ids = torch.from_numpy(ids)
+
+    def _fill(self, f, view: memoryview, kind: np.dtype, vocab_size: int) -> None:
+        """Read ``view`` full from ``f``, checking every id is below ``vocab_size``."""
+        done = 0
+        while done < len(view):
+            n = f.readinto(view[done: done + COPY_BYTES])
+            if not n:
+                raise DamagedEntry(f"token file {self.path} was cut short while read")
+            done += n
+        self._check_ids(np.frombuffer(view, dtype=kind), vocab_size)
+
+    def _check_ids(self, ids: np.ndarray, vocab_size: int) -> None:
+        for s in range(0, len(ids), COPY_BYTES):
+            if len(ids[s: s + COPY_BYTES]) and int(ids[s: s + COPY_BYTES].max()) >= vocab_size:
+                raise DamagedEntry(f"token file {self.path} holds ids outside its vocabulary of {vocab_size:,}")
+
+    def _private_copy(self, f, size: int, kind: np.dtype, vocab_size: int) -> np.ndarray:
+        try:
+            copy = tempfile.TemporaryFile(dir=self.path.parent)  # unnamed where the system allows it
+        except OSError as exc:
+            raise CorpusError(f"could not copy the token file {self.path} for training "
+                              f"({exc.strerror or exc}): free some space or make the cache writable") from None
+        with copy:
+            buf = bytearray(COPY_BYTES)
+            left = size
+            while left:
+                view = memoryview(buf)[: min(COPY_BYTES, left)]
+                self._fill(f, view, kind, vocab_size)
+                try:
+                    copy.write(view)
+                except OSError as exc:
+                    raise CorpusError(f"could not copy the token file {self.path} for training "
+                                      f"({exc.strerror or exc}): free some space") from None
+                left -= len(view)
+            copy.flush()
+            try:
+                self._map = mmap.mmap(copy.fileno(), 0, access=mmap.ACCESS_COPY)  # the map keeps the file
+            except OSError as exc:
+                raise CorpusError(f"could not map the copy of the token file {self.path} "
+                                  f"({exc.strerror or exc})") from None
+        return np.frombuffer(self._map, dtype=kind, count=self.count)
 
     def trim(self) -> None:
-        if hasattr(mmap, "MADV_DONTNEED"):
+        if self._map is not None and hasattr(mmap, "MADV_DONTNEED"):
             try:
                 self._map.madvise(mmap.MADV_DONTNEED)
             except (OSError, ValueError):
@@ -115,7 +186,10 @@ def _vocab_print(tok: Tokenizer, vocab: Vocab) -> str:
 # ---------------------------------------------------------------- reading an entry
 
 def _read_entry(folder: Path) -> tuple[dict, Tokenizer, Vocab] | None:
-    """The entry's meta, tokenizer and vocabulary, or None when it is missing, incomplete or damaged."""
+    """The entry's meta, tokenizer and vocabulary, or None when it is missing, incomplete or damaged
+    (an entry folder that is a symbolic link is not followed: it is damaged)."""
+    if folder.is_symlink():
+        return None
     try:
         meta = read_json(folder / "meta.json", 256 << 20)  # a word vocabulary is a few MB; BadFile is a ValueError
         if not isinstance(meta, dict) or meta.get("version") != VERSION or meta.get("dtype") not in _DTYPES:
@@ -143,10 +217,58 @@ def _open_entry(folder: Path, built: bool) -> TokenData | None:
         return None
     meta, tok, vocab = got
     try:
-        f = TokenFile(folder / "tokens.bin", meta["dtype"], meta["tokens"])
-    except (OSError, ValueError, CorpusError):
+        f = TokenFile(folder / "tokens.bin", meta["dtype"], meta["tokens"], len(vocab))
+    except DamagedEntry:
         return None
     return TokenData(tok, vocab, f, meta["val_tokens"], meta["val_chars"], meta["unigram"], built)
+
+
+# ---------------------------------------------------------------- temporary folders left behind
+
+_HOST = re.sub(r"[^A-Za-z0-9-]", "", socket.gethostname())[:40] or "host"
+_TMP_NAME = re.compile(r"\.[0-9a-f]{24}\.(?:(?P<host>[A-Za-z0-9-]+)@(?P<pid>[0-9]{1,10})\.)?[A-Za-z0-9_]+")
+
+
+def _alive(pid: int) -> bool:
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # another user's process (EPERM): alive
+        return True
+    return True
+
+
+def _untouched_for(folder: Path, seconds: float) -> bool:
+    newest = 0.0
+    try:
+        newest = folder.lstat().st_mtime
+        with os.scandir(folder) as it:
+            for e in it:
+                newest = max(newest, e.stat(follow_symlinks=False).st_mtime)
+    except OSError:
+        pass
+    return time.time() - newest > seconds
+
+
+def _remove_stale(root: Path) -> None:
+    """Remove the temporary folders of tokenizations that will never finish: those of a process of this
+    machine that is gone (``kill -9``, a power cut), and any left untouched for STALE_SECONDS (a builder
+    of an older release, of another machine sharing the folder, or a process number used again)."""
+    try:
+        names = os.listdir(root)
+    except OSError:
+        return
+    for name in names:
+        m = _TMP_NAME.fullmatch(name)
+        folder = root / name
+        if m is None or folder.is_symlink() or not folder.is_dir():
+            continue
+        here = m["pid"] is not None and m["host"] == _HOST
+        if (here and not _alive(int(m["pid"]))) or _untouched_for(folder, STALE_SECONDS):
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 # ---------------------------------------------------------------- the way in
@@ -160,7 +282,9 @@ def tokens_for(home: Path, src: TextSource, sha1: str, tok: Tokenizer, vocab: Vo
     tokens; the training split's tokens for words and BPE, the rest being ``<unk>``). Otherwise the ids
     are those of the saved ``vocab`` (and ``tok`` is the saved, trained tokenizer)."""
     root = cache_dir(home)
-    base = {"version": VERSION, "sha1": sha1, "tokenizer": _spec(tok), "val_fraction": val_fraction}
+    base = {"version": VERSION, "sha1": sha1, "encoding": src.codec, "tokenizer": _spec(tok),
+            "val_fraction": val_fraction}
+    _remove_stale(root)
     derived = root / _digest({**base, "vocab": "derived"})
     if vocab is None:
         key = derived
@@ -171,7 +295,9 @@ def tokens_for(home: Path, src: TextSource, sha1: str, tok: Tokenizer, vocab: Vo
     data = _open_entry(key, built=False)
     if data is not None:
         return data
-    if key.exists():
+    if key.is_symlink():
+        key.unlink()  # not followed: built again here
+    elif key.exists():
         shutil.rmtree(key, ignore_errors=True)  # damaged or incomplete: build it again
     _build(key, src, tok, vocab, val_fraction, progress, stop)
     data = _open_entry(key, built=True)
@@ -185,7 +311,7 @@ def _build(key: Path, src: TextSource, tok: Tokenizer, vocab: Vocab | None, val_
            progress: Progress | None, stop: threading.Event | None) -> None:
     try:
         key.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{key.name}.", dir=key.parent))
+        tmp = Path(tempfile.mkdtemp(prefix=f".{key.name}.{_HOST}@{os.getpid()}.", dir=key.parent))
     except OSError as exc:
         raise CorpusError(f"could not create the token cache in {key.parent} ({exc.strerror or exc}): "
                           f"make it writable, or set LMPLAY_HOME to a writable folder") from None

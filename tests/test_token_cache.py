@@ -129,6 +129,7 @@ def test_bad_files_are_refused_while_streaming(tmp_path, home, data_bytes, messa
 
 
 def test_the_sha1_memo_is_used_until_the_file_changes(tmp_path, home, monkeypatch):
+    monkeypatch.setattr(corpora, "MEMO_SETTLE_NS", 0)  # a file written just now is remembered too
     p = tmp_path / "t.txt"
     p.write_text("hello world\n" * 100, "utf-8")
     memo = tmp_path / "memo"
