@@ -648,7 +648,7 @@ def _compare_text(args, gens, text: str, score_text) -> int:
                        console=console, title="the same text under each model")
     (a, sa), (b, sb) = list(scores.items())[:2]
     if [x.text for x in sa.tokens] == [x.text for x in sb.tokens]:
-        out = Text(_v(text[: max(0, len(text) - sum(len(x.text) for x in sa.tokens))]))  # the unscored first
+        out = Text(_v(sa.lead))  # the first token: read, not scored
         for x, y in zip(sa.tokens, sb.tokens):
             diff = x.logprob - y.logprob  # > 0: the first model found this token more likely
             style = "green" if diff > 0.5 else "magenta" if diff < -0.5 else ""

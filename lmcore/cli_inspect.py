@@ -106,7 +106,7 @@ def _surprisal(args) -> int:
     from rich.console import Console
     from rich.text import Text
 
-    out = Text(_v(text[: len(text) - sum(len(t.text) for t in sc.tokens)]), style="dim")
+    out = Text(_v(sc.lead), style="dim")  # the first token: read, not scored
     for t in sc.tokens:
         out.append(_v(t.text), style=BUCKET_STYLES[rank_bucket(t.rank)])
     console = Console(highlight=False)

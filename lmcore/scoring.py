@@ -43,6 +43,14 @@ BUCKETS = ("top 1", "top 10", "top 100", "rest")
 @dataclass
 class TextScore:
     tokens: list[TokenScore]  # every token of the text but the first (nothing predicts it)
+    lead: str = ""            # the first token's text, as shown: read, not scored
+
+    @property
+    def text(self) -> str:
+        """The text that was scored, as its tokens write it: preprocessed (CRLF line ends as newlines;
+        word tokens joined with single spaces), so a view shows ``lead`` then each token's text, never
+        pieces of the text as given."""
+        return self.lead + "".join(t.text for t in self.tokens)
 
     @property
     def loss(self) -> float:
@@ -79,7 +87,7 @@ def score_text(gen, text: str, stop_event: threading.Event | None = None, top: i
     dec = gen.decoder()
     logits = dec.prefill(ids[:1])
     piece = gen.tokenizer.piece_decoder()
-    piece(tokens[0])  # the first token is read, not scored: its text is not counted
+    lead = piece(tokens[0])  # the first token is read, not scored: its text is not counted
     out = []
     for i in range(1, len(ids)):
         if stop_event is not None and stop_event.is_set():
@@ -96,7 +104,7 @@ def score_text(gen, text: str, stop_event: threading.Event | None = None, top: i
         out.append(score)
         if i + 1 < len(ids):
             logits = dec.step(ids[i])
-    return TextScore(out)
+    return TextScore(out, lead)
 
 
 def validation_text(store, name: str, chars: int = 2000, offset: int = 0) -> str:

@@ -86,7 +86,7 @@ class SurprisalView(TextView):
     def show(self, score, text: str) -> None:
         theme = self.app.theme_variables
         counts = [0] * 4
-        tokens = [ShownToken(visible(text[: len(text) - sum(len(t.text) for t in score.tokens)]), about="the first token: nothing predicts it")]
+        tokens = [ShownToken(visible(score.lead), about="the first token: nothing predicts it")]
         for t in score.tokens:
             b = lmcore.scoring.rank_bucket(t.rank)
             counts[b] += 1
