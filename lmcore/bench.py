@@ -531,14 +531,15 @@ def machine_line(device: torch.device) -> str:
 
 
 def run_cli(args) -> int:
-    import json
     import sys
+
+    from .safe_text import strict_json
 
     archs = args.arch
     if args.corpus == "timemachine" and str(args.device).startswith("cuda") and not args.quick:
         args.corpus = "tinyshakespeare"
     bench = Bench(args.device, args.quick, args.corpus, archs,
-                  on_row=(lambda r: print(json.dumps(r.to_dict()), flush=True)) if args.json else None)
+                  on_row=(lambda r: print(strict_json(r.to_dict()), flush=True)) if args.json else None)
     try:
         if not args.json:
             print(f"lmcore bench ({'quick' if args.quick else 'full'}) on {args.corpus}: {machine_line(bench.device)}",

@@ -3,7 +3,8 @@
 A vocabulary token, a corpus name or a device string read from a model's files may hold an escape
 sequence that retitles the window, clears the screen or writes the clipboard (OSC 52). ``visible``
 shows such characters as escapes (``\\x1b``) instead; newline and tab stay (``visible_line`` escapes
-them too). ``strict_json`` writes JSON with no NaN/Infinity (null instead) and valid UTF-8 only."""
+them too). ``strict_json`` writes JSON with no NaN/Infinity (null instead), valid UTF-8 only, and every
+character a terminal would act on escaped (``\\u009b``), so a ``--json`` line is safe to print too."""
 from __future__ import annotations
 
 import json
@@ -14,6 +15,9 @@ import re
 _UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
 _UNSAFE_LINE = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
 _NAMED = {"\n": "\\n", "\t": "\\t", "\r": "\\r"}
+# in JSON text, besides the C0 controls JSON escapes itself: DEL, C1 controls (U+009B is a CSI), the
+# bidirectional marks, embeddings, overrides and isolates, the line and paragraph separators
+_JSON_UNSAFE = re.compile("[\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
 
 
 def _escape(m: re.Match) -> str:
@@ -55,6 +59,10 @@ def _has_surrogate(s: str) -> bool:
 
 
 def strict_json(obj) -> str:
-    """One line of strict JSON: NaN and infinities become null, lone surrogates escapes; non-ASCII text
-    stays readable (the line is valid UTF-8). Control characters are escaped by JSON itself."""
-    return json.dumps(_clean(obj), ensure_ascii=False, allow_nan=False)
+    """One line of strict JSON: NaN and infinities become null, lone surrogates escapes; other non-ASCII
+    text stays readable (the line is valid UTF-8). C0 controls are escaped by JSON itself, the other
+    characters a terminal acts on (DEL, C1, bidirectional controls, U+2028/U+2029) as ``\\uXXXX``: they
+    can only stand inside strings, where the escape reads back as the same character. Every ``--json``
+    line of the command line is written by this function."""
+    line = json.dumps(_clean(obj), ensure_ascii=False, allow_nan=False)
+    return _JSON_UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", line) if _JSON_UNSAFE.search(line) else line
