@@ -54,6 +54,7 @@ class Settings:
         self.path = paths.settings_file(self.home)
         self.defaults = read_json(paths.assets_dir() / "defaults.json", MAX_SETTINGS_BYTES, follow_links=True)
         self.problems: list[str] = []
+        self.unreadable = False  # the whole file was refused: it is never overwritten (hand edits kept)
         user: dict = {}
         try:  # a link is followed (a settings file kept with one's dotfiles), to a regular file only
             user = read_json(self.path, MAX_SETTINGS_BYTES, follow_links=True)
@@ -61,15 +62,17 @@ class Settings:
             pass
         except BadFile as exc:
             self.problems.append(f"it {exc}")
+            self.unreadable = True
         if not isinstance(user, dict):
             self.problems.append("it does not hold an object")
-            user = {}
+            self.unreadable, user = True, {}
         self.user = _checked(self.defaults, user, "", self.problems)
 
     def problem_message(self) -> str | None:
         if not self.problems:
             return None
-        return f"{self.path}: {'; '.join(self.problems[:5])}. The defaults apply for those."
+        return f"{self.path}: {'; '.join(self.problems[:5])}. The defaults apply" + \
+            ("." if self.unreadable else " for those.")
 
     @property
     def data(self) -> dict:
@@ -81,6 +84,9 @@ class Settings:
     def set(self, key: str, value) -> None:
         """Remember a setting; raises LmError (one line) when the settings file cannot be written."""
         self.user[key] = value
+        if self.unreadable:
+            raise LmError(f"could not save settings to {self.path}: it could not be read, so it is not "
+                          f"overwritten (fix or delete it)")
         try:
             write_json(self.path, self.user)
         except OSError as exc:

@@ -92,6 +92,21 @@ def test_hostile_settings_json_gives_the_defaults_and_says_why(home, kind):
     assert SAID[kind] in msg
     if kind == "dev-zero":
         assert "character device" in msg and "not a regular file" in msg
+    with pytest.raises(lmcore.LmError, match="not overwritten"):  # remembered for this session only
+        s.set("theme", "textual-light")
+    assert s.get("theme") == "textual-light"
+
+
+def test_a_settings_file_with_a_typo_is_not_overwritten(home):
+    """Hand edits with a syntax error are the user's work: changing a setting in the app keeps them."""
+    home.mkdir(parents=True)
+    typo = '{"theme": "textual-light",\n "generation": {"temperature": 0.5}, oops}\n'
+    (home / "settings.json").write_text(typo)
+    s = lmcore.Settings(home)
+    assert "not valid JSON" in s.problem_message()
+    with pytest.raises(lmcore.LmError, match="could not save settings"):
+        s.set("theme", "nord")
+    assert (home / "settings.json").read_text() == typo
 
 
 def test_a_settings_json_linked_to_a_real_file_is_read(home, tmp_path):
