@@ -112,8 +112,7 @@ class PickerScreen(Screen):
         else:
             ck = row.entry.checkpoint
             if name in self.elsewhere:
-                detail.update("training in another lmplay process (e.g. lmcore train): this row changes when it "
-                              "stops. Enter opens its last checkpoint")
+                detail.update("training in another lmplay process · Enter opens its last checkpoint")
                 return
             m = ck.model
             size = f"{m.num_layers} layers × {m.hidden}" if m.arch != "ngram" else f"order {m.order}"
