@@ -105,7 +105,7 @@ def _corpus_info(args, root) -> int:
     if args.json:
         _out(info)
         return 0
-    print(f"{c.name}: {len(c.text):,} characters, sha1 {c.sha1} ({c.source}), preprocessing {args.prep}")
+    print(f"{_v(c.name)}: {len(c.text):,} characters, sha1 {c.sha1} ({_v(c.source)}), preprocessing {args.prep}")
     for level in ("char", "word"):
         d = info[level]
         print(f"  {level:4s}: {d['tokens']:,} tokens, vocabulary of {d['vocab']:,}")

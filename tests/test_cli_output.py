@@ -128,3 +128,13 @@ def test_a_score_holds_the_text_it_scored(char_model, home, name):
     sc = lmcore.score_text(gen, CRLF)
     assert sc.text == gen.tokenizer.join(gen.tokenizer.tokenize(CRLF))
     assert sc.lead + "".join(t.text for t in sc.tokens) == sc.text and sc.lead in ("T", "The")
+
+
+@pytest.mark.parametrize("argv", [["corpora", "info"], ["corpora", "zipf", "--tokens", "char", "--prep", "raw"]])
+def test_human_corpus_output_shows_a_hostile_file_name_and_text_escaped(tmp_path, prose_text, capsys, argv):
+    p = tmp_path / "ev\x9bil\u202e.txt"
+    p.write_text(prose_text[:3000] + HOSTILE * 50, "utf-8")
+    assert main([*argv[:2], str(p), *argv[2:]]) == 0
+    out = capsys.readouterr().out
+    assert not UNSAFE.search(out.replace("\n", "")), UNSAFE.findall(out.replace("\n", ""))[:5]
+    assert "ev\\x9bil\\u202e" in out
