@@ -308,6 +308,10 @@ def _decoded(blocks: Iterable[bytes], where: str, encoding: str | None) -> Itera
             at = offset - (len(exc.object) - len(data or b"")) + exc.start
             raise CorpusError(_undecodable(where, encoding, exc, at, final=data is None)) from None
         except UnicodeError as exc:  # a codec's own complaint (idna: "label too long"…)
+            if "BOM" in str(exc):  # utf-16 / utf-32 without the mark that says their byte order
+                name = text_codec(encoding)
+                raise CorpusError(f"{where} does not start with the byte-order mark that {name} needs: pass "
+                                  f"--encoding {name}-le or {name}-be (little- or big-endian)") from None
             raise CorpusError(f"{where} cannot be read as {text_codec(encoding)} text ({exc}): "
                               f"pass its encoding, e.g. --encoding utf-8 or latin-1") from None
         if first and text.startswith("\ufeff"):

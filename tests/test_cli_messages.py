@@ -30,7 +30,10 @@ def _refused(capfd, *argv, match: str) -> str:
     ("utf-32", "a text\n".encode("utf-32") * 40 + b"xy", "ends in the middle of a utf-32 character"),
     ("ascii", "a text, café\n".encode("utf-8") * 40, "is not ascii text (ordinal not in range(128): byte 0xc3"),
     ("cp1252", b"a text \x81\n" * 40, "is not cp1252 text"),
-], ids=["utf-16", "utf-16-le", "utf-32", "ascii", "cp1252"])
+    ("utf-16", "a text\n".encode("utf-16-le") * 40, "does not start with the byte-order mark that utf-16 needs: "
+                                                     "pass --encoding utf-16-le or utf-16-be"),
+    ("utf-32", "a text\n".encode("utf-32-le") * 40, "pass --encoding utf-32-le or utf-32-be"),
+], ids=["utf-16", "utf-16-le", "utf-32", "ascii", "cp1252", "utf-16-no-bom", "utf-32-no-bom"])
 def test_a_file_not_in_the_encoding_given_says_what_is_wrong_not_latin_1(tmp_path, capfd, encoding, data, match):
     f = tmp_path / "text.txt"
     f.write_bytes(data)
