@@ -127,18 +127,22 @@ async def test_choosing_models_needs_two_to_four(home):
         options = app.screen.query_one(SelectionList)
         assert options.option_count == 6 and list(options.selected) == ["a"]
         await pilot.press("tab", "tab", "enter")  # one ticked: not enough
-        await pilot.pause()
+        await wait_for(pilot, lambda: any("Tick 2 to 4" in n for n in notes(app)))
         assert isinstance(app.screen, ChooseModelsScreen)
-        assert any("Tick 2 to 4" in n for n in notes(app))
         for name in "bcde":
             options.select(name)
-        await pilot.pause(0.3)  # a button takes no second press while it shows the first
-        await pilot.press("enter")  # five: too many
-        await pilot.pause(0.3)
-        assert sum("Tick 2 to 4" in n for n in notes(app)) == 2
+        compare = app.screen.query_one("#ok")
+
+        async def press_compare():
+            # a button takes no second press while it still shows the last one (Textual's press effect)
+            await wait_for(pilot, lambda: not compare.has_class("-active"))
+            await pilot.press("enter")
+
+        await press_compare()  # five: too many
+        await wait_for(pilot, lambda: sum("Tick 2 to 4" in n for n in notes(app)) == 2)
         assert isinstance(app.screen, ChooseModelsScreen)
         options.deselect("a")
-        await pilot.press("enter")
+        await press_compare()
         await wait_for(pilot, lambda: isinstance(app.screen, CompareScreen))
         assert app.screen.names == ["b", "c", "d", "e"]
         await pilot.press("ctrl+b")

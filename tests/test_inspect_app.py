@@ -73,8 +73,8 @@ async def test_neuron_view_colours_the_text_by_the_units_own_values(home):
         view.query_one("#neuron-unit", Input).value = "7"
         pane.query_one(".source-text").focus()
         await pilot.press("ctrl+r")  # a new run keeps the unit chosen by hand
-        await pilot.pause(0.5)
-        assert "layer 0 f7" in _summary(view)
+        await wait_for(pilot, lambda: not pane.busy)
+        assert "layer 0 f7" in _summary(view) and view.query_one("#neuron-unit", Input).value == "7"
 
 
 async def test_attention_view_and_a_view_the_model_cannot_show(home):
@@ -159,7 +159,9 @@ async def test_a_corpus_that_cannot_be_read_closes_only_its_own_window(home, tmp
         app.screen.query_one("#zipf").focus()
         await pilot.press("enter", "enter")
         await wait_for(pilot, lambda: any("empty" in n for n in notes(app)))
-        await pilot.pause(0.5)
+        # every window the two Enters opened has read (and failed on) the corpus and closed
+        await wait_for(pilot, lambda: isinstance(app.screen, NewModelScreen)
+                       and all(w.is_finished for w in app.workers if w.group == "inspect"))
         assert isinstance(app.screen, NewModelScreen)  # the dialog and its choices are still there
         assert app.screen.query_one("#path", Input).value == str(empty)
         assert 1 <= sum("empty" in n for n in notes(app)) <= 2  # one per Enter, at most
