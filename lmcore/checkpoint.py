@@ -50,6 +50,7 @@ class CorpusRef:
     train_tokens: int = 0
     val_tokens: int = 0
     val_chars: int = 0           # characters of the validation text (bits per character; 0: not known)
+    encoding: str | None = None  # the text encoding a file was read with (None: UTF-8), read with again
 
     def argument(self) -> str:
         """What to pass to ``corpus.load`` to get the same text again."""

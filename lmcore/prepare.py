@@ -84,7 +84,8 @@ def _finish(run: PreparedRun) -> PreparedRun:
 
 def _corpus_ref(src: corpora.TextSource, sha1: str, data: TokenData) -> CorpusRef:
     return CorpusRef(name=src.name, sha1=sha1, source=src.source, train_tokens=len(data.train_ids),
-                     val_tokens=len(data.val_ids), val_chars=data.val_chars)
+                     val_tokens=len(data.val_ids), val_chars=data.val_chars,
+                     encoding=None if src.codec == "utf-8" else src.codec)
 
 
 def _downloading(progress: Progress | None):
@@ -143,7 +144,8 @@ def prepare_continue(store: Store, name: str, given: TrainConfig, corpus: str | 
     if resume_state is None:
         raise ConfigError(f"model '{name}' has no resume state saved: it cannot be continued")
     src = corpus or saved.corpus.argument()
-    text = corpora.open_source(src, store.home, encoding=encoding, progress=_downloading(progress))
+    text = corpora.open_source(src, store.home, encoding=encoding or saved.corpus.encoding,  # as trained
+                               progress=_downloading(progress))
     sha1 = _sha1(store, text)
     if sha1 != saved.corpus.sha1:
         raise ConfigError(f"corpus '{src}' is not the text model '{name}' was trained on (sha1 differs): "

@@ -116,7 +116,7 @@ def validation_text(store, name: str, chars: int = 2000, offset: int = 0) -> str
 
     ck = store.read(name)
     ref = ck.corpus
-    c = corpora.load(ref.argument(), store.home, fetch_missing=False)
+    c = corpora.load(ref.argument(), store.home, encoding=ref.encoding, fetch_missing=False)
     if c.sha1 != ref.sha1:
         raise CorpusError(f"'{ref.name}' is not the text '{name}' was trained on any more (its sha1 changed)")
     tokens = ck.tokenizer.tokenize(c.text)

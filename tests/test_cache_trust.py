@@ -207,3 +207,17 @@ def test_training_with_another_encoding_records_the_text_it_read(home, accented,
     assert "Ã" in store.read("a").vocab and "Ã" not in store.read("b").vocab
     meta = json.loads((home / "models" / "b" / "meta.json").read_text("utf-8"))
     assert meta["corpus"]["sha1"] == corpora.sha1_of_file(accented)
+
+
+def test_a_model_remembers_the_encoding_its_corpus_was_read_with(home, tmp_path, prose_text, capsys):
+    """The cache no longer hands an earlier decoding to a run: --resume (and the validation text the app
+    shows) read the corpus with the encoding the model was trained with, without being told again."""
+    p = tmp_path / "utf16.txt"
+    p.write_text(prose_text[:20_000] + "café\n" * 50, "utf-16")
+    assert main(["train", "m", "--arch", "lstm", "--preset", "tiny", "--steps", "2", "--corpus", str(p),
+                 "--encoding", "utf-16"]) == 0
+    assert main(["train", "m", "--resume", "--steps", "1"]) == 0, capsys.readouterr().err
+    store = lmcore.Store(home)
+    ck = store.read("m")
+    text = p.read_text("utf-16")
+    assert ck.step == 3 and lmcore.validation_text(store, "m", 60) == text[len(text) - ck.corpus.val_tokens:][:60]
