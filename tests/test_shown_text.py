@@ -4,6 +4,7 @@ the text as given, by the length of the tokens of the text as preprocessed)."""
 import pytest
 from textual.widgets import TextArea
 
+import lmcore
 from lmcore import Store
 from tui.app import create_app
 from tui.screens.compare import ChooseModelsScreen, CompareScreen
@@ -44,3 +45,17 @@ async def test_the_same_text_view_shows_crlf_text_once(home):
         await pilot.press("ctrl+r")
         await wait_for(pilot, lambda: same.scores is not None and same.query(Continuation))
         assert same.query_one(Continuation).plain == SHOWN
+
+
+async def test_the_corpus_chart_reads_a_models_corpus_in_the_encoding_it_was_trained_with(home, tmp_path, prose_text):
+    from lmcore.insight import zipf_stats
+
+    p = tmp_path / "utf16.txt"
+    p.write_text(prose_text[:20_000], "utf-16")
+    lmcore.train("m", arch="gru", preset="tiny", corpus=str(p), encoding="utf-16", steps=2, home=home)
+    app = create_app(home)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        pane = await open_inspect(pilot, app, "corpus", None)
+        summary = str(pane.view.query_one(".view-summary").render())
+        assert f"{zipf_stats(prose_text[:20_000], 'word').tokens:,} word tokens" in summary

@@ -124,10 +124,11 @@ class CorpusView(ChartView):
 
     def compute(self, gen, text: str, stop: threading.Event, progress=None):
         app = self.app
-        source = self.corpus
+        source, encoding = self.corpus, None
         if source is None:
-            source = app.store.read(self.model_name).corpus.argument()
-        c = lmcore.load_corpus(source, app.store.home, fetch_missing=False)
+            ref = app.store.read(self.model_name).corpus
+            source, encoding = ref.argument(), ref.encoding  # read as the model read it
+        c = lmcore.load_corpus(source, app.store.home, encoding=encoding, fetch_missing=False)
         level = str(self.query_one("#zipf-level", Select).value)
         return c.name, zipf_stats(c.text, level, "d2l")  # as the chapter (and lmcore corpora zipf) counts
 
