@@ -45,7 +45,7 @@ class PreparedRun:
     run_start_step: int = 0
     run_start_elapsed: float = 0.0
     stream: BatchStream | None = None   # None for models trained by counting
-    tokens: TokenData | None = None     # the memory-mapped ids the splits are views of
+    tokens: TokenData | None = None     # the ids the splits are views of (token_cache.TokenFile)
 
     @property
     def unigram(self) -> float:
