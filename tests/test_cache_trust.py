@@ -134,7 +134,7 @@ def test_truncating_the_token_file_while_it_is_used_does_not_kill_the_process(ho
         from lmcore import corpus as corpora, token_cache
         from lmcore.text import Tokenizer
         if not {in_memory}:
-            token_cache.IN_MEMORY_BYTES = 0
+            token_cache.IN_MEMORY_BYTES, token_cache.COPY_BYTES = 0, 4096  # copied in several pieces
         home, path = sys.argv[1], sys.argv[2]
         src = corpora.open_source(path, home)
         d = token_cache.tokens_for(home, src, src.sha1(), Tokenizer(), None, 0.1)
