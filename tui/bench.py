@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import statistics
 import sys
 import tempfile
@@ -148,7 +147,7 @@ def main(argv=None) -> int:
                              for k, v in lat.items()},
     }
     if args.json:
-        print(json.dumps(rows))
+        print(lmcore.strict_json(rows))
     else:
         g = rows["generate_chars_per_s"]
         print(f"generation, lstm small, {args.tokens} chars at 80x24: headless {g['headless']:,}/s, "
