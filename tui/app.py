@@ -69,6 +69,7 @@ class LmplayApp(App):
     SUB_TITLE = "train small language models, then play with them"
     CSS_PATH = str(lmcore.assets_dir() / "lmplay.tcss")
     COMMANDS = App.COMMANDS | {LmplayCommands}
+    VERTICAL_BREAKPOINTS = [(0, "-short"), (30, "-tall")]  # a screen's class: 24 rows pack dialogs tighter
     BINDINGS = [
         Binding("ctrl+q", "quit", "Quit", priority=True, tooltip="quit (training stops and saves)"),
         # in the picker's title line and the palette

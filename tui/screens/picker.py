@@ -103,12 +103,12 @@ class PickerScreen(Screen):
         elif run is not None and run.step is not None:
             s = run.step
             total = f" / {s.steps:,}" if s.steps else ""
-            detail.update(f"training: step {s.step:,}{total} · perplexity {s.ppl:.3f} · {s.tokens_per_s:,.0f} tokens/s "
-                          f"· Enter opens it")
+            detail.update(f"training: step {s.step:,}{total} · ppl {s.ppl:.3f} · {s.tokens_per_s:,.0f} tokens/s "
+                          f"· Enter opens it")  # one line at 80 columns
         elif row.entry is None:
             detail.update(f"{run.state if run else ''} · Enter opens it")
         elif not row.entry.ok:
-            detail.update(f"[red]{_safe(row.entry.reason)}[/red]. Delete it (d) or train a new model (n).")
+            detail.update(f"[red]{_safe(row.entry.reason)}[/red] · d deletes it")
         else:
             ck = row.entry.checkpoint
             if name in self.elsewhere:
