@@ -126,11 +126,11 @@ async def test_the_eta_goes_when_the_run_pauses_or_ends(home):
         assert metrics.values["ETA"] == "-"
 
 
-async def _open_arena(pilot, app):
-    """c in the picker (the model under the cursor ticked), tick the next one, Compare."""
+async def _open_arena(pilot, app, more: int = 1):
+    """c in the picker (the model under the cursor ticked), tick ``more`` below it, Compare."""
     await pilot.press("c")
     await wait_for(pilot, lambda: type(app.screen).__name__ == "ChooseModelsScreen")
-    await pilot.press("down", "space", "tab", "tab", "enter")
+    await pilot.press(*["down", "space"] * more, "tab", "tab", "enter")
     await wait_for(pilot, lambda: type(app.screen).__name__ == "CompareScreen")
     arena = app.screen.arena
     await wait_for(pilot, lambda: arena.query_one("#arena-prompt").has_focus)
@@ -238,3 +238,98 @@ async def test_same_text_scoring_shows_progress_and_esc_stops_it(home, prose, pr
             assert set(same.scores) == {"a", "b"} and "◀ best" in str(summary.render())
     finally:
         gate.set()
+
+
+async def test_at_80x24_the_train_tab_shows_the_sample_without_scrolling(home):
+    from lmcore import Store
+
+    from .tui_helpers import ScriptedTrainer, fixed_entry
+
+    name = "lstm-a-really-long-model-name-that-goes-on-and-on-" + "x" * 14  # 64: the longest
+    fixed_entry(Store(home), name)
+    app = create_app(home, trainer_factory=ScriptedTrainer)
+    try:
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.press("enter")
+            await wait_for(pilot, lambda: type(app.screen).__name__ == "ModelScreen")
+            await pilot.press("f2", "s")
+            panel = app.screen.training
+            sample = panel.query_one("SampleView")
+            await wait_for(pilot, lambda: "sample at step 600" in str(sample.render()))
+            await pilot.pause()
+            assert panel.max_scroll_y == 0  # the chart, the numbers and the sample all fit
+            footer = app.screen.query_one("Footer")
+            assert sample.region.height >= 2 and sample.region.bottom <= footer.region.y
+            header = app.screen.query_one("Header")
+            assert name in str(header.format_title())  # the whole name, in the header
+    finally:
+        app.runs.stop_all()
+
+
+async def test_at_80x24_arena_columns_wrap_their_headings_instead_of_cutting_them(home):
+    from lmcore import Store
+
+    from .tui_helpers import fixed_entry
+
+    store = Store(home)
+    for name in ("a-long-model-name-number-one", "b", "c", "d"):
+        fixed_entry(store, name, arch="transformer")
+    app = create_app(home)
+    async with app.run_test(size=(80, 24)) as pilot:
+        arena = await _open_arena(pilot, app, more=3)
+        assert len(arena.columns) == 4
+        column = arena.columns[0]
+        column.describe("transformer", 1.69)
+        await pilot.pause()
+        info = column.query_one(".arena-info")
+        text = "prompt ppl 1.69 · transformer"
+        assert str(info.render()).replace("\n", " ").split() == text.split()
+        assert info.size.height * info.content_size.width >= len(text)  # every character has a cell
+        heading = column.query_one(".arena-name")
+        assert heading.size.height * heading.content_size.width >= len(column.model_name)
+
+
+async def test_at_80x24_the_picker_status_line_is_one_line(home):
+    from lmcore import Store
+
+    from .tui_helpers import ScriptedTrainer, fixed_entry
+
+    store = Store(home)
+    fixed_entry(store, "lstm-timemachine")
+    (store.root / "broken").mkdir()
+    app = create_app(home, trainer_factory=ScriptedTrainer)
+    try:
+        async with app.run_test(size=(80, 24)) as pilot:
+            detail = app.screen.query_one("#picker-detail")
+            table = app.screen.query_one("#models")
+            await wait_for(pilot, lambda: table.row_count == 2)
+            for row in range(2):
+                table.move_cursor(row=row)
+                await pilot.pause()
+                assert str(detail.render()).strip() and detail.size.height == 1, str(detail.render())
+            app.runs.start("lstm-timemachine", None, None, None)
+            await wait_for(pilot, lambda: "training: step 600 / 1,500" in str(detail.render()))
+            assert detail.size.height == 1, str(detail.render())
+    finally:
+        app.runs.stop_all()
+
+
+async def test_at_80x24_the_new_model_dialog_fits_and_keeps_its_title(home):
+    from textual.widgets import Select
+
+    app = create_app(home)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("n")
+        await wait_for(pilot, lambda: type(app.screen).__name__ == "NewModelScreen")
+        await pilot.pause()
+        dialog = app.screen.query_one(".dialog")
+        title = dialog.query_one(".title")
+        assert dialog.max_scroll_y == 0  # every field and the buttons at once
+        assert "New model" in str(title.render())
+        dialog.query_one("#corpus", Select).value = "__path__"  # the rows that come and go, shown
+        dialog.query_one("#tokens", Select).value = "bpe"
+        dialog.query_one("#arch", Select).value = "lstm"
+        await wait_for(pilot, lambda: dialog.query_one("#vocab-row").display and dialog.query_one("#path-row").display)
+        await pilot.pause()
+        assert dialog.max_scroll_y == 0
+        assert dialog.region.y < title.region.y < dialog.region.bottom

@@ -55,8 +55,8 @@ def help_text(app) -> str:
             ("new model", NewModelScreen), ("delete", ConfirmScreen), ("rename", RenameScreen),
             ("corpus", CorpusScreen), ("help", DocScreen))), ""),
     ]
-    return "# lmplay keys\n\n" + "\n\n".join(
-        f"**{title}**: {line}" + (f"\n{prose}" if prose else "") for title, line, prose in sections) + "\n"
+    return "# lmplay keys\n\n*Esc closes this help; ↑ / ↓ scroll it.*\n\n" + "\n\n".join(
+        f"**{title}**: {line}" + (f"\n\n{prose}" if prose else "") for title, line, prose in sections) + "\n"
 
 
 class DocScreen(ModalScreen):

@@ -30,7 +30,7 @@ class ModelScreen(Screen):
         self.model_name = name
         self.spec = spec
         self.start = start
-        self.sub_title = name
+        self.title, self.sub_title = name, ""  # the name alone: 64 characters fit the header at 80 columns
 
     def compose(self) -> ComposeResult:
         yield Header()

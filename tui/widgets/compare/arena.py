@@ -42,7 +42,7 @@ class ArenaColumn(Vertical):
     def describe(self, arch: str, prompt_ppl: float | None) -> None:
         self.arch, self.prompt_ppl = arch, prompt_ppl
         ppl = f"prompt ppl {prompt_ppl:.2f}" if prompt_ppl is not None else "prompt too short to score"
-        self.query_one(".arena-info", Static).update(Text(f"{ppl} · {arch}", style="dim"))  # cut at the end
+        self.query_one(".arena-info", Static).update(Text(f"{ppl} · {arch}", style="dim"))  # wraps in a narrow column
 
     def begin(self, prompt: str, colour: bool) -> Continuation:
         """A new prompt: the old text goes; the prompt and an empty continuation come."""

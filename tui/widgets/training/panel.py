@@ -29,14 +29,15 @@ class TrainingPanel(VerticalScroll):
         self._total = "-"
 
     def compose(self) -> ComposeResult:
+        # one line of controls: at 80x24 the chart, the numbers and the evaluation's sample all show
         with Horizontal(id="train-controls"):
-            yield Button("Train", id="start", variant="success")
-            yield Button("Pause", id="pause", disabled=True)
-            yield Button("Stop", id="stop", variant="error", disabled=True)
+            yield Button("Train", id="start", variant="success", compact=True)
+            yield Button("Pause", id="pause", disabled=True, compact=True)
+            yield Button("Stop", id="stop", variant="error", disabled=True, compact=True)
             yield Label("minutes")
-            yield Input(placeholder="more", id="minutes", type="number")
+            yield Input(placeholder="more", id="minutes", type="number", compact=True)
             yield Label("steps")
-            yield Input(placeholder="more", id="steps", type="integer")
+            yield Input(placeholder="more", id="steps", type="integer", compact=True)
         yield PerplexityChart()
         yield MetricsView()
         yield SampleView("")
