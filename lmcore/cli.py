@@ -1,4 +1,4 @@
-"""The ``lmcore`` command line: corpora, models, train, generate, compare, inspect, bench."""
+"""The ``lmcore`` command line: corpora, models, train, generate, compare, inspect, export, bench."""
 from __future__ import annotations
 
 import argparse
@@ -780,6 +780,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_inspect_parsers(sub, _Parser)
 
+    ex = sub.add_parser("export", help="a saved model for other tools: ONNX (every family) or Hugging Face (transformer)")
+    ex.add_argument("name")
+    ex.add_argument("--format", required=True, choices=("onnx", "hf"),
+                    help="onnx: a step model for onnxruntime; hf: a transformers model (transformer only)")
+    ex.add_argument("--out", required=True, metavar="DIR", help="a new (or empty) folder to write")
+    ex.add_argument("--json", action="store_true", help="one JSON object saying what was written")
+
     b = sub.add_parser("bench", help="speed and quality against plain PyTorch references")
     b.add_argument("--device", default="cpu")
     b.add_argument("--arch", action="append", help="limit to these architectures (repeatable)")
@@ -797,7 +804,8 @@ def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     handlers = {"corpora": cmd_corpora, "models": cmd_models, "train": cmd_train_ranks, "generate": cmd_generate,
-                "compare": cmd_compare, "bench": _cmd_bench, "inspect": _cmd_inspect}
+                "compare": cmd_compare, "bench": _cmd_bench, "inspect": _cmd_inspect,
+                "export": _cmd_export}
     import numpy as np
 
     np.seterr(all="ignore")  # a damaged model's NaN is reported as one line, not warnings
@@ -824,6 +832,31 @@ def _cmd_inspect(args) -> int:
     from .cli_inspect import cmd_inspect
 
     return cmd_inspect(args)
+
+
+def _cmd_export(args) -> int:
+    from .export import export_model
+    from .store import Store
+
+    what = {"onnx": "ONNX", "hf": "Hugging Face"}[args.format]
+
+    def started():
+        if not args.json:
+            print(f"exporting '{_v(args.name)}' as {what}…", file=sys.stderr)
+
+    r = export_model(Store(args.home), args.name, args.format, args.out, started)
+    check = r["check"]
+    if args.json:
+        _out({"event": "exported", "name": r["name"], "format": r["format"], "out": r["out"], "files": r["files"],
+              "arch": r["arch"], "check": check})
+        return 0
+    print(f"exported '{_v(r['name'])}' ({r['arch']}) as {what} to {_v(r['out'])}: {', '.join(map(_v, r['files']))}")
+    print(f"checked: {check['runtime']}'s logits are lmcore's within {check['max_abs_logit_diff']:.1e} over "
+          f"{check['tokens']} tokens; README.md in the folder says how to run it")
+    if check["tokenizer_same"] < check["tokenizer_tokens"]:
+        print(f"note: its tokenizer splits {check['tokenizer_tokens'] - check['tokenizer_same']} of "
+              f"{check['tokenizer_tokens']} test tokens differently from lmcore's", file=sys.stderr)
+    return 0
 
 
 def _cmd_bench(args) -> int:
