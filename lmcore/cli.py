@@ -506,7 +506,7 @@ def cmd_generate(args) -> int:
     from .sampling import SamplingSettings, from_preset as sampling_preset, summary as sampling_summary
     from .store import Store
 
-    prompt = sys.stdin.read() if args.prompt == "-" else args.prompt
+    prompt = _stdin_text() if args.prompt == "-" else args.prompt
     given = dict(temperature=args.temperature, top_k=args.top_k, top_p=args.top_p, min_p=args.min_p,
                  repetition_penalty=args.repetition_penalty, max_tokens=args.length, seed=args.seed,
                  stop=args.stop or [], beam=args.beam, length_penalty=args.length_penalty)
@@ -547,6 +547,18 @@ def cmd_generate(args) -> int:
             print(f"beam {settings.beam}: log-probability {stream.logprob:.3f} over {n} tokens "
                   f"(score {stream.score:.4f})", file=sys.stderr)
     return 0
+
+
+def _stdin_text(limit: int = 8 * 2 ** 20) -> str:
+    """Standard input as text: at most ``limit`` bytes (an endless pipe is refused, not read into memory),
+    UTF-8 whatever the locale, undecodable bytes shown as U+FFFD (as ``--file`` texts are)."""
+    from .errors import ConfigError
+
+    raw = getattr(sys.stdin, "buffer", None)
+    data = raw.read(limit + 1) if raw is not None else sys.stdin.read(limit + 1).encode("utf-8", "surrogatepass")
+    if len(data) > limit:
+        raise ConfigError(f"standard input is over {limit >> 20} MB: give a shorter prompt")
+    return data.decode("utf-8", errors="replace")
 
 
 # ---------------------------------------------------------------------------- compare

@@ -56,16 +56,30 @@ def test_a_renamed_model_is_shown_and_generates_under_its_new_name_only(capsys):
 
 
 # ---------------------------------------------------------------------------- generate's options
+def _stdin(monkeypatch, data: bytes) -> None:
+    """Standard input as a pipe gives it: bytes, read through a strict UTF-8 text layer."""
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(data), encoding="utf-8", errors="strict"))
+
+
 def test_prompt_dash_reads_the_prompt_from_standard_input(capsys, monkeypatch):
     factories.save(Store(), "g")
     given = _continuation(capsys, "g", "--prompt", "bad cafe\n")
-    monkeypatch.setattr(sys, "stdin", io.StringIO("bad cafe\n"))
+    _stdin(monkeypatch, b"bad cafe\n")
     rc, out, err = _run(capsys, "generate", "g", "--prompt", "-", "--length", "30", "--seed", "3")
     assert rc == 0 and out == "bad cafe\n" + given  # the prompt echoed, then the same continuation
-    monkeypatch.setattr(sys, "stdin", io.StringIO("bad cafe\n"))
+    _stdin(monkeypatch, b"bad cafe\n")
     rc, out, _ = _run(capsys, "generate", "g", "--prompt", "-", "--length", "3", "--json")
     prompt = [r for r in map(json.loads, out.splitlines()) if r.get("event") == "prompt"][0]
     assert rc == 0 and prompt["tokens"] == len("bad cafe\n") and prompt["unknown"] == []
+
+
+def test_a_prompt_on_standard_input_that_is_not_utf8_or_endless_is_one_line(capsys, monkeypatch):
+    factories.save(Store(), "g")
+    _stdin(monkeypatch, b"bad \xe9cafe")  # latin-1 bytes: shown as U+FFFD, as --file texts are
+    rc, out, err = _run(capsys, "generate", "g", "--prompt", "-", "--length", "3", "--seed", "3")
+    assert rc == 0 and out.startswith("bad \ufffdcafe") and "mapped to <unk>: '\ufffd'" in err
+    _stdin(monkeypatch, b"abc " * (2 ** 21 + 1))  # as `yes abc | lmcore generate g --prompt -` never ends
+    _refused(capsys, "generate", "g", "--prompt", "-", match="standard input is over 8 MB")
 
 
 def test_stop_ends_the_output_at_the_token_that_completes_the_stop_text(capsys):
