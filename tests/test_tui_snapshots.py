@@ -12,6 +12,14 @@ from .tui_helpers import ScriptedTrainer, fixed_entry, open_inspect, wait_for
 SIZE = (80, 24)
 
 
+def _steady_cursor(area) -> None:
+    """A text area's cursor shown, not blinking (a blink caught mid-way made snapshots flaky). Its cached
+    lines are dropped too: one drawn in a blink's off phase would otherwise be reused without the cursor."""
+    area.cursor_blink = False
+    area.notify_style_update()
+    area.refresh()
+
+
 def test_picker(snap_compare, home):
     store = Store(home)
     fixed_entry(store, "lstm-timemachine", ppl=4.46)
@@ -46,7 +54,7 @@ def test_training_panel_mid_training(snap_compare, home):
         await wait_for(pilot, lambda: len(chart.val) == 3 and len(chart.train) == 60)
         for field in app.screen.query(Input):
             field.cursor_blink = False
-        await pilot.pause(0.3)
+        await wait_for(pilot, lambda: chart.drawn)
 
     try:
         assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
@@ -69,7 +77,7 @@ def test_generation_pane(snap_compare, home, prose):
         await wait_for(pilot, lambda: not gen.generating and gen.query("Turn"))
         for field in app.screen.query(Input):
             field.cursor_blink = False  # a blinking cursor made this snapshot flaky (caught mid-blink)
-        await pilot.pause(0.2)
+        await pilot.pause()
 
     assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
 
@@ -95,7 +103,8 @@ def test_reopened_model_chart_restores_the_whole_history(snap_compare, home):
         await pilot.press("enter")
         await wait_for(pilot, lambda: hasattr(app.screen, "training"))
         app.screen.action_show_tab("train")
-        await pilot.pause(0.5)
+        chart = app.screen.training.query_one("PerplexityChart")
+        await wait_for(pilot, lambda: chart.drawn and chart.val)
         for field in app.screen.query(Input):
             field.cursor_blink = False
 
@@ -111,7 +120,7 @@ def test_new_model_dialog(snap_compare, home, monkeypatch):
 
     async def run_before(pilot):
         await pilot.press("n")
-        await pilot.pause(0.3)
+        await wait_for(pilot, lambda: type(pilot.app.screen).__name__ == "NewModelScreen")
         for field in pilot.app.screen.query(Input):
             field.cursor_blink = False
 
@@ -148,7 +157,7 @@ def test_arena(snap_compare, home):
         await wait_for(pilot, lambda: not arena.generating and arena.columns[0].continuation is not None)
         for field in app.screen.query(Input):
             field.cursor_blink = False
-        await pilot.pause(0.2)
+        await pilot.pause()
 
     assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
 
@@ -165,8 +174,8 @@ def test_same_text(snap_compare, home):
         same.query_one("TextArea").text = "a bad cafe\nhead ache\nbeef fed a dace"
         await pilot.press("ctrl+r")
         await wait_for(pilot, lambda: same.scores is not None and same.query("Continuation"))
-        same.query_one("TextArea").cursor_blink = False
-        await pilot.pause(0.2)
+        _steady_cursor(same.query_one("TextArea"))
+        await pilot.pause()
 
     assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
 
@@ -181,8 +190,8 @@ def _inspect_snapshot(snap_compare, app, view: str, text: str | None = INSPECT_T
         pane = await open_inspect(pilot, app, view, text)
         if after:
             await after(pilot, pane.view)
-        pane.query_one("TextArea").cursor_blink = False
-        await pilot.pause(0.3)
+        _steady_cursor(pane.query_one("TextArea"))
+        await pilot.pause()
 
     return snap_compare(app, terminal_size=SIZE, run_before=run_before)
 

@@ -96,6 +96,11 @@ class PerplexityChart(Vertical):
         self.redraw()
 
     # ------------------------------------------------------------ drawing
+    @property
+    def drawn(self) -> bool:
+        """Everything added so far is drawn (False until the next redraw catches up)."""
+        return not self._dirty
+
     def _redraw_if_dirty(self) -> None:
         if self._dirty:
             self.redraw()
