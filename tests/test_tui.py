@@ -526,8 +526,8 @@ async def test_the_chart_redraws_on_its_timer_not_per_point_whatever_the_step_ra
             before = len(draws)
             for j in range(400):
                 chart.add_train(i * 400 + j, i * 0.1, 100 - i, redraw=False)
-            assert len(draws) == before  # no redraw per point
-            await wait_for(pilot, lambda: len(draws) > before)
+            assert len(draws) == before and not chart.drawn  # no redraw per point
+            await wait_for(pilot, lambda: chart.drawn)
             assert draws[before:] == [400 * (i + 1)]  # one redraw, of every point so far
         assert len(chart.train) == 2000
     ticks = LogFormatter().get_ticks(0.5, 2.4)  # perplexity 3.2 .. 250
