@@ -863,8 +863,8 @@ def _cmd_export(args) -> int:
               "arch": r["arch"], "check": check})
         return 0
     print(f"exported '{_v(r['name'])}' ({r['arch']}) as {what} to {_v(r['out'])}: {', '.join(map(_v, r['files']))}")
-    print(f"checked: {check['runtime']}'s logits are lmcore's within {check['max_abs_logit_diff']:.1e} over "
-          f"{check['tokens']} tokens; README.md in the folder says how to run it")
+    print(f"checked: the logits from {check['runtime']} match lmcore's within {check['max_abs_logit_diff']:.1e} "
+          f"over {check['tokens']} tokens; README.md in the folder says how to run it")
     if check["tokenizer_same"] < check["tokenizer_tokens"]:
         print(f"note: its tokenizer splits {check['tokenizer_tokens'] - check['tokenizer_same']} of "
               f"{check['tokenizer_tokens']} test tokens differently from lmcore's", file=sys.stderr)

@@ -1,6 +1,6 @@
-"""lmcore export: ONNX step models of every family give lmcore's logits (token by token, within 1e-4)
-and its greedy text; their tokenizers split text into lmcore's ids; bad requests get one line and
-leave nothing behind."""
+"""lmcore export: ONNX step models of every family and Hugging Face transformers models give lmcore's
+logits (token by token, within 1e-4) and its greedy text; their tokenizers split text into lmcore's ids;
+bad requests get one line and leave nothing behind."""
 from __future__ import annotations
 
 import contextlib
@@ -140,6 +140,58 @@ def test_onnx_step_model_gives_lmcores_logits_and_greedy_text(home, tmp_path, pr
     assert worst <= TOL
 
 
+HF_CASES = [
+    ("learned", "char", "raw", True),
+    ("rotary", "char", "raw", True),
+    ("learned", "word", "raw", False),
+    ("rotary", "bpe", "raw", False),
+    ("learned", "bpe", "raw", True),
+    ("rotary", "word", "d2l", True),
+    ("learned", "char", "d2l", True),
+]
+
+
+@pytest.mark.parametrize("pos,level,prep,tie", HF_CASES, ids=["-".join(map(str, c)) for c in HF_CASES])
+def test_hf_model_loads_with_auto_classes_and_gives_lmcores_logits_and_greedy_text(
+        home, tmp_path, prose_text, pos, level, prep, tie):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    store = Store(home)
+    text = prose_text[:20_000]
+    save_model(store, "tf", "transformer", text, level, prep, pos=pos, context=64, tie_weights=tie)
+    out = tmp_path / "hf"
+    summary = export_model(store, "tf", "hf", out)
+    assert summary["check"]["max_abs_logit_diff"] <= TOL
+    config = json.loads((out / "config.json").read_text())
+    assert config["architectures"] == (["GPT2LMHeadModel"] if pos == "learned" else ["GPTNeoXForCausalLM"])
+    assert "auto_map" not in config  # no remote code
+
+    hf = AutoModelForCausalLM.from_pretrained(out).eval()
+    hf_tok = AutoTokenizer.from_pretrained(out)
+    model, vocab, tok = load_model(store, "tf")
+
+    # the tokenizer: lmcore's ids for a passage, and lmcore's text back from ids
+    passage = text[5_000:6_500]
+    ours = vocab.encode(tok.tokenize(passage))
+    theirs = [i if i < len(vocab) else 0 for i in hf_tok(passage, add_special_tokens=False).input_ids]
+    assert theirs == ours
+    assert hf_tok.decode(ours) == tok.join(vocab.decode(ours))
+
+    # greedy generation within the context, and every logit on the way
+    prompt = "The Time"
+    ids, greedy, _ = lmcore_greedy(store, "tf", prompt, 64 - 12)
+    assert hf_tok(prompt, add_special_tokens=False).input_ids == ids
+    generated = hf.generate(torch.tensor([ids]), max_new_tokens=len(greedy))[0].tolist()
+    assert generated == ids + greedy
+    with torch.no_grad():
+        logits = hf(torch.tensor([ids + greedy])).logits[0, :, : len(vocab)].numpy()
+    dec = decoder_for(model, "cpu")
+    worst = float(np.abs(logits[len(ids) - 1] - dec.prefill(ids)).max())
+    for i, t in enumerate(greedy[:-1]):
+        worst = max(worst, float(np.abs(logits[len(ids) + i] - dec.step(t)).max()))
+    assert worst <= TOL
+
+
 # ------------------------------------------------------------------------------------------ bad input
 def cli(capsys, *argv) -> tuple[int, str, str]:
     try:
@@ -157,7 +209,7 @@ def test_cli_export_writes_the_folder_and_says_what_it_checked(home, tmp_path, c
     rc, stdout, err = cli(capsys, "export", "g", "--format", "onnx", "--out", str(out))
     assert rc == 0, err
     assert f"exported 'g' (gru) as ONNX to {out}: README.md, lmplay.json, model.onnx" in stdout
-    assert "onnxruntime's logits are lmcore's within" in stdout
+    assert "checked: the logits from onnxruntime match lmcore's within" in stdout
     rc, stdout, err = cli(capsys, "export", "g", "--format", "onnx", "--out", str(tmp_path / "j"), "--json")
     assert rc == 0 and err == ""
     event = json.loads(stdout)
@@ -167,12 +219,14 @@ def test_cli_export_writes_the_folder_and_says_what_it_checked(home, tmp_path, c
 
 @pytest.mark.parametrize("argv,expected", [
     (["--format", "tflite"], "invalid choice: 'tflite'"),
+    (["--format", "hf"], "'hf' has no architecture for lstm models"),
 ])
 def test_cli_export_refuses_an_unknown_format_or_a_family_it_cannot_hold(home, tmp_path, capsys, argv, expected):
     factories.save(Store(home), "l", "lstm")
     out = tmp_path / "o"
     rc, stdout, err = cli(capsys, "export", "l", *argv, "--out", str(out))
     assert rc != 0 and expected in err and len(err.strip().splitlines()) == 1
+    assert "--format onnx" in err or "tflite" in err
     assert not out.exists()
 
 
