@@ -107,11 +107,24 @@ def test_nan_loss_stops_and_keeps_last_good_checkpoint(tm_slice, monkeypatch):
     assert all(torch.isfinite(t).all() for t in w.values())
 
 
-def test_divergence_with_a_huge_learning_rate_fails_cleanly(tm_slice):
-    r, _ = _train("d", tm_slice, arch="rnn", preset="tiny", steps=40, lr=1e6, optimizer="sgd", clip=0.0,
-                  schedule="constant", eval_every=20)
-    assert r.kind == "failed" or not math.isfinite(r.best_val_ppl) or r.best_val_ppl > 1
-    assert Store().check("d").ok or not Store().exists("d")
+def test_divergence_before_the_first_checkpoint_fails_and_saves_nothing(tm_slice):
+    r, events = _train("d", tm_slice, arch="transformer", preset="tiny", steps=40, lr=1000, optimizer="sgd",
+                       clip=0.0, schedule="constant", eval_every=1000)
+    assert r.kind == "failed" and events[-1].kind == "failed" and r.step < 40
+    assert "the loss became" in r.message and "nothing was saved" in r.message
+    assert "lower the learning rate" in r.message.lower()
+    assert not Store().exists("d")
+
+
+def test_divergence_keeps_the_last_good_checkpoint(tm_slice):
+    r, events = _train("d", tm_slice, arch="rnn", preset="tiny", steps=40, lr=1000, optimizer="adamw", clip=0.0,
+                       schedule="constant", eval_every=5)
+    assert r.kind == "failed" and events[-1].kind == "failed" and "lower the learning rate" in r.message.lower()
+    ck = Store().read("d")
+    assert Store().check("d").ok and 0 < ck.step < r.step and f"the checkpoint of step {ck.step} is kept" in r.message
+    assert ck.step == max(e.step for e in events if e.kind == "eval")  # the last evaluation that was saved
+    assert math.isfinite(ck.best_val_loss)
+    assert all(torch.isfinite(t).all() for t in Store().load_weights("d").values())
 
 
 def test_existing_name_needs_resume(tm_slice):
