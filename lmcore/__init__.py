@@ -6,7 +6,7 @@ __version__ = "0.1.0"
 
 from .corpus import Corpus, fetch as fetch_corpus, load as load_corpus, registry as corpus_registry  # noqa: E402
 from .data import BatchStream, random_batches, sequential_batches, split  # noqa: E402
-from .errors import ConfigError, CorpusError, LmError, StoreError  # noqa: E402
+from .errors import Cancelled, ConfigError, CorpusError, DownloadError, LmError, StoreError  # noqa: E402
 from .events import DoneEvent, EvalEvent, Event, FailedEvent, StartEvent, StepEvent  # noqa: E402
 from .generate import Generator, PromptInfo, Stream, TokenOut, load_model  # noqa: E402
 from .models import ModelConfig, build_model, preset_config  # noqa: E402
@@ -27,7 +27,7 @@ from .vocab import Vocab  # noqa: E402
 
 __all__ = [
     "Checkpoint", "CheckpointError", "TextScore", "TokenScore", "score_text", "validation_text", "SAMPLE_TEMPERATURE", "validate_name", "CorpusRef", "EvalPoint", "strict_json", "visible", "visible_line",
-    "BatchStream", "ConfigError", "Corpus", "CorpusError", "DoneEvent", "EvalEvent", "Event", "FailedEvent",
+    "BatchStream", "Cancelled", "ConfigError", "Corpus", "CorpusError", "DownloadError", "DoneEvent", "EvalEvent", "Event", "FailedEvent",
     "Generator", "LmError", "leaderboard", "SAMPLING_PRESETS", "sampling_preset", "sampling_summary", "Settings", "assets_dir", "data_home", "describe_device", "pick_device", "ModelConfig", "ModelEntry", "PromptInfo", "SamplingSettings", "StartEvent",
     "StepEvent", "Store", "StoreError", "Stream", "TokenOut", "Tokenizer", "TrainConfig", "Trainer", "Vocab",
     "build_model", "build_vocab", "corpus_registry", "encode", "evaluate", "fetch_corpus", "load_corpus",

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
 from . import paths
-from .errors import CorpusError
+from .errors import Cancelled, CorpusError, DownloadError
 from .fsutil import atomic_path, read_json, write_json
 
 MIRROR_ENV = "LMPLAY_CORPUS_MIRROR"
@@ -225,7 +225,9 @@ def fetch(name: str, home: Path | None = None,
     """Make sure a registry corpus is in the cache, verified; return its path.
 
     Tries the mirror (``$LMPLAY_CORPUS_MIRROR``) first, then the public address. Each try streams into a
-    temporary file beside the cache entry and is renamed into place only once its sha1 matches."""
+    temporary file beside the cache entry and is renamed into place only once its sha1 matches. When
+    every try failed: :class:`DownloadError` (its ``reason``: the public address's failure). A
+    ``progress(done, total)`` that raises :class:`Cancelled` stops it, leaving nothing behind."""
     home = paths.home(home)
     e = entry(name)
     if e is None:
@@ -251,12 +253,15 @@ def fetch(name: str, home: Path | None = None,
                 if got != e.sha1:
                     raise CorpusError(f"sha1 mismatch (got {got[:12]}…, expected {e.sha1[:12]}…)")
             return target
+        except Cancelled:
+            raise  # progress() asked to stop: no other source is tried
         except Exception as exc:  # noqa: BLE001 - every failure becomes one line below
             failures.append(f"{src}: {_describe(exc)}")
-    raise CorpusError(
+            reason = _describe(exc)
+    raise DownloadError(
         f"corpus '{name}' is not cached and could not be fetched ({'; '.join(failures)}). "
         f"Use the built-in corpus (--corpus pythondocs), a local text file (--corpus path/to/file.txt), "
-        f"or set {MIRROR_ENV} to a folder or URL that holds {name}.txt"
+        f"or set {MIRROR_ENV} to a folder or URL that holds {name}.txt", name, reason
     )
 
 

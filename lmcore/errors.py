@@ -9,6 +9,17 @@ class CorpusError(LmError):
     """A corpus cannot be found, fetched, verified or decoded."""
 
 
+class DownloadError(CorpusError):
+    """A registry corpus could not be downloaded. ``name`` is the corpus, ``reason`` says why in a few
+    words ("no network connection (could not reach the server)", "HTTP 404 from …"), for a UI that
+    words its own advice; the message is the whole line for the command line."""
+
+    def __init__(self, message: str, name: str, reason: str) -> None:
+        super().__init__(message)
+        self.name = name
+        self.reason = reason
+
+
 class StoreError(LmError):
     """A model in the store is missing, damaged, locked or badly named."""
 

@@ -11,6 +11,7 @@ class Server:
     def __init__(self, routes: dict[str, bytes]):
         self.routes = routes
         self.stall_s = 5.0
+        self.release = threading.Event()  # /hold/NAME: the first half, then the rest once this is set
         routes_ref, srv = self.routes, self
 
         class Handler(BaseHTTPRequestHandler):
@@ -21,6 +22,16 @@ class Server:
                 path = self.path.split("?")[0]
                 if path.startswith("/stall/"):
                     time.sleep(srv.stall_s)
+                    return
+                if path.startswith("/hold/"):
+                    body = routes_ref.get("/" + path.split("/", 2)[2])
+                    self.send_response(200)
+                    self.send_header("Content-Length", str(len(body)))
+                    self.end_headers()
+                    self.wfile.write(body[: len(body) // 2])
+                    self.wfile.flush()
+                    srv.release.wait(30)
+                    self.wfile.write(body[len(body) // 2:])
                     return
                 if path.startswith("/short/"):
                     body = routes_ref.get("/" + path.split("/", 2)[2])

@@ -300,12 +300,11 @@ async def test_the_new_model_dialog_offers_bpe_with_a_vocabulary_size(home, pros
         scr.query_one("#preset", Select).value = "tiny"
         scr.query_one("#new-steps", Input).value = "3"
         scr.query_one("#vocab-size", Input).value = "100"
-        scr.query_one("#preset", Select).focus()
-        await pilot.press("enter")
+        await pilot.press("ctrl+s")  # creates from any field
         await pilot.pause()
         assert app.screen is scr and "from 256" in str(scr.query_one("#new-hint").render())
         scr.query_one("#vocab-size", Input).value = "300"
-        await pilot.press("enter")
+        await pilot.press("ctrl+s")
         await wait_for(pilot, lambda: isinstance(app.screen, ModelScreen))
         await wait_for(pilot, lambda: Store(home).exists("sub") and not app.runs.is_running("sub"))
         tok = Store(home).read("sub").tokenizer

@@ -62,8 +62,26 @@ def test_training_panel_mid_training(snap_compare, home):
         app.runs.stop_all()
 
 
-def test_generation_pane(snap_compare, home, prose):
-    lmcore.train("ngram-docs", arch="ngram", preset="small", corpus=str(prose), home=home)
+# the generation pane's text: written by the test, so the snapshot is the same on every Python (the
+# built-in corpus is Python's own documentation, which changes with its version)
+OBJECTS = """\
+The object of a sentence is the thing the verb acts upon. The object of a game is to win it, and the
+object of a lesson is to learn something new. An object in a program is a value with a type, and every
+object has an identity that never changes while it lives. Two names can refer to the same object; then
+a change made through one name is seen through the other. The object is created when it is needed and
+forgotten when no name refers to it any more. A list is an object that holds other objects in order,
+and a dictionary is an object that maps keys to values. The type of an object decides what can be done
+with it: numbers can be added, strings can be joined, and functions can be called. Some objects can be
+changed after they are made, and some cannot; the first kind are called mutable and the second kind
+immutable. A string is immutable, so every change makes a new string, while a list can grow and shrink
+in place. The object model of a language is the set of rules that say how its objects behave.
+"""
+
+
+def test_generation_pane(snap_compare, home, tmp_path):
+    corpus = tmp_path / "objects.txt"
+    corpus.write_text(OBJECTS * 8, "utf-8")
+    lmcore.train("ngram-docs", arch="ngram", preset="small", corpus=str(corpus), home=home)
     app = create_app(home)
 
     async def run_before(pilot):

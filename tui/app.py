@@ -82,6 +82,7 @@ class LmplayApp(App):
         self.store = Store(home)
         self.settings = Settings(self.store.home)
         self.runs = RunRegistry(self)
+        self.retry_choices: dict | None = None  # a failed start's dialog choices, for the next n
         self.trainer_factory = trainer_factory or (lambda store, name, on_event, stop: Trainer(store, name, on_event, stop))
         self.generator_factory = generator_factory or (lambda store, name: lmcore.Generator.from_store(store, name))
         self._generators: dict[str, tuple[str, lmcore.Generator]] = {}
@@ -239,7 +240,7 @@ class LmplayApp(App):
 
     def corpus_choices(self) -> list[tuple[str, str]]:
         out = []
-        for e in lmcore.corpus_registry():
+        for e in lmcore.corpus.registry():
             out.append((f"{e.name} ({lmcore.corpus.status(e, self.store.home)})", e.name))
         return out
 
@@ -292,8 +293,12 @@ class LmplayApp(App):
 
         self.push_screen(ChooseModelsScreen(entries, ticked or []), chosen)
 
-    def new_model(self) -> None:
-        defaults = self.default_spec()
+    def new_model(self, choices: dict | None = None) -> None:
+        """The new-model dialog; ``choices``: a failed start's, to fill it with (else the last failed
+        start's that was not shown again yet, else the defaults)."""
+        choices = choices or self.retry_choices
+        self.retry_choices = None
+        defaults = dict(self.default_spec(), **choices) if choices else self.default_spec()
 
         def created(spec: dict | None) -> None:
             if spec:
@@ -402,11 +407,30 @@ class LmplayApp(App):
                 screen.show_run(message.name)
 
     def on_run_finished(self, message: RunFinished) -> None:
-        self.runs.finished(message.name)
+        run = self.runs.finished(message.name)
+        if message.error and run is not None and run.spec is not None and not self.model_exists(message.name):
+            self._failed_start(message.name, run.spec, message.error)
+            return
         for screen in self._model_screens(message.name):
             screen.training.on_run_finished(message.error)
         if message.error:
             self.notify(message.error, title=f"Cannot train {message.name}", severity="error", timeout=10)
+        self._models_changed()
+
+    def _failed_start(self, name: str, choices: dict, error: str) -> None:
+        """A new model that could not start (nothing saved): back to the dialog with the user's choices
+        when its screen is shown, else they wait for the next n."""
+        title = f"Cannot train {name}"
+        if self.screen in self._model_screens(name):
+            self.pop_screen()
+            self.notify(error, title=title, severity="error", timeout=10, markup=False)
+            self.new_model(choices)
+        else:
+            self.retry_choices = choices
+            for screen in self._model_screens(name):
+                screen.training.on_run_finished(error)
+            self.notify(f"{error} (n opens the new-model dialog with the same choices.)", title=title,
+                        severity="error", timeout=10, markup=False)
         self._models_changed()
 
     def action_help(self) -> None:

@@ -1,21 +1,27 @@
-"""New model: architecture, implementation, size, corpus, preprocessing and tokenization."""
+"""New model: architecture, implementation, size, corpus, preprocessing and tokenization.
+
+Keys: Enter opens a list (and picks in it), moves from a text field to the next, and presses a button;
+ctrl+s (or the Create and train button) creates from anywhere; Esc cancels. A registry corpus that is
+not on this computer yet is downloaded from here (Download, or Create and train downloads it first),
+with its progress; a failure keeps the dialog and says what to do in the app's words."""
 from __future__ import annotations
 
-from pathlib import Path
-
 import math
+import threading
+from pathlib import Path
 
 import torch
 from rich.markup import escape
-from textual import on
-from textual.actions import SkipAction
+from textual import events, on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
+from textual.message import Message
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Select, Static
 
-from lmcore import LmError, StoreError, validate_name
+import lmcore
+from lmcore import Cancelled, DownloadError, LmError, StoreError, validate_name, visible_line
 from lmcore.bpe import DEFAULT_VOCAB_SIZE, check_vocab_size
 
 
@@ -28,63 +34,106 @@ PRESETS = [("tiny", "tiny"), ("small", "small"), ("base (GPU)", "base")]
 PREPS = [("raw: keep case and punctuation", "raw"), ("d2l: letters only, lower case", "d2l")]
 LEVELS = [("characters", "char"), ("words", "word"), ("subwords (byte-level BPE)", "bpe")]
 PATH = "__path__"
+HINT = "Enter opens a list · ctrl+s or Create and train starts · Esc cancels"
+
+
+def _size(n: int | None) -> str:
+    if not n:
+        return "size unknown"
+    return f"{n / 1e6:.1f} MB" if n >= 1e6 else f"{max(1, round(n / 1e3))} kB"
+
+
+class DownloadProgress(Message):
+    """From the download worker: bytes received so far. A newer one replaces an older one."""
+
+    def __init__(self, stop: threading.Event, corpus: str, done: int, total: int | None) -> None:
+        super().__init__()
+        self.stop, self.corpus, self.done, self.total = stop, corpus, done, total
+
+    def can_replace(self, message: Message) -> bool:
+        return isinstance(message, DownloadProgress)
+
+
+class DownloadFinished(Message):
+    """The download worker ended: ``error`` is None when the corpus is now on this computer. ``stop``
+    tells this download from an earlier one that was stopped."""
+
+    def __init__(self, stop: threading.Event, corpus: str, error: str | None) -> None:
+        super().__init__()
+        self.stop, self.corpus, self.error = stop, corpus, error
 
 
 class NewModelScreen(ModalScreen[dict | None]):
-    BINDINGS = [Binding("escape", "cancel", "Cancel"),
-                # Enter creates from any field; an open dropdown keeps it to pick its option
-                Binding("enter", "create", "Create", priority=True)]
+    BINDINGS = [Binding("escape", "cancel", "Cancel", tooltip="cancel (during a download: stop it)"),
+                # from any field, a text field included; Enter belongs to the focused widget (a list
+                # opens, a text field moves on, a button is pressed)
+                Binding("ctrl+s", "create", "Create", priority=True,
+                        tooltip="create the model and start training, from any field")]
 
     def __init__(self, corpora: list[tuple[str, str]], defaults: dict, taken: set[str]) -> None:
+        """``defaults``: name, arch, preset and corpus; a dialog reopened after a failed start also has
+        the rest of the choices it was given (impl, prep, tokens, vocab_size, steps, minutes)."""
         super().__init__()
         self.corpora = corpora  # (label, name)
         self.defaults = defaults
         self.taken = taken
         self._suggested = defaults["name"]  # the name follows the choices until the user edits it
+        self._download_stop: threading.Event | None = None  # set while a download runs
+        self._create_after_download = False
 
     def compose(self) -> ComposeResult:
         d = self.defaults
+        registry = {name for _, name in self.corpora}
+        corpus, path = (d["corpus"], "") if d["corpus"] in registry else (PATH, d["corpus"])
+        number = lambda key: "" if d.get(key) is None else str(d[key])  # noqa: E731
         with VerticalScroll(classes="dialog"):
             yield Static("New model", classes="title")
             with Horizontal(classes="row"):
                 yield Label("Name")
-                yield Input(d["name"], id="name")
+                yield Input(d["name"], id="name", select_on_focus=False)
             with Horizontal(classes="row"):
                 yield Label("Architecture")
                 yield Select(ARCHS, value=d["arch"], allow_blank=False, id="arch")
             with Horizontal(classes="row", id="impl-row"):
                 yield Label("Implementation")
-                yield Select(IMPLS, value="fused", allow_blank=False, id="impl")
+                yield Select(IMPLS, value=d.get("impl") or "fused", allow_blank=False, id="impl")
             with Horizontal(classes="row"):
                 yield Label("Size")
                 yield Select(PRESETS, value=d["preset"], allow_blank=False, id="preset")
             with Horizontal(classes="row"):
                 yield Label("Corpus")
-                yield Select(self.corpora + [("a text file or folder…", PATH)], value=d["corpus"],
+                yield Select(self.corpora + [("a text file or folder…", PATH)], value=corpus,
                              allow_blank=False, id="corpus")
+            with Horizontal(classes="row", id="download-row"):
+                yield Static("", id="download-note")
+                yield Button("Download", id="download", compact=True)
             with Horizontal(classes="row", id="path-row"):
                 yield Label("Path")
-                yield Input(placeholder="~/books/mybook.txt", id="path")
+                yield Input(path, placeholder="~/books/mybook.txt", id="path", select_on_focus=False)
             with Horizontal(classes="row"):
                 yield Label("Preprocessing")
-                yield Select(PREPS, value="raw", allow_blank=False, id="prep")
+                yield Select(PREPS, value=d.get("prep") or "raw", allow_blank=False, id="prep")
             with Horizontal(classes="row"):
                 yield Label("Tokens")
-                yield Select(LEVELS, value="char", allow_blank=False, id="tokens")
+                yield Select(LEVELS, value=d.get("tokens") or "char", allow_blank=False, id="tokens")
             with Horizontal(classes="row", id="vocab-row"):
                 yield Label("BPE tokens")
-                yield Input(placeholder=f"{DEFAULT_VOCAB_SIZE} (learnt from the text)", id="vocab-size", type="integer")
+                yield Input(number("vocab_size"), placeholder=f"{DEFAULT_VOCAB_SIZE} (learnt from the text)",
+                            id="vocab-size", type="integer", select_on_focus=False)
             with Horizontal(classes="row"):
                 yield Label("Train for")
-                yield Input(placeholder="preset steps", id="new-steps", type="integer")
-                yield Input(placeholder="or minutes", id="new-minutes", type="number")
-            yield Static("Enter creates the model and starts training; Esc cancels.", classes="hint", id="new-hint")
+                yield Input(number("steps"), placeholder="preset steps", id="new-steps", type="integer",
+                            select_on_focus=False)
+                yield Input(number("minutes"), placeholder="or minutes", id="new-minutes", type="number",
+                            select_on_focus=False)
+            yield Static(HINT, classes="hint", id="new-hint")
             with Horizontal(classes="buttons"):
                 yield Button("Cancel", id="cancel")
                 yield Button("Corpus…", id="zipf", tooltip="Zipf's law of the chosen corpus")
                 yield Button("Create and train", id="create", variant="primary")
 
     def on_mount(self) -> None:
+        self._suggested = self._suggest()  # a name given back after a failed start is kept if it was edited
         self._sync()
         self.query_one("#create", Button).focus()
 
@@ -95,10 +144,110 @@ class NewModelScreen(ModalScreen[dict | None]):
         self.query_one("#impl-row").display = arch in RECURRENT
         self.query_one("#path-row").display = self.query_one("#corpus", Select).value == PATH
         self.query_one("#vocab-row").display = self.query_one("#tokens", Select).value == "bpe"
+        self._show_download_row()
         name = self.query_one("#name", Input)
         if name.value.strip() == self._suggested:  # not edited: follow the choices
             self._suggested = self._suggest()
             name.value = self._suggested
+
+    @on(events.DescendantFocus)
+    def _cursor_at_end(self, event: events.DescendantFocus) -> None:
+        """A text field reached with Tab keeps its text: the cursor goes to its end, nothing selected."""
+        if isinstance(event.widget, Input):
+            event.widget.action_end()
+
+    @on(Input.Submitted)
+    def _next_field(self, event: Input.Submitted) -> None:
+        """Enter in a text field moves on to the next one (ctrl+s creates); from the last one to Create
+        and train, so that Enter, Enter never lands on Cancel."""
+        event.stop()
+        self.focus_next()
+        if isinstance(self.focused, Button) and self.focused.id in ("cancel", "zipf"):
+            self.query_one("#create", Button).focus()
+
+    # ------------------------------------------------------------ a registry corpus not downloaded yet
+    def _missing_corpus(self) -> lmcore.corpus.CorpusEntry | None:
+        """The chosen registry corpus when it still has to be downloaded."""
+        e = lmcore.corpus.entry(str(self.query_one("#corpus", Select).value))
+        if e is None or e.builtin or lmcore.corpus.status(e, self.app.store.home) != "needs download":
+            return None
+        return e
+
+    def _show_download_row(self) -> None:
+        e = self._missing_corpus()
+        row = self.query_one("#download-row")
+        row.display = e is not None
+        if e is not None and self._download_stop is None:
+            self.query_one("#download-note", Static).update(
+                f"{e.name} is not on this computer yet ({_size(e.size)}): Download gets it.")
+        self.query_one("#download", Button).disabled = self._download_stop is not None
+
+    @on(Button.Pressed, "#download")
+    def action_download(self) -> None:
+        e = self._missing_corpus()
+        if e is None or self._download_stop is not None:
+            return
+        self._download_stop = threading.Event()
+        button = self.query_one("#download", Button)
+        if button.has_focus:  # the next step: Create and train (it waits for the download)
+            self.query_one("#create", Button).focus()
+        button.disabled = True
+        self.query_one("#download-note", Static).update(f"Downloading {e.name}… · Esc stops")
+        self._download(e.name, self.app.store.home, self._download_stop)
+
+    @work(thread=True, group="download", exit_on_error=False)
+    def _download(self, corpus: str, home, stop: threading.Event) -> None:
+        def progress(done: int, total: int | None) -> None:
+            if stop.is_set():
+                raise Cancelled("download stopped")
+            self.post_message(DownloadProgress(stop, corpus, done, total))
+
+        try:
+            lmcore.fetch_corpus(corpus, home, progress=progress)
+        except Cancelled:
+            return
+        except DownloadError as exc:
+            builtin = [e.name for e in lmcore.corpus.registry() if e.builtin]
+            instead = f"{builtin[0]} (built in) or " if builtin else ""
+            self.post_message(DownloadFinished(stop, corpus, (
+                f"Could not download {corpus}: {visible_line(exc.reason)}. Connect to the internet and press "
+                f"Download again, or choose {instead}your own text file as the corpus.")))
+        except LmError as exc:
+            self.post_message(DownloadFinished(stop, corpus, str(exc)))
+        except Exception as exc:  # noqa: BLE001 - one line in the dialog, never a traceback
+            self.post_message(DownloadFinished(stop, corpus, f"Could not download {corpus}: {type(exc).__name__}: {exc}"))
+        else:
+            self.post_message(DownloadFinished(stop, corpus, None))
+
+    @on(DownloadProgress)
+    def _download_progress(self, message: DownloadProgress) -> None:
+        if message.stop is not self._download_stop:
+            return  # a stopped download
+        how_far = (f"{100 * message.done // message.total}% of {_size(message.total)}" if message.total
+                   else f"{_size(message.done)}")
+        self.query_one("#download-note", Static).update(f"Downloading {message.corpus}… {how_far} · Esc stops")
+
+    @on(DownloadFinished)
+    def _download_finished(self, message: DownloadFinished) -> None:
+        if message.stop is not self._download_stop:
+            return  # a stopped download
+        self._download_stop = None
+        create, self._create_after_download = self._create_after_download, False
+        note = self.query_one("#download-note", Static)
+        if message.error:
+            note.update(f"[red]{escape(message.error)}[/red]")  # stays there, beside Download
+            self.query_one("#download", Button).disabled = False
+            note.scroll_visible()
+            return
+        self.app.notify(f"{message.corpus} is downloaded and checked.", title="Download", markup=False)
+        corpus = self.query_one("#corpus", Select)
+        chosen = corpus.value
+        with self.prevent(Select.Changed):
+            corpus.set_options(self.app.corpus_choices() + [("a text file or folder…", PATH)])
+            corpus.value = chosen
+        self._sync()
+        if create:
+            self._create()
 
     def _corpus_label(self) -> str:
         corpus = self.query_one("#corpus", Select).value
@@ -118,15 +267,6 @@ class NewModelScreen(ModalScreen[dict | None]):
         self.query_one("#new-hint", Static).update(f"[red]{escape(text)}[/red]")
 
     def action_create(self) -> None:
-        if any(select.expanded for select in self.query(Select)):
-            raise SkipAction()  # the open dropdown takes Enter to pick its option
-        focused = self.focused
-        if isinstance(focused, Button) and focused.id == "cancel":
-            self.dismiss(None)
-            return
-        if isinstance(focused, Button) and focused.id == "zipf":
-            self.show_corpus()
-            return
         self._create()
 
     @on(Button.Pressed, "#zipf")
@@ -181,6 +321,11 @@ class NewModelScreen(ModalScreen[dict | None]):
             except (ValueError, LmError) as exc:
                 self._error(str(exc) if isinstance(exc, LmError) else "The number of BPE tokens must be a whole number.")
                 return
+        if self._missing_corpus() is not None:  # downloaded first, then created
+            self._create_after_download = True
+            self.query_one("#new-hint", Static).update(HINT)
+            self.action_download()
+            return
         arch = self.query_one("#arch", Select).value
         self.dismiss({
             "name": name, "arch": arch, "impl": self.query_one("#impl", Select).value if arch in RECURRENT else "fused",
@@ -189,6 +334,25 @@ class NewModelScreen(ModalScreen[dict | None]):
             "steps": steps, "minutes": minutes,
         })
 
-    @on(Button.Pressed, "#cancel")
     def action_cancel(self) -> None:
+        """Esc: stops a download (the dialog stays), else closes the dialog."""
+        if self._download_stop is not None:
+            self._stop_download()
+            self._sync()
+            self.query_one("#download-note", Static).update("Download stopped: Download starts it again.")
+            return
         self.dismiss(None)
+
+    @on(Button.Pressed, "#cancel")
+    def _cancel_button(self) -> None:
+        self._stop_download()
+        self.dismiss(None)
+
+    def _stop_download(self) -> None:
+        if self._download_stop is not None:
+            self._download_stop.set()
+            self._download_stop = None
+            self._create_after_download = False
+
+    def on_unmount(self) -> None:
+        self._stop_download()

@@ -219,10 +219,15 @@ class PickerScreen(Screen):
         welcome.display = not self.rows
         if not self.rows:
             d = self.app.default_spec()
+            wanted = self.app.settings.get("default_model", {}).get("corpus")
+            fetch = (f"\n\nThe chapters train on [b]{_safe(wanted)}[/b], which is not downloaded yet: in the "
+                     "dialog, choose it as the corpus and press Download." if wanted and wanted != d["corpus"]
+                     and lmcore.corpus.entry(str(wanted)) is not None else "")
             welcome.update(
                 "Welcome to lmplay. No models yet.\n\n"
                 f"Press [b]Enter[/b] to create a small {d['arch'].upper()} on [b]{_safe(d['corpus'])}[/b] "
                 "(Enter again to start training), or [b]n[/b] to choose the architecture, size and corpus."
+                + fetch
             )
         title = (f"{len(self.rows)} model(s), each corpus's ranked by validation bits per character · b: back"
                  if self.ranked else f"{len(self.rows)} model(s) · Enter open · n new · b rank · c compare · d delete · F1 help")
