@@ -65,7 +65,7 @@ class ModelDecoder:
 
 
 # ------------------------------------------------------------------------------------------ recurrent
-_TABLE_MAX_BYTES = 64 * 2 ** 20  # a first-layer table bigger than this: project the embedding per token
+TABLE_MAX_BYTES = 64 * 2 ** 20  # a first-layer table bigger than this: project the embedding per token
 
 
 class RecurrentDecoder(ModelDecoder):
@@ -93,7 +93,7 @@ class RecurrentDecoder(ModelDecoder):
         self.emb, self.table = emb, None
         if emb is None:  # one-hot input: the projection of token t is column t
             self.table = np.ascontiguousarray(w_ih[0].T + self.b_in[0])
-        elif emb.shape[0] * w_ih[0].shape[0] * 4 <= _TABLE_MAX_BYTES:
+        elif emb.shape[0] * w_ih[0].shape[0] * 4 <= TABLE_MAX_BYTES:
             self.table = np.ascontiguousarray(emb @ w_ih[0].T + self.b_in[0])
         # one product for [input; state] of deeper layers: their rows in ``h`` are next to each other
         self.w_cat = [np.ascontiguousarray(np.concatenate([w_ih[l], w_hh[l]], 1)) if l and c.arch != "gru" else None

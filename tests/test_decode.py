@@ -41,7 +41,7 @@ def test_recurrent_decoder_matches_forward(arch, impl, layers, inp):
 def test_recurrent_decoder_without_a_table_for_large_vocabularies(monkeypatch):
     import lmcore.decode as decode
 
-    monkeypatch.setattr(decode, "_TABLE_MAX_BYTES", 0)
+    monkeypatch.setattr(decode, "TABLE_MAX_BYTES", 0)
     torch.manual_seed(0)
     model = build_model(preset_config("lstm", "tiny", vocab_size=V, num_layers=2)).eval()
     ids = list(range(1, 20))

@@ -61,7 +61,7 @@ def test_kv_cache_equals_full_recompute(pos):
 def test_rotary_positions_rotate_each_pair_of_channels():
     """RoFormer's rotation: channels (2j, 2j+1) at position p turn by p·10000^(-2j/D); the complex product
     (CPU, CUDA) and the path written out in reals (MPS) agree with it, at any starting position."""
-    from lmcore.models.transformer import _rotary
+    from lmcore.models.transformer import rotary
 
     torch.manual_seed(0)
     x = torch.randn(2, 3, 10, 16)
@@ -69,9 +69,9 @@ def test_rotary_positions_rotate_each_pair_of_channels():
     x1, x2 = x[..., 0::2], x[..., 1::2]
     want = torch.stack((x1 * ang.cos() - x2 * ang.sin(), x1 * ang.sin() + x2 * ang.cos()), -1).flatten(-2)
     for complex_numbers in (True, False):
-        torch.testing.assert_close(_rotary(x, 5, complex_numbers), want, atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close(rotary(x, 5, complex_numbers), want, atol=1e-5, rtol=1e-5)
     # the rotation keeps lengths and depends on position: position 0 is the identity
-    torch.testing.assert_close(_rotary(x[:, :, :1], 0), x[:, :, :1])
+    torch.testing.assert_close(rotary(x[:, :, :1], 0), x[:, :, :1])
 
 
 def test_transformer_window_slides_past_context():

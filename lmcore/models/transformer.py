@@ -41,7 +41,7 @@ def _rotations(pos0: int, t: int, d: int, device: torch.device) -> torch.Tensor:
         return torch.polar(torch.ones_like(ang), ang).to(device)
 
 
-def _rotary(x: torch.Tensor, pos0: int, complex_numbers: bool | None = None) -> torch.Tensor:
+def rotary(x: torch.Tensor, pos0: int, complex_numbers: bool | None = None) -> torch.Tensor:
     """Rotate each pair of channels (2j, 2j+1) of x (B, H, T, D) by the angle pos·base^(-2j/D), pos = pos0 + t:
     one complex product per pair (written out in reals on MPS, which lacks complex numbers)."""
     d = x.shape[-1]
@@ -67,7 +67,7 @@ class CausalSelfAttention(nn.Module):
         q, k, v = self.c_attn(x).split(ch, dim=2)
         q, k, v = (z.view(b, t, self.n_head, ch // self.n_head).transpose(1, 2) for z in (q, k, v))
         if self.rotary:
-            q, k = _rotary(q, pos0), _rotary(k, pos0)
+            q, k = rotary(q, pos0), rotary(k, pos0)
         if past is not None:
             k = torch.cat([past[0], k], 2)
             v = torch.cat([past[1], v], 2)
@@ -194,7 +194,7 @@ class TransformerLM(LanguageModel):
             q, k, v = attn.c_attn(block.ln_1(h)).split(ch, dim=2)
             q, k, v = (z.view(1, t, attn.n_head, ch // attn.n_head).transpose(1, 2) for z in (q, k, v))
             if attn.rotary:
-                q, k = _rotary(q, 0), _rotary(k, 0)
+                q, k = rotary(q, 0), rotary(k, 0)
             scores = (q @ k.transpose(-1, -2)) / math.sqrt(q.shape[-1])
             weights = torch.softmax(scores.masked_fill(~causal, float("-inf")), -1)
             out.append((weights[0], v[0]))
