@@ -6,7 +6,7 @@ import threading
 
 import pytest
 import torch
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import lmcore
@@ -145,16 +145,25 @@ def test_the_sha1_memo_is_used_until_the_file_changes(tmp_path, home, monkeypatc
     assert corpora.open_source(str(p)).sha1(memo) == corpora.sha1_of_file(p)
 
 
-@given(st.integers((PERM := 50) + 1, 5000), st.integers(0, 2 ** 31))
-def test_the_keyed_shuffle_is_a_permutation(n, seed):
+@settings(max_examples=50)
+@given(st.integers((PERM := 50) + 1, 600), st.integers(0, 2 ** 31))
+def test_a_large_random_epoch_visits_every_window_once(n, seed):
+    """Past PERM_LIMIT windows an epoch's order is a keyed permutation computed a batch at a time (a huge
+    text's order is never held whole): one epoch still visits every window of the text exactly once."""
+    steps = 3
+    ids = torch.arange(n * steps + steps + 1)  # every token is its position: a row says where it starts
     old = data.PERM_LIMIT
     data.PERM_LIMIT = PERM
     try:
-        s = data._Shuffle(n, torch.Generator().manual_seed(seed))
-        got = torch.cat([s.take(i, 37) for i in range(0, n, 37)])[:n]
-        assert s.perm is None and torch.equal(got.sort().values, torch.arange(n))
+        stream = data.BatchStream(ids, 1, steps, "random", seed)
+        count = stream.batches_in_epoch(0)
+        it = stream.iterate(0)
+        starts = torch.cat([next(it)[0][:, 0] for _ in range(count)])
     finally:
         data.PERM_LIMIT = old
+    offset = int(starts[0]) % steps
+    assert count > PERM and bool((starts % steps == offset).all())  # whole windows, on one grid
+    assert torch.equal(((starts - offset) // steps).sort().values, torch.arange(count))  # each window once
 
 
 def test_a_large_epoch_resumes_mid_way_with_the_same_batches(monkeypatch):
