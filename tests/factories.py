@@ -1,12 +1,15 @@
-"""Real checkpoints for tests: a small model of any architecture with a real vocabulary."""
+"""Real checkpoints and generators for tests: a small model of any architecture with a real vocabulary."""
 from __future__ import annotations
 
 import torch
 
-from lmcore import Checkpoint, CorpusRef, EvalPoint, Tokenizer, TrainConfig, Vocab
+from lmcore import Checkpoint, CorpusRef, EvalPoint, Generator, Tokenizer, TrainConfig, Vocab
 from lmcore.models import build_model, preset_config
+from lmcore.text import build_vocab
 
 TOKENS = list("abcdefgh \n")
+ARCHS = ["ngram", "rnn", "gru", "lstm", "transformer"]
+TEXT = "the time traveller held in his hand a glittering metallic framework " * 20
 
 
 def checkpoint(name: str = "m", arch: str = "lstm", step: int = 1, val_loss: float = 1.5,
@@ -27,3 +30,20 @@ def save(store, name: str = "m", arch: str = "lstm", step: int = 1, resume: dict
     ck, state = checkpoint(name, arch, step, **kw)
     store.save(name, ck, state, resume)
     return ck
+
+
+def generator(arch: str, text: str = TEXT, seed: int = 3, **overrides) -> Generator:
+    """An untrained tiny model of ``arch`` over the characters of ``text``, seeded: the n-gram counts the
+    text; the other models' weights are scaled up so that their distributions are far from uniform."""
+    tok = Tokenizer("char", "raw")
+    vocab = build_vocab(text, tok)
+    torch.manual_seed(seed)
+    extra = {"context": 64} if arch == "transformer" else {}
+    model = build_model(preset_config(arch, "tiny", vocab_size=len(vocab), **{**extra, **overrides})).eval()
+    if arch == "ngram":
+        model.fit(torch.tensor(vocab[tok.tokenize(text)]))
+    else:
+        with torch.no_grad():
+            for p in model.parameters():
+                p.mul_(4)
+    return Generator(model, vocab, tok)

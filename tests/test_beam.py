@@ -8,26 +8,8 @@ import pytest
 import torch
 
 from lmcore import ConfigError, Generator, SamplingSettings
-from lmcore.models import build_model, preset_config
-from lmcore.text import Tokenizer, build_vocab
 
-TEXT = "the time traveller held in his hand a glittering metallic framework " * 20
-ARCHS = ["ngram", "rnn", "gru", "lstm", "transformer"]
-
-
-def _generator(arch: str, text: str = TEXT, seed: int = 3, **overrides) -> Generator:
-    tok = Tokenizer("char", "raw")
-    vocab = build_vocab(text, tok)
-    torch.manual_seed(seed)
-    extra = {"context": 64} if arch == "transformer" else {}
-    model = build_model(preset_config(arch, "tiny", vocab_size=len(vocab), **{**extra, **overrides})).eval()
-    if arch == "ngram":
-        model.fit(torch.tensor(vocab[tok.tokenize(text)]))
-    else:  # weights big enough that the distributions are far from uniform
-        with torch.no_grad():
-            for p in model.parameters():
-                p.mul_(4)
-    return Generator(model, vocab, tok)
+from .factories import ARCHS, generator
 
 
 def _model_logprob(gen: Generator, prompt: str, ids: list[int]) -> float:
@@ -42,7 +24,7 @@ def _model_logprob(gen: Generator, prompt: str, ids: list[int]) -> float:
 
 @pytest.mark.parametrize("arch", ARCHS)
 def test_width_one_is_greedy(arch):
-    gen = _generator(arch)
+    gen = generator(arch)
     greedy = [t.token_id for t in gen.stream("the ti", SamplingSettings(temperature=0, max_tokens=30))]
     beam = [t.token_id for t in gen.stream("the ti", SamplingSettings(beam=1, max_tokens=30))]
     assert beam == greedy and len(beam) == 30
@@ -50,7 +32,7 @@ def test_width_one_is_greedy(arch):
 
 @pytest.mark.parametrize("arch", ARCHS)
 def test_the_reported_score_is_the_models_own_log_probability(arch):
-    gen = _generator(arch)
+    gen = generator(arch)
     s = SamplingSettings(beam=4, max_tokens=25)
     stream = gen.stream("the ti", s)
     toks = list(stream)
@@ -65,7 +47,7 @@ def test_the_reported_score_is_the_models_own_log_probability(arch):
 
 def test_a_wide_beam_finds_the_best_sequence_of_a_tiny_ngram():
     text = "abcab cabba acbbc aab cba bac ccab " * 3  # 4 real tokens: a, b, c, space
-    gen = _generator("ngram", text, order=3)
+    gen = generator("ngram", text, order=3)
     V = len(gen.vocab)
     assert V == 5  # <unk> + 4
     prompt, length = "ab", 4
@@ -79,7 +61,7 @@ def test_a_wide_beam_finds_the_best_sequence_of_a_tiny_ngram():
 
 
 def test_beams_stream_tokens_as_soon_as_they_are_certain_and_stop_at_a_stop_string():
-    gen = _generator("lstm")
+    gen = generator("lstm")
     s = SamplingSettings(beam=3, max_tokens=40)
     stream = gen.stream("the ", s)
     it = iter(stream)
@@ -102,7 +84,7 @@ def test_beam_settings_are_checked():
 
 def test_clone_keeps_every_decoder_independent():
     for arch in ARCHS:
-        gen = _generator(arch)
+        gen = generator(arch)
         dec = gen.decoder()
         ids, _ = gen.encode_prompt("the ti")
         dec.prefill(ids)

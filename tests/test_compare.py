@@ -10,12 +10,12 @@ from lmcore import Generator, Store
 from lmcore.cli import main
 from lmcore.scoring import score_text
 
-from .test_beam import ARCHS, _generator
+from .factories import ARCHS, generator
 
 
 @pytest.mark.parametrize("arch", ARCHS)
 def test_scores_reproduce_the_models_own_loss(arch):
-    gen = _generator(arch)
+    gen = generator(arch)
     text = "the time traveller held in his hand"
     sc = score_text(gen, text)
     ids = gen.vocab[gen.tokenizer.tokenize(text)]
