@@ -241,6 +241,10 @@ def test_cli_export_never_writes_into_a_folder_that_holds_something_or_into_the_
     (tmp_path / "file").write_text("x")
     rc, _, err = cli(capsys, "export", "t", "--format", "onnx", "--out", str(tmp_path / "file"))
     assert rc == 1 and "not a folder" in err and len(err.strip().splitlines()) == 1
+    (tmp_path / "link").symlink_to(tmp_path / "elsewhere", target_is_directory=True)
+    rc, _, err = cli(capsys, "export", "t", "--format", "onnx", "--out", str(tmp_path / "link"))
+    assert rc == 1 and "is a symbolic link (not followed)" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "elsewhere").exists()
     inside = Store(home).root / "exported"  # it would list as a damaged model
     rc, _, err = cli(capsys, "export", "t", "--format", "onnx", "--out", str(inside))
     assert rc == 1 and "inside lmplay's model store" in err and len(err.strip().splitlines()) == 1

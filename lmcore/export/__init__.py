@@ -30,7 +30,9 @@ def missing_packages(fmt: str) -> list[str]:
 
 def _check_out(out: Path) -> None:
     if os.path.lexists(out):
-        if out.is_symlink() or not out.is_dir():
+        if out.is_symlink():
+            raise ConfigError(f"{out} is a symbolic link (not followed): choose a new --out folder")
+        if not out.is_dir():
             raise ConfigError(f"{out} exists and is not a folder: choose a new --out folder")
         try:
             empty = next(out.iterdir(), None) is None
