@@ -29,13 +29,3 @@ def test_no_source_file_in_lmcore_mentions_textual():
             s = line.strip()
             assert not s.startswith(("import textual", "from textual", "import tui", "from tui")), p
 
-
-def test_every_package_is_listed_for_installation():
-    """A regular (non-editable) install ships only the packages pyproject.toml lists."""
-    import tomllib
-
-    listed = set(tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
-    for top in ("lmcore", "tui"):
-        for init in (ROOT / top).rglob("__init__.py"):
-            pkg = ".".join(init.parent.relative_to(ROOT).parts)
-            assert pkg in listed, f"{pkg} is missing from [tool.setuptools] packages"
