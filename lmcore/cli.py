@@ -174,10 +174,19 @@ def cmd_models(args) -> int:
         print(f"renamed '{args.old}' to '{args.new}'")
         return 0
     if args.action == "show":
+        plotted = None
+        if args.plot:
+            from . import plot
+
+            plot.check_target(args.plot)  # a wrong extension or no matplotlib: said before any reading
         ck = store.read(args.name)
+        if args.plot:
+            plotted = plot.save(plot.checkpoint_figure(ck), args.plot).resolve()
         if args.json:
             d = {k: v for k, v in ck.to_json().items() if k != "vocab"}
             d["tokenizer"] = {k: v for k, v in d["tokenizer"].items() if k != "bpe"}  # bulky too: merges
+            if plotted:
+                d["plot"] = str(plotted)
             _out(d)
         else:
             for k, v in ck.summary().items():
@@ -186,6 +195,8 @@ def cmd_models(args) -> int:
             print(f"{'history':14s} {len(ck.history)} evaluations")
             if not ck.budget_reached():
                 print(f"{'run':14s} interrupted: `lmcore train {args.name} --resume` continues it")
+            if plotted:
+                print(f"{'plot':14s} {_v(str(plotted))}")
         return 0
     entries = store.list()
     if args.corpus:
@@ -712,6 +723,8 @@ def build_parser() -> argparse.ArgumentParser:
     sh = msub.add_parser("show", help="a model's metadata")
     sh.add_argument("name")
     sh.add_argument("--json", action="store_true")
+    sh.add_argument("--plot", metavar="FILE", help="also write its training curves as a picture: FILE.svg, or "
+                    "FILE.png with matplotlib (pip install 'lmplay[plot]')")
 
     t = sub.add_parser("train", help="train a new model or continue one (--resume)")
     t.add_argument("name", help="model name (letters, digits, . _ -)")
