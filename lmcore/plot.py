@@ -107,9 +107,13 @@ def checkpoint_figure(ck, refs: dict[str, float] | None = None) -> Figure:
     val = [(h.step, h.elapsed, ppl(h.val_loss)) for h in ck.history]
     if refs is None:
         refs = {"unigram": ppl(ck.unigram_val_loss)} if ck.unigram_val_loss is not None else {}
-    metrics = {legend: [(h.step, h.elapsed, getattr(h, attr)) for h in ck.history if getattr(h, attr, None) is not None]
-               for attr, (legend, _axis) in METRICS.items()}
-    return figure(ck.name, ck.corpus.name, train, val, refs, metrics)
+    return figure(ck.name, ck.corpus.name, train, val, refs, history_metrics(ck.history))
+
+
+def history_metrics(history) -> dict[str, list[Point]]:
+    """Each of ``METRICS`` that evaluation points hold: legend -> (step, elapsed seconds, value) points."""
+    return {legend: [(h.step, h.elapsed, getattr(h, attr)) for h in history if getattr(h, attr, None) is not None]
+            for attr, (legend, _axis) in METRICS.items()}
 
 
 # ---------------------------------------------------------------------------- writing

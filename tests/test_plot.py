@@ -11,6 +11,7 @@ from lmcore import plot
 from lmcore.cli import main
 
 from . import factories
+from .tui_helpers import notes, record_notifications, wait_for  # noqa: F401 - the fixture
 
 SVG = "{http://www.w3.org/2000/svg}"
 HOSTILE = 'corpus <b>&"x"\x1b]0;pwned\x07\u202e</b>'
@@ -161,3 +162,59 @@ def test_png_with_matplotlib(pics):
     assert data[:8] == b"\x89PNG\r\n\x1a\n"
     width, height = int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
     assert width >= 800 and height >= 400
+
+
+# ---------------------------------------------------------------------------- the app
+async def _palette(pilot, app, query: str) -> None:
+    """Run the palette's first hit for ``query``."""
+    from textual.command import CommandPalette
+    from textual.widgets import Input
+
+
+    await pilot.press("ctrl+p")
+    await wait_for(pilot, lambda: isinstance(app.screen, CommandPalette))
+    palette = app.screen
+    await pilot.press(*query)
+    await wait_for(pilot, lambda: palette.query_one(Input).value == query
+                   and all(w.is_finished for w in app.workers if w.node is palette)
+                   and palette.query_one("CommandList").option_count > 0)
+    await pilot.press("enter")
+
+
+@pytest.mark.usefixtures("record_notifications")
+async def test_the_palette_saves_the_chart_as_svg_in_the_data_folder(home):
+    from tui.app import create_app
+    from tui.screens.model import ModelScreen
+
+
+    ck = trained(Store(home), "tm")
+    app = create_app(home)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("enter")  # open the model under the cursor
+        await wait_for(pilot, lambda: isinstance(app.screen, ModelScreen))
+        await _palette(pilot, app, "save chart")
+        target = home / "plots" / f"tm-step{ck.history[-1].step}.svg"
+        await wait_for(pilot, lambda: f"Chart saved to {target}" in notes(app))
+    root = svg_tree(target)
+    assert series(root) == {"train": len(ck.curve), "validation": len(ck.history)}
+    assert "tm: trained on pythondocs" in texts(root) and "step (optimizer updates)" in texts(root)
+    assert not list(target.parent.glob(".*.tmp"))
+
+
+@pytest.mark.usefixtures("record_notifications")
+async def test_the_palette_says_a_chart_without_points_is_not_saved(home):
+    from tui.app import create_app
+    from tui.screens.model import ModelScreen
+
+
+    store = Store(home)
+    ck, state = factories.checkpoint("fresh")
+    ck.history, ck.curve = [], []
+    store.save("fresh", ck, state)
+    app = create_app(home)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, ModelScreen))
+        await _palette(pilot, app, "save chart")
+        await wait_for(pilot, lambda: any("has no evaluations yet" in n for n in notes(app)))
+    assert not (home / "plots").exists()

@@ -43,7 +43,9 @@ class LmplayCommands(Provider):
                      ("Stop training", "Stop and save the best checkpoint", screen.training.action_stop),
                      ("Pause / resume training", "", screen.training.action_pause),
                      ("Stop generation", "", screen.generation.action_stop_generation),
-                     ("Copy last continuation", "", screen.generation.action_copy_last)]
+                     ("Copy last continuation", "", screen.generation.action_copy_last),
+                     ("Save chart as SVG", "Write the perplexity chart to the data folder's plots/",
+                      screen.action_save_chart)]
             cmds += [(f"Sampling: {name}", lmcore.sampling_summary(values), partial(screen.generation.apply_preset, name))
                      for name, values in lmcore.SAMPLING_PRESETS.items()]
         for e in app.list_models():

@@ -1,6 +1,10 @@
 """One model: the training panel, the generation pane and the inspect views, in tabs."""
 from __future__ import annotations
 
+from functools import partial
+
+from lmcore import LmError, visible_line
+from lmcore import plot
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
@@ -91,6 +95,32 @@ class ModelScreen(Screen):
         chart = self.training.query_one("PerplexityChart")
         chart.toggle_x()
         self.app.remember("chart_by_time", chart.by_time)
+
+    def action_save_chart(self) -> None:
+        """The chart as it shows now (its points, baselines and axis) as SVG in the data folder's plots/,
+        written by a worker; a notification says where, or why not."""
+        chart = self.training.query_one("PerplexityChart")
+        ck = self.app.model_checkpoint(self.model_name)
+        corpus = ck.corpus.name if ck is not None else str((self.spec or {}).get("corpus", "?"))
+        try:
+            fig = plot.figure(self.model_name, corpus, chart.train, chart.val, chart.refs,
+                              plot.history_metrics(ck.history) if ck is not None else None, by_time=chart.by_time)
+        except LmError as exc:
+            self.app.notify(str(exc), title="Save chart", severity="warning", markup=False)
+            return
+        step = max(p[0] for p in chart.train + chart.val)
+        target = self.app.store.home / "plots" / f"{self.model_name}-step{step}.svg"
+        self.app.run_worker(partial(self._write_chart, fig, target), thread=True, group="save-chart",
+                            exit_on_error=False)
+
+    def _write_chart(self, fig: plot.Figure, target) -> None:
+        try:
+            plot.save(fig, target)
+        except LmError as exc:
+            self.app.call_from_thread(self.app.notify, str(exc), title="Save chart", severity="error", markup=False)
+        else:
+            self.app.call_from_thread(self.app.notify, f"Chart saved to {visible_line(str(target))}",
+                                      title="Save chart", markup=False)
 
     def action_back(self) -> None:
         """Back to the models; a training run goes on (the app owns it), a generation stops."""
