@@ -175,12 +175,12 @@ def cmd_models(args) -> int:
         return 0
     if args.action == "show":
         plotted = None
-        if args.plot:
+        if args.plot is not None:
             from . import plot
 
             plot.check_target(args.plot)  # a wrong extension or no matplotlib: said before any reading
         ck = store.read(args.name)
-        if args.plot:
+        if args.plot is not None:
             plotted = plot.save(plot.checkpoint_figure(ck), args.plot).resolve()
         if args.json:
             d = {k: v for k, v in ck.to_json().items() if k != "vocab"}
