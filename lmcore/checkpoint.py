@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, field
 
 from . import __version__
 from .errors import LmError
-from .models import PRESET_NAMES, ModelConfig, expected_shapes, model_class
+from .models import PRESET_NAMES, ModelConfig, expected_shapes, tensor_shapes, traits
 from .models.config import MAX_VOCAB
 from .text import Tokenizer
 from .train_config import TrainConfig
@@ -118,9 +118,7 @@ class Checkpoint:
 
     @property
     def model_trainable(self) -> bool:
-        from .models import model_class
-
-        return model_class(self.model.arch).trainable
+        return traits(self.model.arch).trainable
 
     def add_curve_point(self, step: int, loss: float, elapsed: float) -> None:
         if math.isfinite(loss):
@@ -223,7 +221,7 @@ class Checkpoint:
         if preset not in PRESET_NAMES:
             raise CheckpointError(f"unknown preset {preset[:20]!r}")
         # a missing field takes the preset's value, as it did when the run started
-        train = TrainConfig.from_dict(d.get("train", {})).resolved(model.arch, preset, model_class(model.arch).stateful)
+        train = TrainConfig.from_dict(d.get("train", {})).resolved(model.arch, preset, traits(model.arch).stateful)
         ck = cls(
             name=folder_name or get("name", str, ""), model=model,
             train=train, tokenizer=tokenizer, vocab=vocab,
@@ -249,9 +247,7 @@ class Checkpoint:
         they are exactly what the model holds."""
         want = expected_shapes(self.model)
         if want is None:  # the n-gram: named tensors, 1-D, the unigram counts one per token
-            from .models import build_model
-
-            names = set(build_model(self.model).state_dict())
+            names = set(tensor_shapes(self.model))
             if set(shapes) != names:
                 raise CheckpointError("the weights file does not hold this model's tensors")
             if shapes.get("unigram") != (self.model.vocab_size,) or any(len(s) != 1 for s in shapes.values()):

@@ -684,11 +684,11 @@ def _compare_text(args, gens, text: str, score_text) -> int:
 
 # ---------------------------------------------------------------------------- parser
 def build_parser() -> argparse.ArgumentParser:
-    from .data import SAMPLINGS
     from .models import ARCHS, IMPLS, PRESET_NAMES
-    from .sampling import PRESETS as SAMPLING_PRESETS
+    from .sampling_settings import PRESETS as SAMPLING_PRESETS
     from .bpe import DEFAULT_VOCAB_SIZE
     from .text import LEVELS, PREPS
+    from .train_config import SAMPLINGS
 
     p = _Parser(prog="lmcore", description="Train small language models and generate text, headless.")
     p.add_argument("--version", action="version", version=f"lmplay {__version__}")
@@ -823,6 +823,11 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+# commands that only read files and print them: they start without torch or numpy (lmcore bench --startup)
+_READ_ONLY = {("corpora", None), ("corpora", "fetch"), ("models", None), ("models", "show"), ("models", "rm"),
+              ("models", "rename")}
+
+
 def main(argv=None) -> int:
     from .errors import LmError
 
@@ -831,9 +836,10 @@ def main(argv=None) -> int:
     handlers = {"corpora": cmd_corpora, "models": cmd_models, "train": cmd_train_ranks, "generate": cmd_generate,
                 "compare": cmd_compare, "bench": _cmd_bench, "inspect": _cmd_inspect,
                 "export": _cmd_export}
-    import numpy as np
+    if (args.command, getattr(args, "action", None)) not in _READ_ONLY:
+        import numpy as np
 
-    np.seterr(all="ignore")  # a damaged model's NaN is reported as one line, not warnings
+        np.seterr(all="ignore")  # a damaged model's NaN is reported as one line, not warnings
     try:
         return handlers[args.command](args)
     except LmError as exc:

@@ -13,8 +13,7 @@ from typing import Callable, Iterator, Sequence
 import torch
 
 from .errors import ConfigError
-
-SAMPLINGS = ("random", "sequential")
+from .train_config import SAMPLINGS
 
 
 def split(ids: torch.Tensor, val_fraction: float = 0.1) -> tuple[torch.Tensor, torch.Tensor]:

@@ -8,7 +8,7 @@ import torch.nn.functional as F
 
 from .errors import ConfigError
 from .models import LanguageModel
-from .sampling import SamplingSettings
+from .sampling_settings import SAMPLE_TEMPERATURE, SamplingSettings
 from .text import Tokenizer
 from .vocab import Vocab
 
@@ -57,9 +57,6 @@ def unigram_loss(train_ids: torch.Tensor, val_ids: torch.Tensor, vocab_size: int
         counts += torch.bincount(chunk.long(), minlength=vocab_size)
     logp = torch.log(counts / counts.sum())
     return float(-logp[val_ids.long().cpu()].mean())
-
-
-SAMPLE_TEMPERATURE = SamplingSettings().temperature  # what generation uses unless told otherwise
 
 
 def sample_text(model: LanguageModel, vocab: Vocab, tok: Tokenizer, val_ids: torch.Tensor, n: int,

@@ -17,15 +17,16 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator
 
-import torch
-
-from . import paths
+from . import paths, safetensors_header
 from .checkpoint import Checkpoint, CheckpointError, Files
 from .errors import SaveError, StoreError
 from .fsutil import BadFile, atomic_path, open_regular, parse_json, read_json, write_json
 from .safe_text import visible, visible_line
+
+if TYPE_CHECKING:  # torch is imported where tensors are read or written: listing models does without it
+    import torch
 
 META = "meta.json"
 LOCKS = ".locks"
@@ -209,26 +210,32 @@ class Store:
 
     def _weights(self, name: str, ck: Checkpoint, device: str | None = None):
         """The weights file's tensor shapes checked against the model's (from its header: nothing is
-        allocated); with ``device``, then its tensors, read from the same opening of the file."""
-        from safetensors import safe_open
-
+        allocated, and without ``device`` neither torch nor safetensors is imported); with ``device``,
+        then its tensors, read from the same opening of the file."""
         p = self._file(name, ck.files.weights)
+
+        def checked(shapes: dict, metadata: dict) -> dict[str, str]:
+            aliases = parse_json(metadata.get("aliases", "{}"))
+            if not isinstance(aliases, dict) or not all(isinstance(v, str) and v in shapes
+                                                        for v in aliases.values()):
+                raise StoreError(f"model '{name}' is damaged: weights file {p.name} has bad aliases")
+            shapes.update({k: shapes[v] for k, v in aliases.items()})
+            try:
+                ck.check_shapes(clean_state_keys(shapes))
+            except CheckpointError as exc:
+                raise StoreError(f"model '{name}' is damaged: {exc}") from None
+            return aliases
+
         try:
-            with open_regular(p):
-                pass  # a regular file, not a link: safe_open would follow a link or wait on a FIFO
-            with safe_open(str(p), framework="pt", device=str(device or "cpu")) as f:
-                shapes = {k: tuple(f.get_slice(k).get_shape()) for k in f.keys()}
-                aliases = parse_json((f.metadata() or {}).get("aliases", "{}"))
-                if not isinstance(aliases, dict) or not all(isinstance(v, str) and v in shapes
-                                                            for v in aliases.values()):
-                    raise StoreError(f"model '{name}' is damaged: weights file {p.name} has bad aliases")
-                shapes.update({k: shapes[v] for k, v in aliases.items()})
-                try:
-                    ck.check_shapes(clean_state_keys(shapes))
-                except CheckpointError as exc:
-                    raise StoreError(f"model '{name}' is damaged: {exc}") from None
+            with open_regular(p) as f:  # a regular file, not a link: safe_open would follow a link or wait on a FIFO
                 if device is None:
+                    shapes, metadata = safetensors_header.read(f)
+                    checked(shapes, metadata)
                     return shapes
+            from safetensors import safe_open
+
+            with safe_open(str(p), framework="pt", device=str(device)) as f:
+                aliases = checked({k: tuple(f.get_slice(k).get_shape()) for k in f.keys()}, f.metadata() or {})
                 state = {k: f.get_tensor(k) for k in f.keys()}
         except StoreError:
             raise
@@ -254,6 +261,7 @@ class Store:
         and renames it into place, so a model appears in the store complete or not at all. Any failure
         (full disk, unwritable folder, a serializer's error) raises one StoreError, removes what this
         save wrote and keeps the previous checkpoint."""
+        import torch
         from safetensors.torch import save_file
 
         d = self.path(name)
@@ -328,6 +336,8 @@ class Store:
         """The resume state, read with ``torch.load(weights_only=True)``: tensors and plain data only."""
         if not ck.files.resume:
             return None
+        import torch
+
         p = self._file(name, ck.files.resume)
         try:
             with open_regular(p) as f:

@@ -6,13 +6,14 @@ import collections
 import json
 import re
 from dataclasses import dataclass, field, replace
-from typing import Callable, Iterable, Iterator
-
-import torch
+from typing import TYPE_CHECKING, Callable, Iterable, Iterator
 
 from . import bpe as _bpe
 from .errors import ConfigError
 from .vocab import Vocab
+
+if TYPE_CHECKING:
+    import torch
 
 PREPS = ("raw", "d2l")
 LEVELS = ("char", "word", "bpe")
@@ -192,6 +193,8 @@ def build_vocab(text: str, tok: Tokenizer, min_freq: int = 0, reserved_tokens=No
 
 def id_dtype(vocab_size: int) -> torch.dtype:
     """The smallest integer dtype that holds every index."""
+    import torch  # here: tokenizers and checkpoints are read without it
+
     if vocab_size <= 256:
         return torch.uint8
     if vocab_size <= 32767:
@@ -201,6 +204,8 @@ def id_dtype(vocab_size: int) -> torch.dtype:
 
 def encode(text: str, tok: Tokenizer, vocab: Vocab) -> torch.Tensor:
     """Preprocessed text -> compact 1-D id tensor. Char level maps code points through a lookup table."""
+    import torch
+
     dtype = id_dtype(len(vocab))
     parts: list[torch.Tensor] = []
     if tok.level == "char":

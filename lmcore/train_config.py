@@ -8,10 +8,11 @@ import math
 import re
 from dataclasses import asdict, dataclass, fields, replace
 
-from .data import SAMPLINGS
 from .errors import ConfigError
 from .safe_text import visible_line
 from .typed import from_mapping
+
+SAMPLINGS = ("random", "sequential")  # how training draws its batches (lmcore.data makes them)
 
 DEFAULTS = {
     "batch_size": 32, "seq_len": 64, "lr": 2e-3, "optimizer": "adamw", "weight_decay": 0.1, "clip": 1.0,

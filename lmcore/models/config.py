@@ -8,12 +8,33 @@ from ..typed import from_mapping
 
 ARCHS = ("ngram", "rnn", "gru", "lstm", "mingru", "minlstm", "transformer")
 RECURRENT = ("rnn", "gru", "lstm")
+MIN_RNNS = ("mingru", "minlstm")
 IMPLS = ("fused", "scratch")
 MAX_VOCAB = 1 << 22
 MAX_EPSILON = 1e30  # n-gram smoothing: far above any use (it flattens to the lower order), within float32's range
 # Upper bounds well above any preset: a damaged or hostile config never asks for hundreds of GB.
 LIMITS = {"num_layers": (1, 64), "hidden": (1, 16384), "embed": (0, 16384), "heads": (1, 256),
           "context": (1, 65536), "order": (1, 10), "vocab_size": (0, MAX_VOCAB)}
+
+
+@dataclass(frozen=True)
+class Traits:
+    """What an architecture's model can do, known without importing torch (reading a checkpoint needs
+    it). The model class says the same in its class attributes; tests check that they agree."""
+
+    stateful: bool = False      # training carries a state across sequential batches (recurrent models)
+    trainable: bool = True      # trained by gradient descent (the n-gram is trained by counting)
+    fixed_shapes: bool = True   # the saved tensors' shapes follow from the config alone (not the n-gram's)
+
+
+TRAITS = {"ngram": Traits(trainable=False, fixed_shapes=False), "transformer": Traits(),
+          **{a: Traits(stateful=True) for a in (*RECURRENT, *MIN_RNNS)}}
+
+
+def traits(arch: str) -> Traits:
+    if arch not in TRAITS:
+        raise ConfigError(f"unknown architecture '{arch}': use one of {', '.join(ARCHS)}")
+    return TRAITS[arch]
 
 
 @dataclass

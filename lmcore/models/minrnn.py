@@ -20,8 +20,6 @@ from torch import nn
 from .base import LanguageModel
 from .config import ModelConfig
 
-MIN_RNNS = ("mingru", "minlstm")
-
 
 def g(x: torch.Tensor) -> torch.Tensor:
     return torch.where(x >= 0, x + 0.5, torch.sigmoid(x))

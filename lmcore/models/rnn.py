@@ -13,8 +13,7 @@ from torch import nn
 
 from .base import LanguageModel
 from .config import ModelConfig
-
-GATES = {"rnn": 1, "gru": 3, "lstm": 4}
+from .shapes import GATES
 
 
 def _rnn_cell(xp, h, w_hh, b_hh):
