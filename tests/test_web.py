@@ -247,7 +247,7 @@ def test_a_tab_creates_trains_and_generates_and_closing_it_saves_and_ends_its_ap
     assert "Traceback" not in web.output, web.output
 
 
-@pytest.mark.parametrize("how", ["ctrl+c", "sigterm"])
+@pytest.mark.parametrize("how", ["ctrl+c", "sigterm", "sigkill"])
 def test_stopping_the_server_saves_the_run_of_every_tab_and_ends_its_app(home, browser, server, how):
     web = server()
     tab = Tab(browser, web.url)
@@ -255,8 +255,15 @@ def test_stopping_the_server_saves_the_run_of_every_tab_and_ends_its_app(home, b
     (session,) = _children(web.proc.pid)
     if how == "ctrl+c":
         web.ctrl_c()  # what Ctrl+C in the server's terminal sends: SIGINT to its foreground group
-    else:
+    elif how == "sigterm":
         web.proc.terminate()
+    else:  # the server dies at once (the OOM killer, kill -9): the app sees its input end, saves, exits
+        web.proc.kill()
+        assert web.wait() == -signal.SIGKILL
+        assert until(lambda: not _alive(session))
+        (entry,) = Store(home).list()
+        assert entry.ok and entry.checkpoint.step > 0
+        return
     assert web.wait() == 0, web.output
     assert not _alive(session)
     (entry,) = Store(home).list()
@@ -299,6 +306,7 @@ def test_a_port_in_use_is_one_line_and_a_non_zero_exit(home):
     err = [line for line in r.stderr.splitlines() if line.strip()]
     assert len(err) == 1 and err[0].startswith(f"error: cannot serve on 127.0.0.1 port {port}"), r.stderr
     assert "another --port" in err[0] and "Traceback" not in r.stdout + r.stderr
+    assert "open http" not in r.stdout  # it never listened
 
 
 @pytest.mark.parametrize("args, says", [

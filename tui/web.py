@@ -189,9 +189,27 @@ def _server_class():
             logging.getLogger("aiohttp.access").setLevel(logging.WARNING)  # no line per request
 
         async def on_startup(self, app: web.Application) -> None:
-            url = _url(self.host, self.port)
-            print(f"lmplay: open {url} in a browser (each tab runs its own app).\n"
-                  "Ctrl+C stops the server and every session; each saves its runs first.", flush=True)
+            pass  # textual-serve's banner; the address is said once the port is bound (serve)
+
+        def serve(self, debug: bool = False) -> None:
+            """textual-serve's, saying where to go only once it listens (a port in use says nothing
+            else), on a loop of its own."""
+            self.debug = debug
+            self.initialize_logging()
+            loop = asyncio.new_event_loop()
+            asyncio.set_event_loop(loop)
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                try:
+                    loop.add_signal_handler(sig, self.request_exit)
+                except (NotImplementedError, AttributeError):
+                    pass
+
+            def listening(*_args) -> None:
+                print(f"lmplay: open {_url(self.host, self.port)} in a browser (each tab runs its own app).\n"
+                      "Ctrl+C stops the server and every session; each saves its runs first.", flush=True)
+
+            web.run_app(self._make_app(), host=self.host, port=self.port, handle_signals=False, loop=loop,
+                        print=listening)
 
         def request_exit(self) -> None:
             """SIGINT/SIGTERM: every session stops its runs and saves, then the server stops. A second
