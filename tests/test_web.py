@@ -223,13 +223,19 @@ def test_a_tab_creates_trains_and_generates_and_closing_it_saves_and_ends_its_ap
         SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
         tab.page.screenshot(path=str(SCREENSHOT))
 
-    tab.close()  # mid-training: the app stops the run, saves it and ends
+    other = Tab(browser, web.url)  # a second tab: an app of its own, on the same models
+    other.wait_for(r"training \(another process\)")
+    assert len(_children(web.proc.pid)) == 2
+
+    tab.close()  # mid-training: the app stops the run, saves it and ends; the other tab's app goes on
     (session,) = sessions
     assert until(lambda: not _alive(session)), web.output
     (entry,) = Store(home).list()
     assert entry.ok and entry.checkpoint.step > 0 and entry.name.startswith("lstm-")
+    assert len(_children(web.proc.pid)) == 1
 
-    tab = Tab(browser, web.url)  # a new tab: a new app, which lists the saved model
+    tab = other  # which sees the run end, opens the saved model and generates
+    assert until(lambda: "another process" not in tab.text()), tab.text()
     tab.wait_for(re.escape(entry.name))
     tab.press("Enter")
     tab.wait_for(r"Train +Generate +Inspect")
