@@ -396,5 +396,6 @@ def test_a_meta_json_that_is_a_folder_is_damage(prose, capsys):
     p = Store().path("d") / "meta.json"
     p.unlink()
     p.mkdir()
-    assert not Store().check("d").ok and "missing" in Store().check("d").reason
+    entry = Store().check("d")
+    assert not entry.ok and "meta.json is a folder, not a regular file" in entry.reason
     _one_line_error(capsys, "generate", "d", "--prompt", "x", match="damaged")
