@@ -41,7 +41,7 @@ def _session_driver():
                 loop.add_signal_handler(signal.SIGINT, self._app.action_quit)
                 loop.remove_signal_handler(signal.SIGTERM)
                 signal.signal(signal.SIGTERM, previous)
-            except (AttributeError, NotImplementedError, RuntimeError, ValueError):
+            except (AttributeError, NotImplementedError, RuntimeError, TypeError, ValueError):
                 pass  # no such signals here (Windows)
 
         def on_meta(self, packet_type: str, payload: dict[str, object]) -> None:
