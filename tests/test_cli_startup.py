@@ -240,3 +240,52 @@ def test_header_reader_refuses_what_the_library_refuses(weights_file, tmp_path_f
     p = tmp_path_factory.mktemp("damaged") / "w.safetensors"
     p.write_bytes(bytes(raw))
     assert ours(p) == library_reads(p)
+
+
+# ---------------------------------------------------------------- lmplay
+
+APP_PROBE = """
+import asyncio, json, os, sys, threading
+
+seen = {}
+
+
+class Watch:  # notes the app's state when torch starts to load
+    def find_spec(self, name, path=None, target=None):
+        if name == "torch" and "torch" not in seen:
+            app = globals().get("app")
+            picker = app is not None and type(app.screen).__name__ == "PickerScreen"
+            seen["torch"] = {"picker_drawn": picker and app.screen.query_one("DataTable").row_count > 0,
+                             "main_thread": threading.current_thread() is threading.main_thread()}
+        return None
+
+
+sys.meta_path.insert(0, Watch())
+from tui.app import create_app
+
+
+async def main():
+    global app
+    app = create_app(os.environ["LMPLAY_HOME"])
+    async with app.run_test(size=(80, 24)) as pilot:
+        for _ in range(6000):  # until the picker shows the models, then until torch is loaded
+            if "torch" in sys.modules and "torch" in seen:
+                break
+            await asyncio.sleep(0.01)
+        seen["rows"] = sorted(str(k.value) for k in app.screen.query_one("DataTable").rows)
+        await app.quit_and_wait()
+
+
+asyncio.run(main())
+print(json.dumps(seen))
+"""
+
+
+def test_lmplay_draws_its_picker_before_loading_torch_then_loads_it_in_a_thread(store_home):
+    env = dict(os.environ, LMPLAY_HOME=str(store_home))
+    r = subprocess.run([sys.executable, "-c", APP_PROBE], cwd=ROOT, env=env, capture_output=True, text=True,
+                       timeout=300, stdin=subprocess.DEVNULL)
+    assert r.returncode == 0, r.stderr[-2000:]
+    seen = json.loads(r.stdout.splitlines()[-1])
+    assert seen["rows"] == ["counts", "cut", "tiny", "wrong-shape"]
+    assert seen["torch"] == {"picker_drawn": True, "main_thread": False}

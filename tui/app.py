@@ -15,7 +15,7 @@ from textual.binding import Binding
 from textual.command import CommandPalette, Hit, Hits, Provider
 
 import lmcore
-from lmcore import LmError, SamplingSettings, Settings, Store, Tokenizer, TrainConfig, Trainer
+from lmcore import LmError, SamplingSettings, Settings, Store, Tokenizer, TrainConfig
 
 from .messages import ModelsChanged, RunEvent, RunFinished, RunPreparing
 from .runs import RunRegistry
@@ -78,14 +78,15 @@ class LmplayApp(App):
         Binding("f1", "help", "Help", show=False, tooltip="this help"),
     ]
 
-    def __init__(self, home=None, trainer_factory: Callable[..., Trainer] | None = None,
+    def __init__(self, home=None, trainer_factory: Callable[..., lmcore.Trainer] | None = None,
                  generator_factory: Callable[..., lmcore.Generator] | None = None) -> None:
         super().__init__()
         self.store = Store(home)
         self.settings = Settings(self.store.home)
         self.runs = RunRegistry(self)
         self.retry_choices: dict | None = None  # a failed start's dialog choices, for the next n
-        self.trainer_factory = trainer_factory or (lambda store, name, on_event, stop: Trainer(store, name, on_event, stop))
+        self.trainer_factory = trainer_factory or (lambda store, name, on_event, stop:
+                                                   lmcore.Trainer(store, name, on_event, stop))
         self.generator_factory = generator_factory or (lambda store, name: lmcore.Generator.from_store(store, name))
         self._generators: dict[str, tuple[str, lmcore.Generator]] = {}
         self._settings_warned = False
@@ -99,6 +100,16 @@ class LmplayApp(App):
         if msg := self.settings.problem_message():
             self.notify(msg, title="Settings", severity="warning", timeout=10)
         self.push_screen(PickerScreen())
+        self.call_after_refresh(self._warm_up)
+
+    def _warm_up(self) -> None:
+        """Once the picker is drawn, import torch in a thread: the app starts without waiting for it (the
+        picker needs none of it), and opening or training a model finds it loaded."""
+
+        def load() -> None:
+            import torch  # noqa: F401
+
+        self.run_worker(load, thread=True, group="warm-up", exit_on_error=False)
 
     def on_resize(self, event) -> None:
         """Below 80x24 a notice replaces the screen (controls would be cut); it goes when there is room."""
@@ -247,10 +258,10 @@ class LmplayApp(App):
         return out
 
     # ------------------------------------------------------------ training and generation
-    def make_trainer(self, name: str, on_event, stop) -> Trainer:
+    def make_trainer(self, name: str, on_event, stop) -> lmcore.Trainer:
         return self.trainer_factory(self.store, name, on_event, stop)
 
-    def prepare_trainer(self, trainer: Trainer, spec: dict, resume: bool, options: dict, progress=None) -> None:
+    def prepare_trainer(self, trainer: lmcore.Trainer, spec: dict, resume: bool, options: dict, progress=None) -> None:
         cfg = TrainConfig(steps=options.get("steps"), minutes=options.get("minutes"))
         if resume:
             trainer.prepare(train=cfg, resume=True, progress=progress)

@@ -10,7 +10,6 @@ import math
 import threading
 from pathlib import Path
 
-import torch
 from rich.markup import escape
 from textual import events, on, work
 from textual.app import ComposeResult
@@ -27,14 +26,20 @@ from lmcore.bpe import DEFAULT_VOCAB_SIZE, check_vocab_size
 
 ARCHS = [("LSTM", "lstm"), ("GRU", "gru"), ("RNN", "rnn"), ("Transformer", "transformer"),
          ("minGRU (parallel scan)", "mingru"), ("minLSTM (parallel scan)", "minlstm"), ("n-gram (counts)", "ngram")]
-IMPLS = [("fused (torch.nn" + (", cuDNN on this GPU)" if torch.cuda.is_available() else ")"), "fused"),
-         ("scratch (gate equations)", "scratch")]
 RECURRENT = ("rnn", "gru", "lstm")
 PRESETS = [("tiny", "tiny"), ("small", "small"), ("base (GPU)", "base")]
 PREPS = [("raw: keep case and punctuation", "raw"), ("d2l: letters only, lower case", "d2l")]
 LEVELS = [("characters", "char"), ("words", "word"), ("subwords (byte-level BPE)", "bpe")]
 PATH = "__path__"
 HINT = "Enter opens a list · ctrl+s or Create and train starts · Esc cancels"
+
+
+def _impls() -> list[tuple[str, str]]:
+    """The choices of implementation; asks torch whether a GPU is here (the app starts without torch)."""
+    import torch
+
+    return [("fused (torch.nn" + (", cuDNN on this GPU)" if torch.cuda.is_available() else ")"), "fused"),
+            ("scratch (gate equations)", "scratch")]
 
 
 def _size(n: int | None) -> str:
@@ -96,7 +101,7 @@ class NewModelScreen(ModalScreen[dict | None]):
                 yield Select(ARCHS, value=d["arch"], allow_blank=False, id="arch")
             with Horizontal(classes="row", id="impl-row"):
                 yield Label("Implementation")
-                yield Select(IMPLS, value=d.get("impl") or "fused", allow_blank=False, id="impl")
+                yield Select(_impls(), value=d.get("impl") or "fused", allow_blank=False, id="impl")
             with Horizontal(classes="row"):
                 yield Label("Size")
                 yield Select(PRESETS, value=d["preset"], allow_blank=False, id="preset")

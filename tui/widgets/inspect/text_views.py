@@ -19,7 +19,6 @@ from textual.widgets import Input, Label, Select, Static
 
 import lmcore
 from lmcore import ConfigError, visible
-from lmcore.insight import attention_view, find_units, trace_text
 
 from ..generation import Continuation, Transcript
 
@@ -128,6 +127,8 @@ class NeuronView(TextView):
         return "an rnn, gru or lstm: ctrl+r shows its units over the text below"
 
     def compute(self, gen, text: str, stop: threading.Event, progress=None):
+        from lmcore.insight import find_units, trace_text  # torch: loaded when first needed
+
         trace = trace_text(gen, text, stop_event=stop, progress=progress)
         return trace, find_units(trace, top=3, stop_event=stop)
 
@@ -258,6 +259,8 @@ class AttentionView(Vertical):
         yield AttentionHeatmap(classes="attention-map")
 
     def compute(self, gen, text: str, stop: threading.Event, progress=None):
+        from lmcore.insight import attention_view  # torch: loaded when first needed
+
         return attention_view(gen, text)
 
     def show(self, view, text: str) -> None:
