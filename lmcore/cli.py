@@ -819,6 +819,9 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--corpus", default="timemachine")
     b.add_argument("--shared", action="store_true",
                    help="only the rows of a shared CPU: two trainings at once, one beside a busy core")
+    b.add_argument("--startup", action="store_true",
+                   help="instead: how long lmcore's reading commands and lmplay (to its picker) take to start")
+    b.add_argument("--runs", type=int, default=7, help="with --startup: runs of each command (the median is shown)")
     b.add_argument("--json", action="store_true")
     return p
 
@@ -891,6 +894,10 @@ def _cmd_export(args) -> int:
 
 
 def _cmd_bench(args) -> int:
+    if args.startup:
+        from .bench_startup import run
+
+        return run(args.runs, picker=True, as_json=args.json)
     from .bench import run_cli
 
     return run_cli(args)

@@ -289,3 +289,20 @@ def test_lmplay_draws_its_picker_before_loading_torch_then_loads_it_in_a_thread(
     seen = json.loads(r.stdout.splitlines()[-1])
     assert seen["rows"] == ["counts", "cut", "tiny", "wrong-shape"]
     assert seen["torch"] == {"picker_drawn": True, "main_thread": False}
+
+
+# ---------------------------------------------------------------- the benchmark (its figures are not checked)
+
+def test_bench_startup_reports_each_command_and_the_picker(tmp_path):
+    pytest.importorskip("pty")
+    r = subprocess.run([sys.executable, "-m", "lmcore", "bench", "--startup", "--runs", "1", "--json"], cwd=tmp_path,
+                       capture_output=True, text=True, timeout=600, stdin=subprocess.DEVNULL)
+    assert r.returncode == 0, r.stderr[-2000:]
+    out = json.loads(r.stdout)
+    assert out["runs"] == 1 and list(out["commands"]) == [
+        "lmcore --version", "lmcore --help", "lmcore models", "lmcore models --json", "lmcore corpora",
+        "lmcore models show bench-tiny", "lmplay (to the picker)"]
+    assert all(0 < v["min_s"] <= v["median_s"] <= v["max_s"] for v in out["commands"].values())
+    r = subprocess.run([sys.executable, "-m", "lmcore", "bench", "--startup", "--runs", "0"], cwd=tmp_path,
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 1 and r.stderr == "error: --runs must be at least 1 (got 0)\n"
