@@ -43,7 +43,8 @@ def preset_config(arch: str, preset: str = "small", vocab_size: int = 0, **overr
 
 
 def model_class(arch: str) -> type[LanguageModel]:
-    """The class that implements ``arch``: ask it what the model can do (``stateful``, ``trainable``)."""
+    """The class that implements ``arch`` (it imports torch): ask it what the model can do (``stateful``,
+    ``trainable``), or ask ``traits(arch)``, which says the same without torch."""
     traits(arch)  # an unknown one: ConfigError
     names = {"ngram": "NGramModel", "transformer": "TransformerLM", **{a: "MinRNNLM" for a in MIN_RNNS}}
     return __getattr__(names.get(arch, "RecurrentLM"))
