@@ -79,15 +79,17 @@ def __dir__() -> list[str]:
 
 class _Package(types.ModuleType):
     """``lmcore.train`` is the function, also once the submodule of that name is imported (the import
-    system then sets the submodule as the package's attribute, which this ignores)."""
+    system then sets the submodule as the package's attribute: that is ignored)."""
 
     @property
     def train(self):
-        return importlib.import_module(".train", __name__).train
+        value = self.__dict__.get("train")
+        return value if callable(value) else importlib.import_module(".train", __name__).train
 
     @train.setter
     def train(self, value) -> None:
-        pass
+        if not isinstance(value, types.ModuleType):  # e.g. a test's stand-in
+            self.__dict__["train"] = value
 
 
 sys.modules[__name__].__class__ = _Package
