@@ -25,6 +25,10 @@ from .screens.docs import DocScreen, about_text, help_text
 from .screens.model import ModelScreen
 from .screens.new_model import NewModelScreen
 from .screens.picker import PickerScreen
+from .textual_fixes import guard_option_list_paging, guard_stale_screen_resizes
+
+guard_option_list_paging()
+guard_stale_screen_resizes()
 
 
 class LmplayCommands(Provider):
@@ -112,7 +116,8 @@ class LmplayApp(App):
         self.run_worker(load, thread=True, group="warm-up", exit_on_error=False)
 
     def on_resize(self, event) -> None:
-        """Below 80x24 a notice replaces the screen (controls would be cut); it goes when there is room."""
+        """Below 80x24 a notice replaces the screen (controls would be cut); it goes when there is room.
+        Nothing opens over the notice (``check_action``), so it is always the top screen while shown."""
         small = event.size.width < MIN_SIZE[0] or event.size.height < MIN_SIZE[1]
         top = self.screen_stack[-1] if self.screen_stack else None
         if small and not isinstance(top, TooSmallScreen):
@@ -121,6 +126,12 @@ class LmplayApp(App):
             top.show_size(event.size)
         elif isinstance(top, TooSmallScreen):
             self.pop_screen()
+
+    def check_action(self, action: str, parameters) -> bool | None:
+        """While the too-small notice shows, the app's keys open nothing over it (F1, ctrl+p): only quit."""
+        if isinstance(self.screen, TooSmallScreen) and action != "quit":
+            return False
+        return super().check_action(action, parameters)
 
     def _handle_signals(self) -> None:
         """SIGTERM (``kill``) and SIGHUP (the terminal closed) stop every run; each saves; then the process
@@ -506,4 +517,4 @@ def run(argv=None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     app.run()
-    return 0
+    return app.return_code or 0  # 1 when the app ended on an error
