@@ -169,3 +169,20 @@ async def test_a_key_storm_across_screens_with_resizes_leaves_the_app_answering(
         app.runs.stop_all()
     entries = Store(home).list()
     assert entries and all(e.ok for e in entries), [(e.name, e.reason) for e in entries if not e.ok]
+
+
+def test_lmplay_exits_1_when_the_app_ends_on_an_error(monkeypatch, capsys):
+    """A storm that ends the app with a traceback must not look like a clean quit to the shell."""
+    from textual.app import App
+
+    import tui.app
+
+    class Crashing(App):
+        def on_mount(self) -> None:
+            raise RuntimeError("a bug")
+
+        def run(self, **kw):  # no terminal here: headless, as the tests run the app
+            return super().run(headless=True)
+
+    monkeypatch.setattr(tui.app, "create_app", lambda home=None: Crashing())
+    assert tui.app.run([]) == 1
