@@ -186,3 +186,37 @@ def test_lmplay_exits_1_when_the_app_ends_on_an_error(monkeypatch, capsys):
 
     monkeypatch.setattr(tui.app, "create_app", lambda home=None: Crashing())
     assert tui.app.run([]) == 1
+
+
+async def test_every_view_draws_in_the_ansi_themes(home):
+    """The storm chose 'ansi-dark' from the palette's themes: the chart's legend, drawn with Rich in the
+    theme's colours, raised MissingStyle ('ansi_cyan') and ended the app. Every view that colours its
+    text, in both ANSI themes."""
+    from textual.widgets import Input
+
+    from .tui_helpers import open_inspect
+
+    _home_with_models(home)
+    for theme in ("ansi-dark", "ansi-light"):
+        app = create_app(home, trainer_factory=ScriptedTrainer)
+        try:
+            async with app.run_test(size=(80, 24)) as pilot:
+                app.theme = theme
+                pane = await open_inspect(pilot, app, "surprisal", "The Time Traveller was there.")
+                assert "top 1" in str(pane.view.query_one(".view-summary").render())
+                pane.query_one("#inspect-views").active = "view-gradients"
+                await wait_for(pilot, lambda: getattr(pane.view, "shown", False))
+                await pilot.press("f2", "s")  # the chart, its legend and reference lines
+                chart = app.screen.training.query_one("PerplexityChart")
+                await wait_for(pilot, lambda: len(chart.val) == 3 and chart.drawn)
+                assert "val" in str(chart.query_one("#chart-label").render())
+                await pilot.press("f3")
+                gen = app.screen.generation
+                gen.query_one("#colour").value = True
+                gen.query_one("#set-max_tokens", Input).value = "20"
+                gen.query_one("#prompt", Input).value = "The "
+                await pilot.press("enter")
+                await wait_for(pilot, lambda: not gen.generating and gen.query("Turn"))
+                assert app.return_code is None and app.theme == theme
+        finally:
+            app.runs.stop_all()

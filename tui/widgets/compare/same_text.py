@@ -18,6 +18,7 @@ from textual.widgets import Button, Static
 import lmcore
 from lmcore import LmError, visible, visible_line
 
+from ...colours import theme_style
 from ..generation import Continuation, Transcript
 from ..generation.transcript import band_colour
 from ..text_source import TextSource
@@ -177,9 +178,9 @@ class SameText(Vertical):
     def _legend(self, same: bool) -> Text:
         if not same:
             return Text("these models split the text into different tokens: coloured by the first one's probability")
-        theme = self.app.theme_variables
         a, b = (visible_line(n)[:20] for n in self.names[:2])
-        return Text.assemble(("■ ", theme.get(FIRST, "")), f"{a} likelier  ", ("■ ", theme.get(SECOND, "")),
+        first, second = theme_style(self.app, FIRST), theme_style(self.app, SECOND)
+        return Text.assemble(("■ ", first), f"{a} likelier  ", ("■ ", second),
                              f"{b} likelier (by > {MARGIN} nats)")
 
     def _summary(self, scores: dict) -> Text:

@@ -24,6 +24,8 @@ from textual.widgets import Static
 
 from lmcore import sampling_summary
 
+from ...colours import theme_style
+
 # probability bands, when colouring is on: unlikely choices stand out (theme colours: light and dark)
 _BANDS = [(0.8, "success"), (0.5, "primary"), (0.2, "warning"), (0.0, "error")]
 
@@ -167,8 +169,8 @@ class Continuation(Widget, can_focus=True):
         default its probability band's)."""
         if not self.colour:
             return ((t.text, "") for t in tokens)
-        theme, styler = self.app.theme_variables, self.styler
-        return ((t.text, theme.get(s, s)) for t, s in ((t, styler(t)) for t in tokens))  # a theme colour or a style
+        app, styler = self.app, self.styler
+        return ((t.text, theme_style(app, s)) for t, s in ((t, styler(t)) for t in tokens))  # a theme colour or a style
 
     def _extend(self, pieces) -> int:
         """Styled text onto the lines, re-wrapping only the last one; the first line that changed."""

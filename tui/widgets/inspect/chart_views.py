@@ -16,6 +16,7 @@ from textual_plot import HiResMode, PlotWidget
 import lmcore
 from lmcore import ConfigError, visible_line
 
+from ...colours import theme_style
 from ..training.chart import LogFormatter
 
 COLOURS = ("error", "warning", "secondary", "success", "accent")
@@ -29,10 +30,9 @@ def _plot(widget: Vertical) -> PlotWidget:
 
 
 def _legend(widget: Vertical, items: list[tuple[str, str]]) -> None:
-    theme = widget.app.theme_variables
     out = Text()
     for colour, label in items:
-        out.append("━ ", style=theme.get(colour, ""))
+        out.append("━ ", style=theme_style(widget.app, colour))
         out.append(f"{label}  ")
     widget.query_one(".chart-legend", Static).update(out)
 
@@ -80,14 +80,13 @@ class GradientView(ChartView):
         return flows
 
     def show(self, flows, text: str) -> None:
-        theme = self.app.theme_variables
         plot = _plot(self)
         lows = []
         for f, colour in zip(flows, COLOURS):
             ks = list(range(len(f.norms)))
             ys = [math.log10(max(float(v), FLOOR)) for v in reversed(f.norms)]  # k = 0: the last step
             lows.append(min(ys))
-            plot.plot(ks, ys, line_style=theme.get(colour, colour), hires_mode=HiResMode.BRAILLE)
+            plot.plot(ks, ys, line_style=theme_style(self.app, colour) or "white", hires_mode=HiResMode.BRAILLE)
         plot.set_y_formatter(LogFormatter())
         plot.set_xlabel("steps back through time (k)")
         _legend(self, [(c, f.label) for f, c in zip(flows, COLOURS)])
@@ -137,14 +136,13 @@ class CorpusView(ChartView):
 
     def show(self, result, text: str) -> None:
         name, stats = result
-        theme = self.app.theme_variables
         plot = _plot(self)
         labels = []
         for g, colour in zip(stats.ngrams, COLOURS[1:]):
             ranks = list(range(1, g.distinct + 1))
             step = max(1, len(ranks) // 2000)  # a few thousand points draw the same curve
             plot.plot([math.log10(r) for r in ranks[::step]], [math.log10(f) for f in g.freqs[::step]],
-                      line_style=theme.get(colour, colour), hires_mode=HiResMode.BRAILLE)
+                      line_style=theme_style(self.app, colour) or "white", hires_mode=HiResMode.BRAILLE)
             slope = f"{g.slope:+.2f}" if math.isfinite(g.slope) else "n/a (too few)"
             labels.append((colour, f"{('uni', 'bi', 'tri')[g.n - 1]}grams slope {slope}"))
         plot.set_x_formatter(LogFormatter())

@@ -20,6 +20,7 @@ from textual.widgets import Input, Label, Select, Static
 import lmcore
 from lmcore import ConfigError, visible
 
+from ...colours import theme_style
 from ..generation import Continuation, Transcript
 
 BUCKET_COLOURS = ("success", "warning", "error", "accent")  # top 1, top 10, top 100, rest
@@ -83,7 +84,6 @@ class SurprisalView(TextView):
         return lmcore.score_text(gen, text, stop, top=5, progress=progress)
 
     def show(self, score, text: str) -> None:
-        theme = self.app.theme_variables
         counts = [0] * 4
         tokens = [ShownToken(visible(score.lead), about="the first token: nothing predicts it")]
         for t in score.tokens:
@@ -96,7 +96,7 @@ class SurprisalView(TextView):
         n = len(score.tokens)
         line = Text(f"ppl {score.ppl:.2f} · {score.bits_per_char:.3f} bits/char · ")
         for name, k, colour in zip(lmcore.scoring.BUCKETS, counts, BUCKET_COLOURS):
-            line.append("■", style=theme.get(colour, ""))
+            line.append("■", style=theme_style(self.app, colour))
             line.append(f" {name} {k / n:.0%} ")
         self.summary(line)
         self.query_one(".view-token", Static).update(Text("shift+tab, then ←/→: a token's probability, rank "

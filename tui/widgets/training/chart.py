@@ -14,6 +14,8 @@ from textual.widgets import Label
 from textual_plot import HiResMode, PlotWidget
 from textual_plot.axis_formatter import AxisFormatter, NumericAxisFormatter
 
+from ...colours import theme_style
+
 REDRAW = 0.3  # seconds between redraws, whatever the step rate
 
 
@@ -106,10 +108,10 @@ class PerplexityChart(Vertical):
             self.redraw()
 
     def _colours(self) -> dict[str, str]:
-        v = self.app.theme_variables  # theme colours: readable in light and dark themes
-        return {"train": v.get("secondary", "cyan"), "val": v.get("warning", "yellow"),
-                "best": v.get("success", "green"), "unigram": v.get("error", "red"),
-                "ngram": v.get("accent", "magenta")}
+        app = self.app  # theme colours: readable in light and dark themes
+        return {"train": theme_style(app, "secondary", "cyan"), "val": theme_style(app, "warning", "yellow"),
+                "best": theme_style(app, "success", "green"), "unigram": theme_style(app, "error", "red"),
+                "ngram": theme_style(app, "accent", "magenta")}
 
     def redraw(self) -> None:
         self._dirty = False
