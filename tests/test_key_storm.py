@@ -220,3 +220,70 @@ async def test_every_view_draws_in_the_ansi_themes(home):
                 assert app.return_code is None and app.theme == theme
         finally:
             app.runs.stop_all()
+
+
+async def test_a_turn_read_before_it_is_mounted_has_its_continuation(home):
+    """The storm pressed ctrl+y (copy the last turn) and Esc the moment a prompt was sent: the new turn,
+    not mounted yet, had no continuation to read (NoMatches ended the app)."""
+    from tui.widgets.generation import Continuation, Turn
+
+    app = create_app(home)
+    async with app.run_test(size=(80, 24)):
+        turn = Turn("The ", {"temperature": 0.8})
+        assert isinstance(turn.continuation, Continuation)
+        assert turn.to_json() == {"prompt": "The ", "text": "", "settings": {"temperature": 0.8}}
+
+
+async def test_a_dialog_dismissed_twice_leaves_the_screen_under_it(home):
+    """Two dismissing events queued on one dialog (a button clicked twice, Enter on the palette's list
+    then its input) popped the dialog and then the models under it, down to an empty screen."""
+    _home_with_models(home)
+    app = create_app(home)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("d")
+        await wait_for(pilot, lambda: type(app.screen).__name__ == "ConfirmScreen")
+        cancel = app.screen.query_one("#no")
+        cancel.press()
+        cancel.press()  # the second click, queued behind the first
+        with answers_within():
+            await wait_for(pilot, lambda: type(app.screen).__name__ == "PickerScreen")
+            await pilot.pause()
+        assert [type(s).__name__ for s in app.screen_stack][1:] == ["PickerScreen"]
+        assert app.return_code is None
+        await _quit(pilot, app)
+    assert len(Store(home).list()) == 3  # Cancel, twice: nothing deleted
+
+
+async def test_the_palette_closing_while_its_search_runs_does_not_end_the_app(home):
+    """Results of the command palette's search that arrive once its list is gone (the palette closing)
+    raised NoMatches in its worker and ended the app: the storm's ctrl+p, a letter, Enter, Esc. A search
+    held until the list has gone makes the order certain."""
+    from textual.command import CommandList, CommandPalette, Provider
+
+    searching, release = asyncio.Event(), asyncio.Event()
+
+    class HeldSearch(Provider):
+        async def search(self, query):
+            searching.set()
+            await release.wait()
+            for hit in ():  # nothing found: the list is to be hidden, and it is gone
+                yield hit
+
+    _home_with_models(home)
+    app = create_app(home)
+    app.COMMANDS = app.COMMANDS | {HeldSearch}
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("ctrl+p")
+        await wait_for(pilot, lambda: isinstance(app.screen, CommandPalette))
+        palette = app.screen
+        app.simulate_key("j")  # a search starts (no other command has a j) …
+        await wait_for(pilot, searching.is_set)
+        await palette.query_one(CommandList).remove()  # … its list goes (the palette being taken down) …
+        release.set()  # … and then its results come
+        with answers_within():
+            await wait_for(pilot, lambda: not [w for w in app.workers if w.is_running and "gather" in w.name])
+            await pilot.pause()
+        assert app.return_code is None and app.screen is palette
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: type(app.screen).__name__ == "PickerScreen")
+        await _quit(pilot, app)

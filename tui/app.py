@@ -25,10 +25,13 @@ from .screens.docs import DocScreen, about_text, help_text
 from .screens.model import ModelScreen
 from .screens.new_model import NewModelScreen
 from .screens.picker import PickerScreen
-from .textual_fixes import guard_option_list_paging, guard_stale_screen_resizes
+from .textual_fixes import (guard_command_palette_closing, guard_dismiss_of_a_screen_not_on_top,
+                            guard_option_list_paging, guard_stale_screen_resizes)
 
 guard_option_list_paging()
 guard_stale_screen_resizes()
+guard_dismiss_of_a_screen_not_on_top()
+guard_command_palette_closing()
 
 
 class LmplayCommands(Provider):

@@ -1,23 +1,47 @@
-"""Work-arounds for Textual bugs that a key storm found (tests/test_key_storm.py presses them).
+"""Work-arounds for Textual (8.x) bugs that a key storm found, each applied once when the app is
+imported (tests/test_key_storm.py presses each of them). Each replaces one method of Textual's with a
+wrapper that calls the original, so a Textual without that method is left as it is.
 
-A screen lays itself out at the size its Resize event carries, and when that changed its size it posts
-itself another Resize of the same size. A screen slower to lay out than the terminal is resized (the
-model screen, while a window is dragged or tmux resizes it to 1x1 and back) gets two Resize events of
-different sizes queued: each then re-posts itself, the queue never drains and the event loop never
-runs anything else (a blank screen, ctrl+q ignored, the CPU busy, until killed). A screen now lays
-itself out at the terminal's size, whatever size a late event carries: the late ones change nothing.
-
-OptionList (the command palette's list, the compare dialog's SelectionList, every Select's dropdown)
-maps its options to lines only when it is laid out with a size: PageUp/PageDown pressed before that
-(a list opened a moment ago, or one with no room) raised KeyError and ended the app. Such a key now
-does nothing; the next one, once the list is laid out, pages as usual."""
+- stale resizes: a screen laid itself out at the size a late Resize event carried and re-posted it;
+  resizing to 1x1 and back faster than the model screen lays out looped forever (a blank screen, ctrl+q
+  ignored, the CPU busy). A screen now lays itself out at the terminal's size.
+- list paging: PageUp/PageDown in an OptionList (the palette's, a Select's, the compare dialog's) before
+  it is laid out with room raised KeyError. Such a key now does nothing.
+- dismissing twice: Screen.dismiss pops whatever screen is on top.
+- the command palette closing while its search runs: its results had no list to go to.
+"""
 from __future__ import annotations
 
+from textual.await_complete import AwaitComplete
 from textual.screen import Screen
 from textual.widgets import OptionList
 
 
+def guard_dismiss_of_a_screen_not_on_top() -> None:
+    """Screen.dismiss pops the top screen, whichever it is: a dialog (or the command palette) that got
+    two dismissing keys before the first was handled (Enter twice, y then Esc) also popped the screen
+    under it, down to an empty stack (ScreenStackError, the app ended). A screen no longer on top is
+    dismissed already: a second dismiss does nothing."""
+    dismiss = Screen.dismiss
+    if getattr(dismiss, "lmplay_guarded", False):
+        return
+
+    def _dismiss(self, result=None):
+        if not self.is_current:
+            return AwaitComplete.nothing()
+        return dismiss(self, result)
+
+    _dismiss.lmplay_guarded = True
+    _dismiss.__doc__ = dismiss.__doc__
+    Screen.dismiss = _dismiss
+
+
 def guard_stale_screen_resizes() -> None:
+    """A screen lays itself out at the size its Resize event carries and, when that changed its size,
+    posts itself a Resize of that size. A screen slower to lay out than the terminal is resized gets
+    Resize events of different sizes queued, other messages between them: each re-posts itself, the
+    queue never drains, and the event loop runs nothing else. Laid out at the terminal's size, the late
+    events change nothing and post nothing."""
     resized = getattr(Screen, "_screen_resized", None)
     if resized is None or getattr(resized, "lmplay_guarded", False):
         return
@@ -30,6 +54,8 @@ def guard_stale_screen_resizes() -> None:
 
 
 def guard_option_list_paging() -> None:
+    """OptionList maps its options to lines when it is laid out with a size: a page key before that (a
+    list opened a moment ago, or one with no room) raised KeyError and ended the app."""
     move = getattr(OptionList, "_move_page", None)
     if move is None or getattr(move, "lmplay_guarded", False):
         return
@@ -42,3 +68,34 @@ def guard_option_list_paging() -> None:
 
     _move_page.lmplay_guarded = True
     OptionList._move_page = _move_page
+
+
+def guard_command_palette_closing() -> None:
+    """The command palette's search runs on while the palette closes (a command chosen, Esc, a screen
+    popped under it): when its results came after its list was gone, showing them raised NoMatches in
+    a worker and ended the app. A palette without its list shows nothing."""
+    from textual.command import CommandPalette
+    from textual.css.query import NoMatches
+
+    def guarded(name: str, is_async: bool):
+        watch = getattr(CommandPalette, name, None)
+        if watch is None or getattr(watch, "lmplay_guarded", False):
+            return
+        if is_async:
+            async def wrapper(self) -> None:
+                try:
+                    await watch(self)
+                except NoMatches:  # closing: its widgets are gone
+                    pass
+        else:
+            def wrapper(self) -> None:
+                try:
+                    watch(self)
+                except NoMatches:  # closing: its widgets are gone
+                    pass
+        wrapper.lmplay_guarded = True
+        setattr(CommandPalette, name, wrapper)
+
+    guarded("_watch__list_visible", False)
+    guarded("_watch__show_busy", True)
+

@@ -325,18 +325,20 @@ class Turn(Vertical):
         super().__init__(**kw)
         self.prompt = prompt
         self.settings = settings
-        self._tokens, self._text, self._colour = tokens, text, colour
+        # made here, not in compose: a turn read (ctrl+y, the transcript saved, the stream's first frame
+        # or its end) before it is mounted has its continuation all the same
+        self._continuation = Continuation(tokens, text, colour, classes="continuation")
 
     def compose(self):
         head = Text("› ", style="bold")
         head.append(self.prompt if self.prompt else "(empty prompt)", style="bold")
         head.append(f"   {sampling_summary(self.settings)}", style="dim")
         yield Static(head, classes="prompt")
-        yield Continuation(self._tokens, self._text, self._colour, classes="continuation")
+        yield self._continuation
 
     @property
     def continuation(self) -> Continuation:
-        return self.query_one(Continuation)
+        return self._continuation
 
     def to_json(self) -> dict:
         c = self.continuation
