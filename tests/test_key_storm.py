@@ -287,3 +287,25 @@ async def test_the_palette_closing_while_its_search_runs_does_not_end_the_app(ho
         await pilot.press("escape")
         await wait_for(pilot, lambda: type(app.screen).__name__ == "PickerScreen")
         await _quit(pilot, app)
+
+
+async def test_a_window_whose_asker_has_gone_still_closes(home):
+    """A window opened for an answer (the palette's theme picker is one) whose asking task was cancelled
+    raised InvalidStateError when closed, and the app ended."""
+    from tui.screens.dialogs import ConfirmScreen
+
+    _home_with_models(home)
+    app = create_app(home)
+    async with app.run_test(size=(80, 24)) as pilot:
+        async def ask():
+            return await app.push_screen(ConfirmScreen("Delete?"), wait_for_dismiss=True)
+
+        asking = app.run_worker(ask())
+        await wait_for(pilot, lambda: type(app.screen).__name__ == "ConfirmScreen")
+        asking.cancel()
+        await pilot.press("escape")
+        with answers_within():
+            await wait_for(pilot, lambda: type(app.screen).__name__ == "PickerScreen")
+        assert app.return_code is None
+        await _quit(pilot, app)
+    assert len(Store(home).list()) == 3

@@ -12,6 +12,8 @@ wrapper that calls the original, so a Textual without that method is left as it 
 """
 from __future__ import annotations
 
+import asyncio
+
 from textual.await_complete import AwaitComplete
 from textual.screen import Screen
 from textual.widgets import OptionList
@@ -21,7 +23,9 @@ def guard_dismiss_of_a_screen_not_on_top() -> None:
     """Screen.dismiss pops the top screen, whichever it is: a dialog (or the command palette) that got
     two dismissing keys before the first was handled (Enter twice, y then Esc) also popped the screen
     under it, down to an empty stack (ScreenStackError, the app ended). A screen no longer on top is
-    dismissed already: a second dismiss does nothing."""
+    dismissed already: a second dismiss does nothing. And a screen pushed with ``wait_for_dismiss``
+    whose waiting task was cancelled (the palette's theme picker, say) raised InvalidStateError when
+    dismissed: it now just closes."""
     dismiss = Screen.dismiss
     if getattr(dismiss, "lmplay_guarded", False):
         return
@@ -29,7 +33,10 @@ def guard_dismiss_of_a_screen_not_on_top() -> None:
     def _dismiss(self, result=None):
         if not self.is_current:
             return AwaitComplete.nothing()
-        return dismiss(self, result)
+        try:
+            return dismiss(self, result)
+        except asyncio.InvalidStateError:  # who waited for the result has gone (its task cancelled):
+            return self.app.pop_screen()   # the screen closes all the same
 
     _dismiss.lmplay_guarded = True
     _dismiss.__doc__ = dismiss.__doc__
