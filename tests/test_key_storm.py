@@ -309,3 +309,25 @@ async def test_a_window_whose_asker_has_gone_still_closes(home):
         assert app.return_code is None
         await _quit(pilot, app)
     assert len(Store(home).list()) == 3
+
+
+async def test_a_search_starting_as_the_palette_closes_does_not_end_the_app(home):
+    """The same, a moment earlier: a letter typed as the palette closed started a search with no list to
+    fill at all (NoMatches in its worker, the app ended)."""
+    from textual.command import CommandList, CommandPalette
+
+    _home_with_models(home)
+    app = create_app(home)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("ctrl+p")
+        await wait_for(pilot, lambda: isinstance(app.screen, CommandPalette))
+        palette = app.screen
+        app.simulate_key("o")  # a search is asked for …
+        palette.query_one(CommandList).remove()  # … and the list goes before it starts
+        with answers_within():
+            await wait_for(pilot, lambda: not [w for w in app.workers if w.is_running and "gather" in w.name])
+            await pilot.pause()
+        assert app.return_code is None and app.screen is palette
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: type(app.screen).__name__ == "PickerScreen")
+        await _quit(pilot, app)

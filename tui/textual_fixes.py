@@ -8,7 +8,8 @@ wrapper that calls the original, so a Textual without that method is left as it 
 - list paging: PageUp/PageDown in an OptionList (the palette's, a Select's, the compare dialog's) before
   it is laid out with room raised KeyError. Such a key now does nothing.
 - dismissing twice: Screen.dismiss pops whatever screen is on top.
-- the command palette closing while its search runs: its results had no list to go to.
+- the command palette closing while its search starts or runs: its results had no list to go to.
+- a window whose asker was cancelled: closing it raised InvalidStateError.
 """
 from __future__ import annotations
 
@@ -105,4 +106,21 @@ def guard_command_palette_closing() -> None:
 
     guarded("_watch__list_visible", False)
     guarded("_watch__show_busy", True)
+
+    # the search itself (a worker: its errors end the app) may start, or go on, once the list is gone
+    gather = getattr(CommandPalette, "_gather_commands", None)
+    search = getattr(gather, "__wrapped__", None)  # the method under Textual's @work
+    if search is None or getattr(gather, "lmplay_guarded", False):
+        return
+    from textual import work
+
+    @work(exclusive=True, group=getattr(CommandPalette, "_GATHER_COMMANDS_GROUP", None))
+    async def _gather_commands(self, search_value: str) -> None:
+        try:
+            await search(self, search_value)
+        except NoMatches:  # closing: its list is gone
+            pass
+
+    _gather_commands.lmplay_guarded = True
+    CommandPalette._gather_commands = _gather_commands
 
