@@ -141,9 +141,12 @@ async def test_a_long_view_shows_progress_and_quitting_stops_it(home):
         pane.query_one("#inspect-views").active = "view-neurons"
         await pilot.pause()
         pane.query_one("TextSource").text = TEXT * 400  # 20,000 tokens: a few seconds
+        state, shown = pane.query_one("#inspect-state"), []
+        update = state.update  # every line the state shows, recorded: a fast machine may finish between looks
+        state.update = lambda content="", **kw: (shown.append(str(content)), update(content, **kw))[1]
         pane.query_one(".source-text").focus()
         await pilot.press("ctrl+r")
-        await wait_for(pilot, lambda: "%" in str(pane.query_one("#inspect-state").render()))
+        await wait_for(pilot, lambda: any("%" in line for line in shown))
         workers = [w for w in app.workers if w.group == "inspect"]
         await app.quit_and_wait()
         assert workers and all(w.is_finished for w in workers)
