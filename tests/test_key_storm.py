@@ -331,3 +331,47 @@ async def test_a_search_starting_as_the_palette_closes_does_not_end_the_app(home
         await pilot.press("escape")
         await wait_for(pilot, lambda: type(app.screen).__name__ == "PickerScreen")
         await _quit(pilot, app)
+
+
+async def test_the_palette_opened_again_as_it_closes(home):
+    """ctrl+p, Esc, ctrl+p in one burst: once in the storm (a seed of 30, by timing) the second palette
+    took the first one's fixed id while the first was still being taken down (DuplicateIds ended the
+    app); the app's palette has no fixed id now. This burst checks the app comes out of it answering."""
+    from textual.command import CommandPalette
+
+    _home_with_models(home)
+    app = create_app(home)
+    async with app.run_test(size=(80, 24)) as pilot:
+        for key in ("ctrl+p", "escape", "ctrl+p", "escape", "ctrl+p", "escape"):
+            app.simulate_key(key)
+        with answers_within():
+            await pilot.pause()
+        assert app.return_code is None
+        while type(app.screen).__name__ != "PickerScreen":
+            await pilot.press("escape")
+        await pilot.press("ctrl+p")  # one palette, as ever
+        await wait_for(pilot, lambda: isinstance(app.screen, CommandPalette))
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: type(app.screen).__name__ == "PickerScreen")
+        await _quit(pilot, app)
+
+
+async def test_a_select_asked_to_open_as_its_dialog_closes(home):
+    """Enter on the new-model dialog's architecture list (it opens the list) as the dialog closed: the
+    list was gone (NoMatches ended the app); so was a value shown on it."""
+    _home_with_models(home)
+    app = create_app(home)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("n")
+        await wait_for(pilot, lambda: type(app.screen).__name__ == "NewModelScreen")
+        arch = app.screen.query_one("#arch")
+        arch.focus()
+        await arch.query_one("SelectOverlay").remove()  # as when the dialog is taken down
+        arch.action_show_overlay()
+        arch.value = "gru"
+        with answers_within():
+            await pilot.pause()
+        assert app.return_code is None
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: type(app.screen).__name__ == "PickerScreen")
+        await _quit(pilot, app)

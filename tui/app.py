@@ -26,12 +26,13 @@ from .screens.model import ModelScreen
 from .screens.new_model import NewModelScreen
 from .screens.picker import PickerScreen
 from .textual_fixes import (guard_command_palette_closing, guard_dismiss_of_a_screen_not_on_top,
-                            guard_option_list_paging, guard_stale_screen_resizes)
+                            guard_option_list_paging, guard_select_closing, guard_stale_screen_resizes)
 
 guard_option_list_paging()
 guard_stale_screen_resizes()
 guard_dismiss_of_a_screen_not_on_top()
 guard_command_palette_closing()
+guard_select_closing()
 
 
 class LmplayCommands(Provider):
@@ -129,6 +130,12 @@ class LmplayApp(App):
             top.show_size(event.size)
         elif isinstance(top, TooSmallScreen):
             self.pop_screen()
+
+    def action_command_palette(self) -> None:
+        """The palette, without Textual's fixed id: opened again while the last one was still being taken
+        down (ctrl+p, Esc, ctrl+p in one burst), that id was still taken (DuplicateIds ended the app)."""
+        if self.use_command_palette and not CommandPalette.is_open(self):
+            self.push_screen(CommandPalette())
 
     def check_action(self, action: str, parameters) -> bool | None:
         """While the too-small notice shows, the app's keys open nothing over it (F1, ctrl+p): only quit."""

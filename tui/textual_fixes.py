@@ -10,6 +10,7 @@ wrapper that calls the original, so a Textual without that method is left as it 
 - dismissing twice: Screen.dismiss pops whatever screen is on top.
 - the command palette closing while its search starts or runs: its results had no list to go to.
 - a window whose asker was cancelled: closing it raised InvalidStateError.
+- a Select asked to open its list, or show a value, as its window closes.
 """
 from __future__ import annotations
 
@@ -123,4 +124,31 @@ def guard_command_palette_closing() -> None:
 
     _gather_commands.lmplay_guarded = True
     CommandPalette._gather_commands = _gather_commands
+
+
+def guard_select_closing() -> None:
+    """A Select (the new-model dialog's) asked to open its list or to show a value while the dialog
+    closes (Enter, or the name following the choices, in the same burst as Esc or ctrl+s) looked for its
+    list after it was removed: NoMatches ended the app. A Select without its list does nothing."""
+    from textual.css.query import NoMatches
+    from textual.widgets import Select
+
+    show, watch = getattr(Select, "action_show_overlay", None), getattr(Select, "_watch_value", None)
+    if show is None or watch is None or getattr(show, "lmplay_guarded", False):
+        return
+
+    def action_show_overlay(self) -> None:
+        try:
+            show(self)
+        except NoMatches:  # closing: its list is gone
+            pass
+
+    def _watch_value(self, value) -> None:  # one argument, as Textual calls it
+        try:
+            watch(self, value)
+        except NoMatches:  # closing: its list is gone
+            pass
+
+    action_show_overlay.lmplay_guarded = _watch_value.lmplay_guarded = True
+    Select.action_show_overlay, Select._watch_value = action_show_overlay, _watch_value
 
