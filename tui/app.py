@@ -400,8 +400,13 @@ class LmplayApp(App):
 
         self.push_screen(RenameScreen(name, {e.name for e in self.list_models()} | set(self.runs.runs)), answer)
 
+    def _screens(self) -> list:
+        """The screens to show a change on: none once the app is shutting down (their widgets are being
+        removed; a run's last events, which arrive then, drew on them and the quit ended in a traceback)."""
+        return list(self.screen_stack) if self.is_running else []
+
     def _models_changed(self) -> None:
-        for screen in self.screen_stack:
+        for screen in self._screens():
             if isinstance(screen, PickerScreen):
                 screen.action_refresh()
 
@@ -409,7 +414,7 @@ class LmplayApp(App):
         self._models_changed()
 
     def _model_screens(self, name: str):
-        return [s for s in self.screen_stack if isinstance(s, ModelScreen) and s.model_name == name]
+        return [s for s in self._screens() if isinstance(s, ModelScreen) and s.model_name == name]
 
     def on_run_event(self, message: RunEvent) -> None:
         """A run's event: to the screens showing that model, and the picker's status column."""
@@ -418,7 +423,7 @@ class LmplayApp(App):
         e = message.event
         if e.kind == "eval":
             self._models_changed()
-        for screen in self.screen_stack:
+        for screen in self._screens():
             if isinstance(screen, PickerScreen):
                 screen.show_run(message.name)
         if e.kind == "done":
@@ -436,12 +441,14 @@ class LmplayApp(App):
         """A run's corpus is downloading or being tokenized: its panel and the picker say how far."""
         for screen in self._model_screens(message.name):
             screen.training.show_state(message.state)
-        for screen in self.screen_stack:
+        for screen in self._screens():
             if isinstance(screen, PickerScreen):
                 screen.show_run(message.name)
 
     def on_run_finished(self, message: RunFinished) -> None:
         run = self.runs.finished(message.name)
+        if not self.is_running:  # quitting: the run saved; nothing to show it on
+            return
         if message.error and run is not None and run.spec is not None and not self.model_exists(message.name):
             self._failed_start(message.name, run.spec, message.error)
             return
