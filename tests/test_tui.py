@@ -213,6 +213,18 @@ async def test_quit_during_training_saves_and_leaves_no_thread(tm_slice, home):
     assert ck.step > 0 and ck.best_val_loss
 
 
+async def test_a_quit_that_lands_after_the_app_ended_raises_nothing(home):
+    """A SIGTERM or a closed browser tab can ask to quit as the app shuts down: nothing breaks."""
+    app = create_app(home, trainer_factory=ScriptedTrainer)
+
+    async def leave(pilot):
+        await pilot.press("ctrl+q")
+
+    await app.run_async(headless=True, size=(80, 24), auto_pilot=leave)  # run as lmplay runs it, and quit
+    assert not app.is_running
+    app.action_quit()  # before the fix: RuntimeError("App is not running") from run_worker
+
+
 async def _start_training(pilot, app):
     """Open the model under the picker's cursor, show its Train tab and start training: its panel."""
     await pilot.press("enter")

@@ -497,7 +497,11 @@ class LmplayApp(App):
 
     def action_quit(self) -> None:
         """Stop every run (each saves) and generation, then exit once they are done. The waiting runs in
-        a worker, so the screen keeps drawing ("stopping (saving)…") meanwhile."""
+        a worker, so the screen keeps drawing ("stopping (saving)…") meanwhile. Asked once the app has
+        ended (a SIGTERM or a closed tab that lands as it shuts down), it only tells the runs to stop."""
+        if not self.is_running:
+            self.runs.stop_all()
+            return
         self.run_worker(self.quit_and_wait(), group="quit", exclusive=True)
 
     async def quit_and_wait(self) -> None:
