@@ -10,7 +10,7 @@ from pathlib import Path
 
 from . import paths
 from .errors import LmError
-from .fsutil import BadFile, read_json, write_json
+from .store.files import BadFile, read_json, write_json
 
 MAX_SETTINGS_BYTES = 1 << 20  # a settings file larger than this is damaged (it holds a few lines)
 

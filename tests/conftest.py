@@ -55,7 +55,7 @@ def tm_slice(tmp_path, prose_text) -> Path:
 def prose_text() -> str:
     """50,000 characters of English prose that ship with Python (the built-in corpus): tests that need
     a corpus but not a particular one run everywhere, with or without ../shared."""
-    from lmcore import corpus
+    from lmcore.data import corpus
 
     return corpus.load("pythondocs").text[:50_000]
 

@@ -5,7 +5,7 @@ import torch
 
 from lmcore import Checkpoint, CorpusRef, EvalPoint, Generator, Tokenizer, TrainConfig, Vocab
 from lmcore.models import build_model, preset_config
-from lmcore.text import build_vocab
+from lmcore.data.text import build_vocab
 
 TOKENS = list("abcdefgh \n")
 ARCHS = ["ngram", "rnn", "gru", "lstm", "transformer"]

@@ -4,7 +4,7 @@ import pytest
 from textual.widgets import Button, Input
 
 from lmcore import Store
-from lmcore.cli import main
+from lmcore.cli.main import main
 from tui.app import create_app
 from tui.messages import RunEvent, RunFinished
 from tui.screens.dialogs import ConfirmScreen, RenameScreen

@@ -1,6 +1,6 @@
 import torch
 
-from lmcore.data import BatchStream, random_batches, sequential_batches
+from lmcore.data.batching import BatchStream, random_batches, sequential_batches
 
 SEQ = list(range(35))
 

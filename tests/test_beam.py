@@ -105,7 +105,7 @@ def test_cli_beam_search_and_sampling_presets(prose, capsys):
     import json
 
     import lmcore
-    from lmcore.cli import main
+    from lmcore.cli.main import main
 
     lmcore.train("g", arch="lstm", preset="tiny", corpus=str(prose), steps=10, eval_every=10)
     assert main(["generate", "g", "--prompt", "The ", "--length", "20", "--beam", "3", "--json"]) == 0

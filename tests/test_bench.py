@@ -1,6 +1,6 @@
 import json
 
-from lmcore.cli import main
+from lmcore.cli.main import main
 
 from .conftest import TIMEMACHINE
 
@@ -10,7 +10,7 @@ KEYS = {"bench", "arch", "impl", "preset", "device", "value", "unit", "reference
 def test_bench_quick_json_smoke(capsys, monkeypatch):
     """A smoke run of `lmcore bench --quick --arch lstm --json` (no speed is asserted): on The Time Machine
     when ../shared/corpora has it, else on the built-in corpus, so that it never needs the network."""
-    import lmcore.bench as bench
+    import lmcore.bench.speed as bench
 
     real = bench.Bench.time_to_loss
     monkeypatch.setattr(bench.Bench, "time_to_loss",

@@ -14,11 +14,12 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 import lmcore
-from lmcore import SamplingSettings, Store, Tokenizer, bpe
-from lmcore.cli import main
+from lmcore import SamplingSettings, Store, Tokenizer
+from lmcore.data import bpe
+from lmcore.cli.main import main
 from lmcore.errors import ConfigError
-from lmcore.scoring import score_text
-from lmcore.typed import from_mapping
+from lmcore.generation.scoring import score_text
+from lmcore.store.typed import from_mapping
 
 ROOT = Path(__file__).resolve().parents[1]
 ODD = "Café naïve façade — “quotes” ½ 😀🎉 👩‍👩‍👧 日本語 עברית\tTab\x00nul\x07bell\x1b[0m\u2028sep\ufeff\n"
@@ -154,7 +155,7 @@ def test_the_bpe_json_is_checked_before_use(small_bpe):
 
 
 def test_zipf_of_bpe_tokens(prose_text):
-    from lmcore.insight import zipf_stats
+    from lmcore.inspect import zipf_stats
 
     z = zipf_stats(prose_text[:20_000], "bpe", "raw")
     assert z.tokens > 0 and z.ngrams[0].top and all("Ġ" not in t for t, _ in z.ngrams[0].top)

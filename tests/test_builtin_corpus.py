@@ -4,7 +4,7 @@ import re
 from collections import Counter
 
 import lmcore
-from lmcore import corpus
+from lmcore.data import corpus
 
 SPHINX_TEXT = '''The "with" statement
 ********************

@@ -15,11 +15,11 @@ import pytest
 import torch
 
 import lmcore
-from lmcore import corpus as corpora
-from lmcore import token_cache
-from lmcore.cli import main
+from lmcore.data import corpus as corpora
+from lmcore.data import token_cache
+from lmcore.cli.main import main
 from lmcore.errors import CorpusError
-from lmcore.text import Tokenizer
+from lmcore.data.text import Tokenizer
 
 ROOT = Path(__file__).resolve().parents[1]
 NOT_TEXT_CODECS = ("base64", "rot13", "hex", "zlib", "uu", "quopri", "bz2", "undefined")
@@ -131,8 +131,9 @@ def test_truncating_the_token_file_while_it_is_used_does_not_kill_the_process(ho
     """Read in another process: a memory-mapped file cut short kills its reader with SIGBUS."""
     script = textwrap.dedent(f"""
         import os, sys
-        from lmcore import corpus as corpora, token_cache
-        from lmcore.text import Tokenizer
+        from lmcore.data import corpus as corpora
+        from lmcore.data import token_cache
+        from lmcore.data.text import Tokenizer
         if not {in_memory}:
             token_cache.IN_MEMORY_BYTES, token_cache.COPY_BYTES = 0, 4096  # copied in several pieces
         home, path = sys.argv[1], sys.argv[2]
@@ -157,8 +158,9 @@ def test_truncating_the_token_file_while_it_is_used_does_not_kill_the_process(ho
 def test_a_tokenization_killed_with_sigkill_leaves_nothing_after_the_next_use(home, tmp_path, accented):
     script = textwrap.dedent("""
         import os, signal, sys
-        from lmcore import corpus as corpora, token_cache
-        from lmcore.text import Tokenizer
+        from lmcore.data import corpus as corpora
+        from lmcore.data import token_cache
+        from lmcore.data.text import Tokenizer
         def progress(what, done, total):
             if what == "writing token ids":
                 os.kill(os.getpid(), signal.SIGKILL)

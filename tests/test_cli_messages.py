@@ -9,7 +9,7 @@ import pytest
 
 import lmcore
 from lmcore import Store
-from lmcore.cli import main
+from lmcore.cli.main import main
 
 TINY = ["--arch", "lstm", "--preset", "tiny"]
 

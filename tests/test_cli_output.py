@@ -9,7 +9,7 @@ import re
 import pytest
 
 import lmcore
-from lmcore.cli import main
+from lmcore.cli.main import main
 
 # what a terminal must never receive raw: C0 (JSON escapes those itself), DEL, C1 (U+009B is a CSI),
 # bidirectional embeddings, overrides and isolates, line and paragraph separators
@@ -76,7 +76,7 @@ def test_strict_json_escapes_controls_and_keeps_other_text_readable():
 
 
 def test_bench_json_rows_are_strict_and_escaped(monkeypatch, capsys):
-    from lmcore import bench
+    from lmcore.bench import speed as bench
 
     class OneRow:  # stands for a measurement whose rate could not be taken, on a device with an odd name
         def __init__(self, device, quick, corpus, archs, on_row=None):

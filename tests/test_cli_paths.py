@@ -10,7 +10,7 @@ import pytest
 
 import lmcore
 from lmcore import Store
-from lmcore.cli import main
+from lmcore.cli.main import main
 
 from . import factories
 

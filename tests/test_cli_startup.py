@@ -19,7 +19,7 @@ from hypothesis import given, settings, strategies as st
 import lmcore
 from lmcore import Store
 from lmcore.models import ARCHS, build_model, model_class, preset_config, shapes, traits
-from lmcore.safetensors_header import HeaderError, read as read_header
+from lmcore.store.safetensors_header import HeaderError, read as read_header
 
 from . import factories
 
@@ -136,8 +136,8 @@ import json, sys
 import lmcore
 cheap = "torch" not in sys.modules and "numpy" not in sys.modules
 listed = set(lmcore.__all__) <= set(dir(lmcore))
-from lmcore.train import Trainer  # the submodule named like the function: lmcore.train stays the function
-train_is_function = callable(lmcore.train) and lmcore.train.__module__ == "lmcore.train"
+from lmcore.training.trainer import Trainer  # the submodule named like the function: lmcore.train stays the function
+train_is_function = callable(lmcore.train) and lmcore.train.__module__ == "lmcore.training.trainer"
 from lmcore import *
 star = all(name in globals() for name in lmcore.__all__)
 print(json.dumps([cheap, listed, train_is_function, star, lmcore.Trainer is Trainer]))

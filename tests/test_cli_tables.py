@@ -3,7 +3,7 @@ the next command); the other columns wrap, or each name goes on a line of its ow
 import pytest
 
 import lmcore
-from lmcore.cli import main
+from lmcore.cli.main import main
 
 LONG = "lstm-" + "a-really-long-model-name-that-goes-on-and-on-" + "x" * 14  # 64 characters: the longest
 assert len(LONG) == 64

@@ -7,8 +7,8 @@ import torch
 
 import lmcore
 from lmcore import Generator, Store
-from lmcore.cli import main
-from lmcore.scoring import score_text
+from lmcore.cli.main import main
+from lmcore.generation.scoring import score_text
 
 from .factories import ARCHS, generator
 

@@ -4,8 +4,8 @@ import json
 import pytest
 
 import lmcore
-from lmcore import corpus
-from lmcore.cli import main
+from lmcore.data import corpus
+from lmcore.cli.main import main
 from lmcore.errors import CorpusError
 
 from .conftest import SHAKESPEARE, SHARED, TIMEMACHINE

@@ -3,7 +3,9 @@ import hashlib
 
 import pytest
 
-from lmcore import Cancelled, DownloadError, corpus
+from lmcore import Cancelled, DownloadError
+
+from lmcore.data import corpus
 
 from .httpserver import Server, refused_url
 

@@ -15,10 +15,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from lmcore.cli import main
-from lmcore.data import BatchStream
+from lmcore.cli.main import main
+from lmcore.data.batching import BatchStream
 from lmcore.errors import ConfigError
-from lmcore.store import Store
+from lmcore.store.model_store import Store
 
 from .waiting import DEADLINE
 

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import torch
 
-from lmcore.decode import (ModelDecoder, NumpyTransformerDecoder, RecurrentDecoder, TransformerDecoder,
+from lmcore.generation.decoders import (ModelDecoder, NumpyTransformerDecoder, RecurrentDecoder, TransformerDecoder,
                            decoder_for)
 from lmcore.models import build_model, preset_config
 
@@ -39,7 +39,7 @@ def test_recurrent_decoder_matches_forward(arch, impl, layers, inp):
 
 
 def test_recurrent_decoder_without_a_table_for_large_vocabularies(monkeypatch):
-    import lmcore.decode as decode
+    import lmcore.generation.decoders as decode
 
     monkeypatch.setattr(decode, "TABLE_MAX_BYTES", 0)
     torch.manual_seed(0)
@@ -77,9 +77,9 @@ def test_ngram_and_gpu_recurrent_use_the_model_itself():
 @pytest.mark.parametrize("arch", ["lstm", "transformer"])
 def test_greedy_stream_is_the_same_through_the_fast_decoder_and_the_model(arch, monkeypatch):
     """End to end through Generator.stream: the numpy decoders pick the same tokens as the model itself."""
-    import lmcore.generate as generate
+    import lmcore.generation.generator as generate
     from lmcore import SamplingSettings
-    from lmcore.text import Tokenizer, build_vocab
+    from lmcore.data.text import Tokenizer, build_vocab
 
     text = "the time traveller held in his hand a glittering metallic framework " * 20
     tok = Tokenizer("char", "raw")
@@ -97,8 +97,8 @@ def test_greedy_stream_is_the_same_through_the_fast_decoder_and_the_model(arch, 
 
 def test_generator_reuses_the_decoder_layout_until_the_weights_change():
     from lmcore import SamplingSettings
-    from lmcore.generate import Generator
-    from lmcore.text import Tokenizer, build_vocab
+    from lmcore.generation.generator import Generator
+    from lmcore.data.text import Tokenizer, build_vocab
 
     text = "abcab cabba " * 30
     tok = Tokenizer("char", "raw")
@@ -122,8 +122,8 @@ def test_generator_reuses_the_decoder_layout_until_the_weights_change():
 
 def test_a_stop_string_split_across_tokens_ends_the_stream_where_it_completes():
     from lmcore import SamplingSettings
-    from lmcore.generate import Generator
-    from lmcore.text import Tokenizer, build_vocab
+    from lmcore.generation.generator import Generator
+    from lmcore.data.text import Tokenizer, build_vocab
 
     tok = Tokenizer("char", "raw")
     vocab = build_vocab("the quick brown fox jumps over the lazy dog " * 10, tok)

@@ -16,9 +16,9 @@ import pytest
 import torch
 
 from lmcore import SamplingSettings, Store, Tokenizer, build_vocab, encode, load_model
-from lmcore.cli import main
-from lmcore.decode import decoder_for
-from lmcore.generate import Generator
+from lmcore.cli.main import main
+from lmcore.generation.decoders import decoder_for
+from lmcore.generation.generator import Generator
 from lmcore.models import build_model, preset_config
 from tests import factories
 

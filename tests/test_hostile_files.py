@@ -9,8 +9,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import lmcore
-from lmcore.cli import main
-from lmcore.store import Store
+from lmcore.cli.main import main
+from lmcore.store.model_store import Store
 
 JSON_VALUES = st.recursive(
     st.none() | st.booleans() | st.integers(min_value=-(10 ** 15), max_value=10 ** 15)

@@ -20,10 +20,11 @@ from pathlib import Path
 import pytest
 
 import lmcore
-from lmcore import corpus, token_cache
+from lmcore.data import corpus
+from lmcore.data import token_cache
 from lmcore.errors import StoreError
-from lmcore.store import Store
-from lmcore.text import Tokenizer
+from lmcore.store.model_store import Store
+from lmcore.data.text import Tokenizer
 from tests import factories
 from tests.tui_helpers import notes, record_notifications, wait_for  # noqa: F401 - the fixture
 

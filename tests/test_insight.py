@@ -10,10 +10,10 @@ import torch.nn.functional as F
 
 import lmcore
 from lmcore import Generator, Tokenizer, Vocab
-from lmcore.cli import main
-from lmcore.insight import (AttentionView, NeuronTrace, attention_view, find_units, gradient_flow,
+from lmcore.cli.main import main
+from lmcore.inspect import (AttentionView, NeuronTrace, attention_view, find_units, gradient_flow,
                             gradient_flows, text_properties, trace_text, zipf_stats)
-from lmcore.insight.gradients import fresh_model, random_ids
+from lmcore.inspect.gradients import fresh_model, random_ids
 from lmcore.models import build_model, preset_config
 
 from . import factories

@@ -4,7 +4,7 @@ from textual.widgets import Input, Select
 
 import lmcore
 from lmcore import Store
-from lmcore.insight import trace_text, zipf_stats
+from lmcore.inspect import trace_text, zipf_stats
 from tui.app import create_app
 from tui.screens.model import ModelScreen
 from tui.screens.new_model import NewModelScreen

@@ -4,7 +4,7 @@ import math
 
 import lmcore
 from lmcore import Store
-from lmcore.cli import main
+from lmcore.cli.main import main
 
 
 def test_every_evaluation_stores_bits_per_character(prose):

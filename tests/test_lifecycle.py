@@ -11,8 +11,8 @@ import pytest
 import torch
 
 import lmcore
-from lmcore.cli import main
-from lmcore.store import Store
+from lmcore.cli.main import main
+from lmcore.store.model_store import Store
 
 from .waiting import DEADLINE, until
 

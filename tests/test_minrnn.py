@@ -4,7 +4,7 @@ import pytest
 import torch
 
 import lmcore
-from lmcore.decode import MinRNNDecoder, decoder_for
+from lmcore.generation.decoders import MinRNNDecoder, decoder_for
 from lmcore.models import build_model, preset_config
 from lmcore.models.minrnn import MinRNN, g
 

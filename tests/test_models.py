@@ -2,10 +2,10 @@ import pytest
 import torch
 
 from lmcore.errors import ConfigError
-from lmcore.generate import Generator
+from lmcore.generation.generator import Generator
 from lmcore.models import ModelConfig, build_model, preset_config
-from lmcore.text import Tokenizer
-from lmcore.vocab import Vocab
+from lmcore.data.text import Tokenizer
+from lmcore.data.vocab import Vocab
 
 
 @pytest.mark.parametrize("arch", ["rnn", "gru", "lstm"])

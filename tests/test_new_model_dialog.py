@@ -5,7 +5,9 @@ import hashlib
 import pytest
 from textual.widgets import Button, Input, Select
 
-from lmcore import Store, corpus
+from lmcore import Store
+
+from lmcore.data import corpus
 from tui.app import create_app
 from tui.screens.model import ModelScreen
 from tui.screens.new_model import NewModelScreen

@@ -7,8 +7,8 @@ import xml.etree.ElementTree as ET
 import pytest
 
 from lmcore import EvalPoint, Store, visible_line
-from lmcore import plot
-from lmcore.cli import main
+from lmcore.inspect import plot
+from lmcore.cli.main import main
 
 from . import factories
 from .tui_helpers import notes, record_notifications, wait_for  # noqa: F401 - the fixture

@@ -12,9 +12,9 @@ import pytest
 
 import lmcore
 from lmcore import Checkpoint
-from lmcore.cli import main
+from lmcore.cli.main import main
 from lmcore.errors import StoreError
-from lmcore.store import Store
+from lmcore.store.model_store import Store
 from tests import factories
 
 

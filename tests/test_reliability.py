@@ -11,9 +11,9 @@ import pytest
 import torch
 
 import lmcore
-from lmcore import corpus
+from lmcore.data import corpus
 from lmcore.errors import CorpusError, StoreError
-from lmcore.store import Store
+from lmcore.store.model_store import Store
 
 from .waiting import DEADLINE
 
@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 WRITER = r"""
 import sys, torch
-from lmcore.store import Store
+from lmcore.store.model_store import Store
 from tests import factories
 store = Store(sys.argv[1])
 step = int(sys.argv[2])
@@ -103,7 +103,7 @@ def test_truncated_weights_are_listed_as_damaged_and_others_unaffected(home, tm_
 def test_a_second_trainer_on_the_same_model_is_refused(home, tm_slice):
     lmcore.train("m", arch="lstm", preset="tiny", corpus=str(tm_slice), steps=5)
     holder = subprocess.Popen(
-        [sys.executable, "-c", "import sys; from lmcore.store import Store\n"
+        [sys.executable, "-c", "import sys; from lmcore.store.model_store import Store\n"
          "with Store(sys.argv[1]).lock('m'):\n    print('locked', flush=True); sys.stdin.read()", str(home)],
         cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)  # held until the test ends it
     try:
@@ -192,7 +192,7 @@ def test_corpus_names_cannot_escape_the_cache(home):
 
 
 def test_transformer_sequence_longer_than_its_context_is_refused(tm_slice, capsys):
-    from lmcore.cli import main
+    from lmcore.cli.main import main
 
     assert main(["train", "t", "--arch", "transformer", "--preset", "tiny", "--corpus", str(tm_slice),
                  "--seq-len", "64"]) == 1
@@ -205,7 +205,7 @@ def test_a_large_corpus_is_encoded_with_bounded_python_memory(tmp_path):
     strings would need 8 bytes per character for the pointers alone, more than 8x the file)."""
     import tracemalloc
 
-    from lmcore.text import Tokenizer, build_vocab, encode
+    from lmcore.data.text import Tokenizer, build_vocab, encode
 
     line = "The Time Traveller (for so it will be convenient to speak of him) was expounding.\n"
     path = tmp_path / "big.txt"

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 
 import lmcore
-from lmcore.cli import main
+from lmcore.cli.main import main
 
 
 def test_the_listed_rate_is_the_runs_tokens_over_the_runs_time(tmp_path, capsys):

@@ -4,7 +4,7 @@ import pytest
 import numpy as np
 
 from lmcore.errors import ConfigError
-from lmcore.sampling import SamplingSettings, apply_repetition_penalty, filter_probs, next_token_distribution, sample
+from lmcore.generation.sampling import SamplingSettings, apply_repetition_penalty, filter_probs, next_token_distribution, sample
 
 # index 0 is <unk>; 1..4 are real tokens
 LOGITS = np.array([5.0, math.log(0.5), math.log(0.25), math.log(0.15), math.log(0.10)])
@@ -111,7 +111,7 @@ def test_out_of_range_settings(kw, msg):
 
 
 def test_draw_and_alternatives():
-    from lmcore.sampling import draw, top_alternatives
+    from lmcore.generation.sampling import draw, top_alternatives
 
     rng = np.random.default_rng(0)
     assert draw(np.zeros(4, np.float32), rng) == -1
@@ -124,7 +124,7 @@ def test_draw_and_alternatives():
 
 
 def test_alternatives_agree_for_small_and_large_vocabularies():
-    from lmcore.sampling import top_alternatives
+    from lmcore.generation.sampling import top_alternatives
 
     rng = np.random.default_rng(1)
     for size in (7, 300, 5000):

@@ -48,7 +48,7 @@ async def test_the_same_text_view_shows_crlf_text_once(home):
 
 
 async def test_the_corpus_chart_reads_a_models_corpus_in_the_encoding_it_was_trained_with(home, tmp_path, prose_text):
-    from lmcore.insight import zipf_stats
+    from lmcore.inspect import zipf_stats
 
     p = tmp_path / "utf16.txt"
     p.write_text(prose_text[:20_000], "utf-16")

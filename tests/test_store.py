@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from lmcore.errors import StoreError
-from lmcore.store import Store, validate_name
+from lmcore.store.model_store import Store, validate_name
 
 from . import factories
 
@@ -118,7 +118,7 @@ def test_the_lock_file_is_never_opened_through_a_symbolic_link(home, tmp_path):
 
 
 def test_models_cli_lists_json_and_removes(home, capsys):
-    from lmcore.cli import main
+    from lmcore.cli.main import main
 
     s = Store(home)
     factories.save(s, "good")

@@ -1,8 +1,8 @@
 import torch
 
 import lmcore
-from lmcore.text import Tokenizer, build_vocab, encode, id_dtype
-from lmcore.vocab import Vocab
+from lmcore.data.text import Tokenizer, build_vocab, encode, id_dtype
+from lmcore.data.vocab import Vocab
 
 
 def _d2l(text, level):
@@ -67,7 +67,7 @@ def test_compact_dtypes():
 
 
 def test_encode_unknown_chars_map_to_unk_and_chunking(monkeypatch):
-    import lmcore.text as text
+    import lmcore.data.text as text
 
     monkeypatch.setattr(text, "ENCODE_CHUNK", 7)
     tok = Tokenizer("char", "raw")
@@ -87,7 +87,7 @@ def test_split_is_a_contiguous_tail():
 
 
 def test_ngram_statistics_zipf(tm_text):
-    from lmcore.stats import ngram_stats
+    from lmcore.data.stats import ngram_stats
 
     ids, vocab = _d2l(tm_text, "word")
     uni = ngram_stats(ids, vocab.idx_to_token, 1)

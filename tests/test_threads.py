@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from lmcore.errors import ConfigError
-from lmcore.threads import CHECK_EVERY_S, Sample, ThreadGovernor, check_threads, choose, others_cores, read_sample
+from lmcore.training.threads import CHECK_EVERY_S, Sample, ThreadGovernor, check_threads, choose, others_cores, read_sample
 
 
 @pytest.mark.parametrize("free, runs, most, expect", [

@@ -10,11 +10,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import lmcore
-from lmcore import corpus as corpora
-from lmcore import data, token_cache
+from lmcore.data import corpus as corpora
+from lmcore.data import batching as data
+from lmcore.data import token_cache
 from lmcore.errors import Cancelled, CorpusError
-from lmcore.text import Tokenizer
-from lmcore.vocab import Vocab
+from lmcore.data.text import Tokenizer
+from lmcore.data.vocab import Vocab
 
 
 def _tokens(home, path, tok=Tokenizer(), vocab=None, val_fraction=0.1, **kw):
@@ -79,7 +80,7 @@ def test_a_saved_vocabulary_maps_new_tokens_to_unk(tmp_path, home):
 
 
 def test_the_unigram_floor_matches_counting_in_memory(tmp_path, home, prose_text):
-    from lmcore.evaluation import unigram_loss
+    from lmcore.training.evaluation import unigram_loss
 
     p = tmp_path / "t.txt"
     p.write_text(prose_text[:8000], "utf-8")

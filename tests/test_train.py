@@ -7,9 +7,9 @@ import pytest
 import torch
 
 import lmcore
-from lmcore.cli import main
+from lmcore.cli.main import main
 from lmcore.errors import StoreError
-from lmcore.store import Store
+from lmcore.store.model_store import Store
 
 
 def _train(name, corpus, collect=None, **kw):
@@ -86,7 +86,7 @@ def test_stop_flag_stops_cleanly_and_saves(tm_slice):
 
 
 def test_nan_loss_stops_and_keeps_last_good_checkpoint(tm_slice, monkeypatch):
-    tr = importlib.import_module("lmcore.train")
+    tr = importlib.import_module("lmcore.training.trainer")
 
     r, _ = _train("n", tm_slice, arch="lstm", preset="tiny", steps=10, eval_every=10)
     good = Store().read("n")

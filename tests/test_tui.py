@@ -343,7 +343,7 @@ async def test_quit_during_generation_ends_the_worker(tm_slice, home):
 
 
 async def test_missing_corpus_offline_is_a_notification_not_a_crash(home, monkeypatch):
-    from lmcore import corpus
+    from lmcore.data import corpus
 
     from .httpserver import refused_url
 

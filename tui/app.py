@@ -252,8 +252,8 @@ class LmplayApp(App):
         if d.get("arch") not in lmcore.models.ARCHS or d.get("preset") not in lmcore.models.PRESET_NAMES:
             d = dict(d, arch=defaults["arch"], preset=defaults["preset"])
         corpus = d.get("corpus", "timemachine")
-        entry = lmcore.corpus.entry(corpus)
-        if entry is None or lmcore.corpus.status(entry, self.store.home) == "needs download":
+        entry = lmcore.corpus_entry(corpus)
+        if entry is None or lmcore.corpus_status(entry, self.store.home) == "needs download":
             if not self._mirror_has(corpus):
                 corpus = d.get("fallback_corpus", "pythondocs")
         arch = d.get("arch", "lstm")
@@ -269,13 +269,13 @@ class LmplayApp(App):
         import os
         from pathlib import Path
 
-        m = os.environ.get(lmcore.corpus.MIRROR_ENV, "")
+        m = os.environ.get(lmcore.CORPUS_MIRROR_ENV, "")
         return bool(m) and not re.match(r"^https?://", m) and (Path(m).expanduser() / f"{corpus}.txt").is_file()
 
     def corpus_choices(self) -> list[tuple[str, str]]:
         out = []
-        for e in lmcore.corpus.registry():
-            out.append((f"{e.name} ({lmcore.corpus.status(e, self.store.home)})", e.name))
+        for e in lmcore.corpus_registry():
+            out.append((f"{e.name} ({lmcore.corpus_status(e, self.store.home)})", e.name))
         return out
 
     # ------------------------------------------------------------ training and generation

@@ -63,7 +63,7 @@ def export_model(store, name: str, fmt: str, out: str | os.PathLike, started=Non
     if missing:
         raise ConfigError(f"{fmt} export needs {', '.join(missing)}: pip install 'lmplay[export]'")
 
-    from ..generate import load_model
+    from ..generation.generator import load_model
 
     model, vocab, tokenizer = load_model(store, name, ck)  # consistent with meta.json, shapes checked
     if started is not None:

@@ -249,7 +249,7 @@ class Runner:
 def check(folder: Path, model: LanguageModel, steps: int = CHECK_TOKENS) -> float:
     """The largest difference between the exported model's logits and lmcore's decoder's, token by token
     over a short prompt and ``steps`` tokens of lmcore's greedy text."""
-    from ..decode import decoder_for
+    from ..generation.decoders import decoder_for
 
     dec, run = decoder_for(model, "cpu"), Runner(folder)
     v = model.config.vocab_size

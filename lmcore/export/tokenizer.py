@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import json
 
-from ..text import _NO_SPACE_AFTER, _NO_SPACE_BEFORE, _WORD_RE, Tokenizer
-from ..vocab import UNK, Vocab
+from ..data.text import _NO_SPACE_AFTER, _NO_SPACE_BEFORE, _WORD_RE, Tokenizer
+from ..data.vocab import UNK, Vocab
 
 
 def build(tokenizer: Tokenizer, vocab: Vocab):

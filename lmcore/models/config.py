@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 from ..errors import ConfigError
-from ..typed import from_mapping
+from ..store.typed import from_mapping
 
 ARCHS = ("ngram", "rnn", "gru", "lstm", "mingru", "minlstm", "transformer")
 RECURRENT = ("rnn", "gru", "lstm")

@@ -4,7 +4,7 @@ from __future__ import annotations
 from functools import partial
 
 from lmcore import LmError, visible_line
-from lmcore import plot
+from lmcore.inspect import plot
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen

@@ -21,7 +21,7 @@ from textual.widgets import Button, Input, Label, Select, Static
 
 import lmcore
 from lmcore import Cancelled, DownloadError, LmError, StoreError, validate_name, visible_line
-from lmcore.bpe import DEFAULT_VOCAB_SIZE, check_vocab_size
+from lmcore.data.bpe import DEFAULT_VOCAB_SIZE, check_vocab_size
 
 
 ARCHS = [("LSTM", "lstm"), ("GRU", "gru"), ("RNN", "rnn"), ("Transformer", "transformer"),
@@ -171,10 +171,10 @@ class NewModelScreen(ModalScreen[dict | None]):
             self.query_one("#create", Button).focus()
 
     # ------------------------------------------------------------ a registry corpus not downloaded yet
-    def _missing_corpus(self) -> lmcore.corpus.CorpusEntry | None:
+    def _missing_corpus(self) -> lmcore.CorpusEntry | None:
         """The chosen registry corpus when it still has to be downloaded."""
-        e = lmcore.corpus.entry(str(self.query_one("#corpus", Select).value))
-        if e is None or e.builtin or lmcore.corpus.status(e, self.app.store.home) != "needs download":
+        e = lmcore.corpus_entry(str(self.query_one("#corpus", Select).value))
+        if e is None or e.builtin or lmcore.corpus_status(e, self.app.store.home) != "needs download":
             return None
         return e
 
@@ -212,7 +212,7 @@ class NewModelScreen(ModalScreen[dict | None]):
         except Cancelled:
             return
         except DownloadError as exc:
-            builtin = [e.name for e in lmcore.corpus.registry() if e.builtin]
+            builtin = [e.name for e in lmcore.corpus_registry() if e.builtin]
             instead = f"{builtin[0]} (built in) or " if builtin else ""
             self.post_message(DownloadFinished(stop, corpus, (
                 f"Could not download {corpus}: {visible_line(exc.reason)}. Connect to the internet and press "

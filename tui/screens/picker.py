@@ -222,7 +222,7 @@ class PickerScreen(Screen):
             wanted = self.app.settings.get("default_model", {}).get("corpus")
             fetch = (f"\n\nThe chapters train on [b]{_safe(wanted)}[/b], which is not downloaded yet: in the "
                      "dialog, choose it as the corpus and press Download." if wanted and wanted != d["corpus"]
-                     and lmcore.corpus.entry(str(wanted)) is not None else "")
+                     and lmcore.corpus_entry(str(wanted)) is not None else "")
             welcome.update(
                 "Welcome to lmplay. No models yet.\n\n"
                 f"Press [b]Enter[/b] to create a small {d['arch'].upper()} on [b]{_safe(d['corpus'])}[/b] "

@@ -70,8 +70,8 @@ class GradientView(ChartView):
         return "ctrl+r computes: how much the loss at the last of 100 steps feels each earlier step"
 
     def compute(self, gen, text: str, stop: threading.Event, progress=None):
-        from lmcore.insight import gradient_flow, gradient_flows  # torch: loaded when first needed
-        from lmcore.insight.gradients import random_ids
+        from lmcore.inspect import gradient_flow, gradient_flows  # torch: loaded when first needed
+        from lmcore.inspect.gradients import random_ids
 
         flows = gradient_flows(self.length)
         if gen is not None and gen.model.unit_values and gen.model.stateful:
@@ -123,7 +123,7 @@ class CorpusView(ChartView):
         return "ctrl+r counts the corpus's n-grams (Zipf's law: a straight line on log-log axes)"
 
     def compute(self, gen, text: str, stop: threading.Event, progress=None):
-        from lmcore.insight import zipf_stats  # torch: loaded when first needed
+        from lmcore.inspect import zipf_stats  # torch: loaded when first needed
 
         app = self.app
         source, encoding = self.corpus, None

@@ -87,7 +87,7 @@ class SurprisalView(TextView):
         counts = [0] * 4
         tokens = [ShownToken(visible(score.lead), about="the first token: nothing predicts it")]
         for t in score.tokens:
-            b = lmcore.scoring.rank_bucket(t.rank)
+            b = lmcore.rank_bucket(t.rank)
             counts[b] += 1
             alts = "  ".join(f"{visible(a)!r} {p:.2f}" for a, p in t.alternatives)
             tokens.append(ShownToken(visible(t.text), t.prob, BUCKET_COLOURS[b],
@@ -95,7 +95,7 @@ class SurprisalView(TextView):
         _show_tokens(self, tokens, cursor=1)
         n = len(score.tokens)
         line = Text(f"ppl {score.ppl:.2f} · {score.bits_per_char:.3f} bits/char · ")
-        for name, k, colour in zip(lmcore.scoring.BUCKETS, counts, BUCKET_COLOURS):
+        for name, k, colour in zip(lmcore.RANK_BUCKETS, counts, BUCKET_COLOURS):
             line.append("■", style=theme_style(self.app, colour))
             line.append(f" {name} {k / n:.0%} ")
         self.summary(line)
@@ -127,7 +127,7 @@ class NeuronView(TextView):
         return "an rnn, gru or lstm: ctrl+r shows its units over the text below"
 
     def compute(self, gen, text: str, stop: threading.Event, progress=None):
-        from lmcore.insight import find_units, trace_text  # torch: loaded when first needed
+        from lmcore.inspect import find_units, trace_text  # torch: loaded when first needed
 
         trace = trace_text(gen, text, stop_event=stop, progress=progress)
         return trace, find_units(trace, top=3, stop_event=stop)
@@ -259,7 +259,7 @@ class AttentionView(Vertical):
         yield AttentionHeatmap(classes="attention-map")
 
     def compute(self, gen, text: str, stop: threading.Event, progress=None):
-        from lmcore.insight import attention_view  # torch: loaded when first needed
+        from lmcore.inspect import attention_view  # torch: loaded when first needed
 
         return attention_view(gen, text)
 

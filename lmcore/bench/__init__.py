@@ -1,0 +1,1 @@
+"""``lmcore bench``: speed and start-up measured with the commands that give them."""

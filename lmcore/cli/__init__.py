@@ -1,0 +1,1 @@
+"""The ``lmcore`` command line, one module per command group."""

@@ -1,0 +1,1 @@
+"""Data: corpora, text preparation and tokenizers, vocabularies, the token cache and batching."""

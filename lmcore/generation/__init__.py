@@ -1,0 +1,1 @@
+"""Generation: the generator, its decoders, sampling, beam search and scoring."""

@@ -1,0 +1,1 @@
+"""Training: the trainer, the run's preparation and recipe, evaluation, the clock, threads, DDP."""

@@ -1,0 +1,157 @@
+"""Preparing a run: everything checked and loaded before the first step, so that a bad option, a
+missing GPU or a text too short for one batch fails here, with one line, before anything is saved.
+
+``prepare_new`` starts a model; ``prepare_continue`` reads a saved one and continues it. The caller (the
+Trainer) holds the model's lock while either runs."""
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, replace
+from typing import Callable
+
+import torch
+
+from ..data import corpus as corpora
+from ..data import token_cache
+from ..store.checkpoint import Checkpoint, CorpusRef
+from ..data.batching import BatchStream
+from .evaluation import unigram_loss
+from ..device import pick_device
+from ..errors import ConfigError, StoreError
+from ..models import ModelConfig, model_class
+from ..store.model_store import Store
+from ..data.text import Tokenizer
+from ..data.token_cache import TokenData
+from .config import TrainConfig
+from ..data.vocab import Vocab
+
+
+@dataclass
+class PreparedRun:
+    """What one run trains: the model's description, the resolved recipe and the encoded text."""
+
+    name: str
+    preset: str
+    model_cfg: ModelConfig
+    cfg: TrainConfig
+    tokenizer: Tokenizer
+    vocab: Vocab
+    corpus: CorpusRef
+    train_ids: torch.Tensor
+    val_ids: torch.Tensor
+    device: torch.device
+    saved: Checkpoint | None = None     # the checkpoint this run continues
+    resume_state: dict | None = None    # its optimizer, RNG, data position and latest weights
+    run_start_step: int = 0
+    run_start_elapsed: float = 0.0
+    stream: BatchStream | None = None   # None for models trained by counting
+    tokens: TokenData | None = None     # the ids the splits are views of (token_cache.TokenFile)
+
+    @property
+    def unigram(self) -> float:
+        """The add-one unigram's validation loss: the floor any model must beat."""
+        return self.tokens.unigram if self.tokens else unigram_loss(self.train_ids, self.val_ids, len(self.vocab))
+
+    @property
+    def step0(self) -> int:
+        return int(self.resume_state["step"]) if self.resume_state else 0
+
+
+Progress = Callable[[str, int, int | None], None]  # (what, done, total): downloading, tokenizing…
+
+
+def _tokens(store: Store, src: corpora.TextSource, sha1: str, tok: Tokenizer, vocab: Vocab | None,
+            val_fraction: float, progress: Progress | None, stop) -> TokenData:
+    """The corpus as ids, from the token cache (tokenized there first when needed)."""
+    return token_cache.tokens_for(store.home, src, sha1, tok, vocab, val_fraction, progress, stop)
+
+
+def _finish(run: PreparedRun) -> PreparedRun:
+    """Checks that need the data: the model fits the vocabulary, one batch fits the text."""
+    cls = model_class(run.model_cfg.arch)
+    run.model_cfg.vocab_size = len(run.vocab)
+    run.model_cfg.validate()
+    cfg = run.cfg
+    if run.model_cfg.arch == "transformer" and cfg.seq_len > run.model_cfg.context:
+        raise ConfigError(f"the sequence length ({cfg.seq_len}) is larger than the transformer's context "
+                          f"({run.model_cfg.context}): use --context {cfg.seq_len} or --seq-len "
+                          f"{run.model_cfg.context}")
+    if cls.trainable:
+        run.stream = BatchStream(run.train_ids, cfg.batch_size, cfg.seq_len, cfg.sampling, cfg.seed,
+                                 trim=run.tokens.file.trim if run.tokens else None)
+    return run
+
+
+def _corpus_ref(src: corpora.TextSource, sha1: str, data: TokenData) -> CorpusRef:
+    return CorpusRef(name=src.name, sha1=sha1, source=src.source, train_tokens=len(data.train_ids),
+                     val_tokens=len(data.val_ids), val_chars=data.val_chars,
+                     encoding=None if src.codec == "utf-8" else src.codec)
+
+
+def _downloading(progress: Progress | None):
+    return (lambda done, total: progress("downloading", done, total)) if progress else None
+
+
+def _sha1(store: Store, src: corpora.TextSource) -> str:
+    return src.sha1(token_cache.cache_dir(store.home).parent / "sha1")
+
+
+def prepare_new(store: Store, name: str, model_cfg: ModelConfig, preset: str, given: TrainConfig,
+                corpus: str, tokenizer: Tokenizer, encoding: str | None = None,
+                progress: Progress | None = None, stop: threading.Event | None = None) -> PreparedRun:
+    if store.exists(name):
+        raise StoreError(f"a model named '{name}' exists already: continue it with --resume, "
+                          f"pick another name, or delete it (lmcore models rm {name})")
+    model_cfg.validate()
+    cfg = given.resolved(model_cfg.arch, preset, model_class(model_cfg.arch).stateful)
+    device = pick_device(cfg.device)
+    src = corpora.open_source(corpus, store.home, encoding=encoding, progress=_downloading(progress))
+    sha1 = _sha1(store, src)
+    data = _tokens(store, src, sha1, tokenizer, None, cfg.val_fraction, progress, stop)
+    return _finish(PreparedRun(name, preset, model_cfg, cfg, data.tokenizer, data.vocab, _corpus_ref(src, sha1, data),
+                               data.train_ids, data.val_ids, device, tokens=data))
+
+
+def prepare_continue(store: Store, name: str, given: TrainConfig, corpus: str | None = None,
+                     encoding: str | None = None, progress: Progress | None = None,
+                     stop: threading.Event | None = None) -> PreparedRun:
+    """Continue model ``name``. With ``given.steps`` / ``given.minutes``, a new run of that many more steps
+    or minutes starts at the saved step; without, the saved run goes on where it stopped (refused when
+    it had finished: there is nothing left of it)."""
+    saved = store.read(name)
+    cls = model_class(saved.model.arch)
+    if not cls.trainable:
+        raise ConfigError(f"model '{name}' is an {saved.model.arch} model, trained by counting in one pass: "
+                          f"there is nothing to continue. Train a new model to change it")
+    budget = {k: v for k, v in (("steps", given.steps), ("minutes", given.minutes)) if v is not None}
+    if budget:  # a new run: N more steps / M more minutes from here
+        run_start_step, run_start_elapsed = saved.step, saved.elapsed
+        cfg = saved.train.overlaid(replace(given, steps=None, minutes=None))
+        cfg.steps, cfg.minutes = budget.get("steps"), budget.get("minutes")
+    else:
+        if saved.budget_reached():
+            t = saved.train
+            what = (f"{t.steps:,} steps" if t.steps is not None else "") + \
+                   (" / " if t.steps is not None and t.minutes is not None else "") + \
+                   (f"{t.minutes:g} minutes" if t.minutes is not None else "")
+            raise ConfigError(f"model '{name}' has finished its run ({what}, now at step {saved.step:,}): "
+                              f"say how much more to train with --steps N or --minutes M")
+        run_start_step, run_start_elapsed = saved.run_start_step, saved.run_start_elapsed
+        cfg = saved.train.overlaid(given)
+    cfg = cfg.validate(cls.stateful)
+    device = pick_device(cfg.device)
+    resume_state = store.load_resume(name, saved)
+    if resume_state is None:
+        raise ConfigError(f"model '{name}' has no resume state saved: it cannot be continued")
+    src = corpus or saved.corpus.argument()
+    text = corpora.open_source(src, store.home, encoding=encoding or saved.corpus.encoding,  # as trained
+                               progress=_downloading(progress))
+    sha1 = _sha1(store, text)
+    if sha1 != saved.corpus.sha1:
+        raise ConfigError(f"corpus '{src}' is not the text model '{name}' was trained on (sha1 differs): "
+                          f"continue with the same text (--corpus PATH if it moved), or train a new model")
+    data = _tokens(store, text, sha1, saved.tokenizer, saved.vocab, cfg.val_fraction, progress, stop)
+    run = PreparedRun(name, saved.preset, replace(saved.model), cfg, saved.tokenizer, saved.vocab,
+                      _corpus_ref(text, sha1, data), data.train_ids, data.val_ids, device,
+                      saved, resume_state, run_start_step, run_start_elapsed, tokens=data)
+    return _finish(run)
