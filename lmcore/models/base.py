@@ -40,6 +40,12 @@ class LanguageModel(nn.Module):
         (heads, time, head size) they average."""
         raise ConfigError(f"a {self.config.arch} model has no attention to show")
 
+    def compile_parts(self) -> bool:
+        """Under --compile: compile parts of the model itself where compiling the whole training step would
+        take minutes (a time loop written in Python). True when it did: the trainer then leaves the step as
+        it is."""
+        return False
+
     def forward(self, x: torch.Tensor, state: Any = None) -> tuple[torch.Tensor, Any]:
         """x: (batch, time) token ids. Returns logits (batch, time, vocab) and the new state."""
         raise NotImplementedError

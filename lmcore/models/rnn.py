@@ -59,7 +59,7 @@ class ScratchRNN(nn.Module):
         super().__init__()
         self.mode, self.hidden, self.num_layers, self.dropout = mode, hidden, num_layers, dropout
         self.dirs = 2 if bidirectional else 1
-        self.fuse_cells = False  # compile the LSTM gate arithmetic (set by the trainer with --compile)
+        self.fuse_cells = False  # compile the LSTM gate arithmetic (set by compile_parts under --compile)
         g = GATES[mode] * hidden
         for layer in range(num_layers):
             in_size = input_size if layer == 0 else hidden * self.dirs
@@ -142,6 +142,12 @@ class RecurrentLM(LanguageModel):
                 for name, p in self.rnn.named_parameters():
                     if name.startswith("bias_"):
                         p[c.hidden: 2 * c.hidden] = c.forget_bias / 2  # ih + hh = forget_bias
+
+    def compile_parts(self) -> bool:
+        if not isinstance(self.rnn, ScratchRNN):
+            return False
+        self.rnn.fuse_cells = True  # compiling the whole time loop would take minutes: fuse the cells
+        return True
 
     def init_state(self, batch_size: int, device="cpu"):
         c = self.config
