@@ -41,7 +41,7 @@ def prepare_home(home: Path) -> None:
 
 
 def _env(home: Path) -> dict:
-    root = str(Path(__file__).resolve().parent.parent)  # the folder that holds this lmcore (and tui)
+    root = str(Path(__file__).resolve().parents[2])  # the folder that holds this lmcore (and tui)
     env = dict(os.environ, LMPLAY_HOME=str(home), COLUMNS="80", LINES="24", TERM="xterm-256color")
     env["PYTHONPATH"] = os.pathsep.join([root, *filter(None, [os.environ.get("PYTHONPATH")])])
     return env

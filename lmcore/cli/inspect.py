@@ -6,15 +6,16 @@ import argparse
 import math
 import sys
 
-from .output import _out, _read_text_file, _v
+from .output import Parser, _out, _read_text_file, _v
 from ..errors import ConfigError
 
 BUCKET_STYLES = ("green", "yellow", "red", "magenta")  # GLTR's colours: top 1, top 10, top 100, rest
 
 
-def add_parsers(sub, parser_class) -> None:
+def add_parser(sub) -> None:
     ins = sub.add_parser("inspect", help="look inside a model: surprisal, neurons, attention, gradients")
-    isub = ins.add_subparsers(dest="view", required=True, parser_class=parser_class)
+    ins.set_defaults(run=cmd_inspect)
+    isub = ins.add_subparsers(dest="view", required=True, parser_class=Parser)
 
     def text_args(p):
         p.add_argument("model")
@@ -49,7 +50,7 @@ def add_parsers(sub, parser_class) -> None:
     g.add_argument("--json", action="store_true")
 
 
-def add_zipf_parser(csub, parser_class) -> None:
+def add_zipf_parser(csub) -> None:
     from ..data.text import LEVELS, PREPS
 
     z = csub.add_parser("zipf", help="Zipf's law: n-gram frequency by rank, slope, coverage")

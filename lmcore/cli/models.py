@@ -1,0 +1,119 @@
+"""``lmcore models``: list (or rank by corpus), show, rename and delete saved models."""
+from __future__ import annotations
+
+from .output import Parser, _out, _v, print_named_table
+
+
+def add_parser(sub) -> None:
+    m = sub.add_parser("models", help="list, show, rename and delete saved models")
+    m.set_defaults(run=cmd_models)
+    m.add_argument("--json", action="store_true", help="one JSON object per model")
+    m.add_argument("--corpus", help="rank the models trained on this corpus by validation bits per character")
+    msub = m.add_subparsers(dest="action", parser_class=Parser)
+    rm = msub.add_parser("rm", help="delete a model")
+    rm.add_argument("name")
+    rn = msub.add_parser("rename", help="rename a model")
+    rn.add_argument("old")
+    rn.add_argument("new")
+    sh = msub.add_parser("show", help="a model's metadata")
+    sh.add_argument("name")
+    sh.add_argument("--json", action="store_true")
+    sh.add_argument("--plot", metavar="FILE", help="also write its training curves as a picture: FILE.svg, or "
+                    "FILE.png with matplotlib (pip install 'lmplay[plot]')")
+
+
+def cmd_models(args) -> int:
+    from ..store.model_store import Store
+
+    store = Store(args.home)
+    if args.action == "rm":
+        store.delete(args.name)
+        print(f"deleted model '{args.name}'")
+        return 0
+    if args.action == "rename":
+        store.rename(args.old, args.new)
+        print(f"renamed '{args.old}' to '{args.new}'")
+        return 0
+    if args.action == "show":
+        plotted = None
+        if args.plot is not None:
+            from ..inspect import plot
+
+            plot.check_target(args.plot)  # a wrong extension or no matplotlib: said before any reading
+        ck = store.read(args.name)
+        if args.plot is not None:
+            plotted = plot.save(plot.checkpoint_figure(ck), args.plot).resolve()
+        if args.json:
+            d = {k: v for k, v in ck.to_json().items() if k != "vocab"}
+            d["tokenizer"] = {k: v for k, v in d["tokenizer"].items() if k != "bpe"}  # bulky too: merges
+            if plotted:
+                d["plot"] = str(plotted)
+            _out(d)
+        else:
+            for k, v in ck.summary().items():
+                print(f"{k:14s} {_v(v)}")
+            print(f"{'corpus source':14s} {_v(ck.corpus.source)} (sha1 {ck.corpus.sha1})")
+            print(f"{'history':14s} {len(ck.history)} evaluations")
+            if not ck.budget_reached():
+                print(f"{'run':14s} interrupted: `lmcore train {args.name} --resume` continues it")
+            if plotted:
+                print(f"{'plot':14s} {_v(str(plotted))}")
+        return 0
+    entries = store.list()
+    if args.corpus:
+        return _leaderboard(args, store, entries)
+    if args.json:
+        for e in entries:
+            _out(e.summary())
+        return 0
+    if not entries:
+        print(f"no models yet in {_v(store.root)}: train one with `lmcore train NAME --arch lstm --corpus pythondocs`")
+        return 0
+    from rich.markup import escape
+
+    rows = []
+    for e in entries:
+        if not e.ok:
+            rows.append([escape(e.name), "[red]damaged[/red]", "", "", "", "", "", escape(_v(e.reason))])
+            continue
+        s = e.summary()
+        arch = s["arch"] + (f"/{s['impl']}" if s["arch"] in ("rnn", "gru", "lstm") else "")
+        ppl = f"{s['best_val_ppl']:.3f}" if s["best_val_ppl"] else "-"
+        rows.append([escape(e.name), arch, f"{s['params']:,}", escape(_v(s["corpus"])), str(s["step"]), ppl,
+                     escape(_v(s["device"]).split(" (")[0]), escape(_v(s["updated"])[5:16].replace("T", " "))])
+    from rich import box
+
+    print_named_table(("name", "arch", "params", "corpus", "step", "val ppl", "device", "updated"), rows,
+                       box=box.SIMPLE_HEAD, padding=(0, 1), pad_edge=False, collapse_padding=True)
+    return 0
+
+
+def _leaderboard(args, store, entries) -> int:
+    from ..store.model_store import leaderboard
+
+    rows = leaderboard(entries, args.corpus)
+    if args.json:
+        for r in rows:
+            _out(r)
+        return 0
+    if not rows:
+        print(f"no models trained on '{_v(args.corpus)}' in {_v(store.root)}")
+        return 0
+    from rich.markup import escape
+
+    from rich import box
+
+    cells = []
+    for r in rows:
+        bpc = f"{r['best_val_bpc']:.3f}" if r["best_val_bpc"] is not None else "-"
+        ppl = f"{r['best_val_ppl']:.3f}" if r["best_val_ppl"] else "-"
+        mins, secs = divmod(int(r["elapsed"] or 0), 60)
+        rate = f"{r['tokens_per_s']:,.0f}" if r["tokens_per_s"] else "-"
+        cells.append([str(r["rank"]), escape(_v(r["name"])), r["arch"], r["tokens"], f"{r['params']:,}", bpc, ppl,
+                      f"{mins}:{secs:02d}", rate, escape(_v(r["device"]).split(" (")[0])])
+    print_named_table(("#", "name", "arch", "tokens", "params", "bpc", "ppl", "time", "tok/s", "device"), cells,
+                       name_col=1, title=f"trained on {escape(_v(args.corpus))}: best first by validation bits per "
+                       "character (bpc); ppl is per token", box=box.SIMPLE_HEAD, padding=(0, 1), pad_edge=False,
+                       collapse_padding=True)
+    return 0
+
