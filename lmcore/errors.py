@@ -34,3 +34,9 @@ class Cancelled(LmError):
 
 class ConfigError(LmError):
     """An option or hyper-parameter is out of range."""
+
+
+def one_line(exc: BaseException) -> str:
+    """An unexpected exception as one line: its type and its first 300 characters."""
+    text = " ".join(str(exc).split())  # every line of it, on one
+    return f"{type(exc).__name__}: {text[:300]}" if text else type(exc).__name__

@@ -86,6 +86,10 @@ class NGramModel(LanguageModel):
             for name, t in zip(("ctx_codes", "ctx_counts", "row_ptr", "cols", "vals"), table):
                 setattr(self, f"{name}_{k}", t)
 
+    def num_params(self) -> int:
+        """The counts it has learned, one per token of the vocabulary: none before counting."""
+        return int(self.unigram.numel()) if bool(self.unigram.any()) else 0
+
     def load_weights(self, state: dict[str, torch.Tensor]) -> None:
         for k, t in state.items():
             if k == "_dummy":
