@@ -3,8 +3,9 @@ import numpy as np
 import pytest
 import torch
 
-from lmcore.generation.decoders import (ModelDecoder, NumpyTransformerDecoder, RecurrentDecoder, TransformerDecoder,
-                           decoder_for)
+from lmcore.generation.decoders import ModelDecoder, decoder_for
+from lmcore.models.recurrent.decoder import RecurrentDecoder
+from lmcore.models.transformer.decoder import NumpyTransformerDecoder, TransformerDecoder
 from lmcore.models import build_model, preset_config
 
 V = 23
@@ -39,7 +40,7 @@ def test_recurrent_decoder_matches_forward(arch, impl, layers, inp):
 
 
 def test_recurrent_decoder_without_a_table_for_large_vocabularies(monkeypatch):
-    import lmcore.generation.decoders as decode
+    import lmcore.models.recurrent.decoder as decode
 
     monkeypatch.setattr(decode, "TABLE_MAX_BYTES", 0)
     torch.manual_seed(0)

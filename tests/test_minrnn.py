@@ -4,9 +4,10 @@ import pytest
 import torch
 
 import lmcore
-from lmcore.generation.decoders import MinRNNDecoder, decoder_for
+from lmcore.generation.decoders import decoder_for
+from lmcore.models.minrnn.decoder import MinRNNDecoder
 from lmcore.models import build_model, preset_config
-from lmcore.models.minrnn import MinRNN, g
+from lmcore.models.minrnn.model import MinRNN, g
 
 V = 23
 

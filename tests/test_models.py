@@ -61,7 +61,7 @@ def test_kv_cache_equals_full_recompute(pos):
 def test_rotary_positions_rotate_each_pair_of_channels():
     """RoFormer's rotation: channels (2j, 2j+1) at position p turn by p·10000^(-2j/D); the complex product
     (CPU, CUDA) and the path written out in reals (MPS) agree with it, at any starting position."""
-    from lmcore.models.transformer import rotary
+    from lmcore.models.transformer.model import rotary
 
     torch.manual_seed(0)
     x = torch.randn(2, 3, 10, 16)
@@ -106,7 +106,7 @@ def test_ngram_counts_a_text_in_chunks_as_in_one_piece(monkeypatch):
     import threading
 
     from lmcore.errors import Cancelled
-    from lmcore.models import ngram
+    from lmcore.models.ngram import model as ngram
 
     torch.manual_seed(4)
     ids = torch.randint(0, 9, (1000,), dtype=torch.uint8)

@@ -148,7 +148,7 @@ class Generator:
                     continue
                 i = 0
             ids.append(i)
-        limit = self.model.config.context if self.model.config.arch == "transformer" else MAX_PROMPT_TOKENS
+        limit = self.model.context_window or MAX_PROMPT_TOKENS
         if len(ids) > limit:
             info.truncated = len(ids) - limit
             ids = ids[-limit:]

@@ -1,53 +1,90 @@
-"""The model zoo: one interface (``LanguageModel``) for n-gram, RNN, GRU, LSTM and transformer."""
+"""The models: one interface (``LanguageModel``, base.py) and one folder per family of architectures
+(ngram/, recurrent/, minrnn/, transformer/, ...), each declaring itself (family.py); the registry
+(registry.py) finds them. Nothing here imports torch until a model class is asked for."""
 from __future__ import annotations
 
 import importlib
 
 from ..errors import ConfigError
-from . import shapes
-from .config import ARCHS, IMPLS, MIN_RNNS, RECURRENT, TRAITS, ModelConfig, Traits, traits
-from .presets import NAMES as PRESET_NAMES
-from .presets import PRESETS
+from .config import ModelConfig
+from .family import PRESET_NAMES, VIEWS, Family, option
+from .registry import archs, families, family
 
-# The model classes need torch: each is imported on first use (PEP 562), so reading a checkpoint's
-# config, presets and traits does not load it.
-_CLASSES = {"LanguageModel": "base", "MinRNNLM": "minrnn", "NGramModel": "ngram", "RecurrentLM": "rnn",
-            "ScratchRNN": "rnn", "KVCache": "transformer", "TransformerLM": "transformer"}
+# Model classes need torch: each is imported on first use (PEP 562). The families' own classes are
+# reached through ``family(arch).model_class(arch)``; these names stay for the code that imports them.
+_CLASSES = {"LanguageModel": ".base:LanguageModel", "MinRNNLM": ".minrnn.model:MinRNNLM",
+            "NGramModel": ".ngram.model:NGramModel", "RecurrentLM": ".recurrent.model:RecurrentLM",
+            "ScratchRNN": ".recurrent.model:ScratchRNN", "KVCache": ".transformer.model:KVCache",
+            "TransformerLM": ".transformer.model:TransformerLM"}
 
-__all__ = ["ARCHS", "IMPLS", "RECURRENT", "PRESETS", "PRESET_NAMES", "KVCache", "LanguageModel", "MIN_RNNS", "MinRNNLM",
-           "ModelConfig", "NGramModel", "RecurrentLM", "ScratchRNN", "TRAITS", "Traits", "TransformerLM", "build_model",
-           "expected_shapes", "model_class", "preset_config", "tensor_shapes", "traits"]
+_COMPAT = {
+    "PRESETS": lambda: {a: dict(f.presets[a]) for f in families() for a in f.archs},
+    "RECURRENT": lambda: tuple(family("lstm").archs),
+    "MIN_RNNS": lambda: tuple(family("mingru").archs),
+    "IMPLS": lambda: next(f.metadata["choices"] for f in family("lstm").option_fields() if f.name == "impl"),
+}
+
+__all__ = ["ARCHS", "PRESET_NAMES", "VIEWS", "Family", "KVCache", "LanguageModel", "MinRNNLM", "ModelConfig",
+           "NGramModel", "RecurrentLM", "ScratchRNN", "TransformerLM", "archs", "build_model", "expected_shapes",
+           "families", "family", "model_class", "option", "preset_config", "tensor_shapes", "traits"]
 
 
 def __getattr__(name: str):
+    if name == "ARCHS":  # asked afresh each time: families may be added (registry.refresh)
+        return archs()
+    if name in _COMPAT:  # older names, until their last users ask the registry
+        return _COMPAT[name]()
     if name not in _CLASSES:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f".{_CLASSES[name]}", __name__), name)
+    module, _, attr = _CLASSES[name].partition(":")
+    value = getattr(importlib.import_module(module, __name__), attr)
     globals()[name] = value
     return value
 
 
 def __dir__() -> list[str]:
-    return sorted({*globals(), *_CLASSES})
+    return sorted({*globals(), *_CLASSES, *_COMPAT, "ARCHS"})
+
+
+def traits(arch: str) -> Family:
+    """The family of ``arch``: what its models can do (``stateful``, ``trainable``, ``fixed_shapes``, ...),
+    known without torch. ConfigError for an unknown architecture."""
+    return family(arch)
 
 
 def preset_config(arch: str, preset: str = "small", vocab_size: int = 0, **overrides) -> ModelConfig:
-    """A ModelConfig from an architecture's preset, with ``overrides`` applied (None values ignored)."""
-    if arch not in ARCHS:
-        raise ConfigError(f"unknown architecture '{arch}': use one of {', '.join(ARCHS)}")
-    if preset not in PRESETS[arch]:
-        raise ConfigError(f"unknown preset '{preset}': use one of {', '.join(PRESET_NAMES)}")
-    values = dict(PRESETS[arch][preset]["model"])
-    values.update({k: v for k, v in overrides.items() if v is not None})
+    """A ModelConfig from an architecture's preset, with ``overrides`` applied. None values are ignored,
+    and so is an option the family does not have when it is at the default the families that have it
+    declare (a form or a command line that sends every option); any other value of one is refused."""
+    fam = family(arch)
+    values = dict(fam.preset(arch, preset)["model"])
+    mine = set(fam.option_names())
+    for name, value in overrides.items():
+        if value is None:
+            continue
+        if name in mine:
+            values[name] = value
+        elif not _at_others_default(name, value):
+            users = [a for f in families() if name in f.option_names() for a in f.archs]
+            if not users:
+                raise ConfigError(f"no model has an option '{name}'")
+            raise ConfigError(f"--{name.replace('_', '-')} applies to {_listed(users)}, not to {arch}")
     return ModelConfig(arch=arch, vocab_size=vocab_size, **values).validate()
 
 
+def _at_others_default(name: str, value) -> bool:
+    defaults = [f.default for fam in families() for f in fam.option_fields() if f.name == name]
+    return bool(defaults) and all(value == d and type(value) is type(d) for d in defaults)
+
+
+def _listed(names: list[str]) -> str:
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
+
+
 def model_class(arch: str) -> type[LanguageModel]:
-    """The class that implements ``arch`` (it imports torch): ask it what the model can do (``stateful``,
-    ``trainable``), or ask ``traits(arch)``, which says the same without torch."""
-    traits(arch)  # an unknown one: ConfigError
-    names = {"ngram": "NGramModel", "transformer": "TransformerLM", **{a: "MinRNNLM" for a in MIN_RNNS}}
-    return __getattr__(names.get(arch, "RecurrentLM"))
+    """The class that implements ``arch`` (it imports torch); ``family(arch)`` says what it can do
+    without torch. ConfigError for an unknown architecture."""
+    return family(arch).model_class(arch)
 
 
 def build_model(config: ModelConfig) -> LanguageModel:
@@ -60,14 +97,14 @@ def build_model(config: ModelConfig) -> LanguageModel:
 def expected_shapes(config: ModelConfig) -> dict[str, tuple[int, ...]] | None:
     """The shape of every tensor a model with ``config`` saves, found without allocating anything;
     None for models whose tensors' sizes depend on the data (the n-gram's counts)."""
-    return tensor_shapes(config) if traits(config.arch).fixed_shapes else None
+    return tensor_shapes(config) if config.family.fixed_shapes else None
 
 
 def tensor_shapes(config: ModelConfig) -> dict[str, tuple[int, ...]]:
     """The tensors of a freshly built model with ``config`` (its ``state_dict``: names and shapes), from
-    the config alone where models/shapes.py describes the architecture (no torch), else from the model
-    built on the meta device (nothing allocated)."""
-    known = shapes.of(config)
+    the config alone where the family says (``Family.shapes``, no torch), else from the model built on
+    the meta device (nothing allocated)."""
+    known = config.family.shapes(config)
     if known is not None:
         return known
     import torch

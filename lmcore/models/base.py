@@ -8,16 +8,33 @@ from torch import nn
 
 from ..errors import ConfigError
 from .config import ModelConfig
+from .family import Family
 
 
 class LanguageModel(nn.Module):
+    """A model of one family (``self.family``, which says what it can do; ``config.arch`` which of its
+    architectures)."""
+
     config: ModelConfig
-    #: whether training carries a state across sequential batches (recurrent models)
-    stateful: bool = False
-    #: whether the model is trained by gradient descent (the n-gram is trained by counting)
-    trainable: bool = True
-    #: whether the saved tensors' shapes follow from the config alone (the n-gram's depend on the counts)
-    fixed_shapes: bool = True
+
+    @property
+    def family(self) -> Family:
+        return self.config.family
+
+    @property
+    def stateful(self) -> bool:
+        """Whether training carries a state across sequential batches (recurrent models)."""
+        return self.family.stateful
+
+    @property
+    def trainable(self) -> bool:
+        """Whether the model is trained by gradient descent (the n-gram is trained by counting)."""
+        return self.family.trainable
+
+    @property
+    def context_window(self) -> int | None:
+        """The most tokens the model reads (the transformer's context), or None: it carries a state."""
+        return self.family.window(self.config)
 
     @property
     def unit_values(self) -> tuple[str, ...]:
@@ -46,6 +63,11 @@ class LanguageModel(nn.Module):
         it is."""
         return False
 
+    def compile_parts(self) -> bool:
+        """Under --compile: compile the model's own parts and say True, or say False and the whole training
+        step is compiled."""
+        return False
+
     def forward(self, x: torch.Tensor, state: Any = None) -> tuple[torch.Tensor, Any]:
         """x: (batch, time) token ids. Returns logits (batch, time, vocab) and the new state."""
         raise NotImplementedError
@@ -68,12 +90,9 @@ class LanguageModel(nn.Module):
         return type(state)(s.detach() for s in state)
 
     def check_can_generate(self) -> None:
-        if self.config.bidirectional:
-            raise ConfigError(
-                "a bidirectional model cannot generate text: its backward direction reads the tokens that "
-                "come after the one it predicts, which do not exist yet when generating (its low training "
-                "perplexity comes from that leak). Train a unidirectional model to generate."
-            )
+        problem = self.family.cannot_generate(self.config)
+        if problem:
+            raise ConfigError(problem)
 
     def num_params(self) -> int:
         return sum(p.numel() for p in self.parameters())

@@ -1,100 +1,118 @@
-"""ModelConfig: the hyper-parameters that rebuild a model exactly (saved in the checkpoint metadata)."""
+"""ModelConfig: the hyper-parameters that rebuild a model exactly (saved in the checkpoint metadata).
+
+A config is the architecture, the vocabulary size and the options its family declares (a dataclass
+instance, ``config.options``; ``config.hidden`` reads ``config.options.hidden``). It is saved as one flat
+object, {"arch": ..., "vocab_size": ..., option: value, ...}; reading one ignores keys the family does not
+declare (checkpoints written before families held every family's options)."""
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+import dataclasses
+from typing import Any
 
 from ..errors import ConfigError
-from ..store.typed import from_mapping
+from ..store.typed import check_value, from_mapping
+from . import registry
 
-ARCHS = ("ngram", "rnn", "gru", "lstm", "mingru", "minlstm", "transformer")
-RECURRENT = ("rnn", "gru", "lstm")
-MIN_RNNS = ("mingru", "minlstm")
-IMPLS = ("fused", "scratch")
 MAX_VOCAB = 1 << 22
-MAX_EPSILON = 1e30  # n-gram smoothing: far above any use (it flattens to the lower order), within float32's range
-# Upper bounds well above any preset: a damaged or hostile config never asks for hundreds of GB.
-LIMITS = {"num_layers": (1, 64), "hidden": (1, 16384), "embed": (0, 16384), "heads": (1, 256),
-          "context": (1, 65536), "order": (1, 10), "vocab_size": (0, MAX_VOCAB)}
 
 
-@dataclass(frozen=True)
-class Traits:
-    """What an architecture's model can do, known without importing torch (reading a checkpoint needs
-    it). The model class says the same in its class attributes; tests check that they agree."""
-
-    stateful: bool = False      # training carries a state across sequential batches (recurrent models)
-    trainable: bool = True      # trained by gradient descent (the n-gram is trained by counting)
-    fixed_shapes: bool = True   # the saved tensors' shapes follow from the config alone (not the n-gram's)
-
-
-TRAITS = {"ngram": Traits(trainable=False, fixed_shapes=False), "transformer": Traits(),
-          **{a: Traits(stateful=True) for a in (*RECURRENT, *MIN_RNNS)}}
-
-
-def traits(arch: str) -> Traits:
-    if arch not in TRAITS:
-        raise ConfigError(f"unknown architecture '{arch}': use one of {', '.join(ARCHS)}")
-    return TRAITS[arch]
-
-
-@dataclass
+@dataclasses.dataclass(init=False, eq=False, repr=False)
 class ModelConfig:
+    """``ModelConfig(arch, vocab_size=0, **options)``: options the family does not declare are refused
+    (ConfigError), missing ones take the declared defaults. ``options`` may instead be given whole, as an
+    instance of the family's options dataclass (``dataclasses.replace(config)`` copies a config so)."""
+
     arch: str
-    vocab_size: int = 0
-    # recurrent models
-    impl: str = "fused"          # fused = torch.nn.RNN/GRU/LSTM (cuDNN on GPU); scratch = gate equations
-    num_layers: int = 2
-    hidden: int = 256            # recurrent state size; the transformer's width
-    embed: int = 0               # input embedding size (0: same as hidden)
-    input: str = "embed"         # embed | onehot (as in the chapters)
-    dropout: float = 0.0
-    bidirectional: bool = False
-    forget_bias: float = 1.0     # LSTM forget-gate bias at init (0 keeps PyTorch's init)
-    # transformer
-    heads: int = 4
-    context: int = 128
-    pos: str = "learned"         # learned | rotary
-    tie_weights: bool = True
-    # n-gram
-    order: int = 3
-    epsilon: float = 1.0
+    vocab_size: int
+    options: Any
+
+    def __init__(self, arch: str, vocab_size: int = 0, options: Any = None, **values):
+        fam = registry.family(arch)
+        unknown = sorted(set(values) - set(fam.option_names()))
+        if unknown:
+            raise ConfigError(f"{arch} models have no option '{unknown[0]}' (theirs: "
+                              f"{', '.join(fam.option_names()) or 'none'})")
+        if options is not None:
+            if not isinstance(options, fam.options):
+                raise ConfigError(f"{arch} models take {fam.options.__qualname__} options")
+            values = {**dataclasses.asdict(options), **values}
+        object.__setattr__(self, "arch", arch)
+        object.__setattr__(self, "vocab_size", vocab_size)
+        object.__setattr__(self, "options", fam.options(**values))
+
+    @property
+    def family(self) -> registry.Family:
+        return registry.family(self.arch)
+
+    def __getattr__(self, name: str) -> Any:
+        if name in _OWN or name.startswith("__"):  # not set yet (copy, pickle)
+            raise AttributeError(name)
+        try:
+            return getattr(self.options, name)
+        except AttributeError:
+            raise AttributeError(f"{self.arch} models have no option '{name}'") from None
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name in _OWN:
+            object.__setattr__(self, name, value)
+        elif name in self.family.option_names():
+            object.__setattr__(self, "options", dataclasses.replace(self.options, **{name: value}))
+        else:
+            raise AttributeError(f"{self.arch} models have no option '{name}'")
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, ModelConfig) and self.to_dict() == other.to_dict()
+
+    def __hash__(self) -> int:
+        return hash(tuple(self.to_dict().items()))
+
+    def __repr__(self) -> str:
+        return "ModelConfig(" + ", ".join(f"{k}={v!r}" for k, v in self.to_dict().items()) + ")"
+
+    def __getstate__(self):
+        return self.to_dict()
+
+    def __setstate__(self, state: dict) -> None:
+        other = ModelConfig(**state)
+        for k in _OWN:
+            object.__setattr__(self, k, getattr(other, k))
+
+    def __copy__(self) -> "ModelConfig":
+        return ModelConfig(**self.to_dict())
+
+    def __deepcopy__(self, memo) -> "ModelConfig":
+        return ModelConfig(**self.to_dict())
+
+    def get(self, name: str, default: Any = None) -> Any:
+        """The option ``name``, or ``default`` when the family has no such option."""
+        return getattr(self.options, name, default)
+
+    def replace(self, **changes) -> "ModelConfig":
+        """A copy with ``changes`` (arch and vocab_size included)."""
+        return ModelConfig(**{**self.to_dict(), **changes})
 
     def validate(self) -> "ModelConfig":
-        if self.arch not in ARCHS:
-            raise ConfigError(f"unknown architecture '{self.arch}': use one of {', '.join(ARCHS)}")
-        if self.impl not in IMPLS:
-            raise ConfigError(f"unknown implementation '{self.impl}': use fused or scratch")
-        if self.input not in ("embed", "onehot"):
-            raise ConfigError("input must be 'embed' or 'onehot'")
-        if self.pos not in ("learned", "rotary"):
-            raise ConfigError("positions must be 'learned' or 'rotary'")
-        for name, (lo, hi) in LIMITS.items():
-            if not lo <= getattr(self, name) <= hi:
-                raise ConfigError(f"{name.replace('_', ' ')} must be between {lo} and {hi:,} "
-                                  f"(got {getattr(self, name)})")
-        if self.bidirectional and self.arch not in RECURRENT:
-            raise ConfigError(f"--bidirectional applies to rnn, gru and lstm, not to {self.arch}")
-        if not (isinstance(self.forget_bias, (int, float)) and -100 <= self.forget_bias <= 100):  # NaN fails too
-            raise ConfigError(f"the forget-gate bias must be a number between -100 and 100 (got {self.forget_bias})")
-        if not 0.0 <= self.dropout < 1.0:
-            raise ConfigError("dropout must be in [0, 1)")
-        if self.arch == "transformer" and self.hidden % self.heads:
-            raise ConfigError(f"the width ({self.hidden}) must be a multiple of the heads ({self.heads})")
-        if self.arch == "transformer" and self.pos == "rotary" and (self.hidden // self.heads) % 2:
-            raise ConfigError("rotary positions need an even head size")
-        if self.arch == "ngram" and not (isinstance(self.epsilon, (int, float))
-                                         and 0 < self.epsilon <= MAX_EPSILON):  # NaN fails too
-            raise ConfigError(f"epsilon (the n-gram's smoothing) must be a number > 0 and at most 1e30 (got "
-                              f"{self.epsilon}); 1 is add-one smoothing")
-        if self.arch == "ngram" and self.vocab_size > 1 and float(self.vocab_size) ** (self.order - 1) >= 2 ** 62:
-            raise ConfigError(f"n-gram order {self.order} is too high for a vocabulary of {self.vocab_size:,}: "
-                              f"use a lower --order")
+        if not isinstance(self.vocab_size, int) or isinstance(self.vocab_size, bool) \
+                or not 0 <= self.vocab_size <= MAX_VOCAB:
+            raise ConfigError(f"vocab size must be between 0 and {MAX_VOCAB:,} (got {self.vocab_size})")
+        self.family.validate(self)
         return self
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        """The flat form checkpoints hold: arch, vocab_size and every option."""
+        return {"arch": self.arch, "vocab_size": self.vocab_size, **dataclasses.asdict(self.options)}
 
     @classmethod
     def from_dict(cls, d: dict) -> "ModelConfig":
-        """From JSON: wrong types raise ValueError, out-of-range values ConfigError."""
-        return from_mapping(cls, d, "model").validate()
+        """From JSON: wrong types raise ValueError, an unknown architecture or out-of-range values
+        ConfigError; keys the family does not declare are ignored."""
+        if not isinstance(d, dict):
+            raise ValueError(f"model must be an object (got {type(d).__name__})")
+        arch = check_value("model.arch", d.get("arch"), str)
+        fam = registry.family(arch)
+        vocab_size = check_value("model.vocab_size", d.get("vocab_size", 0), int)
+        options = from_mapping(fam.options, d, "model")
+        return cls(arch, vocab_size, **dataclasses.asdict(options)).validate()
+
+
+_OWN = ("arch", "vocab_size", "options")

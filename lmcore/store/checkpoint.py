@@ -143,7 +143,7 @@ class Checkpoint:
 
     def summary(self) -> dict:
         return {
-            "name": self.name, "arch": self.model.arch, "impl": self.model.impl, "preset": self.preset,
+            "name": self.name, "arch": self.model.arch, "impl": self.model.get("impl", "fused"), "preset": self.preset,
             "params": self.params, "corpus": self.corpus.name, "tokens": self.tokenizer.level,
             "step": self.step, "best_val_loss": self.best_val_loss, "best_val_ppl": self.best_val_ppl,
             "best_val_bpc": self.best_val_bpc, "elapsed": self.elapsed,

@@ -55,9 +55,9 @@ class TrainConfig:
 
     def resolved(self, arch: str, preset: str, stateful: bool) -> "TrainConfig":
         """Every field filled: what was given, then the preset's recipe, then DEFAULTS."""
-        from ..models import PRESETS
+        from ..models import family
 
-        recipe = PRESETS[arch][preset]["train"]
+        recipe = family(arch).preset(arch, preset)["train"]
         c = replace(self)
         for f in fields(c):
             if getattr(c, f.name) is None and f.name not in ("steps", "minutes", "warmup", "sampling"):

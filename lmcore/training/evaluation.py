@@ -23,8 +23,9 @@ def evaluate(model: LanguageModel, ids: torch.Tensor, seq_len: int, batch_size: 
     ids = ids[: max_tokens + 1] if max_tokens else ids
     total, count = 0.0, 0
     try:
-        if model.config.arch == "transformer":
-            t = min(model.config.context, len(ids) - 1)
+        window = model.context_window
+        if window is not None:
+            t = min(window, len(ids) - 1)
             n = (len(ids) - 1) // t if t > 0 else 0
             xs, ys = ids[: n * t].view(n, t).long(), ids[1: n * t + 1].view(n, t).long()
             for i in range(0, n, batch_size):
@@ -66,7 +67,7 @@ def sample_text(model: LanguageModel, vocab: Vocab, tok: Tokenizer, val_ids: tor
     sampled one shows what generation will give."""
     from ..generation.generator import Generator
 
-    if model.config.bidirectional or n <= 0:
+    if not model.family.can_generate(model.config) or n <= 0:
         return "", ""
     was_training = model.training
     try:

@@ -18,7 +18,7 @@ from ..data.batching import BatchStream
 from .evaluation import unigram_loss
 from ..device import pick_device
 from ..errors import ConfigError, StoreError
-from ..models import ModelConfig, model_class
+from ..models import ModelConfig
 from ..store.model_store import Store
 from ..data.text import Tokenizer
 from ..data.token_cache import TokenData
@@ -68,15 +68,14 @@ def _tokens(store: Store, src: corpora.TextSource, sha1: str, tok: Tokenizer, vo
 
 def _finish(run: PreparedRun) -> PreparedRun:
     """Checks that need the data: the model fits the vocabulary, one batch fits the text."""
-    cls = model_class(run.model_cfg.arch)
-    run.model_cfg.vocab_size = len(run.vocab)
-    run.model_cfg.validate()
-    cfg = run.cfg
-    if run.model_cfg.arch == "transformer" and cfg.seq_len > run.model_cfg.context:
-        raise ConfigError(f"the sequence length ({cfg.seq_len}) is larger than the transformer's context "
-                          f"({run.model_cfg.context}): use --context {cfg.seq_len} or --seq-len "
-                          f"{run.model_cfg.context}")
-    if cls.trainable:
+    mc = run.model_cfg
+    mc.vocab_size = len(run.vocab)
+    mc.validate()
+    cfg, window = run.cfg, mc.family.window(mc)
+    if window is not None and cfg.seq_len > window:
+        raise ConfigError(f"the sequence length ({cfg.seq_len}) is larger than the {mc.arch}'s context "
+                          f"({window}): use --context {cfg.seq_len} or --seq-len {window}")
+    if mc.family.trainable:
         run.stream = BatchStream(run.train_ids, cfg.batch_size, cfg.seq_len, cfg.sampling, cfg.seed,
                                  trim=run.tokens.file.trim if run.tokens else None)
     return run
@@ -103,7 +102,7 @@ def prepare_new(store: Store, name: str, model_cfg: ModelConfig, preset: str, gi
         raise StoreError(f"a model named '{name}' exists already: continue it with --resume, "
                           f"pick another name, or delete it (lmcore models rm {name})")
     model_cfg.validate()
-    cfg = given.resolved(model_cfg.arch, preset, model_class(model_cfg.arch).stateful)
+    cfg = given.resolved(model_cfg.arch, preset, model_cfg.family.stateful)
     device = pick_device(cfg.device)
     src = corpora.open_source(corpus, store.home, encoding=encoding, progress=_downloading(progress))
     sha1 = _sha1(store, src)
@@ -119,8 +118,8 @@ def prepare_continue(store: Store, name: str, given: TrainConfig, corpus: str | 
     or minutes starts at the saved step; without, the saved run goes on where it stopped (refused when
     it had finished: there is nothing left of it)."""
     saved = store.read(name)
-    cls = model_class(saved.model.arch)
-    if not cls.trainable:
+    fam = saved.model.family
+    if not fam.trainable:
         raise ConfigError(f"model '{name}' is an {saved.model.arch} model, trained by counting in one pass: "
                           f"there is nothing to continue. Train a new model to change it")
     budget = {k: v for k, v in (("steps", given.steps), ("minutes", given.minutes)) if v is not None}
@@ -138,7 +137,7 @@ def prepare_continue(store: Store, name: str, given: TrainConfig, corpus: str | 
                               f"say how much more to train with --steps N or --minutes M")
         run_start_step, run_start_elapsed = saved.run_start_step, saved.run_start_elapsed
         cfg = saved.train.overlaid(given)
-    cfg = cfg.validate(cls.stateful)
+    cfg = cfg.validate(fam.stateful)
     device = pick_device(cfg.device)
     resume_state = store.load_resume(name, saved)
     if resume_state is None:

@@ -111,7 +111,7 @@ class Trainer:
     def _for_ranks(self) -> None:
         """This process's part of a run shared by several: its device, its rows of every batch."""
         r, ranks = self.run_, self.ranks
-        if not model_class(r.model_cfg.arch).trainable:
+        if not r.model_cfg.family.trainable:
             raise ConfigError(f"an {r.model_cfg.arch} model is counted in one pass by one process: train it "
                               f"without torchrun")
         r.device = distributed.device_for(r.device, ranks)

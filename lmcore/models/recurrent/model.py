@@ -11,8 +11,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .base import LanguageModel
-from .config import ModelConfig
+from ..base import LanguageModel
+from ..config import ModelConfig
 from .shapes import GATES
 
 
@@ -116,8 +116,6 @@ class ScratchRNN(nn.Module):
 
 
 class RecurrentLM(LanguageModel):
-    stateful = True
-
     def __init__(self, config: ModelConfig):
         super().__init__()
         self.config = c = config
@@ -147,6 +145,14 @@ class RecurrentLM(LanguageModel):
         if not isinstance(self.rnn, ScratchRNN):
             return False
         self.rnn.fuse_cells = True  # compiling the whole time loop would take minutes: fuse the cells
+        return True
+
+    def compile_parts(self) -> bool:
+        """The scratch cells: compiling their whole time loop would take minutes, so only the LSTM gate
+        arithmetic is fused (the fused modules are cuDNN's: the whole step compiles)."""
+        if self.config.impl != "scratch":
+            return False
+        self.rnn.fuse_cells = True
         return True
 
     def init_state(self, batch_size: int, device="cpu"):

@@ -13,8 +13,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .base import LanguageModel
-from .config import ModelConfig
+from ..base import LanguageModel
+from ..config import ModelConfig
 
 
 @dataclass

@@ -17,8 +17,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .base import LanguageModel
-from .config import ModelConfig
+from ..base import LanguageModel
+from ..config import ModelConfig
 
 
 def g(x: torch.Tensor) -> torch.Tensor:
@@ -80,8 +80,6 @@ class MinBlock(nn.Module):
 
 
 class MinRNNLM(LanguageModel):
-    stateful = True
-
     def __init__(self, config: ModelConfig):
         super().__init__()
         self.config = c = config

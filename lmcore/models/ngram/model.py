@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import torch
 
-from ..errors import Cancelled
-from .base import LanguageModel
-from .config import ModelConfig
+from ...errors import Cancelled
+from ..base import LanguageModel
+from ..config import ModelConfig
 
 
 CHUNK = 1 << 24  # tokens counted at a time
@@ -53,9 +53,6 @@ def _sparse_rows(pairs: torch.Tensor, pair_counts: torch.Tensor, v: int) -> tupl
 
 
 class NGramModel(LanguageModel):
-    trainable = False
-    fixed_shapes = False
-
     def __init__(self, config: ModelConfig):
         super().__init__()
         self.config = config

@@ -1,0 +1,37 @@
+"""The minRNN family: minGRU and minLSTM ("Were RNNs All We Needed?", Feng et al., 2024), whose gates
+read only the input, so a whole sequence trains as one parallel scan (model.py) while generation runs
+the recurrence one token at a time (decoder.py: numpy on the CPU)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..family import Family
+from ..options import dropout, hidden, num_layers
+
+
+@dataclass
+class Options:
+    num_layers: int = num_layers()
+    hidden: int = hidden(256, "state size (and the residual width)")
+    dropout: float = dropout()
+
+
+def _recipe() -> dict[str, dict]:
+    """Trained as a parallel scan: longer sequences cost little more."""
+    return {
+        "tiny": {"model": {"num_layers": 2, "hidden": 64},
+                 "train": {"batch_size": 16, "seq_len": 32, "lr": 3e-3, "steps": 300}},
+        "small": {"model": {"num_layers": 3, "hidden": 192, "dropout": 0.0},
+                  "train": {"batch_size": 32, "seq_len": 128, "lr": 3e-3, "steps": 1500}},
+        "base": {"model": {"num_layers": 4, "hidden": 512, "dropout": 0.2},
+                 "train": {"batch_size": 64, "seq_len": 256, "lr": 2e-3, "steps": 5000}},
+    }
+
+
+FAMILY = Family(
+    name="minrnn",
+    archs={"mingru": "minGRU: a GRU whose gates read only the input, trained as a parallel scan",
+           "minlstm": "minLSTM: an LSTM whose gates read only the input, trained as a parallel scan"},
+    labels={"mingru": "minGRU (parallel scan)", "minlstm": "minLSTM (parallel scan)"},
+    options=Options, presets={"mingru": _recipe(), "minlstm": _recipe()}, position=30,
+    package=__name__, model=".model:MinRNNLM", decode=".decoder:choose", tensors=".shapes:of", stateful=True)
