@@ -58,12 +58,6 @@ class LanguageModel(nn.Module):
         raise ConfigError(f"a {self.config.arch} model has no attention to show")
 
     def compile_parts(self) -> bool:
-        """Under --compile: compile parts of the model itself where compiling the whole training step would
-        take minutes (a time loop written in Python). True when it did: the trainer then leaves the step as
-        it is."""
-        return False
-
-    def compile_parts(self) -> bool:
         """Under --compile: compile the model's own parts and say True, or say False and the whole training
         step is compiled."""
         return False

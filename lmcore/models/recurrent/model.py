@@ -142,12 +142,6 @@ class RecurrentLM(LanguageModel):
                         p[c.hidden: 2 * c.hidden] = c.forget_bias / 2  # ih + hh = forget_bias
 
     def compile_parts(self) -> bool:
-        if not isinstance(self.rnn, ScratchRNN):
-            return False
-        self.rnn.fuse_cells = True  # compiling the whole time loop would take minutes: fuse the cells
-        return True
-
-    def compile_parts(self) -> bool:
         """The scratch cells: compiling their whole time loop would take minutes, so only the LSTM gate
         arithmetic is fused (the fused modules are cuDNN's: the whole step compiles)."""
         if self.config.impl != "scratch":
