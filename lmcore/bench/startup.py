@@ -32,7 +32,7 @@ def prepare_home(home: Path) -> None:
     """One tiny trained model and one damaged model (meta.json cut short)."""
     from ..training.trainer import train
 
-    done = train(MODEL, arch="lstm", preset="tiny", corpus="pythondocs", steps=5, eval_every=5, home=home)
+    done = train(MODEL, preset="tiny", corpus="pythondocs", steps=5, eval_every=5, home=home)
     if done.kind != "done":
         raise LmError(f"could not train the tiny model to start with: {done.message}")
     broken = home / "models" / "bench-damaged"

@@ -77,7 +77,7 @@ def cmd_models(args) -> int:
             rows.append([escape(e.name), "[red]damaged[/red]", "", "", "", "", "", escape(_v(e.reason))])
             continue
         s = e.summary()
-        arch = s["arch"] + (f"/{s['impl']}" if s["arch"] in ("rnn", "gru", "lstm") else "")
+        arch = escape(e.checkpoint.model.family.describe(e.checkpoint.model))
         ppl = f"{s['best_val_ppl']:.3f}" if s["best_val_ppl"] else "-"
         rows.append([escape(e.name), arch, f"{s['params']:,}", escape(_v(s["corpus"])), str(s["step"]), ppl,
                      escape(_v(s["device"]).split(" (")[0]), escape(_v(s["updated"])[5:16].replace("T", " "))])
