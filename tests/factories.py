@@ -4,11 +4,11 @@ from __future__ import annotations
 import torch
 
 from lmcore import Checkpoint, CorpusRef, EvalPoint, Generator, Tokenizer, TrainConfig, Vocab
-from lmcore.models import build_model, preset_config
+from lmcore.models import archs, build_model, family, preset_config
 from lmcore.data.text import build_vocab
 
 TOKENS = list("abcdefgh \n")
-ARCHS = ["ngram", "rnn", "gru", "lstm", "transformer"]
+ARCHS = list(archs())  # every registered architecture
 TEXT = "the time traveller held in his hand a glittering metallic framework " * 20
 
 
@@ -33,14 +33,15 @@ def save(store, name: str = "m", arch: str = "lstm", step: int = 1, resume: dict
 
 
 def generator(arch: str, text: str = TEXT, seed: int = 3, **overrides) -> Generator:
-    """An untrained tiny model of ``arch`` over the characters of ``text``, seeded: the n-gram counts the
-    text; the other models' weights are scaled up so that their distributions are far from uniform."""
+    """An untrained tiny model of ``arch`` over the characters of ``text``, seeded: a counted model (the
+    n-gram) counts the text; the others' weights are scaled up so that their distributions are far from
+    uniform."""
     tok = Tokenizer("char", "raw")
     vocab = build_vocab(text, tok)
     torch.manual_seed(seed)
-    extra = {"context": 64} if arch == "transformer" else {}
+    extra = {"context": 64} if family(arch).windowed else {}
     model = build_model(preset_config(arch, "tiny", vocab_size=len(vocab), **{**extra, **overrides})).eval()
-    if arch == "ngram":
+    if not family(arch).trainable:  # counted: the n-gram
         model.fit(torch.tensor(vocab[tok.tokenize(text)]))
     else:
         with torch.no_grad():

@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from lmcore import ConfigError, Generator, SamplingSettings
+from lmcore.models import family
 
 from .factories import ARCHS, generator
 
@@ -97,7 +98,7 @@ def test_clone_keeps_every_decoder_independent():
         np.testing.assert_allclose(c, d, atol=1e-6)
         e = dec.step(5)
         f = twin.step(6)
-        assert not np.allclose(e, f) or arch == "ngram"
+        assert not np.allclose(e, f) or not family(arch).trainable  # a counted model may not tell them apart
 
 
 # ---------------------------------------------------------------------------- the CLI
