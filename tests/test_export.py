@@ -259,7 +259,7 @@ def test_cli_export_of_a_missing_damaged_or_bidirectional_model_is_one_line(home
     weights.write_bytes(weights.read_bytes()[:100])
     out = tmp_path / "o"
     for name, expected in (("nope", "no model named 'nope'"), ("broken", "model 'broken' is damaged"),
-                           ("bi", "bidirectional: it cannot generate")):
+                           ("bi", "cannot generate, so there is no step to export: a bidirectional model")):
         rc, _, err = cli(capsys, "export", name, "--format", "onnx", "--out", str(out))
         assert rc == 1 and expected in err and len(err.strip().splitlines()) == 1, err
         assert not out.exists() and not [p for p in tmp_path.iterdir() if p.name.startswith(".")]

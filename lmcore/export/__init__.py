@@ -20,7 +20,6 @@ from ..errors import ConfigError, LmError, StoreError
 
 FORMATS = ("onnx", "hf")
 NEEDS = {"onnx": ("onnx", "onnxscript", "onnxruntime"), "hf": ("transformers",)}
-HF_ARCHS = ("transformer",)
 
 
 def missing_packages(fmt: str) -> list[str]:
@@ -50,12 +49,17 @@ def export_model(store, name: str, fmt: str, out: str | os.PathLike, started=Non
         raise ConfigError(f"unknown export format '{fmt}': use one of {', '.join(FORMATS)}")
     out = Path(out).expanduser().absolute()
     ck = store.read(name)  # one line if missing or damaged
-    arch = ck.model.arch
-    if fmt == "hf" and arch not in HF_ARCHS:
-        raise ConfigError(f"'hf' has no architecture for {arch} models (Hugging Face transformers runs the "
-                          f"transformer family only): use --format onnx")
-    if ck.model.bidirectional:
-        raise ConfigError(f"model '{name}' is bidirectional: it cannot generate, so there is no step to export")
+    arch, fam = ck.model.arch, ck.model.family
+    if fmt not in fam.exports:
+        from ..models import families, listed
+
+        able = listed(a for f in families() if fmt in f.exports for a in f.archs)
+        other = f"use --format {' or '.join(sorted(fam.exports))}" if fam.exports else "they cannot be exported"
+        raise ConfigError(f"'{fmt}' has no architecture for {arch} models (it runs {able or 'no'} models "
+                          f"only): {other}")
+    problem = fam.cannot_generate(ck.model)
+    if problem:
+        raise ConfigError(f"model '{name}' cannot generate, so there is no step to export: {problem}")
     _check_out(out)
     if out.resolve().is_relative_to(store.root.resolve()):
         raise ConfigError(f"{out} is inside lmplay's model store ({store.root}): choose a folder outside it")

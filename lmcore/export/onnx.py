@@ -47,7 +47,7 @@ class RecurrentStep(nn.Module):
     def __init__(self, model: LanguageModel):
         super().__init__()
         self.model = model
-        self.pair = isinstance(model, RecurrentLM) and model.config.arch == "lstm"
+        self.pair = isinstance(model.init_state(1), tuple)  # (h, c): the LSTM's
 
     def forward(self, token, *state):
         logits, new = self.model.step(_known(token, self.model.config.vocab_size), tuple(state) if self.pair else state[0])
@@ -150,7 +150,7 @@ def _spec(model: LanguageModel):
         return (NGramStep(model), (token, torch.full((c.order - 1,), -1, dtype=torch.long)), ["token", "history"],
                 ["logits", "new_history"], None, state)
     if isinstance(model, (RecurrentLM, MinRNNLM)):
-        names = ["h", "c"] if isinstance(model, RecurrentLM) and c.arch == "lstm" else ["h"]
+        names = ["h", "c"] if isinstance(model.init_state(1), tuple) else ["h"]
         shape = [c.num_layers, 1, c.hidden]
         return (RecurrentStep(model), (token, *(torch.zeros(shape) for _ in names)), ["token", *names],
                 ["logits", *(f"new_{n}" for n in names)], None,
@@ -219,7 +219,7 @@ class Runner:
         options = ort.SessionOptions()
         options.intra_op_num_threads = 1
         self.session = ort.InferenceSession(str(folder / "model.onnx"), options, providers=["CPUExecutionProvider"])
-        self.transformer = self.meta["arch"] == "transformer"
+        self.transformer = "context" in self.meta  # a step over a window of keys and values
         self.state = {s["name"]: np.full(s["shape"], s["fill"], s["dtype"]) for s in self.meta["state"]}
         self.pos, self.history = 0, []
 

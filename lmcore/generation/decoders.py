@@ -30,7 +30,7 @@ class ModelDecoder:
 
     STATE: tuple[str, ...] = ("state",)  # what one stream changes (copied by ``clone``)
 
-    def clone(self) -> "ModelDecoder":
+    def clone(self) -> ModelDecoder:
         """A decoder in the same state that goes on independently (a beam of beam search)."""
         other = copy.copy(self)
         with torch.inference_mode():
@@ -38,7 +38,7 @@ class ModelDecoder:
                 setattr(other, name, copy.deepcopy(getattr(self, name)))
         return other
 
-    def fresh(self) -> "ModelDecoder":
+    def fresh(self) -> ModelDecoder:
         """A decoder for another stream that shares this one's prepared weights."""
         other = copy.copy(self)
         other._new_state()

@@ -9,6 +9,7 @@ import numpy as np
 import torch
 
 from ..errors import ConfigError
+from ..models import listed, showing
 
 PATTERNS = ("the token itself", "the previous token", "the first token", "the start of the line",
             "the same token earlier", "the token after the same one earlier")
@@ -69,8 +70,9 @@ def attention_view(gen, text: str) -> AttentionView:
     model = gen.model
     if not model.shows_attention:
         raise ConfigError(f"'{model.config.arch}' models have no attention to show: attention is shown "
-                          f"for transformer models")
-    tokens = gen.tokenizer.tokenize(text)[-model.config.context:]
+                          f"for {listed(showing('attention'))} models")
+    window = model.context_window
+    tokens = gen.tokenizer.tokenize(text)[-window:] if window else gen.tokenizer.tokenize(text)
     if not tokens:
         raise ConfigError("the text is empty")
     ids = torch.tensor([gen.vocab.token_to_idx.get(t, 0) for t in tokens], device=gen.device)

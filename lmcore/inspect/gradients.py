@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 
 from ..errors import ConfigError
-from ..models import RECURRENT, build_model, preset_config
+from ..models import build_model, families, family, listed, preset_config, showing
 
 VOCAB = 64      # a fresh model's vocabulary
 DEFAULT_T = 100
@@ -27,8 +27,8 @@ class GradientFlow:
 
 
 def _check(model) -> None:
-    if not model.unit_values or not model.stateful:
-        raise ConfigError(f"gradients through time are shown for rnn, gru and lstm models, "
+    if not model.family.shows(model.config, "gradients"):
+        raise ConfigError(f"gradients through time are shown for {listed(showing('gradients'))} models, "
                           f"not for {model.config.arch}")
 
 
@@ -60,15 +60,16 @@ def gradient_flow(model, ids: torch.Tensor, label: str = "") -> GradientFlow:
 
 def fresh_model(arch: str, forget_bias: float | None = None, preset: str = "small", vocab_size: int = VOCAB,
                 seed: int = 0):
-    """An untrained model of ``arch`` (recurrent), seeded."""
-    if arch not in RECURRENT:
-        raise ConfigError(f"gradients through time are shown for {', '.join(RECURRENT)} (got '{arch}')")
-    if forget_bias is not None and arch != "lstm":
-        raise ConfigError("--forget-bias applies to lstm models")
+    """An untrained model of ``arch`` (one whose family shows gradients through time), seeded."""
+    if arch not in showing("gradients"):
+        raise ConfigError(f"gradients through time are shown for {', '.join(showing('gradients'))} "
+                          f"(got '{arch}')")
+    if forget_bias is not None and not family(arch).uses(arch, "forget_bias"):
+        users = [a for a in showing("gradients") if family(a).uses(a, "forget_bias")]
+        raise ConfigError(f"--forget-bias applies to {listed(users)} models")
     random_ids(2, 2, seed)  # the seed is checked once, here
     torch.manual_seed(seed)
-    cfg = preset_config(arch, preset, vocab_size=vocab_size,
-                        forget_bias=forget_bias if arch == "lstm" else None)
+    cfg = preset_config(arch, preset, vocab_size=vocab_size, forget_bias=forget_bias)
     return build_model(cfg)
 
 
@@ -84,10 +85,11 @@ def random_ids(vocab_size: int, length: int = DEFAULT_T, seed: int = 0) -> torch
 
 
 def gradient_flows(length: int = DEFAULT_T, seed: int = 0) -> list[GradientFlow]:
-    """The chapter's comparison on fresh models: RNN, GRU, LSTM with forget-gate bias 0 and 1."""
+    """The chapter's comparison on fresh models, as the families declare it (their ``lessons``): RNN, GRU,
+    LSTM with forget-gate bias 0 and 1."""
     ids = random_ids(VOCAB, length, seed)
     out = []
-    for arch, fb in (("rnn", None), ("gru", None), ("lstm", 0.0), ("lstm", 1.0)):
-        label = arch if fb is None else f"lstm, forget bias {fb:g}"
-        out.append(gradient_flow(fresh_model(arch, fb, seed=seed), ids, label))
+    for fam in families():
+        for label, arch, options in fam.lessons.get("gradients", ()):
+            out.append(gradient_flow(fresh_model(arch, options.get("forget_bias"), seed=seed), ids, label))
     return out

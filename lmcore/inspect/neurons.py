@@ -12,6 +12,7 @@ import numpy as np
 import torch
 
 from ..errors import Cancelled, ConfigError
+from ..models import listed, showing
 
 QUOTES = '"“”«»'
 OPEN, CLOSE = "([{", ")]}"
@@ -51,7 +52,7 @@ def trace_text(gen, text: str, max_tokens: int = 20_000, stop_event: threading.E
     model = gen.model
     if not model.unit_values:
         raise ConfigError(f"'{model.config.arch}' models have no recurrent units to show: "
-                          f"neurons are shown for rnn, gru and lstm models")
+                          f"neurons are shown for {listed(showing('units'))} models")
     tokens = gen.tokenizer.tokenize(text)
     text_tokens, tokens = len(tokens), tokens[:max_tokens]
     if not tokens:

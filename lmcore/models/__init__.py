@@ -4,11 +4,15 @@
 from __future__ import annotations
 
 import importlib
+from typing import TYPE_CHECKING
 
 from ..errors import ConfigError
 from .config import ModelConfig
 from .family import PRESET_NAMES, VIEWS, Family, option
-from .registry import archs, families, family
+from .registry import archs, families, family, listed, showing
+
+if TYPE_CHECKING:
+    from .base import LanguageModel
 
 # Model classes need torch: each is imported on first use (PEP 562). The families' own classes are
 # reached through ``family(arch).model_class(arch)``; these names stay for the code that imports them.
@@ -26,7 +30,7 @@ _COMPAT = {
 
 __all__ = ["ARCHS", "PRESET_NAMES", "VIEWS", "Family", "KVCache", "LanguageModel", "MinRNNLM", "ModelConfig",
            "NGramModel", "RecurrentLM", "ScratchRNN", "TransformerLM", "archs", "build_model", "expected_shapes",
-           "families", "family", "model_class", "option", "preset_config", "tensor_shapes", "traits"]
+           "families", "family", "listed", "model_class", "option", "preset_config", "showing", "tensor_shapes", "traits"]
 
 
 def __getattr__(name: str):
@@ -68,17 +72,13 @@ def preset_config(arch: str, preset: str = "small", vocab_size: int = 0, **overr
             users = [a for f in families() if name in f.option_names() for a in f.archs]
             if not users:
                 raise ConfigError(f"no model has an option '{name}'")
-            raise ConfigError(f"--{name.replace('_', '-')} applies to {_listed(users)}, not to {arch}")
+            raise ConfigError(f"--{name.replace('_', '-')} applies to {listed(users)}, not to {arch}")
     return ModelConfig(arch=arch, vocab_size=vocab_size, **values).validate()
 
 
 def _at_others_default(name: str, value) -> bool:
     defaults = [f.default for fam in families() for f in fam.option_fields() if f.name == name]
     return bool(defaults) and all(value == d and type(value) is type(d) for d in defaults)
-
-
-def _listed(names: list[str]) -> str:
-    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
 
 
 def model_class(arch: str) -> type[LanguageModel]:

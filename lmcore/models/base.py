@@ -44,8 +44,8 @@ class LanguageModel(nn.Module):
 
     @property
     def shows_attention(self) -> bool:
-        """Whether ``attention_maps`` can show where the model looks."""
-        return False
+        """Whether ``attention_maps`` can show where the model looks (its family shows "attention")."""
+        return self.family.shows(self.config, "attention")
 
     def trace(self, ids: torch.Tensor, tick=None) -> list[dict[str, torch.Tensor]]:
         """Per layer, each of ``unit_values`` at every step of one sequence ``ids`` (time,): (time, units).

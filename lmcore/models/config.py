@@ -34,7 +34,7 @@ class ModelConfig:
                               f"{', '.join(fam.option_names()) or 'none'})")
         if options is not None:
             if not isinstance(options, fam.options):
-                raise ConfigError(f"{arch} models take {fam.options.__qualname__} options")
+                raise TypeError(f"{arch} models take {fam.options.__qualname__} options")
             values = {**dataclasses.asdict(options), **values}
         object.__setattr__(self, "arch", arch)
         object.__setattr__(self, "vocab_size", vocab_size)
@@ -77,21 +77,21 @@ class ModelConfig:
         for k in _OWN:
             object.__setattr__(self, k, getattr(other, k))
 
-    def __copy__(self) -> "ModelConfig":
+    def __copy__(self) -> ModelConfig:
         return ModelConfig(**self.to_dict())
 
-    def __deepcopy__(self, memo) -> "ModelConfig":
+    def __deepcopy__(self, memo) -> ModelConfig:
         return ModelConfig(**self.to_dict())
 
     def get(self, name: str, default: Any = None) -> Any:
         """The option ``name``, or ``default`` when the family has no such option."""
         return getattr(self.options, name, default)
 
-    def replace(self, **changes) -> "ModelConfig":
+    def replace(self, **changes) -> ModelConfig:
         """A copy with ``changes`` (arch and vocab_size included)."""
         return ModelConfig(**{**self.to_dict(), **changes})
 
-    def validate(self) -> "ModelConfig":
+    def validate(self) -> ModelConfig:
         if not isinstance(self.vocab_size, int) or isinstance(self.vocab_size, bool) \
                 or not 0 <= self.vocab_size <= MAX_VOCAB:
             raise ConfigError(f"vocab size must be between 0 and {MAX_VOCAB:,} (got {self.vocab_size})")
@@ -103,7 +103,7 @@ class ModelConfig:
         return {"arch": self.arch, "vocab_size": self.vocab_size, **dataclasses.asdict(self.options)}
 
     @classmethod
-    def from_dict(cls, d: dict) -> "ModelConfig":
+    def from_dict(cls, d: dict) -> ModelConfig:
         """From JSON: wrong types raise ValueError, an unknown architecture or out-of-range values
         ConfigError; keys the family does not declare are ignored."""
         if not isinstance(d, dict):

@@ -11,7 +11,9 @@ method or two); the registry (:mod:`.registry`) finds it. It declares:
 - ``presets``: arch -> preset name (``PRESET_NAMES``) -> {"model": {option: value}, "train": {...}};
 - capabilities: ``windowed`` (a context window of ``context`` tokens) or ``stateful`` (carries a state
   across batches), ``trainable`` (gradients; False: counted), ``fixed_shapes`` (the saved tensors'
-  shapes follow from the config), ``views`` ({"units"}, {"attention"}), ``exports`` (export formats);
+  shapes follow from the config), ``views`` (of VIEWS: "units", the recurrent units' values step by step;
+  "attention", the attention maps; "gradients", gradients through time), ``exports`` (export formats),
+  ``lessons`` (a view's comparison of fresh models: view -> ((label, arch, options), ...));
   per config: :meth:`Family.cannot_generate`, :meth:`Family.shows`, :meth:`Family.window`;
 - where its code is (imported on first use, as it needs torch): ``model`` (the LanguageModel class),
   ``decode`` (a function ``(model, device) -> decoder or None``: a faster decoder than the model's own
@@ -32,16 +34,18 @@ from typing import Any
 from ..errors import ConfigError
 
 PRESET_NAMES = ("tiny", "small", "base")
-VIEWS = ("units", "attention")
+VIEWS = ("units", "attention", "gradients")
 
 
-def option(default: Any, help: str, *, range: tuple[float, float] | None = None,  # noqa: A002 - the words used
-           choices: tuple | None = None, check: Callable[[Any], str | None] | None = None, flag: str | None = None):
+def option(default: Any, help: str, *, range: tuple[float, float] | None = None,
+           choices: tuple | None = None, check: Callable[[Any], str | None] | None = None, flag: str | None = None,
+           archs: tuple[str, ...] | None = None):
     """A field of a family's options dataclass: its default, help text (the CLI's and the dialog's) and
     what values it takes: ``range`` (lo, hi), both included; ``choices``; ``check(value)`` returning an
-    error message or None. ``flag``: the command-line name when it is not the field's (``--layers``)."""
+    error message or None. ``flag``: the command-line name when it is not the field's (``--layers``).
+    ``archs``: the family's architectures it means something to (default: all; ``Family.uses``)."""
     meta = {"help": help, "range": range, "choices": tuple(choices) if choices else None, "check": check,
-            "flag": flag}
+            "flag": flag, "archs": tuple(archs) if archs else None}
     return dataclasses.field(default=default, metadata=meta)
 
 
@@ -79,6 +83,7 @@ class Family:
     trainable: bool = True
     fixed_shapes: bool = True
     views: frozenset = frozenset()
+    lessons: Mapping[str, tuple] = {}
     exports: frozenset = frozenset({"onnx"})
 
     def __init__(self, **attributes):
@@ -104,6 +109,12 @@ class Family:
 
     def option_names(self) -> tuple[str, ...]:
         return tuple(f.name for f in self.option_fields())
+
+    def uses(self, arch: str, name: str) -> bool:
+        """Whether option ``name`` means something to ``arch`` (the LSTM's forget-gate bias does not to a
+        GRU's): a form shows it, a command line accepts it for that architecture."""
+        found = [f for f in self.option_fields() if f.name == name]
+        return bool(found) and (found[0].metadata.get("archs") is None or arch in found[0].metadata["archs"])
 
     def preset(self, arch: str, preset: str) -> Mapping[str, dict]:
         """{"model": {...}, "train": {...}} of one preset; ConfigError for an unknown preset."""
@@ -171,7 +182,7 @@ class Family:
 
 
 _DECLARED = ("name", "archs", "labels", "options", "presets", "package", "position", "model", "decode", "tensors", "windowed",
-             "stateful", "trainable", "fixed_shapes", "views", "exports")
+             "stateful", "trainable", "fixed_shapes", "views", "lessons", "exports")
 
 
 def _check_type(f: dataclasses.Field, value) -> None:

@@ -14,7 +14,7 @@ def num_layers(default: int = 2):
     return option(default, "layers", range=(1, 64), flag="layers")
 
 
-def hidden(default: int = 256, help: str = "state size"):  # noqa: A002
+def hidden(default: int = 256, help: str = "state size"):
     return option(default, help, range=(1, 16384))
 
 

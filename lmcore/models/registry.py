@@ -7,6 +7,8 @@ API (``from lmcore.models import registry`` or the same names from ``lmcore.mode
 - ``family(arch) -> Family``: the family of an architecture name ("lstm" -> the recurrent family);
   ConfigError naming the known architectures for an unknown one;
 - ``archs() -> tuple[str, ...]``: every architecture name, in the families' order;
+- ``showing(view) -> tuple[str, ...]``: the architectures whose families show a view ("units", ...);
+  ``listed(names)``: "rnn, gru and lstm", for messages;
 - ``refresh()``: forget what was found (a test that registers a family, a package installed meanwhile);
 - ``problems() -> list[str]``: families that could not be loaded (skipped), one line each.
 
@@ -29,7 +31,8 @@ A built model answers the same through ``model.family``.
 Where families come from:
 
 - built in: every subpackage of ``lmcore/models`` whose ``__init__`` defines ``FAMILY`` (found by
-  scanning the folder, not from a list: a copied folder is a new family);
+  scanning the folder, every folder of the package's ``__path__``, not from a list: a copied folder is a
+  new family);
 - installed: entry points of group ``lmplay.families`` (``importlib.metadata``), each loading to a
   Family (or a module holding ``FAMILY``), e.g. in a package's pyproject.toml:
   ``[project.entry-points."lmplay.families"] bigram = "mypkg.bigram:FAMILY"``.
@@ -41,6 +44,7 @@ from __future__ import annotations
 import importlib
 import importlib.metadata
 import pkgutil
+import sys
 import threading
 from pathlib import Path
 
@@ -54,7 +58,8 @@ _found: tuple[tuple[Family, ...], dict[str, Family], list[str]] | None = None
 
 def _builtin() -> list[tuple[str, object]]:
     out = []
-    for info in sorted(pkgutil.iter_modules([str(Path(__file__).parent)]), key=lambda i: i.name):
+    folders = getattr(sys.modules.get(__package__), "__path__", None) or [str(Path(__file__).parent)]
+    for info in sorted(pkgutil.iter_modules(list(folders)), key=lambda i: i.name):
         if info.ispkg:
             name = f"{__package__}.{info.name}"
             out.append((name, lambda name=name: importlib.import_module(name)))
@@ -134,6 +139,17 @@ def family(arch: str) -> Family:
     return found
 
 
+def showing(view: str) -> tuple[str, ...]:
+    """The architectures whose families show ``view`` (one of ``family.VIEWS``)."""
+    return tuple(a for f in families() if view in f.views for a in f.archs)
+
+
+def listed(names) -> str:
+    """Names as a sentence lists them: "rnn, gru and lstm"."""
+    names = list(names)
+    return " and ".join(names) if len(names) < 3 else f"{', '.join(names[:-1])} and {names[-1]}"
+
+
 def problems() -> list[str]:
     """One line per family that was skipped (it failed to load, or its names were taken)."""
     return list(_get()[2])
@@ -146,4 +162,5 @@ def refresh() -> None:
         _found = None
 
 
-__all__ = ["GROUP", "PRESET_NAMES", "Family", "archs", "families", "family", "problems", "refresh"]
+__all__ = ["GROUP", "PRESET_NAMES", "Family", "archs", "families", "family", "listed", "problems", "refresh",
+           "showing"]

@@ -13,7 +13,6 @@ from ...errors import Cancelled
 from ..base import LanguageModel
 from ..config import ModelConfig
 
-
 CHUNK = 1 << 24  # tokens counted at a time
 
 

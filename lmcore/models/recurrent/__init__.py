@@ -24,7 +24,8 @@ class Options:
     input: str = option("embed", "embed (a learnt table) or onehot (as in the chapters)", choices=("embed", "onehot"))
     dropout: float = dropout()
     bidirectional: bool = option(False, "(cannot generate: for the chapters' lesson)")
-    forget_bias: float = option(1.0, "LSTM forget-gate bias at init (0 keeps PyTorch's init)", check=_forget_bias)
+    forget_bias: float = option(1.0, "LSTM forget-gate bias at init (0 keeps PyTorch's init)", check=_forget_bias,
+                                archs=("lstm",))
 
 
 CANNOT_GENERATE = ("a bidirectional model cannot generate text: its backward direction reads the tokens that come "
@@ -59,13 +60,15 @@ def _recipe(small_lr: float, base_dropout: float = 0.2, small_batch: int = 32) -
 
 FAMILY = RecurrentFamily(
     name="recurrent",
-    archs={"lstm": "LSTM: long short-term memory cells (gates i, f, g, o and a cell state)",
+    archs={"rnn": "RNN: the plain tanh recurrent network",
            "gru": "GRU: gated recurrent units (reset and update gates)",
-           "rnn": "RNN: the plain tanh recurrent network"},
-    labels={"lstm": "LSTM", "gru": "GRU", "rnn": "RNN"},
+           "lstm": "LSTM: long short-term memory cells (gates i, f, g, o and a cell state)"},
+    labels={"rnn": "RNN", "gru": "GRU", "lstm": "LSTM"},
     options=Options, position=10,
     # small lstm: tinyshakespeare in 2.2 minutes of a 2-core CPU, validation loss 1.492 (batch 32, lr 1e-2: 1.521)
-    presets={"lstm": _recipe(small_lr=1.5e-2, base_dropout=0.25, small_batch=24), "gru": _recipe(small_lr=1e-2),
-             "rnn": _recipe(small_lr=5e-3)},
+    presets={"rnn": _recipe(small_lr=5e-3), "gru": _recipe(small_lr=1e-2),
+             "lstm": _recipe(small_lr=1.5e-2, base_dropout=0.25, small_batch=24)},
     package=__name__, model=".model:RecurrentLM", decode=".decoder:choose", tensors=".shapes:of",
-    stateful=True, views={"units"})
+    stateful=True, views={"units", "gradients"},
+    lessons={"gradients": (("rnn", "rnn", {}), ("gru", "gru", {}), ("lstm, forget bias 0", "lstm", {"forget_bias": 0.0}),
+                           ("lstm, forget bias 1", "lstm", {"forget_bias": 1.0}))})

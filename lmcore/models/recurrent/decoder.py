@@ -11,7 +11,6 @@ import torch
 from ...generation.decoders import ModelDecoder
 from .model import RecurrentLM
 
-
 TABLE_MAX_BYTES = 64 * 2 ** 20  # a first-layer table bigger than this: project the embedding per token
 
 

@@ -173,10 +173,6 @@ class TransformerLM(LanguageModel):
     def detach_state(self, state):
         return None
 
-    @property
-    def shows_attention(self) -> bool:
-        return True
-
     @torch.no_grad()
     def attention_maps(self, ids: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor]]:
         """The attention weights written out (softmax of q·k / sqrt(d) under the causal mask), outside the
