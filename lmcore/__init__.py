@@ -29,6 +29,7 @@ _EXPORTS = {
     "safe_text": ("strict_json", "visible", "visible_line"),
     "training.trainer": ("Trainer", "train"),
     "training.config": ("TrainConfig",),
+    "training.spec": ("RunSpec",),
     "data.vocab": ("Vocab",),
 }
 _WHERE = {}  # public name: (submodule, its name there)

@@ -5,6 +5,9 @@ import math
 from dataclasses import asdict, dataclass
 
 
+STOP_REASONS = {"finished": "finished", "time": "time budget reached", "stopped": "stopped"}  # DoneEvent.reason
+
+
 @dataclass
 class Event:
     kind = "event"
@@ -73,6 +76,11 @@ class DoneEvent(Event):
     steps_trained: int = 0   # steps this run trained
     saved: bool = False      # whether this run saved a checkpoint
     kind = "done"
+
+    @property
+    def how(self) -> str:
+        """Why the run ended, in words: finished, time budget reached, stopped."""
+        return STOP_REASONS[self.reason]
 
 
 @dataclass

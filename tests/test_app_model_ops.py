@@ -3,7 +3,7 @@ the Train tab's keys pressed as keys, and what the app says when a model went aw
 import pytest
 from textual.widgets import Button, Input
 
-from lmcore import Store
+from lmcore import RunSpec, Store
 from lmcore.cli.main import main
 from tui.app import create_app
 from tui.messages import RunEvent, RunFinished
@@ -176,7 +176,7 @@ async def test_generate_after_the_cli_deleted_the_model_says_it_was_deleted(home
 async def test_generate_on_a_new_model_before_its_first_checkpoint_says_train_it_first(home):
     app = create_app(home, trainer_factory=ScriptedTrainer)
     async with app.run_test(size=(80, 24)) as pilot:
-        app.open_model("fresh", {"name": "fresh", "arch": "lstm", "preset": "tiny", "corpus": "pythondocs"})
+        app.open_model("fresh", RunSpec.new("fresh", "pythondocs", arch="lstm", preset="tiny"))
         await wait_for(pilot, lambda: isinstance(app.screen, ModelScreen))
         screen = app.screen
         await pilot.press("f3")

@@ -82,8 +82,8 @@ def _ctrl_c_once_prepared(monkeypatch):
     """Ctrl+C arrives once the run is prepared, before its first step."""
     real = lmcore.Trainer.prepare
 
-    def prepare(self, **kw):
-        out = real(self, **kw)
+    def prepare(self, spec, progress=None):
+        out = real(self, spec, progress)
         os.kill(os.getpid(), signal.SIGINT)
         return out
 

@@ -5,6 +5,7 @@ import hashlib
 import pytest
 from textual.widgets import Button, Input, Select
 
+import lmcore
 from lmcore import Store
 
 from lmcore.data import corpus
@@ -25,6 +26,7 @@ def _registry(monkeypatch, url: str, sha: str = SHA) -> None:
     entries = [corpus.CorpusEntry(name="pythondocs", title="built in", builtin="pydoc_topics"),
                corpus.CorpusEntry(name="demo", title="Demo", url=url, sha1=sha, size=len(BODY))]
     monkeypatch.setattr(corpus, "registry", lambda: entries)
+    monkeypatch.setattr(lmcore, "corpus_registry", lambda: entries)  # the name the app asks, once looked up
     monkeypatch.delenv(corpus.MIRROR_ENV, raising=False)
 
 
@@ -99,7 +101,7 @@ async def test_enter_in_a_text_field_moves_on_and_ctrl_s_creates(home, prose):
         await pilot.press("ctrl+s")  # from a text field
         await wait_for(pilot, lambda: isinstance(app.screen, ModelScreen))
         spec = app.screen.spec
-        assert app.runs.get(app.screen.model_name) and spec["corpus"] == str(prose) and spec["steps"] == 5
+        assert app.runs.get(app.screen.model_name) and spec.corpus == str(prose) and spec.train.steps == 5
         assert steps.value == "5"
         app.runs.stop_all()
         await wait_for(pilot, lambda: not app.runs.runs)
@@ -162,7 +164,7 @@ async def test_create_downloads_first_then_trains(home, monkeypatch):
             await pilot.press("ctrl+s")
             await wait_for(pilot, lambda: isinstance(app.screen, ModelScreen))
             assert corpus.status(corpus.entry("demo"), home) == "cached"
-            assert app.runs.get(app.screen.model_name) and app.screen.spec["corpus"] == "demo"
+            assert app.runs.get(app.screen.model_name) and app.screen.spec.corpus == "demo"
             app.runs.stop_all()
             await wait_for(pilot, lambda: not app.runs.runs)
 

@@ -254,8 +254,8 @@ class _TokenizingTrainer(ScriptedTrainer):
     """Reports a third of the corpus tokenized, then waits to be let go before its run starts."""
     let_go = threading.Event()
 
-    def prepare(self, **kw):
-        kw["progress"]("tokenizing", 30, 90)
+    def prepare(self, spec, progress=None):
+        progress("tokenizing", 30, 90)
         self.let_go.wait(DEADLINE)
         return self
 

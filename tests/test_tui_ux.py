@@ -307,7 +307,7 @@ async def test_at_80x24_the_picker_status_line_is_one_line(home):
                 table.move_cursor(row=row)
                 await pilot.pause()
                 assert str(detail.render()).strip() and detail.size.height == 1, str(detail.render())
-            app.runs.start("lstm-timemachine", None, None, None)
+            app.runs.start(lmcore.RunSpec.continued("lstm-timemachine"))
             await wait_for(pilot, lambda: "training: step 600 / 1,500" in str(detail.render()))
             assert detail.size.height == 1, str(detail.render())
     finally:

@@ -30,7 +30,7 @@ class ScriptedTrainer:
         self.stop = stop or threading.Event()
         self.paused = threading.Event()
 
-    def prepare(self, **kw):
+    def prepare(self, spec, progress=None):
         return self
 
     def pause(self):

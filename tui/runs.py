@@ -12,7 +12,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from lmcore import Event, LmError
+from lmcore import Event, LmError, RunSpec
 
 from .messages import RunEvent, RunFinished, RunPreparing
 
@@ -22,7 +22,7 @@ STEP_INTERVAL = 0.1  # seconds between step announcements
 @dataclass
 class LiveRun:
     name: str
-    spec: dict | None                 # the new model's choices, until its first checkpoint is saved
+    spec: RunSpec | None              # a new model's spec, until its first checkpoint is saved
     stop: threading.Event = field(default_factory=threading.Event)
     trainer: object = None
     worker: object = None
@@ -62,27 +62,28 @@ class RunRegistry:
     def is_running(self, name: str) -> bool:
         return name in self.runs
 
-    def start(self, name: str, spec: dict | None, minutes: float | None, steps: int | None) -> LiveRun:
+    def start(self, spec: RunSpec) -> LiveRun:
+        """Train ``spec`` (a new model, or more of a saved one) in a worker thread."""
+        name = spec.name
         if name in self.runs:
             raise LmError(f"'{name}' is already training in this window")
-        run = LiveRun(name, spec)
+        run = LiveRun(name, None if spec.resume else spec)
         self.runs[name] = run
-        run.worker = self.app.run_worker(lambda: self._work(run, minutes, steps), thread=True,
+        run.worker = self.app.run_worker(lambda: self._work(run, spec), thread=True,
                                          group="training", name=f"train:{name}", exit_on_error=False)
         return run
 
-    def _work(self, run: LiveRun, minutes: float | None, steps: int | None) -> None:
+    def _work(self, run: LiveRun, spec: RunSpec) -> None:
         try:
-            self._train(run, minutes, steps)
+            self._train(run, spec)
         finally:
             run.closed.set()
 
-    def _train(self, run: LiveRun, minutes: float | None, steps: int | None) -> None:
+    def _train(self, run: LiveRun, spec: RunSpec) -> None:
         app = self.app
         try:
             run.trainer = app.make_trainer(run.name, lambda ev: self._record(run, ev), run.stop)
-            app.prepare_trainer(run.trainer, run.spec or {}, run.spec is None, {"minutes": minutes, "steps": steps},
-                                lambda what, done, total: self._preparing(run, what, done, total))
+            run.trainer.prepare(spec, progress=lambda what, done, total: self._preparing(run, what, done, total))
             if run.stop.is_set():
                 raise LmError("stopped before training started: nothing was saved")
             run.state = "training"

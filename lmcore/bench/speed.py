@@ -42,6 +42,7 @@ from ..models import MIN_RNNS, PRESETS, build_model, preset_config
 from ..generation.sampling import SamplingSettings
 from ..store.model_store import Store
 from ..data.text import Tokenizer, build_vocab, encode
+from ..training.spec import RunSpec
 from ..training.trainer import TrainConfig, Trainer
 
 
@@ -227,7 +228,7 @@ def _memory_job(job: dict) -> int:
     cfg = TrainConfig(steps=job["steps"], eval_every=10 ** 9, log_every=5, sample_tokens=0, device=job["device"],
                       compile=job["compile"])
     mc = preset_config(job["arch"], job["preset"], impl=job["impl"])
-    tr = Trainer(Store(Path(job["home"])), "m").prepare(model=mc, preset=job["preset"], train=cfg, corpus=job["corpus"])
+    tr = Trainer(Store(Path(job["home"])), "m").prepare(RunSpec("m", mc, job["preset"], corpus=job["corpus"], train=cfg))
     if job["side"] == "ours":
         with PeakMemory(device) as mem:
             tr.run()
@@ -278,7 +279,7 @@ class Bench:
         opts.update(train_kw)
         cfg = TrainConfig(steps=steps, minutes=minutes, device=str(self.device), **opts)
         return Trainer(Store(Path(self.tmp.name) / "home"), name).prepare(
-            model=mc, preset=self.preset, train=cfg, corpus=str(self.corpus_path))
+            RunSpec(name, mc, self.preset, corpus=str(self.corpus_path), train=cfg))
 
     # ------------------------------------------------------------ training throughput
     def train_throughput(self, arch: str, impl: str) -> None:

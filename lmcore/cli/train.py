@@ -55,17 +55,29 @@ def _train_config(args):
                        weight_decay=args.weight_decay)
 
 
-def _tokenizer(args):
-    from ..data.text import Tokenizer
+def run_spec(args):
+    """The RunSpec of a parsed ``lmcore train`` command line."""
+    from ..errors import ConfigError
+    from ..training.spec import RunSpec
 
-    extra = {} if args.vocab_size is None else {"vocab_size": args.vocab_size}
-    return Tokenizer(args.tokens or "char", args.prep or "raw", **extra)
+    train = _train_config(args).validate()
+    if args.resume:
+        fixed = model_options_given(args) + [f"--{k.replace('_', '-')}" for k in ("prep", "tokens", "vocab_size")
+                                             if getattr(args, k) is not None]
+        if fixed:
+            raise ConfigError(f"{', '.join(fixed)} cannot change a saved model: --resume continues "
+                              f"'{args.name}' as it was built (train a new model to change it)")
+        return RunSpec.continued(args.name, corpus=args.corpus, encoding=args.encoding, train=train)
+    if not args.corpus:
+        raise ConfigError("a new model needs --corpus NAME|PATH (e.g. --corpus pythondocs)")
+    return RunSpec.new(args.name, args.corpus, arch=args.arch, preset=args.preset, options=model_overrides(args),
+                       tokens=args.tokens, prep=args.prep, vocab_size=args.vocab_size, encoding=args.encoding,
+                       train=train)
 
 
 def cmd_train(args) -> int:
-    from ..errors import Cancelled, ConfigError, LmError
+    from ..errors import Cancelled, LmError
     from ..events import DoneEvent, FailedEvent
-    from ..models import preset_config
     from ..store.model_store import Store
     from ..training.trainer import Trainer, stopped_before_start
 
@@ -80,23 +92,10 @@ def cmd_train(args) -> int:
     bar = PrepareProgress(ranks.main and not args.json)
     try:
         store = Store(args.home)
-        cfg = _train_config(args).validate()
+        spec = run_spec(args)
         trainer = Trainer(store, args.name, render, stop, threads=args.threads)
         with StopSignals(stop, args.json, echo=ranks.main):
-            if args.resume:
-                fixed = model_options_given(args) + [f"--{k.replace('_', '-')}" for k in ("prep", "tokens", "vocab_size")
-                                                     if getattr(args, k) is not None]
-                if fixed:
-                    raise ConfigError(f"{', '.join(fixed)} cannot change a saved model: --resume continues "
-                                      f"'{args.name}' as it was built (train a new model to change it)")
-                trainer.prepare(train=cfg, resume=True, corpus=args.corpus, encoding=args.encoding, progress=bar)
-                bar.close()
-            else:
-                if not args.corpus:
-                    raise ConfigError("a new model needs --corpus NAME|PATH (e.g. --corpus pythondocs)")
-                mc = preset_config(args.arch or "lstm", args.preset or "small", **model_overrides(args))
-                trainer.prepare(model=mc, preset=args.preset or "small", train=cfg, corpus=args.corpus,
-                                tokenizer=_tokenizer(args), encoding=args.encoding, progress=bar)
+            trainer.prepare(spec, progress=bar)
             bar.close()
             result = trainer.run()
     except Cancelled:

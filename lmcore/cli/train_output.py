@@ -159,7 +159,7 @@ class HumanRender:
         if result.kind != "done":
             print(f"error: {_v(result.message)}", file=sys.stderr)
             return 1
-        how = {"finished": "finished", "time": "time budget reached", "stopped": "stopped"}[result.reason]
+        how = result.how
         if not result.saved:  # a failure for a script: this run did nothing
             print(f"{how} before the first step: nothing was trained or saved", file=sys.stderr)
             return 1

@@ -28,10 +28,10 @@ from .distributed import Ranks
 from ..device import flushing_denormals
 from ..errors import Cancelled, ConfigError, LmError, SaveError, one_line
 from ..events import DoneEvent, Event, FailedEvent, StartEvent
-from ..models import ModelConfig, build_model, model_class
+from ..models import build_model
 from .prepare import PreparedRun, Progress, prepare_continue, prepare_new
+from .spec import RunSpec
 from ..store.model_store import Store
-from ..data.text import Tokenizer
 from .threads import ThreadGovernor
 from .config import TrainConfig
 from .control import Controls
@@ -65,22 +65,20 @@ class Trainer:
         self.paused.clear()
 
     # ------------------------------------------------------------ set-up (under the lock)
-    def prepare(self, *, model: ModelConfig | None = None, preset: str = "small",
-                train: TrainConfig | None = None, corpus: str | None = None,
-                tokenizer: Tokenizer | None = None, resume: bool = False, encoding: str | None = None,
-                progress: Progress | None = None) -> "Trainer":
-        """Take the lock and prepare the run. Under torchrun (several processes, the process group
-        started: :func:`lmcore.training.distributed.setup`) rank 0 does this and sends the run to the others, which
+    def prepare(self, spec: RunSpec, progress: Progress | None = None) -> "Trainer":
+        """Take the lock and prepare the run ``spec`` describes (a new model, or more of a saved one).
+        Under torchrun (several processes, the process group started:
+        :func:`lmcore.training.distributed.setup`) rank 0 does this and sends the run to the others, which
         never touch the store."""
+        if spec.name != self.name:
+            raise ConfigError(f"this trainer trains '{self.name}', not '{spec.name}'")
         self.ranks = ranks = distributed.current()
-        kw = dict(model=model, preset=preset, train=train, corpus=corpus, tokenizer=tokenizer, resume=resume,
-                  encoding=encoding, progress=progress)
         if not ranks.active:
-            return self._prepare_here(**kw)
+            return self._prepare_here(spec, progress)
         if not ranks.main:
             return self._receive_run()
         try:
-            self._prepare_here(**kw)
+            self._prepare_here(spec, progress)
             self._for_ranks()
         except BaseException as exc:
             self.close()
@@ -124,23 +122,17 @@ class Trainer:
         if self.ranks.main:  # under torchrun only rank 0 reports
             self.on_event(ev)
 
-    def _prepare_here(self, *, model: ModelConfig | None = None, preset: str = "small",
-                      train: TrainConfig | None = None, corpus: str | None = None,
-                      tokenizer: Tokenizer | None = None, resume: bool = False, encoding: str | None = None,
-                      progress: Progress | None = None) -> "Trainer":
-        self.store.path(self.name)  # validates the name
+    def _prepare_here(self, spec: RunSpec, progress: Progress | None) -> "Trainer":
         self.close()
         self._locks.enter_context(self.store.lock(self.name))
         try:
             self.store.discard_partial(self.name)  # a first save killed midway
-            given = train or TrainConfig()
-            if resume:
-                self.run_ = prepare_continue(self.store, self.name, given, corpus, encoding, progress, self.stop)
-            else:
-                if model is None or corpus is None:
-                    raise ConfigError("a new model needs an architecture and a corpus")
-                self.run_ = prepare_new(self.store, self.name, model, preset, given, corpus,
-                                        tokenizer or Tokenizer(), encoding, progress, self.stop)
+            if spec.resume:
+                self.run_ = prepare_continue(self.store, self.name, spec.train, spec.corpus, spec.encoding,
+                                             progress, self.stop)
+            else:  # a copy: preparing sets its vocabulary size, the spec stays as given
+                self.run_ = prepare_new(self.store, self.name, replace(spec.model), spec.preset, spec.train,
+                                        spec.corpus, spec.tokenizer, spec.encoding, progress, self.stop)
         except BaseException:
             self.close()
             raise
@@ -214,28 +206,26 @@ class Trainer:
         return train_by_gradients(job)
 
 
-def train(name: str, *, arch: str = "lstm", preset: str = "small", corpus: str | None = None,
-          prep: str = "raw", tokens: str = "char", store: Store | None = None, home=None,
+def train(name: str, *, arch: str | None = None, preset: str | None = None, corpus: str | None = None,
+          prep: str | None = None, tokens: str | None = None, store: Store | None = None, home=None,
           on_event: Callable[[Event], None] | None = None, stop: threading.Event | None = None,
           resume: bool = False, encoding: str | None = None, model_overrides: dict | None = None,
           vocab_size: int | None = None, threads: int | None = None, **train_options) -> DoneEvent | FailedEvent:
-    """Train model ``name`` (a new one needs ``corpus``), or with ``resume`` continue it: ``steps`` /
-    ``minutes`` then mean that many more. ``model_overrides`` change the preset's model hyper-parameters
-    (e.g. ``{"hidden": 128}``); ``vocab_size`` is the size of a ``tokens="bpe"`` vocabulary; other
-    keywords are TrainConfig fields. ``threads`` fixes the CPU threads (default: the free cores)."""
-    from ..models import preset_config
-
-    store = store or Store(home)
+    """Train model ``name`` (a new one reads ``corpus``, default pythondocs), or with ``resume`` continue
+    it: ``steps`` / ``minutes`` then mean that many more. ``arch``, ``preset``, ``tokens`` and ``prep``
+    default as RunSpec.new says (an lstm, small, characters, raw text); ``model_overrides`` change the
+    preset's model hyper-parameters (e.g. ``{"hidden": 128}``); ``vocab_size`` is the size of a
+    ``tokens="bpe"`` vocabulary; other keywords are TrainConfig fields. ``threads`` fixes the CPU threads
+    (default: the free cores). The run is the RunSpec these make, prepared as Trainer.prepare does."""
     cfg = TrainConfig(**train_options)
-    trainer = Trainer(store, name, on_event, stop, threads)
+    if resume:
+        spec = RunSpec.continued(name, corpus=corpus, encoding=encoding, train=cfg)
+    else:
+        spec = RunSpec.new(name, corpus or "pythondocs", arch=arch, preset=preset, options=model_overrides,
+                           tokens=tokens, prep=prep, vocab_size=vocab_size, encoding=encoding, train=cfg)
+    trainer = Trainer(store or Store(home), name, on_event, stop, threads)
     try:
-        if resume:
-            trainer.prepare(train=cfg, resume=True, corpus=corpus, encoding=encoding)
-        else:
-            mc = preset_config(arch, preset, **(model_overrides or {}))
-            trainer.prepare(model=mc, preset=preset, train=cfg, corpus=corpus or "pythondocs",
-                            tokenizer=Tokenizer(tokens, prep, **({} if vocab_size is None else {"vocab_size": vocab_size})),
-                            encoding=encoding)
+        trainer.prepare(spec)
     except Cancelled:
         return stopped_before_start(on_event)
     return trainer.run()

@@ -6,7 +6,6 @@ not on this computer yet is downloaded from here (Download, or Create and train 
 with its progress; a failure keeps the dialog and says what to do in the app's words."""
 from __future__ import annotations
 
-import math
 import threading
 from pathlib import Path
 
@@ -20,8 +19,9 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Select, Static
 
 import lmcore
-from lmcore import Cancelled, DownloadError, LmError, StoreError, validate_name, visible_line
-from lmcore.data.bpe import DEFAULT_VOCAB_SIZE, check_vocab_size
+from lmcore import Cancelled, DownloadError, LmError, RunSpec, TrainConfig, validate_name, visible_line
+from lmcore.data.bpe import DEFAULT_VOCAB_SIZE
+from lmcore.training.spec import budget_from_text
 
 
 ARCHS = [("LSTM", "lstm"), ("GRU", "gru"), ("RNN", "rnn"), ("Transformer", "transformer"),
@@ -68,43 +68,44 @@ class DownloadFinished(Message):
         self.stop, self.corpus, self.error = stop, corpus, error
 
 
-class NewModelScreen(ModalScreen[dict | None]):
+class NewModelScreen(ModalScreen[RunSpec | None]):
     BINDINGS = [Binding("escape", "cancel", "Cancel", tooltip="cancel (during a download: stop it)"),
                 # from any field, a text field included; Enter belongs to the focused widget (a list
                 # opens, a text field moves on, a button is pressed)
                 Binding("ctrl+s", "create", "Create", priority=True,
                         tooltip="create the model and start training, from any field")]
 
-    def __init__(self, corpora: list[tuple[str, str]], defaults: dict, taken: set[str]) -> None:
-        """``defaults``: name, arch, preset and corpus; a dialog reopened after a failed start also has
-        the rest of the choices it was given (impl, prep, tokens, vocab_size, steps, minutes)."""
+    def __init__(self, corpora: list[tuple[str, str]], defaults: RunSpec, taken: set[str]) -> None:
+        """``defaults``: the spec to start from (a new model's): the app's default choices, or the spec
+        of a start that failed. The dialog's result is the spec of the model to create, or None."""
         super().__init__()
         self.corpora = corpora  # (label, name)
         self.defaults = defaults
         self.taken = taken
-        self._suggested = defaults["name"]  # the name follows the choices until the user edits it
+        self._suggested = defaults.name  # the name follows the choices until the user edits it
         self._download_stop: threading.Event | None = None  # set while a download runs
         self._create_after_download = False
 
     def compose(self) -> ComposeResult:
         d = self.defaults
         registry = {name for _, name in self.corpora}
-        corpus, path = (d["corpus"], "") if d["corpus"] in registry else (PATH, d["corpus"])
-        number = lambda key: "" if d.get(key) is None else str(d[key])  # noqa: E731
+        corpus, path = (d.corpus, "") if d.corpus in registry else (PATH, d.corpus)
+        number = lambda value: "" if value is None else str(value)  # noqa: E731
+        bpe = d.tokenizer.vocab_size if d.tokenizer.level == "bpe" and d.tokenizer.vocab_size != DEFAULT_VOCAB_SIZE else None
         with VerticalScroll(classes="dialog"):
             yield Static("New model", classes="title")
             with Horizontal(classes="row"):
                 yield Label("Name")
-                yield Input(d["name"], id="name", select_on_focus=False)
+                yield Input(d.name, id="name", select_on_focus=False)
             with Horizontal(classes="row"):
                 yield Label("Architecture")
-                yield Select(ARCHS, value=d["arch"], allow_blank=False, id="arch")
+                yield Select(ARCHS, value=d.model.arch, allow_blank=False, id="arch")
             with Horizontal(classes="row", id="impl-row"):
                 yield Label("Implementation")
-                yield Select(_impls(), value=d.get("impl") or "fused", allow_blank=False, id="impl")
+                yield Select(_impls(), value=getattr(d.model, "impl", None) or "fused", allow_blank=False, id="impl")
             with Horizontal(classes="row"):
                 yield Label("Size")
-                yield Select(PRESETS, value=d["preset"], allow_blank=False, id="preset")
+                yield Select(PRESETS, value=d.preset, allow_blank=False, id="preset")
             with Horizontal(classes="row"):
                 yield Label("Corpus")
                 yield Select(self.corpora + [("a text file or folder…", PATH)], value=corpus,
@@ -117,19 +118,19 @@ class NewModelScreen(ModalScreen[dict | None]):
                 yield Input(path, placeholder="~/books/mybook.txt", id="path", select_on_focus=False)
             with Horizontal(classes="row"):
                 yield Label("Preprocessing")
-                yield Select(PREPS, value=d.get("prep") or "raw", allow_blank=False, id="prep")
+                yield Select(PREPS, value=d.tokenizer.prep, allow_blank=False, id="prep")
             with Horizontal(classes="row"):
                 yield Label("Tokens")
-                yield Select(LEVELS, value=d.get("tokens") or "char", allow_blank=False, id="tokens")
+                yield Select(LEVELS, value=d.tokenizer.level, allow_blank=False, id="tokens")
             with Horizontal(classes="row", id="vocab-row"):
                 yield Label("BPE tokens")
-                yield Input(number("vocab_size"), placeholder=f"{DEFAULT_VOCAB_SIZE} (learnt from the text)",
+                yield Input(number(bpe), placeholder=f"{DEFAULT_VOCAB_SIZE} (learnt from the text)",
                             id="vocab-size", type="integer", select_on_focus=False)
             with Horizontal(classes="row"):
                 yield Label("Train for")
-                yield Input(number("steps"), placeholder="preset steps", id="new-steps", type="integer",
+                yield Input(number(d.train.steps), placeholder="preset steps", id="new-steps", type="integer",
                             select_on_focus=False)
-                yield Input(number("minutes"), placeholder="or minutes", id="new-minutes", type="number",
+                yield Input(number(d.train.minutes), placeholder="or minutes", id="new-minutes", type="number",
                             select_on_focus=False)
             yield Static(HINT, classes="hint", id="new-hint")
             with Horizontal(classes="buttons"):
@@ -174,7 +175,7 @@ class NewModelScreen(ModalScreen[dict | None]):
     def _missing_corpus(self) -> lmcore.CorpusEntry | None:
         """The chosen registry corpus when it still has to be downloaded."""
         e = lmcore.corpus_entry(str(self.query_one("#corpus", Select).value))
-        if e is None or e.builtin or lmcore.corpus_status(e, self.app.store.home) != "needs download":
+        if e is None or e.builtin or lmcore.corpus_status(e, self.app.core.store.home) != "needs download":
             return None
         return e
 
@@ -198,7 +199,7 @@ class NewModelScreen(ModalScreen[dict | None]):
             self.query_one("#create", Button).focus()
         button.disabled = True
         self.query_one("#download-note", Static).update(f"Downloading {e.name}… · Esc stops")
-        self._download(e.name, self.app.store.home, self._download_stop)
+        self._download(e.name, self.app.core.store.home, self._download_stop)
 
     @work(thread=True, group="download", exit_on_error=False)
     def _download(self, corpus: str, home, stop: threading.Event) -> None:
@@ -248,7 +249,7 @@ class NewModelScreen(ModalScreen[dict | None]):
         corpus = self.query_one("#corpus", Select)
         chosen = corpus.value
         with self.prevent(Select.Changed):
-            corpus.set_options(self.app.corpus_choices() + [("a text file or folder…", PATH)])
+            corpus.set_options(self.app.core.corpus_choices() + [("a text file or folder…", PATH)])
             corpus.value = chosen
         self._sync()
         if create:
@@ -293,7 +294,7 @@ class NewModelScreen(ModalScreen[dict | None]):
         name = self.query_one("#name", Input).value.strip()
         try:
             validate_name(name)
-        except StoreError as exc:
+        except LmError as exc:
             self._error(str(exc))
             return
         if name in self.taken:
@@ -310,34 +311,33 @@ class NewModelScreen(ModalScreen[dict | None]):
                 self._error(f"No such file or folder: {raw}")
                 return
         try:
-            steps = int(v) if (v := self.query_one("#new-steps", Input).value.strip()) else None
-            minutes = float(v) if (v := self.query_one("#new-minutes", Input).value.strip()) else None
-        except ValueError:
-            self._error("Steps and minutes must be numbers.")
+            spec = self._spec(name, str(corpus))
+        except LmError as exc:
+            self._error(str(exc))
             return
-        if (steps is not None and steps < 1) or (minutes is not None and not 0 < minutes < math.inf):
-            self._error("Steps must be at least 1 and minutes > 0.")
-            return
-        tokens = self.query_one("#tokens", Select).value
-        vocab_size = None
-        if tokens == "bpe" and (v := self.query_one("#vocab-size", Input).value.strip()):
-            try:
-                vocab_size = check_vocab_size(int(v))
-            except (ValueError, LmError) as exc:
-                self._error(str(exc) if isinstance(exc, LmError) else "The number of BPE tokens must be a whole number.")
-                return
         if self._missing_corpus() is not None:  # downloaded first, then created
             self._create_after_download = True
             self.query_one("#new-hint", Static).update(HINT)
             self.action_download()
             return
+        self.dismiss(spec)
+
+    def _spec(self, name: str, corpus: str) -> RunSpec:
+        """The spec of the choices made (LmError: one that cannot be, in one line)."""
+        steps, minutes = budget_from_text(self.query_one("#new-steps", Input).value,
+                                          self.query_one("#new-minutes", Input).value)
+        tokens = self.query_one("#tokens", Select).value
+        vocab_size = None
+        if tokens == "bpe" and (v := self.query_one("#vocab-size", Input).value.strip()):
+            try:
+                vocab_size = int(v)
+            except ValueError:
+                raise LmError("The number of BPE tokens must be a whole number.") from None
         arch = self.query_one("#arch", Select).value
-        self.dismiss({
-            "name": name, "arch": arch, "impl": self.query_one("#impl", Select).value if arch in RECURRENT else "fused",
-            "preset": self.query_one("#preset", Select).value, "corpus": corpus,
-            "prep": self.query_one("#prep", Select).value, "tokens": tokens, "vocab_size": vocab_size,
-            "steps": steps, "minutes": minutes,
-        })
+        options = {"impl": self.query_one("#impl", Select).value} if arch in RECURRENT else None
+        return RunSpec.new(name, corpus, arch=arch, preset=self.query_one("#preset", Select).value, options=options,
+                           tokens=tokens, prep=self.query_one("#prep", Select).value, vocab_size=vocab_size,
+                           train=TrainConfig(steps=steps, minutes=minutes))
 
     def action_cancel(self) -> None:
         """Esc: stops a download (the dialog stays), else closes the dialog."""

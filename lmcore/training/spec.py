@@ -1,0 +1,98 @@
+"""RunSpec: one run of training, typed. The command line (``lmcore train``), ``lmcore.train()`` and the
+app's new-model dialog each build one, the same one for the same choices, and hand it to
+``Trainer.prepare``.
+
+A new model's spec holds its family and options (a ModelConfig, its preset applied), the preset, the
+tokenizer, the corpus and the training recipe given; a saved model's (``RunSpec.continued``) holds only
+the corpus (when it moved), its encoding and the budget of the run. What a spec leaves out comes from the
+preset's recipe and TrainConfig's DEFAULTS (new) or from the saved run (continued). Every spec is
+checked when it is made: a bad value is one ConfigError line. Torch-free."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+from ..data.text import Tokenizer
+from ..errors import ConfigError
+from ..models import ModelConfig, PRESET_NAMES, preset_config
+from ..store.model_store import validate_name
+from .config import TrainConfig
+
+# a new model's defaults, written here only
+DEFAULT_ARCH = "lstm"
+DEFAULT_PRESET = "small"
+DEFAULT_TOKENS = "char"
+DEFAULT_PREP = "raw"
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    name: str
+    model: ModelConfig | None = None     # a new model's family and options; None: continue the saved model
+    preset: str | None = None            # a new model's size: where its options and recipe start
+    tokenizer: Tokenizer | None = None   # a new model's tokenization (default: characters, raw text)
+    corpus: str | None = None            # registry name or path (continuing: None reads the saved one's)
+    encoding: str | None = None          # of a local corpus (default utf-8; continuing: as trained)
+    train: TrainConfig = field(default_factory=TrainConfig)  # the recipe given (continuing: steps/minutes more)
+
+    def __post_init__(self) -> None:
+        validate_name(self.name)
+        if not isinstance(self.train, TrainConfig):
+            raise ConfigError(f"a run's train is a TrainConfig, not {type(self.train).__name__}")
+        self.train.validate()
+        if self.model is None:
+            if self.preset is not None or self.tokenizer is not None:
+                raise ConfigError(f"continuing '{self.name}' keeps its size and tokenizer: give only a corpus, "
+                                  f"an encoding and how much more to train")
+            return
+        if not isinstance(self.model, ModelConfig):
+            raise ConfigError(f"a run's model is a ModelConfig, not {type(self.model).__name__}")
+        self.model.validate()
+        if self.preset not in PRESET_NAMES:
+            raise ConfigError(f"unknown preset {self.preset!r}: use one of {', '.join(PRESET_NAMES)}")
+        if not self.corpus:
+            raise ConfigError("a new model needs a corpus: a registry name (e.g. pythondocs) or the path of a "
+                              "text file or folder")
+        if self.tokenizer is None:
+            object.__setattr__(self, "tokenizer", Tokenizer(DEFAULT_TOKENS, DEFAULT_PREP))
+
+    @classmethod
+    def new(cls, name: str, corpus: str | None, *, arch: str | None = None, preset: str | None = None,
+            options: dict | None = None, tokens: str | None = None, prep: str | None = None,
+            vocab_size: int | None = None, encoding: str | None = None,
+            train: TrainConfig | None = None) -> "RunSpec":
+        """A new model: ``arch`` at size ``preset``, its preset's options changed by ``options`` (e.g.
+        ``{"hidden": 128}``; None values are not given); ``tokens`` char, word or bpe (``vocab_size``: a
+        BPE's size); ``train`` the recipe given. None takes the default."""
+        preset = preset or DEFAULT_PRESET
+        extra = {} if vocab_size is None else {"vocab_size": vocab_size}
+        return cls(name, model=preset_config(arch or DEFAULT_ARCH, preset, **(options or {})), preset=preset,
+                   tokenizer=Tokenizer(tokens or DEFAULT_TOKENS, prep or DEFAULT_PREP, **extra), corpus=corpus,
+                   encoding=encoding, train=train or TrainConfig())
+
+    @classmethod
+    def continued(cls, name: str, *, corpus: str | None = None, encoding: str | None = None,
+                  train: TrainConfig | None = None) -> "RunSpec":
+        """More of saved model ``name``: its interrupted run, or ``train.steps`` / ``train.minutes`` more."""
+        return cls(name, corpus=corpus, encoding=encoding, train=train or TrainConfig())
+
+    @property
+    def resume(self) -> bool:
+        """Whether this run continues a saved model."""
+        return self.model is None
+
+    def with_budget(self, steps: int | None, minutes: float | None) -> "RunSpec":
+        """This spec with another budget (both None: the same)."""
+        if steps is None and minutes is None:
+            return self
+        return replace(self, train=replace(self.train, steps=steps, minutes=minutes))
+
+
+def budget_from_text(steps: str, minutes: str) -> tuple[int | None, float | None]:
+    """A training budget typed in a form (an empty field: not given), checked as every budget is."""
+    try:
+        s = int(steps) if steps.strip() else None
+        m = float(minutes) if minutes.strip() else None
+    except ValueError:
+        raise ConfigError("steps must be a whole number and minutes a number") from None
+    TrainConfig(steps=s, minutes=m).validate()
+    return s, m
