@@ -4,9 +4,8 @@ from __future__ import annotations
 from ..errors import Cancelled
 from ..events import DoneEvent, EvalEvent
 from ..store.checkpoint import EvalPoint, ppl
-from .evaluation import evaluate, sample_text
+from .evaluation import EVAL_CAP, evaluate, sample_text
 from .job import Job
-from .saving import EVAL_CAP
 
 
 def fit_by_counting(job: Job, stopped: DoneEvent) -> DoneEvent:

@@ -12,6 +12,8 @@ from ..generation.sampling_settings import SAMPLE_TEMPERATURE, SamplingSettings
 from ..data.text import Tokenizer
 from ..data.vocab import Vocab
 
+EVAL_CAP = 1_000_000  # validation tokens read at each evaluation unless --eval-tokens says otherwise
+
 
 @torch.no_grad()
 def evaluate(model: LanguageModel, ids: torch.Tensor, seq_len: int, batch_size: int = 16,

@@ -18,7 +18,8 @@ from .distributed import Ranks
 from .job import Job
 from .optimizer import lr_at, make_optimizer, set_lr
 from .reporting import TrainLog, diverged
-from .saving import EvalAndSave, restore_training, saved_carry
+from .eval_and_save import EvalAndSave
+from .saving import restore_training, saved_carry
 
 
 def train_by_gradients(job: Job) -> DoneEvent | FailedEvent:

@@ -1,31 +1,22 @@
-"""The run's checkpoints: what one holds, writing it (with the state a run continues from), reading that
-state back, and the evaluation that precedes each save."""
+"""The run's checkpoints: what one holds, writing it with the state a run continues from, and reading
+that state back."""
 from __future__ import annotations
-
-import math
-from typing import TYPE_CHECKING
 
 import torch
 
 from . import distributed
 from ..device import describe
 from ..errors import StoreError, one_line
-from ..events import EvalEvent
 from ..models import LanguageModel
-from ..store.checkpoint import Checkpoint, EvalPoint, ppl
+from ..store.checkpoint import Checkpoint
 from ..store.model_store import Store, clean_state_keys
 from .clock import RunClock
 from .config import TrainConfig
 from .distributed import Ranks
-from .evaluation import evaluate, sample_text
 from .prepare import PreparedRun
-
-if TYPE_CHECKING:
-    from .job import Job
 
 #: the batch dimension of a recurrent model's state: (layers, batch, hidden), or a tuple of such tensors
 STATE_BATCH_DIM = 1
-EVAL_CAP = 1_000_000  # validation tokens read at each evaluation unless --eval-tokens says otherwise
 
 
 def state_to(state, device):
@@ -110,39 +101,3 @@ def saved_carry(rs: dict | None, device: torch.device, ranks: Ranks, batch_size:
     if not rs:
         return None
     return distributed.take_rows(state_to(rs.get("carry"), device), ranks, batch_size, STATE_BATCH_DIM)
-
-
-class EvalAndSave:
-    """Every ``eval_every`` steps and at the end of a run: the held-out loss, a checkpoint (with the weights
-    when the loss is the best so far) and an EvalEvent with a sample. Under torchrun every process takes
-    part (the saved state holds all their rows); only rank 0 evaluates and saves."""
-
-    def __init__(self, job: Job, opt: torch.optim.Optimizer, val_ids: torch.Tensor, stateful: bool):
-        self.job, self.opt, self.val_ids, self.stateful = job, opt, val_ids, stateful
-        best = job.ck.best_val_loss
-        self.best = best if best is not None else math.inf
-
-    def __call__(self, step: int, carry, train_loss: float, lr: float) -> None:
-        j, r, cfg, ck, clock = self.job, self.job.run, self.job.run.cfg, self.job.ck, self.job.clock
-        whole = j.model.detach_state(carry) if self.stateful else None
-        if j.ranks.active:  # every process at the same step: the saved state holds all their rows
-            whole = distributed.gather_rows(whole, STATE_BATCH_DIM)
-            if not j.ranks.main:  # only rank 0 evaluates and saves
-                j.saver.saved_step = step
-                return
-        val = evaluate(j.model, self.val_ids, cfg.seq_len, autocast=j.autocast,
-                       max_tokens=cfg.eval_tokens or EVAL_CAP)
-        if not math.isfinite(val):
-            raise FloatingPointError("the validation loss is not finite")
-        now = clock.elapsed()  # tokens/s of the run so far (not of the last interval, which an evaluation slows)
-        run_rate = (step - r.run_start_step) * cfg.batch_size * cfg.seq_len / max(now - r.run_start_elapsed, 1e-9)
-        ck.history.append(EvalPoint(step=step, val_loss=val, elapsed=round(now, 3),
-                                    train_loss=train_loss if math.isfinite(train_loss) else None,
-                                    lr=lr, tokens_per_s=round(run_rate, 1), bits_per_char=ck.bits_per_char(val)))
-        improved = val < self.best
-        self.best = min(self.best, val)
-        ck.step, ck.elapsed, ck.best_val_loss = step, clock.elapsed(), self.best
-        resume = resume_state(step, j.model, self.opt, cfg, r.device, whole, clock)
-        j.saver.save(ck, j.model.state_dict() if improved else None, resume)
-        sample, greedy = sample_text(j.model, r.vocab, r.tokenizer, r.val_ids, cfg.sample_tokens, cfg.seed + step)
-        j.emit(EvalEvent(step, val, ppl(val), self.best, ppl(self.best), improved, sample, clock.elapsed(), greedy))
