@@ -21,23 +21,14 @@ _CLASSES = {"LanguageModel": ".base:LanguageModel", "MinRNNLM": ".minrnn.model:M
             "ScratchRNN": ".recurrent.model:ScratchRNN", "KVCache": ".transformer.model:KVCache",
             "TransformerLM": ".transformer.model:TransformerLM"}
 
-_COMPAT = {
-    "PRESETS": lambda: {a: dict(f.presets[a]) for f in families() for a in f.archs},
-    "RECURRENT": lambda: tuple(family("lstm").archs),
-    "MIN_RNNS": lambda: tuple(family("mingru").archs),
-    "IMPLS": lambda: next(f.metadata["choices"] for f in family("lstm").option_fields() if f.name == "impl"),
-}
-
 __all__ = ["ARCHS", "PRESET_NAMES", "VIEWS", "Family", "KVCache", "LanguageModel", "MinRNNLM", "ModelConfig",
            "NGramModel", "RecurrentLM", "ScratchRNN", "TransformerLM", "archs", "build_model", "expected_shapes",
-           "families", "family", "listed", "model_class", "option", "preset_config", "showing", "tensor_shapes", "traits"]
+           "families", "family", "listed", "model_class", "option", "preset_config", "showing", "tensor_shapes"]
 
 
 def __getattr__(name: str):
     if name == "ARCHS":  # asked afresh each time: families may be added (registry.refresh)
         return archs()
-    if name in _COMPAT:  # older names, until their last users ask the registry
-        return _COMPAT[name]()
     if name not in _CLASSES:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
     module, _, attr = _CLASSES[name].partition(":")
@@ -47,13 +38,7 @@ def __getattr__(name: str):
 
 
 def __dir__() -> list[str]:
-    return sorted({*globals(), *_CLASSES, *_COMPAT, "ARCHS"})
-
-
-def traits(arch: str) -> Family:
-    """The family of ``arch``: what its models can do (``stateful``, ``trainable``, ``fixed_shapes``, ...),
-    known without torch. ConfigError for an unknown architecture."""
-    return family(arch)
+    return sorted({*globals(), *_CLASSES, "ARCHS"})
 
 
 def preset_config(arch: str, preset: str = "small", vocab_size: int = 0, **overrides) -> ModelConfig:

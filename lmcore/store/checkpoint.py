@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, field
 
 from .. import __version__
 from ..errors import LmError
-from ..models import PRESET_NAMES, ModelConfig, expected_shapes, tensor_shapes, traits
+from ..models import PRESET_NAMES, ModelConfig, expected_shapes, tensor_shapes
 from ..models.config import MAX_VOCAB
 from ..data.text import Tokenizer
 from ..training.config import TrainConfig
@@ -118,7 +118,7 @@ class Checkpoint:
 
     @property
     def model_trainable(self) -> bool:
-        return traits(self.model.arch).trainable
+        return self.model.family.trainable
 
     def add_curve_point(self, step: int, loss: float, elapsed: float) -> None:
         if math.isfinite(loss):
@@ -221,7 +221,7 @@ class Checkpoint:
         if preset not in PRESET_NAMES:
             raise CheckpointError(f"unknown preset {preset[:20]!r}")
         # a missing field takes the preset's value, as it did when the run started
-        train = TrainConfig.from_dict(d.get("train", {})).resolved(model.arch, preset, traits(model.arch).stateful)
+        train = TrainConfig.from_dict(d.get("train", {})).resolved(model.arch, preset, model.family.stateful)
         ck = cls(
             name=folder_name or get("name", str, ""), model=model,
             train=train, tokenizer=tokenizer, vocab=vocab,
