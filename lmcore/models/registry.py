@@ -71,7 +71,16 @@ def _installed() -> list[tuple[str, object]]:
         points = importlib.metadata.entry_points(group=GROUP)
     except Exception as exc:  # noqa: BLE001 - a broken installation must not stop lmplay
         return [("entry points", _raiser(exc))]
-    return [(f"{p.name} ({p.value})", p.load) for p in points]
+    return [(f"{p.name} ({p.value})", _loader(p)) for p in points]
+
+
+def _loader(point):
+    def load():
+        obj = point.load()
+        if isinstance(obj, Family) and not obj.package:  # its "." references: beside the entry point
+            obj.package = point.module
+        return obj
+    return load
 
 
 def _raiser(exc: Exception):
@@ -80,7 +89,7 @@ def _raiser(exc: Exception):
     return fail
 
 
-def _as_family(obj, where: str) -> Family | None:
+def _as_family(obj) -> Family | None:
     fam = getattr(obj, "FAMILY", obj)
     if isinstance(fam, Family):
         if not fam.package and hasattr(obj, "FAMILY"):
@@ -94,7 +103,7 @@ def _scan() -> tuple[tuple[Family, ...], dict[str, Family], list[str]]:
     for builtin, sources in ((True, _builtin()), (False, _installed())):
         for where, loader in sources:
             try:
-                fam = _as_family(loader(), where)
+                fam = _as_family(loader())
             except Exception as exc:  # noqa: BLE001 - one broken plugin is skipped, with its reason
                 problems.append(f"model family {where} could not be loaded: {exc}")
                 continue
