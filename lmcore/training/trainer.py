@@ -197,7 +197,7 @@ class Trainer:
         autocast = (lambda: torch.autocast("cuda", dtype=torch.bfloat16)) if use_amp else contextlib.nullcontext
         controls = Controls(self.stop, self.paused, self.ranks, clock, cfg, r.run_start_step)
         target = controls.target
-        emit(StartEvent(self.name, r.model_cfg.arch, r.model_cfg.impl, ck.params, ck.device, step0,
+        emit(StartEvent(self.name, r.model_cfg.arch, r.model_cfg.get("impl", "fused"), ck.params, ck.device, step0,
                         target, cfg.minutes, len(r.train_ids), len(r.val_ids), len(r.vocab), ck.unigram_val_loss,
                         self.threads.note if device.type == "cpu" else ""))
         job = Job(r, model, ck, clock, autocast, self.saver, controls, self.threads, self.ranks, emit)
