@@ -10,7 +10,7 @@ import importlib
 _EXPORTS = {
     "data.corpus": ("Corpus", "CorpusEntry", "fetch_corpus=fetch", "load_corpus=load", "corpus_registry=registry",
                     "corpus_entry=entry", "corpus_status=status", "CORPUS_MIRROR_ENV=MIRROR_ENV"),
-    "data.batching": ("BatchStream", "random_batches", "sequential_batches", "split"),
+    "data.batching": ("BatchStream", "split"),
     "errors": ("Cancelled", "ConfigError", "CorpusError", "DownloadError", "LmError", "StoreError"),
     "events": ("DoneEvent", "EvalEvent", "Event", "FailedEvent", "StartEvent", "StepEvent"),
     "generation.generator": ("Generator", "PromptInfo", "Stream", "TokenOut", "load_model"),

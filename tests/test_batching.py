@@ -1,17 +1,22 @@
 import torch
 
-from lmcore.data.batching import BatchStream, random_batches, sequential_batches
+from lmcore.data.batching import BatchStream
 
-SEQ = list(range(35))
+SEQ = torch.arange(35)
+
+
+def _epoch(sampling: str, seed: int) -> list[tuple[torch.Tensor, torch.Tensor, bool]]:
+    """The batches of a stream's first epoch."""
+    stream = BatchStream(SEQ, 2, 5, sampling, seed=seed)
+    return [b for _, b in zip(range(stream.batches_in_epoch(0)), stream.iterate(0))]
 
 
 def test_random_sampling_properties():
     for seed in range(20):
-        g = torch.Generator().manual_seed(seed)
-        batches = list(random_batches(SEQ, 2, 5, g))
+        batches = _epoch("random", seed)
         assert 2 <= len(batches) <= 3
         starts = []
-        for x, y in batches:
+        for x, y, _ in batches:
             assert x.shape == (2, 5) and y.shape == (2, 5)
             assert torch.equal(y, x + 1)  # labels are the inputs shifted by one
             assert torch.equal(x[:, 1:], x[:, :-1] + 1)  # each row is a contiguous subsequence
@@ -22,19 +27,18 @@ def test_random_sampling_properties():
 
 
 def test_random_sampling_offset_varies():
-    firsts = {next(iter(random_batches(SEQ, 2, 5, torch.Generator().manual_seed(s))))[0][0, 0].item() % 5
-              for s in range(30)}
+    firsts = {_epoch("random", s)[0][0][0, 0].item() % 5 for s in range(30)}
     assert len(firsts) > 1
 
 
 def test_sequential_partitioning_properties():
     for seed in range(20):
-        g = torch.Generator().manual_seed(seed)
-        batches = list(sequential_batches(SEQ, 2, 5, g))
+        batches = _epoch("sequential", seed)
         assert 2 <= len(batches) <= 3
-        for x, y in batches:
+        assert [new for _, _, new in batches] == [True] + [False] * (len(batches) - 1)  # state carried on
+        for x, y, _ in batches:
             assert x.shape == (2, 5) and torch.equal(y, x + 1)
-        for (x0, _), (x1, _) in zip(batches, batches[1:]):
+        for (x0, _, _), (x1, _, _) in zip(batches, batches[1:]):
             assert torch.equal(x1[:, 0], x0[:, -1] + 1)  # row i continues row i of the previous batch
 
 

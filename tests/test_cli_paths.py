@@ -6,7 +6,6 @@ import json
 import sys
 import threading
 
-import pytest
 
 import lmcore
 from lmcore import Store

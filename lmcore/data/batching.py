@@ -1,14 +1,15 @@
-"""Token data for training: the held-out split and the chapters' two minibatch iterators.
+"""Token data for training: the held-out split and ``BatchStream``, the endless batch stream a run
+trains on, with the chapters' two samplings (d2l.ai, "Language Models"):
 
-``random_batches``: random offset, then shuffled non-overlapping subsequences; each batch is
-independent, so a recurrent model starts every batch from a fresh state.
-``sequential_batches``: random offset, then the corpus is cut into ``batch_size`` contiguous streams;
-row i of batch k+1 continues row i of batch k, so state can be carried between batches (truncated BPTT).
+``random``: random offset, then shuffled non-overlapping subsequences; each batch is independent, so a
+recurrent model starts every batch from a fresh state.
+``sequential``: random offset, then the corpus is cut into ``batch_size`` contiguous streams; row i of
+batch k+1 continues row i of batch k, so state can be carried between batches (truncated BPTT).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Iterator, Sequence
+from typing import Callable, Iterator
 
 import torch
 
@@ -24,23 +25,9 @@ def split(ids: torch.Tensor, val_fraction: float = 0.1) -> tuple[torch.Tensor, t
     return ids[: len(ids) - n_val], ids[len(ids) - n_val:]
 
 
-def _as_tensor(corpus) -> torch.Tensor:
-    return corpus if isinstance(corpus, torch.Tensor) else torch.as_tensor(list(corpus))
-
-
 def _randint(low: int, high: int, g: torch.Generator | None) -> int:
     """Uniform integer in [low, high], inclusive (like ``random.randint``)."""
     return int(torch.randint(low, high + 1, (1,), generator=g))
-
-
-def random_starts(n: int, batch_size: int, num_steps: int, g: torch.Generator | None = None
-                  ) -> torch.Tensor:
-    """Start positions for one random-sampling epoch, shape (num_batches, batch_size)."""
-    offset = _randint(0, num_steps - 1, g)
-    num_subseqs = (n - offset - 1) // num_steps
-    num_batches = num_subseqs // batch_size
-    starts = offset + torch.randperm(num_subseqs, generator=g)[: num_batches * batch_size] * num_steps
-    return starts.view(num_batches, batch_size)
 
 
 def sequential_layout(n: int, batch_size: int, num_steps: int, g: torch.Generator | None = None
@@ -52,33 +39,14 @@ def sequential_layout(n: int, batch_size: int, num_steps: int, g: torch.Generato
     return offset, stream, stream // num_steps
 
 
-def random_batches(corpus: Sequence[int] | torch.Tensor, batch_size: int, num_steps: int,
-                   g: torch.Generator | None = None) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-    ids = _as_tensor(corpus)
-    window = torch.arange(num_steps)
-    for starts in random_starts(len(ids), batch_size, num_steps, g):
-        idx = starts[:, None] + window
-        yield ids[idx], ids[idx + 1]
-
-
-def sequential_batches(corpus: Sequence[int] | torch.Tensor, batch_size: int, num_steps: int,
-                       g: torch.Generator | None = None) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-    ids = _as_tensor(corpus)
-    offset, stream, num_batches = sequential_layout(len(ids), batch_size, num_steps, g)
-    xs = ids[offset: offset + stream * batch_size].view(batch_size, stream)
-    ys = ids[offset + 1: offset + 1 + stream * batch_size].view(batch_size, stream)
-    for i in range(0, num_steps * num_batches, num_steps):
-        yield xs[:, i: i + num_steps], ys[:, i: i + num_steps]
-
-
 TRIM_EVERY = 512
 PERM_LIMIT = 1 << 22  # subsequences an epoch shuffles with randperm; more: a keyed permutation
 
 
 class _Shuffle:
-    """A random permutation of range(n), drawn from ``g`` as :func:`random_starts` draws it (randperm)
-    when n is at most PERM_LIMIT, else a keyed Feistel permutation (cycle-walking) that computes any
-    slice of it without holding the whole."""
+    """A random permutation of range(n), drawn from ``g`` whole (randperm) when n is at most PERM_LIMIT,
+    else a keyed Feistel permutation (cycle-walking) that computes any slice of it without holding the
+    whole."""
 
     ROUNDS = 4
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 import codecs
 import hashlib
 import itertools
-import json
 import os
 import re
 import shutil

@@ -1,7 +1,6 @@
-"""Corpus statistics: token frequencies and n-gram counts (the chapters' Zipf plots)."""
+"""Corpus statistics: n-gram counts of a token sequence, with every count for the chapters' Zipf plots."""
 from __future__ import annotations
 
-import collections
 from dataclasses import dataclass
 
 import torch
@@ -36,7 +35,3 @@ def ngram_stats(ids: torch.Tensor, idx_to_token: list[str], n: int = 1, top: int
             code //= v
         best.append((tuple(reversed(toks)), c))
     return NgramStats(n, len(codes), len(uniq), best, counts.tolist())
-
-
-def token_frequencies(token_freqs: list[tuple[str, int]]) -> collections.OrderedDict:
-    return collections.OrderedDict(token_freqs)

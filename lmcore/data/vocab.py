@@ -2,10 +2,7 @@
 from __future__ import annotations
 
 import collections
-from pathlib import Path
 from typing import Iterable, Sequence
-
-from ..store.files import read_json, write_json
 
 UNK = "<unk>"
 
@@ -49,9 +46,7 @@ class Vocab:
     def decode(self, indices: Iterable[int]) -> list[str]:
         return [self.idx_to_token[int(i)] for i in indices]
 
-    to_tokens = decode
-
-    # ------------------------------------------------------------ persistence
+    # ---------------------------------------- persistence (the token cache's and checkpoints' JSON)
     def to_dict(self) -> dict:
         return {"idx_to_token": self.idx_to_token, "min_freq": self.min_freq,
                 "reserved_tokens": self.reserved_tokens, "token_freqs": self.token_freqs}
@@ -67,11 +62,3 @@ class Vocab:
         v.reserved_tokens = list(d.get("reserved_tokens", []))
         v.token_freqs = [(str(t), int(f)) for t, f in d.get("token_freqs", [])]
         return v
-
-    def save(self, path: str | Path) -> None:
-        write_json(Path(path), self.to_dict())
-
-    @classmethod
-    def load(cls, path: str | Path) -> "Vocab":
-        """A vocabulary saved by :meth:`save` (a regular file of at most 256 MB; BadFile otherwise)."""
-        return cls.from_dict(read_json(path, 256 << 20, follow_links=True))

@@ -235,7 +235,7 @@ def _panel_svg(panel: Panel, top: float, h: float, sx, x0: float, x1: float, pw:
     def sy(y: float) -> float:
         return top + h - (f(y) - lo) / (hi - lo) * h
 
-    out = [f'<g class="panel">', f'<rect x="{LEFT}" y="{top}" width="{pw}" height="{h}" fill="none" stroke="#888"/>']
+    out = ['<g class="panel">', f'<rect x="{LEFT}" y="{top}" width="{pw}" height="{h}" fill="none" stroke="#888"/>']
     yticks = log_ticks(10 ** lo, 10 ** hi) if panel.log else nice_ticks(lo, hi, 5)
     for t in yticks:
         y = sy(t)

@@ -35,9 +35,6 @@ class TextSource(Vertical):
     def text(self, value: str) -> None:
         self.query_one(TextArea).text = value
 
-    def focus_text(self) -> None:
-        self.query_one(TextArea).focus()
-
     def take_slice(self) -> None:
         self._take_slice(self._offset)
 
