@@ -35,10 +35,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from . import plan as planning
 from ..data import corpus as corpora
 from ..device import pick_device
 from ..generation.generator import Generator
-from ..models import MIN_RNNS, PRESETS, build_model, preset_config
+from ..models import build_model, family, preset_config
 from ..generation.sampling import SamplingSettings
 from ..store.model_store import Store
 from ..data.text import Tokenizer, build_vocab, encode
@@ -124,62 +125,6 @@ def _median_rate(times: list[float], tokens_per_step: int, interval: int) -> flo
 
 
 # ---------------------------------------------------------------------------- references
-class PlainRNNLM(nn.Module):
-    """What a user writes by hand: embedding, nn.LSTM/GRU/RNN, linear head."""
-
-    def __init__(self, arch, vocab, embed, hidden, layers):
-        super().__init__()
-        self.emb = nn.Embedding(vocab, embed)
-        self.rnn = {"rnn": nn.RNN, "gru": nn.GRU, "lstm": nn.LSTM}[arch](embed, hidden, layers, batch_first=True)
-        self.head = nn.Linear(hidden, vocab)
-
-    def forward(self, x):
-        return self.head(self.rnn(self.emb(x))[0])
-
-
-class NaiveScratchLM(nn.Module):
-    """The chapters' from-scratch cell: separate weights and matmuls per gate, a Python loop over time."""
-
-    def __init__(self, arch, vocab, embed, hidden, layers):
-        super().__init__()
-        self.arch, self.hidden, self.layers = arch, hidden, layers
-        gates = {"rnn": 1, "gru": 3, "lstm": 4}[arch]
-        self.emb = nn.Embedding(vocab, embed)
-        self.W_x = nn.ParameterList(nn.Parameter(torch.randn(embed if l == 0 else hidden, hidden) * 0.01)
-                                    for l in range(layers) for _ in range(gates))
-        self.W_h = nn.ParameterList(nn.Parameter(torch.randn(hidden, hidden) * 0.01) for _ in range(layers * gates))
-        self.b = nn.ParameterList(nn.Parameter(torch.zeros(hidden)) for _ in range(layers * gates))
-        self.gates = gates
-        self.head = nn.Linear(hidden, vocab)
-
-    def forward(self, x):
-        inp = self.emb(x)
-        b, t, _ = inp.shape
-        for layer in range(self.layers):
-            g = [(self.W_x[layer * self.gates + i], self.W_h[layer * self.gates + i], self.b[layer * self.gates + i])
-                 for i in range(self.gates)]
-            h = torch.zeros(b, self.hidden, device=x.device)
-            c = torch.zeros_like(h)
-            outs = []
-            for s in range(t):
-                xt = inp[:, s]
-                if self.arch == "lstm":
-                    i_, f_, o_, c_ = [xt @ wx + h @ wh + bb for wx, wh, bb in g]
-                    c = torch.sigmoid(f_) * c + torch.sigmoid(i_) * torch.tanh(c_)
-                    h = torch.sigmoid(o_) * torch.tanh(c)
-                elif self.arch == "gru":
-                    (wxr, whr, br), (wxz, whz, bz), (wxh, whh, bh) = g
-                    r = torch.sigmoid(xt @ wxr + h @ whr + br)
-                    z = torch.sigmoid(xt @ wxz + h @ whz + bz)
-                    h = z * h + (1 - z) * torch.tanh(xt @ wxh + (r * h) @ whh + bh)
-                else:
-                    wx, wh, bb = g[0]
-                    h = torch.tanh(xt @ wx + h @ wh + bb)
-                outs.append(h)
-            inp = torch.stack(outs, 1)
-        return self.head(inp)
-
-
 def reference_train(model: nn.Module, ids: torch.Tensor, batch: int, seq: int, lr: float, steps: int,
                     warm: int, device: torch.device, interval: int = 5, measure: bool = True) -> tuple[float, int]:
     """A plain loop: random windows, Adam, clipping, loss.item() every step. Returns (tokens/s, peak bytes;
@@ -209,13 +154,17 @@ def reference_train(model: nn.Module, ids: torch.Tensor, batch: int, seq: int, l
 
 
 def reference_model(arch: str, impl: str, preset: str, vocab_size: int, c) -> tuple[nn.Module, str]:
-    """The hand-written model ours is compared with, and how to describe it."""
-    if arch == "transformer" or arch in MIN_RNNS:
-        return build_model(preset_config(arch, preset, vocab_size=vocab_size)), "plain fp32 loop, same module"
-    if impl == "fused":
-        return (PlainRNNLM(arch, vocab_size, c.embed or c.hidden, c.hidden, c.num_layers),
-                f"hand-written nn.{arch.upper()} + Adam loop")
-    return NaiveScratchLM(arch, vocab_size, c.embed or c.hidden, c.hidden, c.num_layers), "naive per-gate, per-step loop"
+    """The hand-written model ours is compared with (the family's, see plan.py), and how to describe it."""
+    hand_written = getattr(planning.family_bench(arch), "reference", None)
+    if hand_written is not None:
+        return hand_written(c, impl, vocab_size)
+    return build_model(preset_config(arch, preset, vocab_size=vocab_size)), "plain fp32 loop, same module"
+
+
+def _model_config(arch: str, preset: str, impl: str, **extra):
+    """A preset's config; ``impl`` given only to a family that has implementations."""
+    impl_option = {"impl": impl} if "impl" in family(arch).option_names() else {}
+    return preset_config(arch, preset, **impl_option, **extra)
 
 
 def _memory_job(job: dict) -> int:
@@ -227,7 +176,7 @@ def _memory_job(job: dict) -> int:
     torch.optim.Adam([torch.zeros(1, requires_grad=True)])
     cfg = TrainConfig(steps=job["steps"], eval_every=10 ** 9, log_every=5, sample_tokens=0, device=job["device"],
                       compile=job["compile"])
-    mc = preset_config(job["arch"], job["preset"], impl=job["impl"])
+    mc = _model_config(job["arch"], job["preset"], job["impl"])
     tr = Trainer(Store(Path(job["home"])), "m").prepare(RunSpec("m", mc, job["preset"], corpus=job["corpus"], train=cfg))
     if job["side"] == "ours":
         with PeakMemory(device) as mem:
@@ -244,7 +193,8 @@ class Bench:
                  archs: list[str] | None = None, on_row=None):
         self.device = pick_device(device)
         self.quick = quick
-        self.archs = archs or ["rnn", "gru", "lstm", "mingru", "minlstm", "transformer"]
+        self.archs = archs or planning.default_archs()
+        self.jobs = planning.plan(self.archs, quick, self.device.type, named=bool(archs))  # unknown: ConfigError
         self.on_row = on_row or (lambda r: None)
         self.rows: list[Row] = []
         self.tmp = tempfile.TemporaryDirectory(prefix="lmplay-bench-")
@@ -269,12 +219,12 @@ class Bench:
         self.tmp.cleanup()
 
     def _compiles(self, arch: str, impl: str) -> bool:
-        return self.device.type == "cuda" and (arch == "transformer" or impl == "scratch")
+        return self.device.type == "cuda" and planning.compiles(arch, impl)
 
     def _trainer(self, arch, impl, steps, extra: dict | None = None, minutes=None, **train_kw) -> Trainer:
         self._n += 1
         name = f"b{self._n}"
-        mc = preset_config(arch, self.preset, impl=impl, **(extra or {}))
+        mc = _model_config(arch, self.preset, impl, **(extra or {}))
         opts = dict(eval_every=10 ** 9, log_every=5, sample_tokens=0, compile=self._compiles(arch, impl))
         opts.update(train_kw)
         cfg = TrainConfig(steps=steps, minutes=minutes, device=str(self.device), **opts)
@@ -357,7 +307,7 @@ class Bench:
             rates.append(statistics.median(seen) if seen else math.nan)
         return rates
 
-    def shared_cpu(self, arch: str = "lstm") -> None:
+    def shared_cpu(self, arch: str) -> None:
         one = "--threads", "1"
         alone, = self._cli_rates(arch)
         alone_one, = self._cli_rates(arch, *one)
@@ -390,7 +340,7 @@ class Bench:
         ours = reached[0] if reached else float("inf")
         ref = None
         against = "not reached within the limit" if not reached else ""
-        if reference and arch != "transformer":
+        if reference:
             ref = self._reference_time_to_loss(tr, target, ref_limit_minutes or limit_minutes)
             against = "hand-written loop, same size" + ("" if math.isfinite(ref) else
                                                         f" (did not reach it in {(ref_limit_minutes or limit_minutes):g} min)")
@@ -401,7 +351,7 @@ class Bench:
     def _reference_time_to_loss(self, tr: Trainer, target: float, limit_minutes: float) -> float:
         c, t = tr.model_cfg, tr.cfg
         torch.manual_seed(0)
-        model = PlainRNNLM(c.arch, len(tr.vocab), c.embed or c.hidden, c.hidden, c.num_layers).to(self.device)
+        model = reference_model(c.arch, "fused", self.preset, len(tr.vocab), c)[0].to(self.device)
         opt = torch.optim.Adam(model.parameters(), lr=t.lr)
         ids, val = tr.train_ids.to(self.device), tr.val_ids.to(self.device)
         g = torch.Generator().manual_seed(0)
@@ -431,15 +381,16 @@ class Bench:
     # ------------------------------------------------------------ generation
     def generation(self, arch: str) -> None:
         torch.manual_seed(0)
-        extra = {"context": 256} if arch == "transformer" else {}
+        windowed = family(arch).windowed  # else it carries a state: the reference steps through the prompt
+        extra = {"context": 256} if windowed else {}
         model = build_model(preset_config(arch, "small", vocab_size=len(self.vocab), **extra)).to(self.device).eval()
         gen = Generator(model, self.vocab, Tokenizer("char", "raw"), self.device)
         prompt = self.corpus_path.read_text("utf-8")[1000:1200]
         n = 150 if self.quick else 400
         s = SamplingSettings(temperature=1.0, seed=0, max_tokens=n)
-        reference = self._no_cache if arch == "transformer" else self._stepwise
-        n_ref = 60 if self.quick and arch == "transformer" else n  # ~110 chars/s: keep --quick quick
-        against = ("recompute the whole context per token (no KV cache)" if arch == "transformer" else
+        reference = self._no_cache if windowed else self._stepwise
+        n_ref = 60 if self.quick and windowed else n  # ~110 chars/s: keep --quick quick
+        against = ("recompute the whole context per token (no KV cache)" if windowed else
                    "prompt fed one token at a time, then step")
         self._stream(gen, prompt, s)  # warm-up
         reference(model, prompt, min(n, 20))
@@ -496,31 +447,17 @@ class Bench:
 
     # ------------------------------------------------------------ the whole run
     def run(self) -> list[Row]:
-        for arch in self.archs:
-            impls = ["fused", "scratch"] if arch in ("rnn", "gru", "lstm") else ["fused"]
-            if self.quick and arch != "lstm":
-                impls = ["fused"]
-            if self.quick and arch in ("rnn", *MIN_RNNS):
-                continue
-            for impl in impls:
-                self.train_throughput(arch, impl)
-        for arch in self.archs:
-            if not (self.quick and arch in ("rnn", "gru", *MIN_RNNS)):
-                self.generation(arch)
-        if self.quick:
-            if "lstm" in self.archs:
-                self.time_to_loss("lstm", 3.0, 0.3, extra={}, eval_every=10)
-        elif self.device.type == "cuda":
-            if "transformer" in self.archs:
-                self.time_to_loss("transformer", 1.47, 3, reference=False, eval_every=250, steps=2000)
-            if "lstm" in self.archs:
-                self.time_to_loss("lstm", 1.51, 2, ref_limit_minutes=1.5, eval_every=250)
-                self.time_to_loss("lstm", 1.45, 2, reference=False, eval_every=250)
-        else:
-            if "lstm" in self.archs:
-                self.time_to_loss("lstm", math.log(4.5), 4, eval_every=100)
-        if self.device.type == "cpu" and not self.quick and "lstm" in self.archs:
-            self.shared_cpu("lstm")
+        """Measure the planned rows (plan.py), in order."""
+        for job in self.jobs:
+            if job.bench == "train":
+                self.train_throughput(job.arch, job.impl)
+            elif job.bench == "generate":
+                self.generation(job.arch)
+            elif job.bench == "time_to_loss":
+                kw = dict(job.options)
+                self.time_to_loss(job.arch, kw.pop("target"), kw.pop("limit_minutes"), **kw)
+            else:
+                self.shared_cpu(job.arch)
         return self.rows
 
 
@@ -546,7 +483,7 @@ def run_cli(args) -> int:
             print(f"lmcore bench ({'quick' if args.quick else 'full'}) on {args.corpus}: {machine_line(bench.device)}",
                   file=sys.stderr)
         if getattr(args, "shared", False):
-            for arch in archs or ["lstm", "transformer"]:
+            for arch in archs or planning.shared_archs():
                 bench.shared_cpu(arch)
             rows = bench.rows
         else:
