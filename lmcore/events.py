@@ -35,6 +35,7 @@ class StartEvent(Event):
     vocab_size: int
     unigram_val_loss: float | None = None  # the floor any model must beat (a reference line)
     threads: str = ""  # on the CPU: how many threads the run uses and why
+    model: str = ""    # the model's kind in one line, as its family describes it ("lstm/fused")
     kind = "start"
 
 

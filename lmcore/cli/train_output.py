@@ -126,8 +126,7 @@ class HumanRender:
         p = self.progress
         if ev.kind == "start":
             p.start()
-            self.console.print(f"training [bold]{ev.name}[/]: {ev.arch}"
-                               f"{'/' + ev.impl if ev.arch in ('rnn', 'gru', 'lstm') else ''}, {ev.params:,} parameters, "
+            self.console.print(f"training [bold]{ev.name}[/]: {escape(ev.model or ev.arch)}, {ev.params:,} parameters, "
                                f"vocabulary {ev.vocab_size}, {ev.train_tokens:,} training / {ev.val_tokens:,} "
                                f"validation tokens, on {escape(_v(ev.device))}" +
                                (f", continuing at step {ev.step:,}" if ev.step else "") +

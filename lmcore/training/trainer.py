@@ -52,7 +52,7 @@ class Trainer:
         self.on_event = on_event or (lambda e: None)
         self.stop = stop or threading.Event()
         self.paused = threading.Event()
-        self.run_: PreparedRun | None = None
+        self.prepared: PreparedRun | None = None
         self._locks = ExitStack()
         self.saver = Saver(store, name)  # writes the checkpoints; knows the last step trained and saved
         self.ranks = Ranks()  # under torchrun: this process's rank among those training the model together
@@ -76,7 +76,7 @@ class Trainer:
         if not ranks.active:
             return self._prepare_here(spec, progress)
         if not ranks.main:
-            return self._receive_run()
+            return self._receive_prepared()
         try:
             self._prepare_here(spec, progress)
             self._for_ranks()
@@ -86,29 +86,29 @@ class Trainer:
                 distributed.share_prepared(("cancelled" if isinstance(exc, Cancelled) else "error",
                                             str(exc) if isinstance(exc, LmError) else "process 0 failed to start"))
             raise
-        r = self.run_
+        r = self.prepared
         light = copy.copy(r)  # what the others need; the training ids go as raw bytes, the rest stays here
         light.train_ids = light.val_ids = r.train_ids[:0]
         light.stream = None
         if hasattr(light, "tokens"):
             light.tokens = None
-        distributed.share_prepared(("run", light, r.train_ids.dtype, r.train_ids.numel()))
+        distributed.share_prepared(("prepared", light, r.train_ids.dtype, r.train_ids.numel()))
         distributed.share_tensor(r.train_ids)
         return self
 
-    def _receive_run(self) -> "Trainer":
+    def _receive_prepared(self) -> "Trainer":
         kind, *rest = distributed.receive_prepared()
-        if kind != "run":
+        if kind != "prepared":
             raise (Cancelled if kind == "cancelled" else distributed.PeerFailed)(rest[0])
-        run, dtype, numel = rest
-        run.train_ids = distributed.receive_tensor(dtype, numel)
-        self.run_ = run
+        prepared, dtype, numel = rest
+        prepared.train_ids = distributed.receive_tensor(dtype, numel)
+        self.prepared = prepared
         self._for_ranks()
         return self
 
     def _for_ranks(self) -> None:
         """This process's part of a run shared by several: its device, its rows of every batch."""
-        r, ranks = self.run_, self.ranks
+        r, ranks = self.prepared, self.ranks
         if not r.model_cfg.family.trainable:
             raise ConfigError(f"an {r.model_cfg.arch} model is counted in one pass by one process: train it "
                               f"without torchrun")
@@ -128,10 +128,10 @@ class Trainer:
         try:
             self.store.discard_partial(self.name)  # a first save killed midway
             if spec.resume:
-                self.run_ = prepare_continue(self.store, self.name, spec.train, spec.corpus, spec.encoding,
+                self.prepared = prepare_continue(self.store, self.name, spec.train, spec.corpus, spec.encoding,
                                              progress, self.stop)
             else:  # a copy: preparing sets its vocabulary size, the spec stays as given
-                self.run_ = prepare_new(self.store, self.name, replace(spec.model), spec.preset, spec.train,
+                self.prepared = prepare_new(self.store, self.name, replace(spec.model), spec.preset, spec.train,
                                         spec.corpus, spec.tokenizer, spec.encoding, progress, self.stop)
         except BaseException:
             self.close()
@@ -144,20 +144,20 @@ class Trainer:
         self._locks = ExitStack()
 
     # what callers (the bench, the app) read of the prepared run
-    model_cfg = property(lambda self: self.run_.model_cfg)
-    cfg = property(lambda self: self.run_.cfg)
-    vocab = property(lambda self: self.run_.vocab)
-    tokenizer = property(lambda self: self.run_.tokenizer)
-    train_ids = property(lambda self: self.run_.train_ids)
-    val_ids = property(lambda self: self.run_.val_ids)
+    model_cfg = property(lambda self: self.prepared.model_cfg)
+    cfg = property(lambda self: self.prepared.cfg)
+    vocab = property(lambda self: self.prepared.vocab)
+    tokenizer = property(lambda self: self.prepared.tokenizer)
+    train_ids = property(lambda self: self.prepared.train_ids)
+    val_ids = property(lambda self: self.prepared.val_ids)
 
     # ------------------------------------------------------------ the run
     def run(self) -> DoneEvent | FailedEvent:
-        if self.run_ is None:
+        if self.prepared is None:
             raise LmError("prepare the trainer before running it")
         try:
             with flushing_denormals():  # in the thread that trains (the app trains in a worker thread)
-                if self.run_.device.type == "cpu":
+                if self.prepared.device.type == "cpu":
                     self.threads.start()
                 return self._run()
         except torch.cuda.OutOfMemoryError:
@@ -171,7 +171,7 @@ class Trainer:
         finally:
             self.threads.close()
             self.close()
-        ev = FailedEvent(msg + self.saver.kept(self.run_), self.saver.step)
+        ev = FailedEvent(msg + self.saver.kept(self.prepared), self.saver.step)
         self._emit(ev)
         return ev
 
@@ -181,7 +181,7 @@ class Trainer:
         return self.saver.saved_step
 
     def _run(self) -> DoneEvent | FailedEvent:
-        r, emit = self.run_, self._emit
+        r, emit = self.prepared, self._emit
         cfg, device = r.cfg, r.device
         torch.manual_seed(cfg.seed)
         model = build_model(r.model_cfg)
@@ -199,7 +199,8 @@ class Trainer:
         target = controls.target
         emit(StartEvent(self.name, r.model_cfg.arch, r.model_cfg.get("impl", "fused"), ck.params, ck.device, step0,
                         target, cfg.minutes, len(r.train_ids), len(r.val_ids), len(r.vocab), ck.unigram_val_loss,
-                        self.threads.note if device.type == "cpu" else ""))
+                        self.threads.note if device.type == "cpu" else "",
+                        r.model_cfg.family.describe(r.model_cfg)))
         job = Job(r, model, ck, clock, autocast, self.saver, controls, self.threads, self.ranks, emit)
         if not model.trainable:
             return fit_by_counting(job, stopped_before_start())
