@@ -4,7 +4,7 @@ from __future__ import annotations
 
 def add_parser(sub) -> None:
     b = sub.add_parser("bench", help="speed and quality against plain PyTorch references")
-    b.set_defaults(run=cmd_bench)
+    b.set_defaults(handler=cmd_bench)
     b.add_argument("--device", default="cpu")
     b.add_argument("--arch", action="append", help="limit to these architectures (repeatable)")
     b.add_argument("--quick", action="store_true", help="a short run (under a minute on a 2-core CPU)")

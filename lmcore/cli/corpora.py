@@ -12,7 +12,7 @@ def add_parser(sub) -> None:
     from .inspect import add_zipf_parser
 
     c = sub.add_parser("corpora", help="list, fetch and inspect corpora")
-    c.set_defaults(run=cmd_corpora)
+    c.set_defaults(handler=cmd_corpora)
     c.add_argument("--json", action="store_true", help="one JSON object per corpus")
     csub = c.add_subparsers(dest="action", parser_class=Parser)
     f = csub.add_parser("fetch", help="download a corpus and verify its sha1")

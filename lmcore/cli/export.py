@@ -8,7 +8,7 @@ from .output import _out, _v
 
 def add_parser(sub) -> None:
     ex = sub.add_parser("export", help="a saved model for other tools: ONNX (every family) or Hugging Face (transformer)")
-    ex.set_defaults(run=cmd_export)
+    ex.set_defaults(handler=cmd_export)
     ex.add_argument("name")
     ex.add_argument("--format", required=True, choices=("onnx", "hf"),
                     help="onnx: a step model for onnxruntime; hf: a transformers model (transformer only)")

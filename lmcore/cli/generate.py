@@ -12,7 +12,7 @@ def add_parser(sub) -> None:
     from ..generation.sampling_settings import PRESETS as SAMPLING_PRESETS
 
     g = sub.add_parser("generate", help="stream text from a saved model")
-    g.set_defaults(run=cmd_generate)
+    g.set_defaults(handler=cmd_generate)
     g.add_argument("name")
     g.add_argument("--prompt", default="", help="the text to continue ('-' reads standard input)")
     g.add_argument("--length", type=int, default=300, help="tokens to generate")
@@ -35,7 +35,7 @@ def add_parser(sub) -> None:
     g.add_argument("--json", action="store_true", help="one JSON object per token")
 
     cp = sub.add_parser("compare", help="models side by side: one prompt continued by each, or one text scored")
-    cp.set_defaults(run=cmd_compare)
+    cp.set_defaults(handler=cmd_compare)
     cp.add_argument("names", nargs="+", metavar="MODEL")
     cp.add_argument("--prompt", default="", help="continue this prompt with every model (the same settings and seed)")
     cp.add_argument("--file", help="score this text file under every model instead")

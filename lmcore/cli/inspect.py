@@ -14,7 +14,7 @@ BUCKET_STYLES = ("green", "yellow", "red", "magenta")  # GLTR's colours: top 1, 
 
 def add_parser(sub) -> None:
     ins = sub.add_parser("inspect", help="look inside a model: surprisal, neurons, attention, gradients")
-    ins.set_defaults(run=cmd_inspect)
+    ins.set_defaults(handler=cmd_inspect)
     isub = ins.add_subparsers(dest="view", required=True, parser_class=Parser)
 
     def text_args(p):

@@ -36,7 +36,7 @@ def main(argv=None) -> int:
 
         np.seterr(all="ignore")  # a damaged model's NaN is reported as one line, not warnings
     try:
-        return args.run(args)
+        return args.handler(args)
     except LmError as exc:
         if getattr(args, "json", False):  # a --json caller reads standard output
             _out({"event": "failed", "message": str(exc)})

@@ -6,7 +6,7 @@ from .output import Parser, _out, _v, print_named_table
 
 def add_parser(sub) -> None:
     m = sub.add_parser("models", help="list, show, rename and delete saved models")
-    m.set_defaults(run=cmd_models)
+    m.set_defaults(handler=cmd_models)
     m.add_argument("--json", action="store_true", help="one JSON object per model")
     m.add_argument("--corpus", help="rank the models trained on this corpus by validation bits per character")
     msub = m.add_subparsers(dest="action", parser_class=Parser)

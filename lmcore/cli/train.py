@@ -14,7 +14,7 @@ def add_parser(sub) -> None:
     from ..training.config import SAMPLINGS
 
     t = sub.add_parser("train", help="train a new model or continue one (--resume)")
-    t.set_defaults(run=cmd_train_ranks)
+    t.set_defaults(handler=cmd_train_ranks)
     t.add_argument("name", help="model name (letters, digits, . _ -)")
     add_model_options(t)
     t.add_argument("--corpus", help="registry name or path of a text file or folder")

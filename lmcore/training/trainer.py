@@ -129,10 +129,10 @@ class Trainer:
             self.store.discard_partial(self.name)  # a first save killed midway
             if spec.resume:
                 self.prepared = prepare_continue(self.store, self.name, spec.train, spec.corpus, spec.encoding,
-                                             progress, self.stop)
+                                                 progress, self.stop)
             else:  # a copy: preparing sets its vocabulary size, the spec stays as given
                 self.prepared = prepare_new(self.store, self.name, replace(spec.model), spec.preset, spec.train,
-                                        spec.corpus, spec.tokenizer, spec.encoding, progress, self.stop)
+                                            spec.corpus, spec.tokenizer, spec.encoding, progress, self.stop)
         except BaseException:
             self.close()
             raise

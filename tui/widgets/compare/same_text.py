@@ -104,7 +104,7 @@ class SameText(Vertical):
         yield Static("", id="same-token", classes="summary-line")
         yield TextSource(self.names[0], "Score")
 
-    @on(Button.Pressed, ".source-run")
+    @on(Button.Pressed, ".source-go")
     def action_score(self) -> None:
         text = self.query_one(TextSource).text
         if not text.strip():
@@ -139,7 +139,7 @@ class SameText(Vertical):
             scores = {}
             for i, name in enumerate(self.names):
                 self.post_message(ScoringProgress(stop, i, 0, None))
-                gen = self.app.get_generator(name)
+                gen = self.app.core.get_generator(name)
                 scores[name] = lmcore.score_text(
                     gen, text, stop, progress=lambda done, total, i=i: self.post_message(
                         ScoringProgress(stop, i, done, total)))

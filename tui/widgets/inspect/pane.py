@@ -72,7 +72,7 @@ class InspectPane(Vertical):
         if view is not None and not view.needs_text and not getattr(view, "shown", False):
             self.action_compute()  # a chart of its own: drawn when first shown
 
-    @on(Button.Pressed, ".source-run")
+    @on(Button.Pressed, ".source-go")
     def action_compute(self) -> None:
         view = self.view
         if view is None:
