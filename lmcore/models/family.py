@@ -39,13 +39,15 @@ VIEWS = ("units", "attention", "gradients")
 
 def option(default: Any, help: str, *, range: tuple[float, float] | None = None,
            choices: tuple | None = None, check: Callable[[Any], str | None] | None = None, flag: str | None = None,
-           archs: tuple[str, ...] | None = None):
+           archs: tuple[str, ...] | None = None, form: str | None = None, labels: Mapping | None = None):
     """A field of a family's options dataclass: its default, help text (the CLI's and the dialog's) and
     what values it takes: ``range`` (lo, hi), both included; ``choices``; ``check(value)`` returning an
     error message or None. ``flag``: the command-line name when it is not the field's (``--layers``).
-    ``archs``: the family's architectures it means something to (default: all; ``Family.uses``)."""
+    ``archs``: the family's architectures it means something to (default: all; ``Family.uses``).
+    ``form``: the new-model dialog shows the option, under this label; ``labels``: choice -> its words
+    in the dialog's list (a string, or a function that returns one when the dialog opens)."""
     meta = {"help": help, "range": range, "choices": tuple(choices) if choices else None, "check": check,
-            "flag": flag, "archs": tuple(archs) if archs else None}
+            "flag": flag, "archs": tuple(archs) if archs else None, "form": form, "labels": dict(labels or {})}
     return dataclasses.field(default=default, metadata=meta)
 
 

@@ -1,4 +1,5 @@
-"""New model: architecture, implementation, size, corpus, preprocessing and tokenization.
+"""New model: architecture (the family registry's), the options its family shows here (the recurrent
+models' implementation), size, corpus, preprocessing and tokenization.
 
 Keys: Enter opens a list (and picks in it), moves from a text field to the next, and presses a button;
 ctrl+s (or the Create and train button) creates from anywhere; Esc cancels. A registry corpus that is
@@ -6,6 +7,7 @@ not on this computer yet is downloaded from here (Download, or Create and train 
 with its progress; a failure keeps the dialog and says what to do in the app's words."""
 from __future__ import annotations
 
+import dataclasses
 import threading
 from pathlib import Path
 
@@ -21,12 +23,9 @@ from textual.widgets import Button, Input, Label, Select, Static
 import lmcore
 from lmcore import Cancelled, DownloadError, LmError, RunSpec, TrainConfig, validate_name, visible_line
 from lmcore.data.bpe import DEFAULT_VOCAB_SIZE
+from lmcore.models import families, family
 from lmcore.training.spec import budget_from_text
 
-
-ARCHS = [("LSTM", "lstm"), ("GRU", "gru"), ("RNN", "rnn"), ("Transformer", "transformer"),
-         ("minGRU (parallel scan)", "mingru"), ("minLSTM (parallel scan)", "minlstm"), ("n-gram (counts)", "ngram")]
-RECURRENT = ("rnn", "gru", "lstm")
 PRESETS = [("tiny", "tiny"), ("small", "small"), ("base (GPU)", "base")]
 PREPS = [("raw: keep case and punctuation", "raw"), ("d2l: letters only, lower case", "d2l")]
 LEVELS = [("characters", "char"), ("words", "word"), ("subwords (byte-level BPE)", "bpe")]
@@ -34,12 +33,30 @@ PATH = "__path__"
 HINT = "Enter opens a list · ctrl+s or Create and train starts · Esc cancels"
 
 
-def _impls() -> list[tuple[str, str]]:
-    """The choices of implementation; asks torch whether a GPU is here (the app starts without torch)."""
-    import torch
+def arch_choices() -> list[tuple[str, str]]:
+    """Every registered architecture under its family's menu label, families in their order."""
+    return [(fam.label(arch), arch) for fam in families() for arch in fam.archs]
 
-    return [("fused (torch.nn" + (", cuDNN on this GPU)" if torch.cuda.is_available() else ")"), "fused"),
-            ("scratch (gate equations)", "scratch")]
+
+def form_options() -> dict[str, dataclasses.Field]:
+    """The model options the families show in this dialog (declared with a ``form`` label), once each."""
+    out: dict[str, dataclasses.Field] = {}
+    for fam in families():
+        for f in fam.option_fields():
+            if f.metadata.get("form"):
+                out.setdefault(f.name, f)
+    return out
+
+
+def _option_field(f: dataclasses.Field, value) -> Select | Input:
+    """A list of the option's choices (in the words its family gives them), or a text field."""
+    if f.metadata.get("choices"):
+        words = {c: f.metadata.get("labels", {}).get(c, str(c)) for c in f.metadata["choices"]}
+        options = [(w() if callable(w) else w, c) for c, w in words.items()]
+        return Select(options, value=value if value in words else f.default, allow_blank=False, id=f"opt-{f.name}")
+    kind = "integer" if f.type in (int, "int") else "number" if f.type in (float, "float") else "text"
+    return Input("" if value is None else str(value), placeholder=f"{f.default} ({f.metadata.get('help', '')})",
+                 type=kind, select_on_focus=False, id=f"opt-{f.name}")
 
 
 def _size(n: int | None) -> str:
@@ -99,10 +116,11 @@ class NewModelScreen(ModalScreen[RunSpec | None]):
                 yield Input(d.name, id="name", select_on_focus=False)
             with Horizontal(classes="row"):
                 yield Label("Architecture")
-                yield Select(ARCHS, value=d.model.arch, allow_blank=False, id="arch")
-            with Horizontal(classes="row", id="impl-row"):
-                yield Label("Implementation")
-                yield Select(_impls(), value=getattr(d.model, "impl", None) or "fused", allow_blank=False, id="impl")
+                yield Select(arch_choices(), value=d.model.arch, allow_blank=False, id="arch")
+            for name, f in form_options().items():
+                with Horizontal(classes="row", id=f"opt-{name}-row"):
+                    yield Label(f.metadata["form"])
+                    yield _option_field(f, getattr(d.model, name, None))
             with Horizontal(classes="row"):
                 yield Label("Size")
                 yield Select(PRESETS, value=d.preset, allow_blank=False, id="preset")
@@ -146,8 +164,10 @@ class NewModelScreen(ModalScreen[RunSpec | None]):
     @on(Select.Changed)
     @on(Input.Changed, "#path")
     def _sync(self) -> None:
-        arch = self.query_one("#arch", Select).value
-        self.query_one("#impl-row").display = arch in RECURRENT
+        arch = str(self.query_one("#arch", Select).value)
+        fam = family(arch)
+        for name in form_options():
+            self.query_one(f"#opt-{name}-row").display = fam.uses(arch, name)
         self.query_one("#path-row").display = self.query_one("#corpus", Select).value == PATH
         self.query_one("#vocab-row").display = self.query_one("#tokens", Select).value == "bpe"
         self._show_download_row()
@@ -333,11 +353,26 @@ class NewModelScreen(ModalScreen[RunSpec | None]):
                 vocab_size = int(v)
             except ValueError:
                 raise LmError("The number of BPE tokens must be a whole number.") from None
-        arch = self.query_one("#arch", Select).value
-        options = {"impl": self.query_one("#impl", Select).value} if arch in RECURRENT else None
-        return RunSpec.new(name, corpus, arch=arch, preset=self.query_one("#preset", Select).value, options=options,
+        arch = str(self.query_one("#arch", Select).value)
+        return RunSpec.new(name, corpus, arch=arch, preset=self.query_one("#preset", Select).value, options=self._options(arch),
                            tokens=tokens, prep=self.query_one("#prep", Select).value, vocab_size=vocab_size,
                            train=TrainConfig(steps=steps, minutes=minutes))
+
+    def _options(self, arch: str) -> dict | None:
+        """The values of the options shown for ``arch`` (a text field left empty: the preset's)."""
+        fam, out = family(arch), {}
+        for name, f in form_options().items():
+            if not fam.uses(arch, name):
+                continue
+            widget = self.query_one(f"#opt-{name}")
+            if isinstance(widget, Select):
+                out[name] = widget.value
+            elif text := widget.value.strip():
+                try:
+                    out[name] = int(text) if f.type in (int, "int") else float(text) if f.type in (float, "float") else text
+                except ValueError:
+                    raise LmError(f"{f.metadata['form']} must be a number.") from None
+        return out or None
 
     def action_cancel(self) -> None:
         """Esc: stops a download (the dialog stays), else closes the dialog."""

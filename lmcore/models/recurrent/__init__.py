@@ -15,9 +15,17 @@ def _forget_bias(value) -> str | None:
     return f"the forget-gate bias must be a number between -100 and 100 (got {value})"
 
 
+def _fused_label() -> str:
+    """Asks torch whether a GPU is here (only when the dialog opens: the app starts without torch)."""
+    import torch
+
+    return "fused (torch.nn" + (", cuDNN on this GPU)" if torch.cuda.is_available() else ")")
+
+
 @dataclass
 class Options:
-    impl: str = option("fused", "recurrent models: fused (torch.nn, cuDNN) or scratch", choices=("fused", "scratch"))
+    impl: str = option("fused", "recurrent models: fused (torch.nn, cuDNN) or scratch", choices=("fused", "scratch"),
+                       form="Implementation", labels={"fused": _fused_label, "scratch": "scratch (gate equations)"})
     num_layers: int = num_layers()
     hidden: int = hidden(256, "recurrent state size")
     embed: int = option(0, "embedding size of recurrent models (0: the state size)", range=(0, 16384))
