@@ -70,6 +70,11 @@ def test_a_family_says_what_its_models_do(fam, arch):
         assert tensor_shapes(config) == {k: tuple(v.shape) for k, v in model.state_dict().items()}
 
 
+def test_a_new_model_without_a_chosen_architecture_has_the_default_one():
+    assert registry.default_arch() in registry.archs()
+    assert sum(bool(f.default) for f in families()) == 1
+
+
 def test_an_unknown_architecture_names_the_known_ones():
     with pytest.raises(lmcore.ConfigError, match="unknown architecture 'cnn': use one of .*lstm"):
         family("cnn")

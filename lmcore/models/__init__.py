@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 from ..errors import ConfigError
 from .config import ModelConfig
 from .family import PRESET_NAMES, VIEWS, Family, option
-from .registry import archs, families, family, listed, showing
+from .registry import archs, default_arch, families, family, listed, showing
 
 if TYPE_CHECKING:
     from .base import LanguageModel
@@ -22,8 +22,9 @@ _CLASSES = {"LanguageModel": ".base:LanguageModel", "MinRNNLM": ".minrnn.model:M
             "TransformerLM": ".transformer.model:TransformerLM"}
 
 __all__ = ["ARCHS", "PRESET_NAMES", "VIEWS", "Family", "KVCache", "LanguageModel", "MinRNNLM", "ModelConfig",
-           "NGramModel", "RecurrentLM", "ScratchRNN", "TransformerLM", "archs", "build_model", "expected_shapes",
-           "families", "family", "listed", "model_class", "option", "preset_config", "showing", "tensor_shapes"]
+           "NGramModel", "RecurrentLM", "ScratchRNN", "TransformerLM", "archs", "build_model", "default_arch",
+           "expected_shapes", "families", "family", "listed", "model_class", "option", "preset_config", "showing",
+           "tensor_shapes"]
 
 
 def __getattr__(name: str):

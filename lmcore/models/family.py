@@ -5,7 +5,8 @@ A family's ``__init__.py`` holds ``FAMILY = Family(...)`` (or an instance of a s
 method or two); the registry (:mod:`.registry`) finds it. It declares:
 
 - ``name`` and ``archs`` (arch -> one-line description; ``labels``: arch -> short label for menus;
-  ``position``: where the family comes in lists);
+  ``position``: where the family comes in lists; ``default``: the arch a new model has when none is
+  chosen, for the one family that says so);
 - ``options``: a dataclass of the family's model options, each field a default and ``metadata`` made by
   :func:`option` (help text, a (lo, hi) range, choices or a check); a ModelConfig holds one instance;
 - ``presets``: arch -> preset name (``PRESET_NAMES``) -> {"model": {option: value}, "train": {...}};
@@ -77,6 +78,7 @@ class Family:
     presets: Mapping[str, Mapping[str, Mapping[str, dict]]] = {}
     package: str = ""
     position: int = 100          # where the family comes in lists and menus (lower first)
+    default: str = ""            # the arch a new model has when none is chosen (registry.default_arch)
     model: Any = None
     decode: Any = None
     tensors: Any = None
@@ -183,8 +185,8 @@ class Family:
         return None if self.tensors is None else load(self.tensors, self.package)(config)
 
 
-_DECLARED = ("name", "archs", "labels", "options", "presets", "package", "position", "model", "decode", "tensors", "windowed",
-             "stateful", "trainable", "fixed_shapes", "views", "lessons", "exports")
+_DECLARED = ("name", "archs", "labels", "options", "presets", "package", "position", "default", "model", "decode",
+             "tensors", "windowed", "stateful", "trainable", "fixed_shapes", "views", "lessons", "exports")
 
 
 def _check_type(f: dataclasses.Field, value) -> None:

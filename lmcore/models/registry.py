@@ -9,6 +9,7 @@ API (``from lmcore.models import registry`` or the same names from ``lmcore.mode
 - ``archs() -> tuple[str, ...]``: every architecture name, in the families' order;
 - ``showing(view) -> tuple[str, ...]``: the architectures whose families show a view ("units", ...);
   ``listed(names)``: "rnn, gru and lstm", for messages;
+- ``default_arch() -> str``: a new model's architecture when none is chosen (a family's ``default``);
 - ``refresh()``: forget what was found (a test that registers a family, a package installed meanwhile);
 - ``problems() -> list[str]``: families that could not be loaded (skipped), one line each.
 
@@ -159,6 +160,12 @@ def listed(names) -> str:
     return " and ".join(names) if len(names) < 3 else f"{', '.join(names[:-1])} and {names[-1]}"
 
 
+def default_arch() -> str:
+    """The architecture a new model has when none is chosen: the first family's (by ``position``) that
+    declares a ``default``, else the first architecture."""
+    return next((f.default for f in families() if f.default), None) or archs()[0]
+
+
 def problems() -> list[str]:
     """One line per family that was skipped (it failed to load, or its names were taken)."""
     return list(_get()[2])
@@ -171,5 +178,5 @@ def refresh() -> None:
         _found = None
 
 
-__all__ = ["GROUP", "PRESET_NAMES", "Family", "archs", "families", "family", "listed", "problems", "refresh",
-           "showing"]
+__all__ = ["GROUP", "PRESET_NAMES", "Family", "archs", "default_arch", "families", "family", "listed", "problems",
+           "refresh", "showing"]
