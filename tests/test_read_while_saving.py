@@ -124,8 +124,8 @@ def test_the_app_opens_a_model_that_is_being_saved(store, save_after_meta_is_rea
 
     app = create_app(store.home)
     save_after_meta_is_read()
-    assert app.model_checkpoint("g1") is not None
+    assert app.core.model_checkpoint("g1") is not None
     save_after_meta_is_read()
-    assert [e.ok for e in app.list_models()] == [True]
+    assert [e.ok for e in app.core.list_models()] == [True]
     save_after_meta_is_read()
-    assert app.get_generator("g1").complete("ab", lmcore.SamplingSettings(max_tokens=3, seed=0))
+    assert app.core.get_generator("g1").complete("ab", lmcore.SamplingSettings(max_tokens=3, seed=0))

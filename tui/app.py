@@ -15,12 +15,12 @@ from textual.binding import Binding
 from textual.command import CommandPalette, Hit, Hits, Provider
 
 import lmcore
-from lmcore import LmError, SamplingSettings, Settings, Store, Tokenizer, TrainConfig
+from lmcore import LmError
 
-from .messages import ModelsChanged, RunEvent, RunFinished, RunPreparing
-from .runs import RunRegistry
+from .core import Core
+from .messages import RunEvent, RunFinished, RunPreparing
 from .screens.compare import ChooseModelsScreen, CompareScreen
-from .screens.dialogs import MIN_SIZE, ConfirmScreen, RenameScreen, TooSmallScreen
+from .screens.dialogs import MIN_SIZE, TooSmallScreen
 from .screens.docs import DocScreen, about_text, help_text
 from .screens.model import ModelScreen
 from .screens.new_model import NewModelScreen
@@ -44,19 +44,9 @@ class LmplayCommands(Provider):
                 ("Models", "Back to the model picker", app.show_picker),
                 ("Compare models", "Two to four models side by side: one prompt, or one text scored", app.compare_models),
                 ("Help", "Keys and how things work", app.action_help)]
-        # the screen under the palette (app.screen is the palette itself while it is open)
-        screen = next((s for s in reversed(app.screen_stack) if not isinstance(s, CommandPalette)), None)
-        if isinstance(screen, ModelScreen):
-            cmds += [("Train / continue", "Start training this model", screen.training.action_start),
-                     ("Stop training", "Stop and save the best checkpoint", screen.training.action_stop),
-                     ("Pause / resume training", "", screen.training.action_pause),
-                     ("Stop generation", "", screen.generation.action_stop_generation),
-                     ("Copy last continuation", "", screen.generation.action_copy_last),
-                     ("Save chart as SVG", "Write the perplexity chart to the data folder's plots/",
-                      screen.action_save_chart)]
-            cmds += [(f"Sampling: {name}", lmcore.sampling_summary(values), partial(screen.generation.apply_preset, name))
-                     for name, values in lmcore.SAMPLING_PRESETS.items()]
-        for e in app.list_models():
+        # the screen under the palette offers its own (a model screen: train, stop, sampling…)
+        cmds += getattr(self.screen, "palette_commands", list)()
+        for e in app.core.list_models():
             if e.ok:
                 cmds.append((f"Open {e.name}", f"{e.summary()['arch']} on {e.summary()['corpus']}",
                              partial(app.open_model, e.name)))
@@ -64,14 +54,14 @@ class LmplayCommands(Provider):
 
     async def search(self, query: str) -> Hits:
         matcher = self.matcher(query)
-        for name, help_text, cb in self._commands():
+        for name, about, cb in self._commands():
             score = matcher.match(name)
             if score > 0:
-                yield Hit(score, matcher.highlight(name), cb, help=help_text)
+                yield Hit(score, matcher.highlight(name), cb, help=about)
 
     async def discover(self) -> Hits:
-        for name, help_text, cb in self._commands():
-            yield Hit(1.0, name, cb, help=help_text)
+        for name, about, cb in self._commands():
+            yield Hit(1.0, name, cb, help=about)
 
 
 class LmplayApp(App):
@@ -89,15 +79,11 @@ class LmplayApp(App):
     def __init__(self, home=None, trainer_factory: Callable[..., lmcore.Trainer] | None = None,
                  generator_factory: Callable[..., lmcore.Generator] | None = None) -> None:
         super().__init__()
-        self.store = Store(home)
-        self.settings = Settings(self.store.home)
-        self.runs = RunRegistry(self)
-        self.retry_choices: dict | None = None  # a failed start's dialog choices, for the next n
+        self.core = Core(self, home, generator_factory)
+        self.store, self.settings, self.runs = self.core.store, self.core.settings, self.core.runs
+        self.retry_choices: lmcore.RunSpec | None = None  # a failed start's spec, for the next n
         self.trainer_factory = trainer_factory or (lambda store, name, on_event, stop:
                                                    lmcore.Trainer(store, name, on_event, stop))
-        self.generator_factory = generator_factory or (lambda store, name: lmcore.Generator.from_store(store, name))
-        self._generators: dict[str, tuple[str, lmcore.Generator]] = {}
-        self._settings_warned = False
 
     # ------------------------------------------------------------ start-up and settings
     def on_mount(self) -> None:
@@ -179,74 +165,17 @@ class LmplayApp(App):
         os._exit(0)
 
     def watch_theme(self, theme: str) -> None:
-        if getattr(self, "settings", None) and theme != self.settings.get("theme"):
-            self.remember("theme", theme)
-
-    def remember(self, key: str, value) -> None:
-        """Save a setting; a folder that cannot be written gives one notification, not a crash."""
-        try:
-            self.settings.set(key, value)
-        except LmError as exc:
-            if not self._settings_warned:
-                self._settings_warned = True
-                self.notify(f"{exc}. Settings are kept for this session only.", title="Settings",
-                            severity="warning", timeout=10)
-
-    def generation_defaults(self) -> SamplingSettings:
-        """The remembered generation settings, or the defaults where they are not valid."""
-        saved = self.settings.get("generation", {})
-        known = SamplingSettings().to_dict()
-        values = {("max_tokens" if k == "length" else k): v for k, v in saved.items()}
-        try:
-            return SamplingSettings(**{k: v for k, v in values.items() if k in known}).validate()
-        except (LmError, TypeError) as exc:
-            self.notify(f"Remembered generation settings are not valid ({exc}): the defaults apply.",
-                        title="Settings", severity="warning")
-            return SamplingSettings()
-
-    def save_generation_settings(self, s: SamplingSettings) -> None:
-        keep = {k: v for k, v in s.to_dict().items() if k not in ("stop", "max_tokens")}
-        keep["length"] = s.max_tokens
-        self.remember("generation", keep)
+        core = getattr(self, "core", None)  # None while the App sets its first theme
+        if core is not None and theme != core.settings.get("theme"):
+            core.remember("theme", theme)
 
     def get_system_commands(self, screen):
         yield from super().get_system_commands(screen)
         yield SystemCommand("About lmplay", "Data folder, config file, device", self.action_about)
 
-    # ------------------------------------------------------------ store helpers
-    def model_exists(self, name: str) -> bool:
-        """Whether a usable checkpoint of ``name`` is saved."""
-        return self.model_checkpoint(name) is not None
-
-    def model_checkpoint(self, name: str) -> lmcore.Checkpoint | None:
-        try:
-            return self.store.read(name)
-        except LmError:
-            return None
-
-    def baselines(self, ck: lmcore.Checkpoint) -> dict[str, float]:
-        """Reference perplexities for a model's chart: the unigram floor and the best n-gram of the store
-        trained on the same text with the same tokens (the n-gram is what a neural model must beat)."""
-        refs = {}
-        if ck.unigram_val_loss is not None:
-            refs["unigram"] = math.exp(min(ck.unigram_val_loss, 50))
-        ngrams = [e.checkpoint for e in self.list_models() if e.ok and e.checkpoint.model.arch == "ngram"
-                  and e.checkpoint.corpus.sha1 == ck.corpus.sha1 and e.checkpoint.tokenizer == ck.tokenizer
-                  and e.checkpoint.best_val_ppl and e.name != ck.name]
-        if ngrams:
-            best = min(ngrams, key=lambda c: c.best_val_loss)
-            refs[f"{best.model.order}-gram"] = best.best_val_ppl
-        return refs
-
-    def list_models(self) -> list[lmcore.ModelEntry]:
-        """The store's models; a data folder that cannot be read gives a notification and none."""
-        try:
-            return self.store.list()
-        except LmError as exc:
-            self.notify(str(exc), title="Data folder", severity="error", timeout=10)
-            return []
-
-    def default_spec(self) -> dict:
+    # ------------------------------------------------------------ a new model's choices
+    def default_spec(self) -> lmcore.RunSpec:
+        """The new-model dialog's first choices: the remembered architecture, size and corpus."""
         d = self.settings.get("default_model", {})
         defaults = self.settings.defaults["default_model"]
         if d.get("arch") not in lmcore.models.ARCHS or d.get("preset") not in lmcore.models.PRESET_NAMES:
@@ -257,12 +186,20 @@ class LmplayApp(App):
             if not self._mirror_has(corpus):
                 corpus = d.get("fallback_corpus", "pythondocs")
         arch = d.get("arch", "lstm")
-        taken = {e.name for e in self.list_models()} | set(self.runs.runs)
-        base = f"{arch}-{corpus}"
+        try:
+            return lmcore.RunSpec.new(self._free_name(f"{arch}-{corpus}"), corpus, arch=arch, preset=d.get("preset"))
+        except LmError:  # a remembered corpus that cannot name a model (a path): the built-in choices
+            corpus = defaults["fallback_corpus"]
+            return lmcore.RunSpec.new(self._free_name(f"{defaults['arch']}-{corpus}"), corpus, arch=defaults["arch"],
+                                      preset=defaults["preset"])
+
+    def _free_name(self, base: str) -> str:
+        """``base``, or ``base-2``, ``base-3``…: the first name no model and no run has."""
+        taken = self.core.taken_names()
         name, i = base, 2
         while name in taken:
             name, i = f"{base}-{i}", i + 1
-        return {"name": name, "arch": arch, "preset": d.get("preset", "small"), "corpus": corpus}
+        return name
 
     @staticmethod
     def _mirror_has(corpus: str) -> bool:
@@ -272,50 +209,22 @@ class LmplayApp(App):
         m = os.environ.get(lmcore.CORPUS_MIRROR_ENV, "")
         return bool(m) and not re.match(r"^https?://", m) and (Path(m).expanduser() / f"{corpus}.txt").is_file()
 
-    def corpus_choices(self) -> list[tuple[str, str]]:
-        out = []
-        for e in lmcore.corpus_registry():
-            out.append((f"{e.name} ({lmcore.corpus_status(e, self.store.home)})", e.name))
-        return out
-
     # ------------------------------------------------------------ training and generation
     def make_trainer(self, name: str, on_event, stop) -> lmcore.Trainer:
         return self.trainer_factory(self.store, name, on_event, stop)
-
-    def prepare_trainer(self, trainer: lmcore.Trainer, spec: dict, resume: bool, options: dict, progress=None) -> None:
-        cfg = TrainConfig(steps=options.get("steps"), minutes=options.get("minutes"))
-        if resume:
-            trainer.prepare(train=cfg, resume=True, progress=progress)
-        else:
-            mc = lmcore.preset_config(spec["arch"], spec["preset"], impl=spec.get("impl") or "fused")
-            trainer.prepare(model=mc, preset=spec["preset"], train=cfg, corpus=spec["corpus"],
-                            tokenizer=Tokenizer(spec.get("tokens", "char"), spec.get("prep", "raw"),
-                                                **({"vocab_size": spec["vocab_size"]} if spec.get("vocab_size") else {})),
-                            progress=progress)
-
-    def get_generator(self, name: str) -> lmcore.Generator:
-        """A generator for the model's best checkpoint, reloaded when the checkpoint changed."""
-        ck = self.store.read(name)
-        stamp = f"{ck.updated}:{ck.files.weights}"
-        cached = self._generators.get(name)
-        if cached and cached[0] == stamp:
-            return cached[1]
-        gen = self.generator_factory(self.store, name)
-        self._generators[name] = (stamp, gen)
-        return gen
 
     # ------------------------------------------------------------ navigation and model actions
     def show_picker(self) -> None:
         while len(self.screen_stack) > 2:
             self.pop_screen()
 
-    def open_model(self, name: str, spec: dict | None = None, start: bool = False) -> None:
+    def open_model(self, name: str, spec: lmcore.RunSpec | None = None, start: bool = False) -> None:
         self.show_picker()
         self.push_screen(ModelScreen(name, spec, start))
 
     def compare_models(self, ticked: list[str] | None = None) -> None:
         """Choose the models to compare, then the compare screen (arena and same text)."""
-        entries = [e for e in self.list_models() if e.ok]
+        entries = [e for e in self.core.list_models() if e.ok]
         if len(entries) < 2:
             self.notify("Comparing needs two saved models or more: train another one first (n).", severity="warning")
             return
@@ -327,107 +236,26 @@ class LmplayApp(App):
 
         self.push_screen(ChooseModelsScreen(entries, ticked or []), chosen)
 
-    def new_model(self, choices: dict | None = None) -> None:
-        """The new-model dialog; ``choices``: a failed start's, to fill it with (else the last failed
+    def new_model(self, choices: lmcore.RunSpec | None = None) -> None:
+        """The new-model dialog; ``choices``: a failed start's spec, to fill it with (else the last failed
         start's that was not shown again yet, else the defaults)."""
         choices = choices or self.retry_choices
         self.retry_choices = None
-        defaults = dict(self.default_spec(), **choices) if choices else self.default_spec()
+        defaults = choices or self.default_spec()
 
-        def created(spec: dict | None) -> None:
+        def created(spec: lmcore.RunSpec | None) -> None:
             if spec:
-                self.open_model(spec["name"], spec, start=True)
+                self.open_model(spec.name, spec, start=True)
 
-        taken = {e.name for e in self.list_models()} | set(self.runs.runs)
-        self.push_screen(NewModelScreen(self.corpus_choices(), defaults, taken), created)
-
-    def _busy(self, name: str) -> bool:
-        if self.runs.is_running(name):
-            self.notify(f"'{name}' is training: stop it first (open it, then x).", severity="warning")
-            return True
-        if self.store.is_locked(name):  # e.g. `lmcore train` in another terminal
-            self.notify(f"'{name}' is training in another lmplay process: stop it there first (Ctrl+C in its "
-                        f"terminal), then delete or rename it.", severity="warning", markup=False)
-            return True
-        return False
-
-    def why_no_checkpoint(self, name: str, new: bool) -> str:
-        """What to tell a user who wants to use a model shown on screen that has no usable checkpoint:
-        ``new``, one not trained yet; else it is damaged, or was deleted or renamed elsewhere."""
-        try:
-            self.store.read(name)
-        except LmError as exc:
-            if self.store.exists(name):
-                return f"{exc}. Back to the models (ctrl+b): delete it (d) or train a new one (n)."
-        if self.runs.is_running(name):
-            return "This model has no saved checkpoint yet: it saves one at its first evaluation (Train tab)."
-        if new:
-            return "This model has no saved checkpoint yet: train it first (Train tab)."
-        return (f"'{name}' is no longer saved: it was deleted or renamed outside this screen (e.g. lmcore "
-                f"models rm). Back to the models: ctrl+b.")
-
-    def delete_model(self, name: str) -> None:
-        if self._busy(name):
-            return
-
-        def answer(yes: bool | None) -> None:
-            if not yes:
-                return
-            try:
-                self.store.delete(name)
-                self._generators.pop(name, None)
-                self.notify(f"Deleted '{name}'.")
-            except LmError as exc:
-                self.notify(str(exc), severity="error")
-            self._models_changed()
-
-        self.push_screen(ConfirmScreen(f"Delete model '{name}' and its checkpoints? This cannot be undone."), answer)
-
-    def rename_model(self, name: str) -> None:
-        if self._busy(name):
-            return
-
-        def answer(new: str | None) -> None:
-            if not new or new == name:
-                return
-            try:
-                self.store.rename(name, new)
-                self._generators.pop(name, None)
-                self.notify(f"Renamed '{name}' to '{new}'.")
-            except LmError as exc:
-                self.notify(str(exc), severity="error")
-            self._models_changed()
-
-        self.push_screen(RenameScreen(name, {e.name for e in self.list_models()} | set(self.runs.runs)), answer)
-
-    def _screens(self) -> list:
-        """The screens to show a change on: none once the app is shutting down (their widgets are being
-        removed; a run's last events, which arrive then, drew on them and the quit ended in a traceback)."""
-        return list(self.screen_stack) if self.is_running else []
-
-    def _models_changed(self) -> None:
-        for screen in self._screens():
-            if isinstance(screen, PickerScreen):
-                screen.action_refresh()
-
-    def on_models_changed(self, message: ModelsChanged) -> None:
-        self._models_changed()
-
-    def _model_screens(self, name: str):
-        return [s for s in self._screens() if isinstance(s, ModelScreen) and s.model_name == name]
+        self.push_screen(NewModelScreen(self.core.corpus_choices(), defaults, self.core.taken_names()), created)
 
     def on_run_event(self, message: RunEvent) -> None:
-        """A run's event: to the screens showing that model, and the picker's status column."""
-        for screen in self._model_screens(message.name):
-            screen.training.on_run_event(message.event)
+        """A run's event: to the screens and widgets that follow runs (its panel, the picker); its end, in
+        a notification."""
+        self.core.announce(message)
         e = message.event
-        if e.kind == "eval":
-            self._models_changed()
-        for screen in self._screens():
-            if isinstance(screen, PickerScreen):
-                screen.show_run(message.name)
         if e.kind == "done":
-            how = {"finished": "finished", "time": "time budget reached", "stopped": "stopped"}[e.reason]
+            how = e.how
             if e.saved:
                 ppl = f"{e.best_val_ppl:.3f}" if e.best_val_ppl and math.isfinite(e.best_val_ppl) else "-"
                 self.notify(f"Training {how} at step {e.step:,}: best validation perplexity {ppl}. "
@@ -439,40 +267,30 @@ class LmplayApp(App):
 
     def on_run_preparing(self, message: RunPreparing) -> None:
         """A run's corpus is downloading or being tokenized: its panel and the picker say how far."""
-        for screen in self._model_screens(message.name):
-            screen.training.show_state(message.state)
-        for screen in self._screens():
-            if isinstance(screen, PickerScreen):
-                screen.show_run(message.name)
+        self.core.announce(message)
 
     def on_run_finished(self, message: RunFinished) -> None:
         run = self.runs.finished(message.name)
         if not self.is_running:  # quitting: the run saved; nothing to show it on
             return
-        if message.error and run is not None and run.spec is not None and not self.model_exists(message.name):
+        if message.error and run is not None and run.spec is not None and not self.core.model_exists(message.name):
             self._failed_start(message.name, run.spec, message.error)
-            return
-        for screen in self._model_screens(message.name):
-            screen.training.on_run_finished(message.error)
-        if message.error:
+        elif message.error:
             self.notify(message.error, title=f"Cannot train {message.name}", severity="error", timeout=10)
-        self._models_changed()
+        self.core.announce(message)
 
-    def _failed_start(self, name: str, choices: dict, error: str) -> None:
+    def _failed_start(self, name: str, choices: lmcore.RunSpec, error: str) -> None:
         """A new model that could not start (nothing saved): back to the dialog with the user's choices
         when its screen is shown, else they wait for the next n."""
         title = f"Cannot train {name}"
-        if self.screen in self._model_screens(name):
+        if isinstance(self.screen, ModelScreen) and self.screen.model_name == name:
             self.pop_screen()
             self.notify(error, title=title, severity="error", timeout=10, markup=False)
             self.new_model(choices)
         else:
             self.retry_choices = choices
-            for screen in self._model_screens(name):
-                screen.training.on_run_finished(error)
             self.notify(f"{error} (n opens the new-model dialog with the same choices.)", title=title,
                         severity="error", timeout=10, markup=False)
-        self._models_changed()
 
     def action_help(self) -> None:
         self.push_screen(DocScreen(help_text(self)))
@@ -482,13 +300,7 @@ class LmplayApp(App):
 
     # ------------------------------------------------------------ quitting
     def _signal_workers(self) -> None:
-        for screen in self.screen_stack:
-            if isinstance(screen, CompareScreen):
-                screen.stop_generation()
-            if isinstance(screen, ModelScreen):
-                screen.stop_generation()
-                if self.runs.is_running(screen.model_name):
-                    screen.training.action_stop()  # shows "stopping (saving)…"
+        self.core.quitting.publish(None)  # generations stop; a training panel shows "stopping (saving)…"
         self.runs.stop_all()
 
     def exit(self, *args, **kwargs) -> None:

@@ -3,12 +3,27 @@ replaces an older one of the same run still waiting in the queue (``can_replace`
 floods."""
 from __future__ import annotations
 
+import copy
+
 from textual.message import Message
 
 from lmcore import Event
 
 
-class RunEvent(Message):
+class News(Message, bubble=False):
+    """What the app tells the screens and widgets that follow it (``Core.follow``), a copy each. It does
+    not bubble: a follower's parent can be the app, which announced it."""
+
+    def __init_subclass__(cls, bubble: bool | None = False, **kw) -> None:
+        super().__init_subclass__(bubble=bubble, **kw)
+
+    def copy(self) -> News:
+        twin = copy.copy(self)
+        twin.__post_init__()  # a message of its own: handled, stopped and prevented apart from this one
+        return twin
+
+
+class RunEvent(News):
     """An event (start, step, eval, done, failed) of the run of model ``name``, posted to the app."""
 
     def __init__(self, name: str, event: Event) -> None:
@@ -23,7 +38,7 @@ class RunEvent(Message):
                 and message.event.kind == "step" and self.event.kind == "step")
 
 
-class RunPreparing(Message):
+class RunPreparing(News):
     """The run of ``name`` is downloading or tokenizing its corpus: ``state`` says how far ("tokenizing
     the corpus 42%"). High-rate: a newer one replaces an older one of the same run."""
 
@@ -36,7 +51,7 @@ class RunPreparing(Message):
         return isinstance(message, RunPreparing) and message.name == self.name
 
 
-class RunFinished(Message):
+class RunFinished(News):
     """The training worker of ``name`` ended (after done/failed, or with an error before it started)."""
 
     def __init__(self, name: str, error: str | None = None) -> None:
@@ -50,7 +65,3 @@ class GenerationFinished(Message):
         super().__init__()
         self.reason = reason
         self.error = error
-
-
-class ModelsChanged(Message):
-    """The store changed (a model was created, trained, renamed or deleted)."""

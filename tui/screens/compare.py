@@ -96,6 +96,7 @@ class CompareScreen(Screen):
         yield Footer(compact=True)
 
     def on_mount(self) -> None:
+        self.app.core.quitting.subscribe(self, self.stop_generation, immediate=True)
         self.call_after_refresh(self._focus_tab)
 
     def _focus_tab(self) -> None:
@@ -121,7 +122,7 @@ class CompareScreen(Screen):
         self.stop_generation()
         self.app.pop_screen()
 
-    def stop_generation(self) -> None:
+    def stop_generation(self, _=None) -> None:
         for w in self.query("Arena, SameText"):  # none once the screen is gone
             w.stop_event.set()
 

@@ -84,9 +84,9 @@ def about_text(app) -> str:
 
     return (
         f"# About lmplay {lmcore.__version__}\n\n"
-        f"- data folder: `{app.store.home}`\n"
-        f"- models: `{app.store.root}`\n"
-        f"- config file: `{app.settings.path}`\n"
+        f"- data folder: `{app.core.store.home}`\n"
+        f"- models: `{app.core.store.root}`\n"
+        f"- config file: `{app.core.settings.path}`\n"
         f"- device: {lmcore.describe_device(lmcore.pick_device('auto'))}\n"
         f"- torch {torch.__version__} · textual {textual.__version__} · Python {platform.python_version()}\n\n"
         "Set `LMPLAY_HOME` to move the data folder, `LMPLAY_CORPUS_MIRROR` to fetch corpora from a folder or URL.\n\n"

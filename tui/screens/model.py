@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from functools import partial
 
+import lmcore
 from lmcore import LmError, visible_line
 from lmcore.inspect import plot
 from textual.app import ComposeResult
@@ -29,7 +30,7 @@ class ModelScreen(Screen):
         Binding("t", "toggle_time", "Axis", tooltip="the chart's axis: steps or time"),
     ]
 
-    def __init__(self, name: str, spec: dict | None = None, start: bool = False) -> None:
+    def __init__(self, name: str, spec: lmcore.RunSpec | None = None, start: bool = False) -> None:
         super().__init__()
         self.model_name = name
         self.spec = spec
@@ -39,7 +40,7 @@ class ModelScreen(Screen):
     def compose(self) -> ComposeResult:
         yield Header()
         # a model that is training (here or started earlier and left) opens on its live chart
-        live = self.app.runs.is_running(self.model_name)
+        live = self.app.core.runs.is_running(self.model_name)
         initial = "train" if self.start or self.spec or live else "generate"
         with TabbedContent(initial=initial):
             with TabPane("Train", id="train"):
@@ -51,6 +52,7 @@ class ModelScreen(Screen):
         yield Footer(compact=True)  # every key of the shown tab fits at 80 columns
 
     def on_mount(self) -> None:
+        self.app.core.quitting.subscribe(self, self._quitting, immediate=True)
         if self.start:
             self.query_one(TrainingPanel).action_start()
         self.call_after_refresh(self._focus_tab)
@@ -94,14 +96,14 @@ class ModelScreen(Screen):
     def action_toggle_time(self) -> None:
         chart = self.training.query_one("PerplexityChart")
         chart.toggle_x()
-        self.app.remember("chart_by_time", chart.by_time)
+        self.app.core.remember("chart_by_time", chart.by_time)
 
     def action_save_chart(self) -> None:
         """The chart as it shows now (its points, baselines and axis) as SVG in the data folder's plots/,
         written by a worker; a notification says where, or why not."""
         chart = self.training.query_one("PerplexityChart")
-        ck = self.app.model_checkpoint(self.model_name)
-        corpus = ck.corpus.name if ck is not None else str((self.spec or {}).get("corpus", "?"))
+        ck = self.app.core.model_checkpoint(self.model_name)
+        corpus = ck.corpus.name if ck is not None else (self.spec.corpus if self.spec else "?")
         try:
             fig = plot.figure(self.model_name, corpus, chart.train, chart.val, chart.refs,
                               plot.history_metrics(ck.history) if ck is not None else None, by_time=chart.by_time)
@@ -109,7 +111,7 @@ class ModelScreen(Screen):
             self.app.notify(str(exc), title="Save chart", severity="warning", markup=False)
             return
         step = max(p[0] for p in chart.train + chart.val)
-        target = self.app.store.home / "plots" / f"{self.model_name}-step{step}.svg"
+        target = self.app.core.store.home / "plots" / f"{self.model_name}-step{step}.svg"
         self.app.run_worker(partial(self._write_chart, fig, target), thread=True, group="save-chart",
                             exit_on_error=False)
 
@@ -130,6 +132,24 @@ class ModelScreen(Screen):
     def stop_generation(self) -> None:
         for pane in self.query("GenerationPane, InspectPane"):
             pane.stop_event.set()
+
+    def _quitting(self, _=None) -> None:
+        """The app quits: generation stops, and a run of this model shows it is stopping (it saves)."""
+        self.stop_generation()
+        if self.training.running:
+            self.training.action_stop()
+
+    def palette_commands(self) -> list[tuple]:
+        """This model's actions in the command palette: (name, help, callback)."""
+        training, generation = self.training, self.generation
+        return [("Train / continue", "Start training this model", training.action_start),
+                ("Stop training", "Stop and save the best checkpoint", training.action_stop),
+                ("Pause / resume training", "", training.action_pause),
+                ("Stop generation", "", generation.action_stop_generation),
+                ("Copy last continuation", "", generation.action_copy_last),
+                ("Save chart as SVG", "Write the perplexity chart to the data folder's plots/", self.action_save_chart),
+                *[(f"Sampling: {name}", lmcore.sampling_summary(values), partial(generation.apply_preset, name))
+                  for name, values in lmcore.SAMPLING_PRESETS.items()]]
 
     def on_unmount(self) -> None:
         self.stop_generation()

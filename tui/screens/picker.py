@@ -14,7 +14,8 @@ from textual.widgets import DataTable, Footer, Header, Static
 import lmcore
 from lmcore import LmError, ModelEntry, visible_line
 
-from ..messages import ModelsChanged
+from ..messages import RunEvent, RunFinished, RunPreparing
+from .dialogs import ConfirmScreen, RenameScreen
 
 
 def _fmt_params(n) -> str:
@@ -64,6 +65,7 @@ class PickerScreen(Screen):
                       ("params", "params"), ("bpc", "bits/char"), ("ppl", "ppl"))
 
     def on_mount(self) -> None:
+        self.app.core.follow(self)  # every run's progress, in its row
         self._columns()
         self.action_refresh()
         self.set_interval(OTHERS_POLL, self._poll_others)
@@ -80,7 +82,7 @@ class PickerScreen(Screen):
         self.action_refresh()
 
     def _status(self, name: str, entry: ModelEntry | None) -> str:
-        run = self.app.runs.get(name)
+        run = self.app.core.runs.get(name)
         if run is not None:
             return f"[b]▶ {run.status()}[/b]"
         if entry is None or not entry.ok:
@@ -97,7 +99,7 @@ class PickerScreen(Screen):
     def _show_detail(self, name: str | None) -> None:
         row = next((r for r in getattr(self, "rows", []) if r.name == name), None)
         detail = self.query_one("#picker-detail", Static)
-        run = self.app.runs.get(name) if name else None
+        run = self.app.core.runs.get(name) if name else None
         if row is None:
             detail.update("")
         elif run is not None and run.step is not None:
@@ -121,6 +123,17 @@ class PickerScreen(Screen):
     def on_screen_resume(self) -> None:
         self.action_refresh()
 
+    def on_run_event(self, message: RunEvent) -> None:
+        if message.event.kind == "eval":  # saved: its numbers change
+            self.action_refresh()
+        self.show_run(message.name)
+
+    def on_run_preparing(self, message: RunPreparing) -> None:
+        self.show_run(message.name)
+
+    def on_run_finished(self, message: RunFinished) -> None:
+        self.action_refresh()
+
     def show_run(self, name: str) -> None:
         """A run's progress changed: update its status cell (or add its row when it is new)."""
         table = self.query_one(DataTable)
@@ -130,23 +143,23 @@ class PickerScreen(Screen):
         if self.ranked:  # no progress column there: the ranking changes when the run saves
             return
         try:
-            table.update_cell(name, "status", self._status(name, None if self.app.runs.get(name) else
-                                                            self.app.store.check(name)), update_width=True)
+            core = self.app.core
+            table.update_cell(name, "status", self._status(name, None if core.runs.get(name) else core.store.check(name)),
+                              update_width=True)
         except Exception:  # noqa: BLE001 - the row went away meanwhile: redraw all
             self.action_refresh()
             return
         if table.cursor_row is not None and self._selected() == name:
             self._show_detail(name)
 
-    @on(ModelsChanged)
     def action_refresh(self) -> None:
         table = self.query_one(DataTable)
         selected = self._selected() if getattr(self, "rows", None) else None
         table.clear()
-        entries = self.app.list_models()
+        entries = self.app.core.list_models()
         self.elsewhere = self._locked_elsewhere(entries)
         self._folders = self._store_folders()
-        live = [n for n in self.app.runs.runs if n not in {e.name for e in entries}]
+        live = [n for n in self.app.core.runs.runs if n not in {e.name for e in entries}]
         if self.ranked:
             self._ranked_rows(table, entries, live)
         else:
@@ -155,10 +168,10 @@ class PickerScreen(Screen):
 
     def _locked_elsewhere(self, entries) -> set[str]:
         """The saved models whose lock another process holds (training them), not a run of this app."""
-        out = set()
+        out, core = set(), self.app.core
         for e in entries:
             try:
-                if e.ok and not self.app.runs.is_running(e.name) and self.app.store.is_locked(e.name):
+                if e.ok and not core.runs.is_running(e.name) and core.store.is_locked(e.name):
                     out.add(e.name)
             except (LmError, OSError):
                 pass
@@ -166,7 +179,7 @@ class PickerScreen(Screen):
 
     def _store_folders(self) -> set[str]:
         try:
-            return {p.name for p in self.app.store.root.iterdir() if not p.name.startswith(".")}
+            return {p.name for p in self.app.core.store.root.iterdir() if not p.name.startswith(".")}
         except OSError:
             return set()
 
@@ -201,8 +214,8 @@ class PickerScreen(Screen):
         for r in self.rows:
             e = r.entry
             if e is None:
-                spec = self.app.runs.get(r.name).spec or {}
-                table.add_row(r.name, spec.get("arch", ""), "-", _safe(spec.get("corpus", "")), "-",
+                spec = self.app.core.runs.get(r.name).spec  # a new model's, not saved yet
+                table.add_row(r.name, spec.model.arch if spec else "", "-", _safe(spec.corpus if spec else ""), "-",
                               self._status(r.name, None), key=r.name)
             elif not e.ok:
                 table.add_row(e.name, "[red]damaged[/red]", "", "[red]see below[/red]", "", "", key=e.name)
@@ -219,13 +232,13 @@ class PickerScreen(Screen):
         welcome.display = not self.rows
         if not self.rows:
             d = self.app.default_spec()
-            wanted = self.app.settings.get("default_model", {}).get("corpus")
+            wanted = self.app.core.settings.get("default_model", {}).get("corpus")
             fetch = (f"\n\nThe chapters train on [b]{_safe(wanted)}[/b], which is not downloaded yet: in the "
-                     "dialog, choose it as the corpus and press Download." if wanted and wanted != d["corpus"]
+                     "dialog, choose it as the corpus and press Download." if wanted and wanted != d.corpus
                      and lmcore.corpus_entry(str(wanted)) is not None else "")
             welcome.update(
                 "Welcome to lmplay. No models yet.\n\n"
-                f"Press [b]Enter[/b] to create a small {d['arch'].upper()} on [b]{_safe(d['corpus'])}[/b] "
+                f"Press [b]Enter[/b] to create a small {d.model.arch.upper()} on [b]{_safe(d.corpus)}[/b] "
                 "(Enter again to start training), or [b]n[/b] to choose the architecture, size and corpus."
                 + fetch
             )
@@ -253,7 +266,7 @@ class PickerScreen(Screen):
                 self.action_new()
             return
         row = next(r for r in self.rows if r.name == name)
-        run = self.app.runs.get(name)
+        run = self.app.core.runs.get(name)
         if row.entry is None:
             self.app.open_model(name, run.spec if run else None)
             return
@@ -272,10 +285,43 @@ class PickerScreen(Screen):
 
     def action_delete(self) -> None:
         name = self._selected()
-        if name:
-            self.app.delete_model(name)
+        if not name or self._busy(name):
+            return
+
+        def answer(yes: bool | None) -> None:
+            if yes:
+                self._change(f"Deleted '{name}'.", name, lambda: self.app.core.store.delete(name))
+
+        self.app.push_screen(ConfirmScreen(f"Delete model '{name}' and its checkpoints? This cannot be undone."), answer)
 
     def action_rename(self) -> None:
         name = self._selected()
-        if name:
-            self.app.rename_model(name)
+        if not name or self._busy(name):
+            return
+
+        def answer(new: str | None) -> None:
+            if new and new != name:
+                self._change(f"Renamed '{name}' to '{new}'.", name, lambda: self.app.core.store.rename(name, new))
+
+        self.app.push_screen(RenameScreen(name, self.app.core.taken_names()), answer)
+
+    def _change(self, done: str, name: str, change) -> None:
+        """Delete or rename ``name`` in the store; a notification says it was done, or why not."""
+        try:
+            change()
+            self.app.core.forget(name)
+            self.app.notify(done)
+        except LmError as exc:
+            self.app.notify(str(exc), severity="error")
+        self.action_refresh()
+
+    def _busy(self, name: str) -> bool:
+        core = self.app.core
+        if core.runs.is_running(name):
+            self.app.notify(f"'{name}' is training: stop it first (open it, then x).", severity="warning")
+            return True
+        if core.store.is_locked(name):  # e.g. `lmcore train` in another terminal
+            self.app.notify(f"'{name}' is training in another lmplay process: stop it there first (Ctrl+C in its "
+                            f"terminal), then delete or rename it.", severity="warning", markup=False)
+            return True
+        return False

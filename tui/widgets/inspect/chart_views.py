@@ -128,9 +128,9 @@ class CorpusView(ChartView):
         app = self.app
         source, encoding = self.corpus, None
         if source is None:
-            ref = app.store.read(self.model_name).corpus
+            ref = app.core.store.read(self.model_name).corpus
             source, encoding = ref.argument(), ref.encoding  # read as the model read it
-        c = lmcore.load_corpus(source, app.store.home, encoding=encoding, fetch_missing=False)
+        c = lmcore.load_corpus(source, app.core.store.home, encoding=encoding, fetch_missing=False)
         level = str(self.query_one("#zipf-level", Select).value)
         return c.name, zipf_stats(c.text, level, "d2l")  # as the chapter (and lmcore corpora zipf) counts
 

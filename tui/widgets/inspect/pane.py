@@ -107,7 +107,7 @@ class InspectPane(Vertical):
             gen = None
             if view.needs_model:
                 try:
-                    gen = self.app.get_generator(self.model_name)
+                    gen = self.app.core.get_generator(self.model_name)
                 except LmError:
                     if view.needs_text:
                         raise

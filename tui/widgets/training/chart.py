@@ -56,7 +56,8 @@ class PerplexityChart(Vertical):
         yield PlotWidget(allow_pan_and_zoom=False, id="plot")
 
     def on_mount(self) -> None:
-        settings = getattr(self.app, "settings", None)  # the axis chosen last time (t)
+        core = getattr(self.app, "core", None)  # the axis chosen last time (t)
+        settings = core.settings if core is not None else None
         self.by_time = bool(settings.get("chart_by_time", False)) if settings is not None else False
         plot = self.query_one(PlotWidget)
         plot.can_focus = False  # the keys belong to the screen (s, p, x, t)

@@ -1,7 +1,8 @@
 """The training panel: start / pause-resume / stop, live perplexity, metrics and the latest sample.
 
-The panel only shows a run: the run itself lives in the app's registry (``app.runs``), so leaving the
-screen keeps it training, and a panel opened later attaches to it and draws every point it made."""
+The panel only shows a run: the run itself lives in the app's registry (``app.core.runs``), so leaving the
+screen keeps it training, and a panel opened later attaches to it and draws every point it made. It
+follows the app's news (``Core.follow``) and shows its model's."""
 from __future__ import annotations
 
 import math
@@ -11,8 +12,10 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import Button, Input, Label
 
-from lmcore import LmError
+from lmcore import LmError, RunSpec, TrainConfig
+from lmcore.training.spec import budget_from_text
 
+from ...messages import RunEvent, RunFinished, RunPreparing
 from .chart import PerplexityChart
 from .metrics import MetricsView, SampleView, _clock
 
@@ -21,7 +24,7 @@ ENDED = {"ETA": "-"}  # what only a running run has: cleared when it ends, howev
 
 
 class TrainingPanel(VerticalScroll):
-    def __init__(self, name: str, spec: dict | None = None, **kw) -> None:
+    def __init__(self, name: str, spec: RunSpec | None = None, **kw) -> None:
         super().__init__(**kw)
         self.model_name = name
         self.spec = spec  # set for a model that is not in the store yet
@@ -44,7 +47,7 @@ class TrainingPanel(VerticalScroll):
 
     @property
     def run(self):
-        return self.app.runs.get(self.model_name)
+        return self.app.core.runs.get(self.model_name)
 
     @property
     def running(self) -> bool:
@@ -55,17 +58,18 @@ class TrainingPanel(VerticalScroll):
         return self.run.trainer if self.run else None
 
     def on_mount(self) -> None:
+        self.app.core.follow(self)
         self.show_saved()
         run = self.run
         if run is not None:
             self.attach(run)
 
     def show_saved(self) -> None:
-        ck = self.app.model_checkpoint(self.model_name)
+        ck = self.app.core.model_checkpoint(self.model_name)
         if ck is None:
             return
         self.spec = None
-        self.query_one(PerplexityChart).reset(ck.history, ck.curve, self.app.baselines(ck))
+        self.query_one(PerplexityChart).reset(ck.history, ck.curve, self.app.core.baselines(ck))
         m = self.query_one(MetricsView)
         m.set(step=f"{ck.step:,}", best_val_ppl=f"{ck.best_val_ppl:.3f}" if ck.best_val_ppl else "-",
               device=ck.device or "-", state="saved")
@@ -96,24 +100,9 @@ class TrainingPanel(VerticalScroll):
             self.app.notify("Training is already running.", severity="warning")
             return
         try:
-            minutes = float(v) if (v := self.query_one("#minutes", Input).value.strip()) else None
-            steps = int(v) if (v := self.query_one("#steps", Input).value.strip()) else None
-        except ValueError:
-            self.app.notify("Minutes and steps must be numbers.", severity="error")
-            return
-        if self.spec is not None and minutes is None and steps is None:  # a new model: the dialog's budget
-            steps, minutes = self.spec.get("steps"), self.spec.get("minutes")
-        if (minutes is not None and not 0 < minutes < math.inf) or (steps is not None and steps < 1):
-            self.app.notify("Minutes must be > 0 and steps at least 1.", severity="error")
-            return
-        ck = self.app.model_checkpoint(self.model_name) if self.spec is None else None
-        if ck is not None and ck.budget_reached() and minutes is None and steps is None:
-            # its run is over: train the same budget again (the fields say how much more otherwise)
-            steps, minutes = ck.train.steps, ck.train.minutes
-            more = f"{steps:,} more steps" if steps else f"{minutes:g} more minutes"
-            self.app.notify(f"Training {more} (set steps or minutes to choose).", title=self.model_name)
-        try:
-            self.app.runs.start(self.model_name, dict(self.spec) if self.spec else None, minutes, steps)
+            steps, minutes = budget_from_text(self.query_one("#steps", Input).value,
+                                              self.query_one("#minutes", Input).value)
+            self.app.core.runs.start(self._spec(steps, minutes))
         except LmError as exc:
             self.app.notify(str(exc), severity="error")
             return
@@ -121,9 +110,21 @@ class TrainingPanel(VerticalScroll):
         self._set_buttons()
         self.query_one(MetricsView).set(state="preparing…")
 
+    def _spec(self, steps: int | None, minutes: float | None) -> RunSpec:
+        """What Train starts: the new model's spec (the fields' budget, else the dialog's), or more of the
+        saved model (the fields' budget; none given and its run over: the same budget again)."""
+        if self.spec is not None:
+            return self.spec.with_budget(steps, minutes)
+        ck = self.app.core.model_checkpoint(self.model_name)
+        if ck is not None and ck.budget_reached() and minutes is None and steps is None:
+            steps, minutes = ck.train.steps, ck.train.minutes
+            more = f"{steps:,} more steps" if steps else f"{minutes:g} more minutes"
+            self.app.notify(f"Training {more} (set steps or minutes to choose).", title=self.model_name)
+        return RunSpec.continued(self.model_name, train=TrainConfig(steps=steps, minutes=minutes))
+
     @on(Button.Pressed, "#pause")
     def action_pause(self) -> None:
-        paused = self.app.runs.toggle_pause(self.model_name)
+        paused = self.app.core.runs.toggle_pause(self.model_name)
         if paused is None:
             return
         self.query_one("#pause", Button).label = "Resume" if paused else "Pause"
@@ -133,7 +134,7 @@ class TrainingPanel(VerticalScroll):
     @on(Button.Pressed, "#stop")
     def action_stop(self) -> None:
         if self.running:
-            self.app.runs.stop(self.model_name)
+            self.app.core.runs.stop(self.model_name)
             self.query_one(MetricsView).set(state="stopping (saving)…")
 
     def _set_buttons(self) -> None:
@@ -183,13 +184,17 @@ class TrainingPanel(VerticalScroll):
         self.query_one(SampleView).show(e.step, e.sample, getattr(e, "greedy", ""))
         self.spec = None
 
-    def show_state(self, state: str) -> None:
+    def on_run_preparing(self, message: RunPreparing) -> None:
         """Before the first step: how far the corpus's download or tokenization is."""
-        if self.running and not self.run.paused:
-            self.query_one(MetricsView).set(state=state)
+        if message.name == self.model_name and self.running and not self.run.paused:
+            self.query_one(MetricsView).set(state=message.state)
 
-    def on_run_event(self, e) -> None:
-        """Called by the app for each announced event of this panel's run."""
+    def on_run_event(self, message: RunEvent) -> None:
+        if message.name == self.model_name:
+            self.show_event(message.event)
+
+    def show_event(self, e) -> None:
+        """An event of this panel's run: the chart, the numbers, the sample."""
         m = self.query_one(MetricsView)
         if e.kind == "start":
             if self.spec is not None:
@@ -204,14 +209,16 @@ class TrainingPanel(VerticalScroll):
             self._on_eval(e)
         elif e.kind == "done":
             self._drain()
-            how = {"finished": "finished", "time": "time budget reached", "stopped": "stopped"}[e.reason]
+            how = e.how
             m.set(state=f"{how}, saved" if e.saved else f"{how}, nothing saved", step=f"{e.step:,}", **ENDED)
         elif e.kind == "failed":
             m.set(state="failed", **ENDED)
 
-    def on_run_finished(self, error: str | None) -> None:
+    def on_run_finished(self, message: RunFinished) -> None:
+        if message.name != self.model_name:
+            return
         self._set_buttons()
-        if error:
+        if message.error:
             self.query_one(MetricsView).set(state="not started", **ENDED)
         else:  # stopped before any event said so
             self.query_one(MetricsView).set(**ENDED)

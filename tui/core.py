@@ -1,0 +1,142 @@
+"""What the app's screens and widgets use of lmcore, in one object the app owns (``app.core``): the store,
+the settings, the live training runs and the generators, and the news that changes what they show.
+
+News travels as Textual messages (``messages.News``): the run registry posts a run's to the app, which
+handles what is the app's (notifications, a failed start) and ``announce``s it; every screen or widget
+that ``follow``s the news gets a copy and handles what concerns it (the panel of model X, X's events; the
+picker, every run's progress). ``quitting`` is a signal: what runs in a screen (a generation, a scoring)
+stops at once when the app quits, before the app waits for the workers."""
+from __future__ import annotations
+
+import math
+from typing import Callable
+
+from textual.dom import DOMNode
+from textual.signal import Signal
+
+import lmcore
+from lmcore import LmError, SamplingSettings, Settings, Store
+
+from .messages import News
+from .runs import RunRegistry
+
+
+class Core:
+    def __init__(self, app, home, generator_factory: Callable[..., lmcore.Generator] | None = None) -> None:
+        self.store = Store(home)
+        self.settings = Settings(self.store.home)
+        self.runs = RunRegistry(app)
+        self.quitting: Signal[None] = Signal(app, "quitting")
+        self._news: Signal[News] = Signal(app, "news")
+        self._notify = app.notify
+        self._generator_factory = generator_factory or (lambda store, name: lmcore.Generator.from_store(store, name))
+        self._generators: dict[str, tuple[str, lmcore.Generator]] = {}
+        self._settings_warned = False
+
+    # ------------------------------------------------------------ news
+    def follow(self, node: DOMNode) -> None:
+        """``node`` (mounted) receives a copy of every announced message until it is removed."""
+        self._news.subscribe(node, lambda message: node.post_message(message.copy()), immediate=True)
+
+    def announce(self, message: News) -> None:
+        """Tell every follower; nothing once the app is shutting down (its screens are being removed)."""
+        self._news.publish(message)
+
+    # ------------------------------------------------------------ settings
+    def remember(self, key: str, value) -> None:
+        """Save a setting; a folder that cannot be written gives one notification, not a crash."""
+        try:
+            self.settings.set(key, value)
+        except LmError as exc:
+            if not self._settings_warned:
+                self._settings_warned = True
+                self._notify(f"{exc}. Settings are kept for this session only.", title="Settings",
+                             severity="warning", timeout=10)
+
+    def generation_defaults(self) -> SamplingSettings:
+        """The remembered generation settings, or the defaults where they are not valid."""
+        saved = self.settings.get("generation", {})
+        known = SamplingSettings().to_dict()
+        values = {("max_tokens" if k == "length" else k): v for k, v in saved.items()}
+        try:
+            return SamplingSettings(**{k: v for k, v in values.items() if k in known}).validate()
+        except (LmError, TypeError) as exc:
+            self._notify(f"Remembered generation settings are not valid ({exc}): the defaults apply.",
+                         title="Settings", severity="warning")
+            return SamplingSettings()
+
+    def save_generation_settings(self, s: SamplingSettings) -> None:
+        keep = {k: v for k, v in s.to_dict().items() if k not in ("stop", "max_tokens")}
+        keep["length"] = s.max_tokens
+        self.remember("generation", keep)
+
+    # ------------------------------------------------------------ the store
+    def model_exists(self, name: str) -> bool:
+        """Whether a usable checkpoint of ``name`` is saved."""
+        return self.model_checkpoint(name) is not None
+
+    def model_checkpoint(self, name: str) -> lmcore.Checkpoint | None:
+        try:
+            return self.store.read(name)
+        except LmError:
+            return None
+
+    def list_models(self) -> list[lmcore.ModelEntry]:
+        """The store's models; a data folder that cannot be read gives a notification and none."""
+        try:
+            return self.store.list()
+        except LmError as exc:
+            self._notify(str(exc), title="Data folder", severity="error", timeout=10)
+            return []
+
+    def taken_names(self) -> set[str]:
+        """The names a new or renamed model cannot have: the saved ones and the runs not saved yet."""
+        return {e.name for e in self.list_models()} | set(self.runs.runs)
+
+    def baselines(self, ck: lmcore.Checkpoint) -> dict[str, float]:
+        """Reference perplexities for a model's chart: the unigram floor and the best n-gram of the store
+        trained on the same text with the same tokens (the n-gram is what a neural model must beat)."""
+        refs = {}
+        if ck.unigram_val_loss is not None:
+            refs["unigram"] = math.exp(min(ck.unigram_val_loss, 50))
+        ngrams = [e.checkpoint for e in self.list_models() if e.ok and e.checkpoint.model.arch == "ngram"
+                  and e.checkpoint.corpus.sha1 == ck.corpus.sha1 and e.checkpoint.tokenizer == ck.tokenizer
+                  and e.checkpoint.best_val_ppl and e.name != ck.name]
+        if ngrams:
+            best = min(ngrams, key=lambda c: c.best_val_loss)
+            refs[f"{best.model.order}-gram"] = best.best_val_ppl
+        return refs
+
+    def corpus_choices(self) -> list[tuple[str, str]]:
+        return [(f"{e.name} ({lmcore.corpus_status(e, self.store.home)})", e.name) for e in lmcore.corpus_registry()]
+
+    def why_no_checkpoint(self, name: str, new: bool) -> str:
+        """What to tell a user who wants to use a model shown on screen that has no usable checkpoint:
+        ``new``, one not trained yet; else it is damaged, or was deleted or renamed elsewhere."""
+        try:
+            self.store.read(name)
+        except LmError as exc:
+            if self.store.exists(name):
+                return f"{exc}. Back to the models (ctrl+b): delete it (d) or train a new one (n)."
+        if self.runs.is_running(name):
+            return "This model has no saved checkpoint yet: it saves one at its first evaluation (Train tab)."
+        if new:
+            return "This model has no saved checkpoint yet: train it first (Train tab)."
+        return (f"'{name}' is no longer saved: it was deleted or renamed outside this screen (e.g. lmcore "
+                f"models rm). Back to the models: ctrl+b.")
+
+    # ------------------------------------------------------------ generation
+    def get_generator(self, name: str) -> lmcore.Generator:
+        """A generator for the model's best checkpoint, reloaded when the checkpoint changed."""
+        ck = self.store.read(name)
+        stamp = f"{ck.updated}:{ck.files.weights}"
+        cached = self._generators.get(name)
+        if cached and cached[0] == stamp:
+            return cached[1]
+        gen = self._generator_factory(self.store, name)
+        self._generators[name] = (stamp, gen)
+        return gen
+
+    def forget(self, name: str) -> None:
+        """The model was deleted or renamed: its generator goes."""
+        self._generators.pop(name, None)
