@@ -13,6 +13,8 @@ BUCKET_STYLES = ("green", "yellow", "red", "magenta")  # GLTR's colours: top 1, 
 
 
 def add_parser(sub) -> None:
+    from ..models import showing
+
     ins = sub.add_parser("inspect", help="look inside a model: surprisal, neurons, attention, gradients")
     ins.set_defaults(handler=cmd_inspect)
     isub = ins.add_subparsers(dest="view", required=True, parser_class=Parser)
@@ -42,7 +44,7 @@ def add_parser(sub) -> None:
 
     g = isub.add_parser("gradients", help="gradient norms through time: RNN, GRU, LSTM")
     g.add_argument("--model", help="a saved recurrent model (default: fresh rnn, gru and lstm models)")
-    g.add_argument("--arch", choices=("rnn", "gru", "lstm"), help="one fresh model of this architecture")
+    g.add_argument("--arch", choices=showing("gradients"), help="one fresh model of this architecture")
     g.add_argument("--forget-bias", type=float, help="a fresh LSTM's forget-gate bias")
     g.add_argument("--length", type=int, default=100, help="steps back through time (T)")
     g.add_argument("--seed", type=int, default=0)
