@@ -79,7 +79,7 @@ async def test_the_dialog_makes_the_same_spec_as_the_cli(home, prose):
         await pilot.press("n")
         await wait_for(pilot, lambda: isinstance(app.screen, NewModelScreen))
         scr = app.screen
-        for field, value in (("arch", "gru"), ("impl", "scratch"), ("preset", "tiny"), ("corpus", PATH),
+        for field, value in (("arch", "gru"), ("opt-impl", "scratch"), ("preset", "tiny"), ("corpus", PATH),
                              ("prep", "d2l"), ("tokens", "word")):
             scr.query_one(f"#{field}", Select).value = value
         await pilot.pause()

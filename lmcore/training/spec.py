@@ -13,12 +13,11 @@ from dataclasses import dataclass, field, replace
 
 from ..data.text import Tokenizer
 from ..errors import ConfigError
-from ..models import ModelConfig, PRESET_NAMES, preset_config
+from ..models import ModelConfig, PRESET_NAMES, default_arch, preset_config
 from ..store.model_store import validate_name
 from .config import TrainConfig
 
-# a new model's defaults, written here only
-DEFAULT_ARCH = "lstm"
+# a new model's defaults, written here only (its architecture: the one a family declares, default_arch())
 DEFAULT_PRESET = "small"
 DEFAULT_TOKENS = "char"
 DEFAULT_PREP = "raw"
@@ -65,7 +64,7 @@ class RunSpec:
         BPE's size); ``train`` the recipe given. None takes the default."""
         preset = preset or DEFAULT_PRESET
         extra = {} if vocab_size is None else {"vocab_size": vocab_size}
-        return cls(name, model=preset_config(arch or DEFAULT_ARCH, preset, **(options or {})), preset=preset,
+        return cls(name, model=preset_config(arch or default_arch(), preset, **(options or {})), preset=preset,
                    tokenizer=Tokenizer(tokens or DEFAULT_TOKENS, prep or DEFAULT_PREP, **extra), corpus=corpus,
                    encoding=encoding, train=train or TrainConfig())
 
