@@ -1,5 +1,6 @@
-"""lmcore: the headless core of lmplay (corpora, tokenizers, batching, models, training, generation,
-the checkpoint store). It never imports the UI."""
+"""lmcore: the headless core of lmplay, by stage: data (corpora, tokenizers, batching), models (one folder
+per family), training, generation, store (checkpoints), inspect, export, bench, and the ``lmcore`` command
+line (cli). It never imports the UI."""
 from __future__ import annotations
 
 import importlib

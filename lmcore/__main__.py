@@ -1,3 +1,4 @@
+"""``python -m lmcore``: the ``lmcore`` command line."""
 import sys
 
 from .cli.main import main

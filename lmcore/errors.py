@@ -1,4 +1,5 @@
-"""The one exception type the CLI and the TUI show to users as a single clear line."""
+"""The errors the CLI and the TUI show to users as a single clear line: ``LmError`` and its kinds
+(corpus, download, store, save, config, cancelled)."""
 
 
 class LmError(Exception):

@@ -1,1 +1,2 @@
-"""Data: corpora, text preparation and tokenizers, vocabularies, the token cache and batching."""
+"""Data: corpus.py (the corpora), text.py (preprocessing, tokenizers), bpe.py, vocab.py, token_cache.py
+(a corpus tokenized once), batching.py (split, BatchStream), stats.py (n-gram counts)."""

@@ -1,5 +1,5 @@
 """Preprocessing (``raw`` or the chapters' ``d2l`` clean-up) and tokenization (``char``, ``word`` or
-``bpe``, byte-level subwords learnt from the training split: see :mod:`lmcore.data.batching.bpe`)."""
+``bpe``, byte-level subwords learnt from the training split: see :mod:`lmcore.data.bpe`)."""
 from __future__ import annotations
 
 import collections

@@ -1,1 +1,2 @@
-"""Generation: the generator, its decoders, sampling, beam search and scoring."""
+"""Generation: generator.py (streams), decoders.py, sampling.py, sampling_settings.py, beam.py,
+scoring.py (a text's log-probabilities), token_out.py (one generated token)."""

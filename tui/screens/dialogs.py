@@ -1,4 +1,4 @@
-"""Small modal dialogs: confirm, rename."""
+"""Small modal dialogs: confirm, rename, and the notice shown while the terminal is too small."""
 from __future__ import annotations
 
 from rich.markup import escape
