@@ -90,11 +90,11 @@ class GradientView(ChartView):
         plot.set_y_formatter(LogFormatter())
         plot.set_xlabel("steps back through time (k)")
         _legend(self, [(c, f.label) for f, c in zip(flows, COLOURS)])
-        by = {f.label: f.norms for f in flows}
+        fresh = [f for f in flows if f.label != "this model"]  # the families' lessons: the plain RNN first
         k = min(50, self.length - 1)
-        rnn, lstm = by["rnn"][-1 - k], by["lstm, forget bias 1"][-1 - k]
+        rnn, lstm = fresh[0].norms[-1 - k], fresh[-1].norms[-1 - k]  # ... the LSTM with forget bias 1 last
         ratio = f"{lstm / rnn:.1e}x" if rnn > 0 else "more than 1e30x"
-        mine = "" if "this model" in by else " · this model has no recurrent state: fresh models only"
+        mine = "" if len(fresh) < len(flows) else " · this model has no recurrent state: fresh models only"
         self.query_one(".view-summary", Static).update(Text(
             f"{k} steps back the LSTM (forget bias 1) keeps {ratio} the plain RNN's gradient "
             f"(fresh models, random tokens){mine}"))

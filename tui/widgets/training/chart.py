@@ -112,7 +112,7 @@ class PerplexityChart(Vertical):
         app = self.app  # theme colours: readable in light and dark themes
         return {"train": theme_style(app, "secondary", "cyan"), "val": theme_style(app, "warning", "yellow"),
                 "best": theme_style(app, "success", "green"), "unigram": theme_style(app, "error", "red"),
-                "ngram": theme_style(app, "accent", "magenta")}
+                "baseline": theme_style(app, "accent", "magenta")}
 
     def redraw(self) -> None:
         self._dirty = False
@@ -128,7 +128,7 @@ class PerplexityChart(Vertical):
             lo, hi = min(xs), max(xs)
             hi = hi if hi > lo else lo + 1
             for name, ppl in self.refs.items():
-                plot.plot([lo, hi], [_log(ppl)] * 2, line_style=c["unigram" if name == "unigram" else "ngram"],
+                plot.plot([lo, hi], [_log(ppl)] * 2, line_style=c["unigram" if name == "unigram" else "baseline"],
                           hires_mode=HiResMode.BRAILLE)
         if self.train:
             plot.plot([x(p) for p in self.train], [_log(p[2]) for p in self.train], line_style=c["train"],
@@ -168,6 +168,6 @@ class PerplexityChart(Vertical):
             item(c["val"], "━", f"val {self.val[-1][2]:.3g}")
             item(c["best"], "◆", f"best {best[2]:.3g} @{best[0]:,}")
         for name, ppl in self.refs.items():
-            item(c["unigram" if name == "unigram" else "ngram"], "━", f"{name} {ppl:.3g}")
+            item(c["unigram" if name == "unigram" else "baseline"], "━", f"{name} {ppl:.3g}")
         out.append(f"  t: by {'step' if self.by_time else 'time'}", style="dim")
         return out
