@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import math
-import re
 import time
 import sys
 from functools import partial
@@ -79,19 +78,17 @@ class LmplayApp(App):
     def __init__(self, home=None, trainer_factory: Callable[..., lmcore.Trainer] | None = None,
                  generator_factory: Callable[..., lmcore.Generator] | None = None) -> None:
         super().__init__()
-        self.core = Core(self, home, generator_factory)
-        self.store, self.settings, self.runs = self.core.store, self.core.settings, self.core.runs
+        self.core = Core(self, home, trainer_factory, generator_factory)
+        self.runs = self.core.runs  # the live runs: quitting stops them and waits until each has saved
         self.retry_choices: lmcore.RunSpec | None = None  # a failed start's spec, for the next n
-        self.trainer_factory = trainer_factory or (lambda store, name, on_event, stop:
-                                                   lmcore.Trainer(store, name, on_event, stop))
 
     # ------------------------------------------------------------ start-up and settings
     def on_mount(self) -> None:
-        theme = self.settings.get("theme")
+        theme = self.core.settings.get("theme")
         if theme in self.available_themes:
             self.theme = theme
         self._handle_signals()
-        if msg := self.settings.problem_message():
+        if msg := self.core.settings.problem_message():
             self.notify(msg, title="Settings", severity="warning", timeout=10)
         self.push_screen(PickerScreen())
         self.call_after_refresh(self._warm_up)
@@ -173,46 +170,6 @@ class LmplayApp(App):
         yield from super().get_system_commands(screen)
         yield SystemCommand("About lmplay", "Data folder, config file, device", self.action_about)
 
-    # ------------------------------------------------------------ a new model's choices
-    def default_spec(self) -> lmcore.RunSpec:
-        """The new-model dialog's first choices: the remembered architecture, size and corpus."""
-        d = self.settings.get("default_model", {})
-        defaults = self.settings.defaults["default_model"]
-        if d.get("arch") not in lmcore.models.ARCHS or d.get("preset") not in lmcore.models.PRESET_NAMES:
-            d = dict(d, arch=defaults["arch"], preset=defaults["preset"])
-        corpus = d.get("corpus", "timemachine")
-        entry = lmcore.corpus_entry(corpus)
-        if entry is None or lmcore.corpus_status(entry, self.store.home) == "needs download":
-            if not self._mirror_has(corpus):
-                corpus = d.get("fallback_corpus", "pythondocs")
-        arch = d.get("arch", "lstm")
-        try:
-            return lmcore.RunSpec.new(self._free_name(f"{arch}-{corpus}"), corpus, arch=arch, preset=d.get("preset"))
-        except LmError:  # a remembered corpus that cannot name a model (a path): the built-in choices
-            corpus = defaults["fallback_corpus"]
-            return lmcore.RunSpec.new(self._free_name(f"{defaults['arch']}-{corpus}"), corpus, arch=defaults["arch"],
-                                      preset=defaults["preset"])
-
-    def _free_name(self, base: str) -> str:
-        """``base``, or ``base-2``, ``base-3``…: the first name no model and no run has."""
-        taken = self.core.taken_names()
-        name, i = base, 2
-        while name in taken:
-            name, i = f"{base}-{i}", i + 1
-        return name
-
-    @staticmethod
-    def _mirror_has(corpus: str) -> bool:
-        import os
-        from pathlib import Path
-
-        m = os.environ.get(lmcore.CORPUS_MIRROR_ENV, "")
-        return bool(m) and not re.match(r"^https?://", m) and (Path(m).expanduser() / f"{corpus}.txt").is_file()
-
-    # ------------------------------------------------------------ training and generation
-    def make_trainer(self, name: str, on_event, stop) -> lmcore.Trainer:
-        return self.trainer_factory(self.store, name, on_event, stop)
-
     # ------------------------------------------------------------ navigation and model actions
     def show_picker(self) -> None:
         while len(self.screen_stack) > 2:
@@ -241,7 +198,7 @@ class LmplayApp(App):
         start's that was not shown again yet, else the defaults)."""
         choices = choices or self.retry_choices
         self.retry_choices = None
-        defaults = choices or self.default_spec()
+        defaults = choices or self.core.default_spec()
 
         def created(spec: lmcore.RunSpec | None) -> None:
             if spec:

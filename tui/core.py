@@ -9,6 +9,9 @@ stops at once when the app quits, before the app waits for the workers."""
 from __future__ import annotations
 
 import math
+import os
+import re
+from pathlib import Path
 from typing import Callable
 
 from textual.dom import DOMNode
@@ -22,10 +25,12 @@ from .runs import RunRegistry
 
 
 class Core:
-    def __init__(self, app, home, generator_factory: Callable[..., lmcore.Generator] | None = None) -> None:
+    def __init__(self, app, home, trainer_factory: Callable[..., lmcore.Trainer] | None = None,
+                 generator_factory: Callable[..., lmcore.Generator] | None = None) -> None:
         self.store = Store(home)
         self.settings = Settings(self.store.home)
-        self.runs = RunRegistry(app)
+        self.runs = RunRegistry(app, lambda name, on_event, stop: (trainer_factory or lmcore.Trainer)(
+            self.store, name, on_event, stop))  # lmcore.Trainer imports torch: on the first run, not here
         self.quitting: Signal[None] = Signal(app, "quitting")
         self._news: Signal[News] = Signal(app, "news")
         self._notify = app.notify
@@ -106,6 +111,39 @@ class Core:
             best = min(ngrams, key=lambda c: c.best_val_loss)
             refs[f"{best.model.order}-gram"] = best.best_val_ppl
         return refs
+
+    # ------------------------------------------------------------ a new model's choices
+    def default_spec(self) -> lmcore.RunSpec:
+        """The new-model dialog's first choices: the remembered architecture, size and corpus."""
+        d = self.settings.get("default_model", {})
+        defaults = self.settings.defaults["default_model"]
+        if d.get("arch") not in lmcore.models.ARCHS or d.get("preset") not in lmcore.models.PRESET_NAMES:
+            d = dict(d, arch=defaults["arch"], preset=defaults["preset"])
+        corpus = d.get("corpus", "timemachine")
+        entry = lmcore.corpus_entry(corpus)
+        if entry is None or lmcore.corpus_status(entry, self.store.home) == "needs download":
+            if not self._mirror_has(corpus):
+                corpus = d.get("fallback_corpus", "pythondocs")
+        arch = d.get("arch", "lstm")
+        try:
+            return lmcore.RunSpec.new(self._free_name(f"{arch}-{corpus}"), corpus, arch=arch, preset=d.get("preset"))
+        except LmError:  # a remembered corpus that cannot name a model (a path): the built-in choices
+            corpus = defaults["fallback_corpus"]
+            return lmcore.RunSpec.new(self._free_name(f"{defaults['arch']}-{corpus}"), corpus, arch=defaults["arch"],
+                                      preset=defaults["preset"])
+
+    def _free_name(self, base: str) -> str:
+        """``base``, or ``base-2``, ``base-3``…: the first name no model and no run has."""
+        taken = self.taken_names()
+        name, i = base, 2
+        while name in taken:
+            name, i = f"{base}-{i}", i + 1
+        return name
+
+    @staticmethod
+    def _mirror_has(corpus: str) -> bool:
+        m = os.environ.get(lmcore.CORPUS_MIRROR_ENV, "")
+        return bool(m) and not re.match(r"^https?://", m) and (Path(m).expanduser() / f"{corpus}.txt").is_file()
 
     def corpus_choices(self) -> list[tuple[str, str]]:
         return [(f"{e.name} ({lmcore.corpus_status(e, self.store.home)})", e.name) for e in lmcore.corpus_registry()]

@@ -11,6 +11,7 @@ import math
 import threading
 import time
 from dataclasses import dataclass, field
+from typing import Callable
 
 from lmcore import Event, LmError, RunSpec
 
@@ -52,8 +53,11 @@ class LiveRun:
 
 
 class RunRegistry:
-    def __init__(self, app) -> None:
+    def __init__(self, app, make_trainer: Callable[..., object]) -> None:
+        """``make_trainer(name, on_event, stop)``: a trainer of model ``name``; ``app`` runs the workers
+        and is told of every run's progress."""
         self.app = app
+        self.make_trainer = make_trainer
         self.runs: dict[str, LiveRun] = {}
 
     def get(self, name: str) -> LiveRun | None:
@@ -82,7 +86,7 @@ class RunRegistry:
     def _train(self, run: LiveRun, spec: RunSpec) -> None:
         app = self.app
         try:
-            run.trainer = app.make_trainer(run.name, lambda ev: self._record(run, ev), run.stop)
+            run.trainer = self.make_trainer(run.name, lambda ev: self._record(run, ev), run.stop)
             run.trainer.prepare(spec, progress=lambda what, done, total: self._preparing(run, what, done, total))
             if run.stop.is_set():
                 raise LmError("stopped before training started: nothing was saved")

@@ -231,7 +231,7 @@ class PickerScreen(Screen):
         welcome = self.query_one("#welcome", Static)
         welcome.display = not self.rows
         if not self.rows:
-            d = self.app.default_spec()
+            d = self.app.core.default_spec()
             wanted = self.app.core.settings.get("default_model", {}).get("corpus")
             fetch = (f"\n\nThe chapters train on [b]{_safe(wanted)}[/b], which is not downloaded yet: in the "
                      "dialog, choose it as the corpus and press Download." if wanted and wanted != d.corpus
