@@ -64,7 +64,7 @@ def __getattr__(name: str):
     elif name in _WHERE:
         module, attr = _WHERE[name]
         value = getattr(importlib.import_module(f".{module}", __name__), attr)
-    else:  # a submodule not imported yet (lmcore.corpus.registry() after a bare `import lmcore`)
+    else:  # a subpackage not imported yet (lmcore.inspect after a bare `import lmcore`)
         try:
             return importlib.import_module(f".{name}", __name__)
         except ModuleNotFoundError as exc:

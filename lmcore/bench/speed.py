@@ -39,6 +39,7 @@ from . import plan as planning
 from ..data import corpus as corpora
 from ..device import pick_device
 from ..generation.generator import Generator
+from .. import models
 from ..models import build_model, family, preset_config
 from ..generation.sampling import SamplingSettings
 from ..store.model_store import Store
@@ -169,7 +170,11 @@ def _model_config(arch: str, preset: str, impl: str, **extra):
 
 def _memory_job(job: dict) -> int:
     """Peak memory growth (bytes) of a few training steps, ours or the reference; the corpus is read and
-    encoded before the measurement starts, on both sides."""
+    encoded before the measurement starts, on both sides. The process sees the families its parent
+    sees (a family folder added to lmcore.models' path included)."""
+    if job["models_path"] != list(models.__path__):
+        models.__path__[:] = job["models_path"]
+        models.registry.refresh()
     device = torch.device(job["device"])
     torch.manual_seed(0)
     # the first optimizer imports torch._dynamo (~70 MB of code): load it before measuring, on both sides
@@ -204,7 +209,6 @@ class Bench:
         tok = Tokenizer("char", "raw")
         self.vocab = build_vocab(text, tok)
         self.ids = encode(text, tok, self.vocab)
-        self.corpus_name = corpus
         self.preset = "base" if self.device.type == "cuda" else "small"
         self._n = 0
         self._t0 = time.perf_counter()
@@ -268,7 +272,8 @@ class Bench:
         process depends on what ran before it, and fork hangs once OpenMP has run)."""
         job = dict(arch=arch, impl=impl, preset=self.preset, corpus=str(self.corpus_path), side=side,
                    home=str(Path(self.tmp.name) / f"mem-{arch}-{impl}-{side}"), device=str(self.device),
-                   steps=5 if self.quick else 20, compile=self._compiles(arch, impl))
+                   steps=5 if self.quick else 20, compile=self._compiles(arch, impl),
+                   models_path=list(models.__path__))
         import multiprocessing
 
         with multiprocessing.get_context("spawn").Pool(1) as pool:
