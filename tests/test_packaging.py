@@ -96,6 +96,17 @@ def test_the_classifiers_name_the_python_versions_requires_python_allows():
     assert not unknown
 
 
+def test_the_version_is_written_only_in_pyproject():
+    """lmcore.__version__, `lmcore --version`, `lmplay --version`, About and every checkpoint read it from
+    the installed metadata; no source, asset or README writes it again (as lmplay-V, lmplay V or version = V)."""
+    import re
+
+    written = re.compile(r"(lmplay[- ]|version\W{0,4})" + re.escape(PYPROJECT["project"]["version"]) + r"(?![\w.])")
+    places = [*ROOT.glob("*.md"), *(p for d in (*PACKAGES, "assets") for p in (ROOT / d).rglob("*")
+                                    if p.suffix in (".py", ".md", ".json", ".tcss", ".toml"))]
+    assert [str(p.relative_to(ROOT)) for p in places if written.search(p.read_text("utf-8"))] == []
+
+
 def test_the_code_runs_on_the_oldest_python_requires_python_allows():
     """vermin reads every module (syntax, standard-library modules and names) for the oldest Python it needs."""
     pytest.importorskip("vermin", reason="vermin is not installed (the test extra has it)")
