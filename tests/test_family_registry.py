@@ -4,6 +4,7 @@ under a new name each train, save, list and generate with no other file touched.
 from __future__ import annotations
 
 import dataclasses
+import json
 import re
 import shutil
 import sys
@@ -212,3 +213,65 @@ def test_a_copied_family_folder_is_a_new_family(copied_family, tmp_path, prose, 
     original.load_state_dict(copy.state_dict())
     x = torch.randint(0, 13, (2, 9))
     torch.testing.assert_close(copy(x)[0], original(x)[0])
+
+
+
+# ---------------------------------------------------------------- the copied family through the CLI and the app
+
+def test_a_copied_family_folder_works_from_the_command_line(copied_family, tmp_path, prose, capsys):
+    """`lmcore train --arch xgru` (with an option the family declares), `generate`, `models` and
+    `bench --arch xgru --quick` work for the copy: the CLI asks the registry, nothing else was touched."""
+    home = str(tmp_path / "home")
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    assert "xgru" in capsys.readouterr().out
+    assert main(["--home", home, "train", "cx", "--arch", "xgru", "--preset", "tiny", "--hidden", "48",
+                 "--corpus", str(prose), "--steps", "3", "--eval-every", "3", "--eval-tokens", "256",
+                 "--threads", "1", "--json"]) == 0
+    events = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert events[0]["event"] == "start" and events[0]["model"] == "xgru" and events[-1]["ok"]
+    ck = Store(home).read("cx")
+    assert (ck.model.arch, ck.model.hidden) == ("xgru", 48)
+
+    assert main(["--home", home, "generate", "cx", "--prompt", "The ", "--length", "8", "--seed", "1", "--json"]) == 0
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    tokens = [t for t in lines if "event" not in t]
+    assert len(tokens) == 8 and "".join(t["text"] for t in tokens)
+
+    assert main(["--home", home, "models"]) == 0
+    assert any(line.split()[:2] == ["cx", "xgru"] for line in capsys.readouterr().out.splitlines())
+
+    assert main(["bench", "--arch", "xgru", "--quick", "--json", "--corpus", "pythondocs"]) == 0
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert {r["bench"] for r in rows} == {"train", "memory", "generate", "first_char"}
+    assert {r["arch"] for r in rows} == {"xgru"} and all(r["value"] for r in rows)
+
+
+async def test_a_copied_family_folder_is_in_the_new_model_dialog(copied_family, home, prose):
+    """The dialog lists the copy's architectures (the Select takes only its options), hides the options
+    the copy does not declare, and creates and trains a model of it."""
+    from textual.widgets import Input, Select
+
+    from tui.app import create_app
+    from tui.screens.new_model import NewModelScreen
+
+    from .tui_helpers import wait_for
+
+    app = create_app(home)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("n")
+        await wait_for(pilot, lambda: isinstance(app.screen, NewModelScreen))
+        scr = app.screen
+        scr.query_one("#arch", Select).value = "xgru"
+        scr.query_one("#preset", Select).value = "tiny"
+        scr.query_one("#corpus", Select).value = "__path__"
+        await pilot.pause()
+        assert scr.query_one("#name", Input).value.startswith("xgru-")
+        assert not any(row.display for row in scr.query(".row") if (row.id or "").startswith("opt-"))
+        scr.query_one("#path", Input).value = str(prose)
+        scr.query_one("#new-steps", Input).value = "3"
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: not isinstance(app.screen, NewModelScreen))
+        await wait_for(pilot, lambda: any(e.ok and e.checkpoint.step == 3 for e in Store(home).list()), timeout=120)
+        (entry,) = Store(home).list()
+        assert entry.checkpoint.model.arch == "xgru" and entry.name.startswith("xgru-")
