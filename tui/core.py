@@ -99,17 +99,18 @@ class Core:
         return {e.name for e in self.list_models()} | set(self.runs.runs)
 
     def baselines(self, ck: lmcore.Checkpoint) -> dict[str, float]:
-        """Reference perplexities for a model's chart: the unigram floor and the best n-gram of the store
-        trained on the same text with the same tokens (the n-gram is what a neural model must beat)."""
+        """Reference perplexities for a model's chart: the unigram floor and the best counted model (the
+        n-gram) of the store trained on the same text with the same tokens (what a neural model must beat)."""
         refs = {}
         if ck.unigram_val_loss is not None:
             refs["unigram"] = math.exp(min(ck.unigram_val_loss, 50))
-        ngrams = [e.checkpoint for e in self.list_models() if e.ok and e.checkpoint.model.arch == "ngram"
-                  and e.checkpoint.corpus.sha1 == ck.corpus.sha1 and e.checkpoint.tokenizer == ck.tokenizer
-                  and e.checkpoint.best_val_ppl and e.name != ck.name]
-        if ngrams:
-            best = min(ngrams, key=lambda c: c.best_val_loss)
-            refs[f"{best.model.order}-gram"] = best.best_val_ppl
+        counted = [e.checkpoint for e in self.list_models() if e.ok and not e.checkpoint.model.family.trainable
+                   and e.checkpoint.corpus.sha1 == ck.corpus.sha1 and e.checkpoint.tokenizer == ck.tokenizer
+                   and e.checkpoint.best_val_ppl and e.name != ck.name]
+        if counted:
+            best = min(counted, key=lambda c: c.best_val_loss)
+            order = getattr(best.model, "order", None)
+            refs[f"{order}-gram" if order else best.model.family.describe(best.model)] = best.best_val_ppl
         return refs
 
     # ------------------------------------------------------------ a new model's choices
@@ -124,7 +125,7 @@ class Core:
         if entry is None or lmcore.corpus_status(entry, self.store.home) == "needs download":
             if not self._mirror_has(corpus):
                 corpus = d.get("fallback_corpus", "pythondocs")
-        arch = d.get("arch", "lstm")
+        arch = d["arch"]
         try:
             return lmcore.RunSpec.new(self._free_name(f"{arch}-{corpus}"), corpus, arch=arch, preset=d.get("preset"))
         except LmError:  # a remembered corpus that cannot name a model (a path): the built-in choices

@@ -117,8 +117,8 @@ class PickerScreen(Screen):
                 detail.update("training in another lmplay process · Enter opens its last checkpoint")
                 return
             m = ck.model
-            size = f"{m.num_layers} layers × {m.hidden}" if m.arch != "ngram" else f"order {m.order}"
-            detail.update(f"{m.arch} {size} · {ck.tokenizer.level} tokens · step {ck.step:,} · {_safe(ck.device) or '-'}")
+            detail.update(f"{m.arch} {m.family.size(m)} · {ck.tokenizer.level} tokens · step {ck.step:,} · "
+                          f"{_safe(ck.device) or '-'}")
 
     def on_screen_resume(self) -> None:
         self.action_refresh()
@@ -215,13 +215,14 @@ class PickerScreen(Screen):
             e = r.entry
             if e is None:
                 spec = self.app.core.runs.get(r.name).spec  # a new model's, not saved yet
-                table.add_row(r.name, spec.model.arch if spec else "", "-", _safe(spec.corpus if spec else ""), "-",
-                              self._status(r.name, None), key=r.name)
+                kind = spec.model.family.describe(spec.model) if spec else ""
+                table.add_row(r.name, kind, "-", _safe(spec.corpus if spec else ""), "-", self._status(r.name, None),
+                              key=r.name)
             elif not e.ok:
                 table.add_row(e.name, "[red]damaged[/red]", "", "[red]see below[/red]", "", "", key=e.name)
             else:
                 s = e.summary()
-                arch = s["arch"] + (f" {s['impl']}" if s["arch"] in ("rnn", "gru", "lstm") else "")
+                arch = e.checkpoint.model.family.describe(e.checkpoint.model)
                 ppl = f"{s['best_val_ppl']:.3f}" if s["best_val_ppl"] else "-"
                 table.add_row(e.name, arch, _fmt_params(s["params"]), _safe(s["corpus"]), ppl,
                               self._status(e.name, e), key=e.name)
