@@ -115,6 +115,36 @@ async def test_the_train_tab_keys_start_pause_resume_switch_the_axis_and_stop(ho
         assert state().startswith("stopped") and pause.disabled and not panel.query_one("#start", Button).disabled
 
 
+async def test_a_runs_progress_and_end_show_on_its_own_model_only(home):
+    """a trains; b's screen is open when a's run ends: a notification and the picker say so, b's Train
+    tab does not (each run's messages go to the widgets that follow runs; a panel shows its model's)."""
+    store = Store(home)
+    fixed_entry(store, "a")
+    fixed_entry(store, "b")
+    app = create_app(home, trainer_factory=ScriptedTrainer)
+    async with app.run_test(size=(80, 24)) as pilot:
+        table = app.screen.query_one("DataTable")
+        table.move_cursor(row=table.get_row_index("a"))
+        a = await _open(pilot, app, "train")
+        await pilot.press("s")
+        await wait_for(pilot, lambda: len(a.training.query_one("PerplexityChart").train) == 60)
+        await pilot.press("ctrl+b")
+        await wait_for(pilot, lambda: isinstance(app.screen, PickerScreen) and "training" in _picker_row(app, "a")[-1])
+        table.move_cursor(row=table.get_row_index("b"))
+        b = await _open(pilot, app, "train")
+        shown = dict(b.training.query_one("MetricsView").values)
+        assert b.model_name == "b" and shown["state"] == "saved"
+        app.runs.stop("a")
+        await wait_for(pilot, lambda: "Training stopped" in " ".join(notes(app)))
+        await wait_for(pilot, lambda: not app.runs.is_running("a"))
+        await pilot.pause()
+        assert b.training.query_one("MetricsView").values == shown and not b.training.query_one("PerplexityChart").train
+        assert not b.training.query_one("#start", Button).disabled
+        await pilot.press("ctrl+b")
+        await wait_for(pilot, lambda: isinstance(app.screen, PickerScreen))
+        assert "training" not in _picker_row(app, "a")[-1]
+
+
 async def test_the_train_keys_belong_to_the_train_tab(home):
     """On the Generate tab the same letters are text for the prompt: x does not stop the run."""
     fixed_entry(Store(home), "m")
