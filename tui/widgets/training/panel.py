@@ -29,6 +29,9 @@ class TrainingPanel(VerticalScroll):
         self.model_name = name
         self.spec = spec  # set for a model that is not in the store yet
         self._drawn = 0   # train points of the live run already on the chart
+        # the run drawn, until its RunFinished (the registry has let it go by the time its last events
+        # arrive here: they are drawn from it all the same)
+        self._shown_run = None
         self._total = "-"
 
     def compose(self) -> ComposeResult:
@@ -80,6 +83,7 @@ class TrainingPanel(VerticalScroll):
 
     def attach(self, run) -> None:
         """Draw a live run from its start (reopening the screen mid-run loses nothing)."""
+        self._shown_run = run
         chart = self.query_one(PerplexityChart)
         with run.lock:
             start, last_eval, val = run.start, run.last_eval, list(run.val_points)
@@ -102,7 +106,7 @@ class TrainingPanel(VerticalScroll):
         try:
             steps, minutes = budget_from_text(self.query_one("#steps", Input).value,
                                               self.query_one("#minutes", Input).value)
-            self.app.core.runs.start(self._spec(steps, minutes))
+            self._shown_run = self.app.core.runs.start(self._spec(steps, minutes))
         except LmError as exc:
             self.app.notify(str(exc), severity="error")
             return
@@ -154,7 +158,7 @@ class TrainingPanel(VerticalScroll):
     # ------------------------------------------------------------ the run's events (main thread)
     def _drain(self) -> None:
         """Draw the train points that arrived since the last update, and the latest metrics."""
-        run = self.run
+        run = self._shown_run = self._shown_run or self.run
         if run is None:
             return
         with run.lock:
@@ -217,6 +221,7 @@ class TrainingPanel(VerticalScroll):
     def on_run_finished(self, message: RunFinished) -> None:
         if message.name != self.model_name:
             return
+        self._shown_run = None
         self._set_buttons()
         if message.error:
             self.query_one(MetricsView).set(state="not started", **ENDED)
