@@ -492,7 +492,7 @@ async def test_new_model_dialog_name_follows_choices_until_edited_and_errors_kee
         scr.query_one("#arch", Select).value = "transformer"
         await pilot.pause()
         assert name.value == first.replace("lstm", "transformer", 1)
-        assert not scr.query_one("#impl-row").display  # implementation: recurrent models only
+        assert not scr.query_one("#opt-impl-row").display  # implementation: recurrent models only
         scr.query_one("#corpus", Select).value = "__path__"
         await pilot.pause()
         scr.query_one("#path", Input).value = str(prose)
@@ -502,7 +502,7 @@ async def test_new_model_dialog_name_follows_choices_until_edited_and_errors_kee
         await pilot.pause()
         scr.query_one("#arch", Select).value = "gru"
         await pilot.pause()
-        assert name.value == "bad name!" and scr.query_one("#impl-row").display  # edited: kept
+        assert name.value == "bad name!" and scr.query_one("#opt-impl-row").display  # edited: kept
         await pilot.press("ctrl+s")  # creates from any field (here: refused, the dialog stays)
         await pilot.pause()
         assert app.screen is scr and "invalid model name" in str(scr.query_one("#new-hint").render())
