@@ -16,7 +16,7 @@ from textual.command import CommandPalette, Hit, Hits, Provider
 import lmcore
 from lmcore import LmError
 
-from .core import Core
+from .core import Core, cpu_cores
 from .messages import RunEvent, RunFinished, RunPreparing
 from .screens.compare import ChooseModelsScreen, CompareScreen
 from .screens.dialogs import MIN_SIZE, TooSmallScreen
@@ -45,6 +45,7 @@ class LmplayCommands(Provider):
                 ("Help", "Keys and how things work", app.action_help)]
         # the screen under the palette offers its own (a model screen: train, stop, sampling…)
         cmds += getattr(self.screen, "palette_commands", list)()
+        cmds += thread_commands(app)
         for e in app.core.list_models():
             if e.ok:
                 cmds.append((f"Open {e.name}", f"{e.summary()['arch']} on {e.summary()['corpus']}",
@@ -61,6 +62,15 @@ class LmplayCommands(Provider):
     async def discover(self) -> Hits:
         for name, about, cb in self._commands():
             yield Hit(1.0, name, cb, help=about)
+
+
+def thread_commands(app) -> list[tuple]:
+    """"Threads: auto", "Threads: 1" … up to the machine's cores: the CPU threads of the runs the app
+    starts from now on (remembered); the current choice is marked."""
+    current = app.core.cpu_threads()
+    about = "CPU threads of the training runs started from now on (auto: the cores other programs leave free)"
+    return [(f"Threads: {'auto' if n is None else n}{' (current)' if n == current else ''}", about,
+             partial(app.set_threads, n)) for n in (None, *range(1, cpu_cores() + 1))]
 
 
 class LmplayApp(App):
@@ -90,6 +100,7 @@ class LmplayApp(App):
         self._handle_signals()
         if msg := self.core.settings.problem_message():
             self.notify(msg, title="Settings", severity="warning", timeout=10)
+        self.core.cpu_threads()  # a remembered value that is not valid says so now
         self.push_screen(PickerScreen())
         self.call_after_refresh(self._warm_up)
 
@@ -165,6 +176,14 @@ class LmplayApp(App):
         core = getattr(self, "core", None)  # None while the App sets its first theme
         if core is not None and theme != core.settings.get("theme"):
             core.remember("theme", theme)
+
+    def set_threads(self, threads: int | None) -> None:
+        """The palette's "Threads: …": remembered; the runs started from now on use it."""
+        self.core.set_cpu_threads(threads)
+        what = ("the cores other programs leave free (auto)" if threads is None else
+                f"{threads} CPU thread{'s' * (threads > 1)}")
+        keep = " (runs already training keep theirs)" if self.runs.runs else ""
+        self.notify(f"Training runs started from now on use {what}{keep}.", title="Threads")
 
     def get_system_commands(self, screen):
         yield from super().get_system_commands(screen)

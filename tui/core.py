@@ -30,13 +30,15 @@ class Core:
         self.store = Store(home)
         self.settings = Settings(self.store.home)
         self.runs = RunRegistry(app, lambda name, on_event, stop: (trainer_factory or lmcore.Trainer)(
-            self.store, name, on_event, stop))  # lmcore.Trainer imports torch: on the first run, not here
+            self.store, name, on_event, stop),  # lmcore.Trainer imports torch: on the first run, not here
+            threads=self.cpu_threads)
         self.quitting: Signal[None] = Signal(app, "quitting")
         self._news: Signal[News] = Signal(app, "news")
         self._notify = app.notify
         self._generator_factory = generator_factory or (lambda store, name: lmcore.Generator.from_store(store, name))
         self._generators: dict[str, tuple[str, lmcore.Generator]] = {}
         self._settings_warned = False
+        self._threads_warned = False
 
     # ------------------------------------------------------------ news
     def follow(self, node: DOMNode) -> None:
@@ -74,6 +76,26 @@ class Core:
         keep = {k: v for k, v in s.to_dict().items() if k not in ("stop", "max_tokens")}
         keep["length"] = s.max_tokens
         self.remember("generation", keep)
+
+    def cpu_threads(self) -> int | None:
+        """The remembered CPU threads of every run the app starts: None (auto: the cores other programs
+        leave free) or a whole number from 1 to the machine's cores. Any other stored value is auto, with
+        one notification."""
+        value = self.settings.get("cpu_threads")
+        if value is None or value == "auto":
+            return None
+        if type(value) is int and 1 <= value <= cpu_cores():
+            return value
+        if not self._threads_warned:
+            self._threads_warned = True
+            self._notify(f"The remembered CPU threads ({str(value)[:20]!r}) are not auto or a whole number from 1 "
+                         f"to {cpu_cores()}: auto applies.", title="Settings", severity="warning")
+        return None
+
+    def set_cpu_threads(self, threads: int | None) -> None:
+        """Remember the CPU threads of the runs started from now on (None: auto)."""
+        self._threads_warned = False
+        self.remember("cpu_threads", "auto" if threads is None else threads)
 
     # ------------------------------------------------------------ the store
     def model_exists(self, name: str) -> bool:
@@ -179,3 +201,8 @@ class Core:
     def forget(self, name: str) -> None:
         """The model was deleted or renamed: its generator goes."""
         self._generators.pop(name, None)
+
+
+def cpu_cores() -> int:
+    """The most CPU threads a run can be given here: the machine's cores."""
+    return os.cpu_count() or 1

@@ -53,11 +53,14 @@ class LiveRun:
 
 
 class RunRegistry:
-    def __init__(self, app, make_trainer: Callable[..., object]) -> None:
+    def __init__(self, app, make_trainer: Callable[..., object],
+                 threads: Callable[[], int | None] = lambda: None) -> None:
         """``make_trainer(name, on_event, stop)``: a trainer of model ``name``; ``app`` runs the workers
-        and is told of every run's progress."""
+        and is told of every run's progress; ``threads()``: the CPU threads of a run that does not fix
+        them (None: the free cores), read as it starts."""
         self.app = app
         self.make_trainer = make_trainer
+        self.threads = threads
         self.runs: dict[str, LiveRun] = {}
 
     def get(self, name: str) -> LiveRun | None:
@@ -71,6 +74,8 @@ class RunRegistry:
         name = spec.name
         if name in self.runs:
             raise LmError(f"'{name}' is already training in this window")
+        if spec.threads is None:
+            spec = spec.with_threads(self.threads())
         run = LiveRun(name, None if spec.resume else spec)
         self.runs[name] = run
         run.worker = self.app.run_worker(lambda: self._work(run, spec), thread=True,

@@ -67,12 +67,13 @@ def run_spec(args):
         if fixed:
             raise ConfigError(f"{', '.join(fixed)} cannot change a saved model: --resume continues "
                               f"'{args.name}' as it was built (train a new model to change it)")
-        return RunSpec.continued(args.name, corpus=args.corpus, encoding=args.encoding, train=train)
+        return RunSpec.continued(args.name, corpus=args.corpus, encoding=args.encoding, train=train,
+                                 threads=args.threads)
     if not args.corpus:
         raise ConfigError("a new model needs --corpus NAME|PATH (e.g. --corpus pythondocs)")
     return RunSpec.new(args.name, args.corpus, arch=args.arch, preset=args.preset, options=model_overrides(args),
                        tokens=args.tokens, prep=args.prep, vocab_size=args.vocab_size, encoding=args.encoding,
-                       train=train)
+                       train=train, threads=args.threads)
 
 
 def cmd_train(args) -> int:
@@ -93,7 +94,7 @@ def cmd_train(args) -> int:
     try:
         store = Store(args.home)
         spec = run_spec(args)
-        trainer = Trainer(store, args.name, render, stop, threads=args.threads)
+        trainer = Trainer(store, args.name, render, stop)
         with StopSignals(stop, args.json, echo=ranks.main):
             trainer.prepare(spec, progress=bar)
             bar.close()

@@ -4,7 +4,8 @@ app's new-model dialog each build one, the same one for the same choices, and ha
 
 A new model's spec holds its family and options (a ModelConfig, its preset applied), the preset, the
 tokenizer, the corpus and the training recipe given; a saved model's (``RunSpec.continued``) holds only
-the corpus (when it moved), its encoding and the budget of the run. What a spec leaves out comes from the
+the corpus (when it moved), its encoding and the budget of the run. Either may fix the CPU threads the run
+uses (``threads``; None: the cores other programs leave free, lmcore/training/threads.py). What a spec leaves out comes from the
 preset's recipe and TrainConfig's DEFAULTS (new) or from the saved run (continued). Every spec is
 checked when it is made: a bad value is one ConfigError line. Torch-free."""
 from __future__ import annotations
@@ -32,9 +33,11 @@ class RunSpec:
     corpus: str | None = None            # registry name or path (continuing: None reads the saved one's)
     encoding: str | None = None          # of a local corpus (default utf-8; continuing: as trained)
     train: TrainConfig = field(default_factory=TrainConfig)  # the recipe given (continuing: steps/minutes more)
+    threads: int | None = None           # CPU threads the run uses (None or "auto": the free cores)
 
     def __post_init__(self) -> None:
         validate_name(self.name)
+        object.__setattr__(self, "threads", check_threads(self.threads))
         if not isinstance(self.train, TrainConfig):
             raise ConfigError(f"a run's train is a TrainConfig, not {type(self.train).__name__}")
         self.train.validate()
@@ -58,21 +61,21 @@ class RunSpec:
     def new(cls, name: str, corpus: str | None, *, arch: str | None = None, preset: str | None = None,
             options: dict | None = None, tokens: str | None = None, prep: str | None = None,
             vocab_size: int | None = None, encoding: str | None = None,
-            train: TrainConfig | None = None) -> "RunSpec":
+            train: TrainConfig | None = None, threads: int | str | None = None) -> "RunSpec":
         """A new model: ``arch`` at size ``preset``, its preset's options changed by ``options`` (e.g.
         ``{"hidden": 128}``; None values are not given); ``tokens`` char, word or bpe (``vocab_size``: a
-        BPE's size); ``train`` the recipe given. None takes the default."""
+        BPE's size); ``train`` the recipe given; ``threads`` the CPU threads. None takes the default."""
         preset = preset or DEFAULT_PRESET
         extra = {} if vocab_size is None else {"vocab_size": vocab_size}
         return cls(name, model=preset_config(arch or default_arch(), preset, **(options or {})), preset=preset,
                    tokenizer=Tokenizer(tokens or DEFAULT_TOKENS, prep or DEFAULT_PREP, **extra), corpus=corpus,
-                   encoding=encoding, train=train or TrainConfig())
+                   encoding=encoding, train=train or TrainConfig(), threads=threads)
 
     @classmethod
     def continued(cls, name: str, *, corpus: str | None = None, encoding: str | None = None,
-                  train: TrainConfig | None = None) -> "RunSpec":
+                  train: TrainConfig | None = None, threads: int | str | None = None) -> "RunSpec":
         """More of saved model ``name``: its interrupted run, or ``train.steps`` / ``train.minutes`` more."""
-        return cls(name, corpus=corpus, encoding=encoding, train=train or TrainConfig())
+        return cls(name, corpus=corpus, encoding=encoding, train=train or TrainConfig(), threads=threads)
 
     @property
     def resume(self) -> bool:
@@ -84,6 +87,25 @@ class RunSpec:
         if steps is None and minutes is None:
             return self
         return replace(self, train=replace(self.train, steps=steps, minutes=minutes))
+
+    def with_threads(self, threads: int | str | None) -> "RunSpec":
+        """This spec with another CPU thread count (None or "auto": the free cores)."""
+        return replace(self, threads=threads)
+
+
+def check_threads(n) -> int | None:
+    """``None``/``"auto"`` (choose from the free cores) or a whole number of threads ≥ 1."""
+    if n is None or n == "auto":
+        return None
+    try:
+        value = int(n)
+        if value != float(n):
+            raise ValueError
+    except (TypeError, ValueError):
+        raise ConfigError(f"threads must be a whole number of at least 1, or auto (got {n!r})") from None
+    if value < 1:
+        raise ConfigError(f"threads must be at least 1 (got {value}); auto chooses from the free cores")
+    return value
 
 
 def budget_from_text(steps: str, minutes: str) -> tuple[int | None, float | None]:

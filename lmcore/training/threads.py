@@ -22,7 +22,7 @@ from typing import Callable
 
 import torch
 
-from ..errors import ConfigError
+from .spec import check_threads
 
 CHECK_EVERY_S = 3.0  # how often a running training looks at the machine again
 FIRST_LOOK_S = 0.2  # the shortest window the first choice is made over
@@ -31,21 +31,6 @@ PROC_STAT = "/proc/stat"
 _DEFAULT_THREADS = torch.get_num_threads()  # PyTorch's choice at start-up: one per physical core
 _runs_here: set[int] = set()  # the governors of this process's running trainings
 _runs_lock = threading.Lock()
-
-
-def check_threads(n) -> int | None:
-    """``None``/``"auto"`` (choose from the free cores) or a whole number of threads ≥ 1."""
-    if n is None or n == "auto":
-        return None
-    try:
-        value = int(n)
-        if value != float(n):
-            raise ValueError
-    except (TypeError, ValueError):
-        raise ConfigError(f"threads must be a whole number of at least 1, or auto (got {n!r})") from None
-    if value < 1:
-        raise ConfigError(f"threads must be at least 1 (got {value}); auto chooses from the free cores")
-    return value
 
 
 def choose(free_cores: float, runs_here: int, most: int) -> int:

@@ -43,7 +43,8 @@ from .saving import Saver, checkpoint_for, load_weights
 
 class Trainer:
     """Owns one model's run. ``prepare`` (new or ``resume``) takes the lock, ``run`` trains and releases
-    it. ``stop`` (an Event) ends the run cleanly after the current step, saving; ``pause`` holds it."""
+    it. ``stop`` (an Event) ends the run cleanly after the current step, saving; ``pause`` holds it.
+    ``threads`` fixes the CPU threads (default: the free cores); a spec's ``threads`` wins over it."""
 
     def __init__(self, store: Store, name: str, on_event: Callable[[Event], None] | None = None,
                  stop: threading.Event | None = None, threads: int | None = None):
@@ -72,6 +73,8 @@ class Trainer:
         never touch the store."""
         if spec.name != self.name:
             raise ConfigError(f"this trainer trains '{self.name}', not '{spec.name}'")
+        if spec.threads is not None:  # the spec's count wins over the trainer's
+            self.threads = ThreadGovernor(spec.threads)
         self.ranks = ranks = distributed.current()
         if not ranks.active:
             return self._prepare_here(spec, progress)
@@ -220,11 +223,12 @@ def train(name: str, *, arch: str | None = None, preset: str | None = None, corp
     (default: the free cores). The run is the RunSpec these make, prepared as Trainer.prepare does."""
     cfg = TrainConfig(**train_options)
     if resume:
-        spec = RunSpec.continued(name, corpus=corpus, encoding=encoding, train=cfg)
+        spec = RunSpec.continued(name, corpus=corpus, encoding=encoding, train=cfg, threads=threads)
     else:
         spec = RunSpec.new(name, corpus or "pythondocs", arch=arch, preset=preset, options=model_overrides,
-                           tokens=tokens, prep=prep, vocab_size=vocab_size, encoding=encoding, train=cfg)
-    trainer = Trainer(store or Store(home), name, on_event, stop, threads)
+                           tokens=tokens, prep=prep, vocab_size=vocab_size, encoding=encoding, train=cfg,
+                           threads=threads)
+    trainer = Trainer(store or Store(home), name, on_event, stop)
     try:
         trainer.prepare(spec)
     except Cancelled:
