@@ -36,6 +36,7 @@ class StartEvent(Event):
     unigram_val_loss: float | None = None  # the floor any model must beat (a reference line)
     threads: str = ""  # on the CPU: how many threads the run uses and why
     model: str = ""    # the model's kind in one line, as its family describes it ("lstm/fused")
+    auto: str = ""     # preset auto: what it chose and why, in one line
     kind = "start"
 
 

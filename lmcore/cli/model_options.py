@@ -44,7 +44,8 @@ def add_model_options(t) -> None:
     from ..models import PRESET_NAMES, archs
 
     t.add_argument("--arch", choices=archs())
-    t.add_argument("--preset", choices=PRESET_NAMES)
+    t.add_argument("--preset", choices=PRESET_NAMES + ("auto",),
+                   help="the model's size and recipe; auto: chosen for the corpus and the budget (--minutes or --steps)")
     for o in model_options():
         kw: dict = {"dest": o.name, "default": None, "help": o.help or None}
         if o.kind is bool:

@@ -131,6 +131,8 @@ class HumanRender:
                                f"validation tokens, on {escape(_v(ev.device))}" +
                                (f", continuing at step {ev.step:,}" if ev.step else "") +
                                (f"; {escape(ev.threads)}" if ev.threads else ""))
+            if ev.auto:
+                self.console.print(escape(ev.auto))
             total = ev.steps or (ev.minutes * 60 if ev.minutes else None)
             self.by_time = ev.steps is None
             self.t0 = 0.0

@@ -10,6 +10,8 @@ method or two); the registry (:mod:`.registry`) finds it. It declares:
 - ``options``: a dataclass of the family's model options, each field a default and ``metadata`` made by
   :func:`option` (help text, a (lo, hi) range, choices or a check); a ModelConfig holds one instance;
 - ``presets``: arch -> preset name (``PRESET_NAMES``) -> {"model": {option: value}, "train": {...}};
+- ``sizes``: arch -> the sizes ``--preset auto`` chooses from, smallest first, each as a preset is
+  written ({"model": {...}, "train": {...}}, over the ``small`` preset); none: tiny, small and base;
 - capabilities: ``windowed`` (a context window of ``context`` tokens) or ``stateful`` (carries a state
   across batches), ``trainable`` (gradients; False: counted), ``fixed_shapes`` (the saved tensors'
   shapes follow from the config), ``views`` (of VIEWS: "units", the recurrent units' values step by step;
@@ -35,6 +37,7 @@ from typing import Any
 from ..errors import ConfigError
 
 PRESET_NAMES = ("tiny", "small", "base")
+AUTO = "auto"  # the preset chosen per run from the corpus and the budget (lmcore/training/auto_preset.py)
 VIEWS = ("units", "attention", "gradients")
 
 
@@ -76,6 +79,7 @@ class Family:
     labels: Mapping[str, str] = {}
     options: type = NoOptions
     presets: Mapping[str, Mapping[str, Mapping[str, dict]]] = {}
+    sizes: Mapping[str, tuple] = {}
     package: str = ""
     position: int = 100          # where the family comes in lists and menus (lower first)
     default: str = ""            # the arch a new model has when none is chosen (registry.default_arch)
@@ -126,6 +130,11 @@ class Family:
         if preset not in table:
             raise ConfigError(f"unknown preset '{preset}': use one of {', '.join(table or PRESET_NAMES)}")
         return table[preset]
+
+    def candidates(self, arch: str) -> tuple[Mapping[str, dict], ...]:
+        """The sizes ``--preset auto`` chooses from for ``arch``, smallest first: the declared ``sizes``,
+        else the presets tiny, small and base."""
+        return tuple(self.sizes.get(arch) or (self.preset(arch, p) for p in PRESET_NAMES))
 
     # ------------------------------------------------------------ validation
     def validate(self, config) -> None:
@@ -185,7 +194,7 @@ class Family:
         return None if self.tensors is None else load(self.tensors, self.package)(config)
 
 
-_DECLARED = ("name", "archs", "labels", "options", "presets", "package", "position", "default", "model", "decode",
+_DECLARED = ("name", "archs", "labels", "options", "presets", "sizes", "package", "position", "default", "model", "decode",
              "tensors", "windowed", "stateful", "trainable", "fixed_shapes", "views", "lessons", "exports")
 
 

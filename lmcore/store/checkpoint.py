@@ -86,7 +86,8 @@ class Checkpoint:
     tokenizer: Tokenizer
     vocab: Vocab
     corpus: CorpusRef
-    preset: str = "small"
+    preset: str = "small"             # or "auto": chosen for the corpus and the budget, ``auto`` says how
+    auto: str = ""
     step: int = 0
     elapsed: float = 0.0              # seconds of training, all runs together
     run_start_step: int = 0           # where the current run (its steps/minutes budget) began
@@ -165,7 +166,7 @@ class Checkpoint:
             "best_val_loss": self.best_val_loss, "best_val_ppl": _finite(self.best_val_ppl),
             "unigram_val_loss": self.unigram_val_loss,
             "files": asdict(self.files) if self.files else None,
-            "created": self.created, "updated": self.updated,
+            "created": self.created, "updated": self.updated, **({"auto": self.auto} if self.auto else {}),
         }
 
     @classmethod
@@ -218,7 +219,7 @@ class Checkpoint:
                 check_value(f"curve[{i}]", v, float)
         get = lambda k, tp, default: check_value(k, d.get(k, default), tp)  # noqa: E731
         preset = get("preset", str, "small")
-        if preset not in PRESET_NAMES:
+        if preset not in PRESET_NAMES + ("auto",):
             raise CheckpointError(f"unknown preset {preset[:20]!r}")
         # a missing field takes the preset's value, as it did when the run started
         train = TrainConfig.from_dict(d.get("train", {})).resolved(model.arch, preset, model.family.stateful)
@@ -232,7 +233,7 @@ class Checkpoint:
             best_val_loss=get("best_val_loss", float | None, None),
             unigram_val_loss=get("unigram_val_loss", float | None, None), files=files,
             created=get("created", str, ""), updated=get("updated", str, ""),
-            lmplay_version=get("lmplay_version", str, ""),
+            lmplay_version=get("lmplay_version", str, ""), auto=get("auto", str, ""),
         )
         for k in ("step", "params", "run_start_step", "elapsed", "run_start_elapsed"):
             if not 0 <= getattr(ck, k) <= 10 ** 13:

@@ -57,7 +57,7 @@ class TrainConfig:
         """Every field filled: what was given, then the preset's recipe, then DEFAULTS."""
         from ..models import family
 
-        recipe = family(arch).preset(arch, preset)["train"]
+        recipe = family(arch).preset(arch, "small" if preset == "auto" else preset)["train"]  # auto: over small
         c = replace(self)
         for f in fields(c):
             if getattr(c, f.name) is None and f.name not in ("steps", "minutes", "warmup", "sampling"):

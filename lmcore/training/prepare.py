@@ -18,7 +18,8 @@ from ..data.batching import BatchStream
 from .evaluation import unigram_loss
 from ..device import pick_device
 from ..errors import ConfigError, StoreError
-from ..models import ModelConfig
+from ..models import ModelConfig, preset_config
+from ..models.family import AUTO
 from ..store.model_store import Store
 from ..data.text import Tokenizer
 from ..data.token_cache import TokenData
@@ -46,6 +47,7 @@ class PreparedRun:
     run_start_elapsed: float = 0.0
     stream: BatchStream | None = None   # None for models trained by counting
     tokens: TokenData | None = None     # the ids the splits are views of (token_cache.TokenFile)
+    auto_note: str = ""                 # preset auto: what it chose and why, in one line
 
     @property
     def unigram(self) -> float:
@@ -97,7 +99,10 @@ def _sha1(store: Store, src: corpora.TextSource) -> str:
 
 def prepare_new(store: Store, name: str, model_cfg: ModelConfig, preset: str, given: TrainConfig,
                 corpus: str, tokenizer: Tokenizer, encoding: str | None = None,
-                progress: Progress | None = None, stop: threading.Event | None = None) -> PreparedRun:
+                progress: Progress | None = None, stop: threading.Event | None = None,
+                given_options: dict | None = None) -> PreparedRun:
+    """A new model; preset "auto" chooses its size and recipe once the corpus is read (``given_options``:
+    the model options the user gave, kept)."""
     if store.exists(name):
         raise StoreError(f"a model named '{name}' exists already: continue it with --resume, "
                           f"pick another name, or delete it (lmcore models rm {name})")
@@ -107,8 +112,28 @@ def prepare_new(store: Store, name: str, model_cfg: ModelConfig, preset: str, gi
     src = corpora.open_source(corpus, store.home, encoding=encoding, progress=_downloading(progress))
     sha1 = _sha1(store, src)
     data = _tokens(store, src, sha1, tokenizer, None, cfg.val_fraction, progress, stop)
+    note = ""
+    if preset == AUTO:
+        model_cfg, cfg, note = _auto(store, model_cfg, given, cfg, data, device, src.name, given_options or {})
     return _finish(PreparedRun(name, preset, model_cfg, cfg, data.tokenizer, data.vocab, _corpus_ref(src, sha1, data),
-                               data.train_ids, data.val_ids, device, tokens=data))
+                               data.train_ids, data.val_ids, device, tokens=data, auto_note=note))
+
+
+def _auto(store: Store, mc: ModelConfig, given: TrainConfig, cfg: TrainConfig, data: TokenData,
+          device: torch.device, corpus_name: str, options: dict) -> tuple[ModelConfig, TrainConfig, str]:
+    """Preset auto: the size and recipe for this corpus and budget (auto_preset.py), what was given kept."""
+    from . import auto_preset
+
+    fam, vocab = mc.family, len(data.vocab)
+    rate = None
+    if cfg.minutes is not None and fam.trainable:
+        from .calibrate import rate_for
+        rate = rate_for(store.home, mc.arch, vocab, device, options)
+    choice = auto_preset.choose(mc.arch, vocab, len(data.train_ids), steps=cfg.steps, minutes=cfg.minutes,
+                                rate=rate, corpus=corpus_name, given=options)
+    model_cfg = preset_config(mc.arch, auto_preset.BASE_PRESET, **{**choice.model, **options})
+    train = TrainConfig(**{**choice.train, **given.given()}).resolved(mc.arch, AUTO, fam.stateful)
+    return model_cfg, train, choice.line
 
 
 def prepare_continue(store: Store, name: str, given: TrainConfig, corpus: str | None = None,

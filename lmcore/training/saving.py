@@ -55,7 +55,7 @@ def checkpoint_for(run: PreparedRun, params: int, unigram: float, ranks: Ranks) 
         ck = run.saved
     else:
         ck = Checkpoint(name=run.name, model=run.model_cfg, train=run.cfg, tokenizer=run.tokenizer,
-                        vocab=run.vocab, corpus=run.corpus, preset=run.preset)
+                        vocab=run.vocab, corpus=run.corpus, preset=run.preset, auto=run.auto_note)
     ck.model, ck.train, ck.corpus = run.model_cfg, run.cfg, run.corpus
     ck.run_start_step, ck.run_start_elapsed = run.run_start_step, run.run_start_elapsed
     ck.params, ck.device, ck.unigram_val_loss = params, describe(run.device), unigram

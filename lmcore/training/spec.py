@@ -15,6 +15,7 @@ from dataclasses import dataclass, field, replace
 from ..data.text import Tokenizer
 from ..errors import ConfigError
 from ..models import ModelConfig, PRESET_NAMES, default_arch, preset_config
+from ..models.family import AUTO
 from ..store.model_store import validate_name
 from .config import TrainConfig
 
@@ -22,6 +23,7 @@ from .config import TrainConfig
 DEFAULT_PRESET = "small"
 DEFAULT_TOKENS = "char"
 DEFAULT_PREP = "raw"
+AUTO_BASE = "small"  # preset auto's sizes are written over this preset (lmcore/training/auto_preset.py)
 
 
 @dataclass(frozen=True)
@@ -34,6 +36,7 @@ class RunSpec:
     encoding: str | None = None          # of a local corpus (default utf-8; continuing: as trained)
     train: TrainConfig = field(default_factory=TrainConfig)  # the recipe given (continuing: steps/minutes more)
     threads: int | None = None           # CPU threads the run uses (None or "auto": the free cores)
+    given: tuple = ()                    # preset auto: the model options given, ((name, value), ...), kept
 
     def __post_init__(self) -> None:
         validate_name(self.name)
@@ -49,8 +52,8 @@ class RunSpec:
         if not isinstance(self.model, ModelConfig):
             raise ConfigError(f"a run's model is a ModelConfig, not {type(self.model).__name__}")
         self.model.validate()
-        if self.preset not in PRESET_NAMES:
-            raise ConfigError(f"unknown preset {self.preset!r}: use one of {', '.join(PRESET_NAMES)}")
+        if self.preset not in PRESET_NAMES + (AUTO,):
+            raise ConfigError(f"unknown preset {self.preset!r}: use one of {', '.join(PRESET_NAMES + (AUTO,))}")
         if not self.corpus:
             raise ConfigError("a new model needs a corpus: a registry name (e.g. pythondocs) or the path of a "
                               "text file or folder")
@@ -63,13 +66,16 @@ class RunSpec:
             vocab_size: int | None = None, encoding: str | None = None,
             train: TrainConfig | None = None, threads: int | str | None = None) -> "RunSpec":
         """A new model: ``arch`` at size ``preset``, its preset's options changed by ``options`` (e.g.
-        ``{"hidden": 128}``; None values are not given); ``tokens`` char, word or bpe (``vocab_size``: a
+        ``{"hidden": 128}``; None values are not given; preset "auto": chosen when the run is prepared,
+        the options given kept); ``tokens`` char, word or bpe (``vocab_size``: a
         BPE's size); ``train`` the recipe given; ``threads`` the CPU threads. None takes the default."""
         preset = preset or DEFAULT_PRESET
         extra = {} if vocab_size is None else {"vocab_size": vocab_size}
-        return cls(name, model=preset_config(arch or default_arch(), preset, **(options or {})), preset=preset,
+        given = tuple(sorted((k, v) for k, v in (options or {}).items() if v is not None)) if preset == AUTO else ()
+        model = preset_config(arch or default_arch(), AUTO_BASE if preset == AUTO else preset, **(options or {}))
+        return cls(name, model=model, preset=preset,
                    tokenizer=Tokenizer(tokens or DEFAULT_TOKENS, prep or DEFAULT_PREP, **extra), corpus=corpus,
-                   encoding=encoding, train=train or TrainConfig(), threads=threads)
+                   encoding=encoding, train=train or TrainConfig(), threads=threads, given=given)
 
     @classmethod
     def continued(cls, name: str, *, corpus: str | None = None, encoding: str | None = None,

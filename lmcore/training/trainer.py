@@ -135,7 +135,8 @@ class Trainer:
                                                  progress, self.stop)
             else:  # a copy: preparing sets its vocabulary size, the spec stays as given
                 self.prepared = prepare_new(self.store, self.name, replace(spec.model), spec.preset, spec.train,
-                                            spec.corpus, spec.tokenizer, spec.encoding, progress, self.stop)
+                                            spec.corpus, spec.tokenizer, spec.encoding, progress, self.stop,
+                                            dict(spec.given))
         except BaseException:
             self.close()
             raise
@@ -203,7 +204,7 @@ class Trainer:
         emit(StartEvent(self.name, r.model_cfg.arch, r.model_cfg.get("impl", "fused"), ck.params, ck.device, step0,
                         target, cfg.minutes, len(r.train_ids), len(r.val_ids), len(r.vocab), ck.unigram_val_loss,
                         self.threads.note if device.type == "cpu" else "",
-                        r.model_cfg.family.describe(r.model_cfg)))
+                        r.model_cfg.family.describe(r.model_cfg), r.auto_note))
         job = Job(r, model, ck, clock, autocast, self.saver, controls, self.threads, self.ranks, emit)
         if not model.trainable:
             return fit_by_counting(job, stopped_before_start())

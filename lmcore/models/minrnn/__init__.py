@@ -28,10 +28,16 @@ def _recipe() -> dict[str, dict]:
     }
 
 
+# what --preset auto chooses from (lmcore/training/auto_preset.py), smallest first
+SIZES = tuple({"model": {"num_layers": n, "hidden": w}, "train": {"batch_size": b, "seq_len": s, "lr": lr}}
+              for n, w, b, s, lr in ((2, 128, 32, 128, 3e-3), (3, 192, 32, 128, 3e-3), (4, 256, 32, 128, 3e-3),
+                                     (4, 384, 32, 256, 2e-3)))
+
 FAMILY = Family(
     name="minrnn",
     archs={"mingru": "minGRU: a GRU whose gates read only the input, trained as a parallel scan",
            "minlstm": "minLSTM: an LSTM whose gates read only the input, trained as a parallel scan"},
     labels={"mingru": "minGRU (parallel scan)", "minlstm": "minLSTM (parallel scan)"},
-    options=Options, presets={"mingru": _recipe(), "minlstm": _recipe()}, position=30,
+    options=Options, presets={"mingru": _recipe(), "minlstm": _recipe()},
+    sizes={"mingru": SIZES, "minlstm": SIZES}, position=30,
     package=__name__, model=".model:MinRNNLM", decode=".decoder:choose", tensors=".shapes:of", stateful=True)

@@ -66,6 +66,17 @@ def _recipe(small_lr: float, base_dropout: float = 0.2, small_batch: int = 32) -
     }
 
 
+def _sizes(small_lr: float, small_batch: int = 32) -> tuple[dict, ...]:
+    """What ``--preset auto`` chooses from (lmcore/training/auto_preset.py), smallest first: the ``small``
+    preset (2×256) with two sizes below it and two above, the wider ones at a lower rate."""
+    def size(layers, hidden, embed, batch, seq, lr):
+        return {"model": {"num_layers": layers, "hidden": hidden, "embed": embed},
+                "train": {"batch_size": batch, "seq_len": seq, "lr": lr}}
+    return (size(1, 128, 32, small_batch, 64, small_lr), size(2, 192, 64, small_batch, 64, small_lr),
+            size(2, 256, 64, small_batch, 64, small_lr), size(2, 384, 96, 32, 64, small_lr * 2 / 3),
+            size(2, 512, 128, 32, 128, small_lr / 3))
+
+
 FAMILY = RecurrentFamily(
     name="recurrent",
     archs={"rnn": "RNN: the plain tanh recurrent network",
@@ -76,6 +87,7 @@ FAMILY = RecurrentFamily(
     # small lstm: tinyshakespeare in 2.2 minutes of a 2-core CPU, validation loss 1.492 (batch 32, lr 1e-2: 1.521)
     presets={"rnn": _recipe(small_lr=5e-3), "gru": _recipe(small_lr=1e-2),
              "lstm": _recipe(small_lr=1.5e-2, base_dropout=0.25, small_batch=24)},
+    sizes={"rnn": _sizes(5e-3), "gru": _sizes(1e-2), "lstm": _sizes(1.5e-2, small_batch=24)},
     package=__name__, model=".model:RecurrentLM", decode=".decoder:choose", tensors=".shapes:of",
     stateful=True, views={"units", "gradients"},
     lessons={"gradients": (("rnn", "rnn", {}), ("gru", "gru", {}), ("lstm, forget bias 0", "lstm", {"forget_bias": 0.0}),

@@ -41,9 +41,17 @@ PRESETS = {
              "train": {"batch_size": 64, "seq_len": 256, "lr": 2e-3, "steps": 2000}},
 }
 
+# what --preset auto chooses from (lmcore/training/auto_preset.py), smallest first; rotary positions
+SIZES = tuple({"model": {"num_layers": n, "heads": h, "hidden": w, "context": c, "pos": "rotary"},
+               "train": {"batch_size": b, "seq_len": c, "lr": lr}}
+              for n, h, w, c, b, lr in ((2, 2, 64, 64, 32, 5e-3), (4, 4, 128, 128, 16, 5e-3),
+                                        (4, 6, 192, 128, 16, 3e-3), (6, 8, 256, 256, 16, 2e-3),
+                                        (6, 6, 384, 256, 32, 1.5e-3)))
+
 FAMILY = TransformerFamily(
     name="transformer",
     archs={"transformer": "transformer: causal self-attention over a context window (GPT-2 style)"},
-    labels={"transformer": "Transformer"}, options=Options, presets={"transformer": PRESETS}, position=20,
+    labels={"transformer": "Transformer"}, options=Options, presets={"transformer": PRESETS},
+    sizes={"transformer": SIZES}, position=20,
     package=__name__, model=".model:TransformerLM", decode=".decoder:choose", tensors=".shapes:of",
     windowed=True, views={"attention"}, exports={"onnx", "hf"})

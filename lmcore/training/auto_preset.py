@@ -1,0 +1,167 @@
+"""``--preset auto``: a model size and a recipe for a family, a corpus and a budget. Torch-free (the
+calibration's measurement is lmcore/training/calibrate.py; its cache is here).
+
+The rule (a first one, fitted to what the presets' tuning measured; scripts/auto_preset_check.py checks it):
+
+- the tokens the run will see, T: ``--steps`` × batch × sequence, or the tokens per second this device
+  trains the size at (calibrated once per device, cached in the data folder) × ``--minutes``;
+- the size: the largest of the family's ``sizes`` (``Family.candidates``) that sees at least
+  TOKENS_PER_PARAM tokens per parameter in the budget and has at most PARAMS_PER_TOKEN parameters per
+  token of the corpus (``lstm small``, 0.87M parameters, saw 3.9M tokens of tinyshakespeare in 2.2 minutes
+  of a 2-core CPU: 4.5 tokens per parameter, validation loss 1.492, the best of its tuning; on
+  timemachine's 153k characters it overfits within 3 minutes, so a corpus gets at most 4 parameters per
+  token); the smallest size when none qualifies;
+- the epochs E = T / corpus tokens set the regularisation: dropout 0 up to 3 epochs, 0.1 up to 10, 0.2 up to
+  30, 0.3 beyond; weight decay 0.1 up to 10 epochs, 0.2 beyond;
+- the size's own batch, sequence length and learning rate; warm-up 5% of the steps, at most 100.
+
+A family trained by counting (not ``trainable``) takes its ``small`` preset. What the user gives
+(``--hidden``, ``--lr``, ...) overrides what the rule chooses."""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from ..models import family as family_of, preset_config
+from ..store.files import KB, BadFile, read_json, write_json
+
+TOKENS_PER_PARAM = 4.0
+PARAMS_PER_TOKEN = 4.0
+DROPOUT_BY_EPOCHS = ((3.0, 0.0), (10.0, 0.1), (30.0, 0.2), (math.inf, 0.3))
+WEIGHT_DECAY_BY_EPOCHS = ((10.0, 0.1), (math.inf, 0.2))
+BASE_PRESET = "small"        # the preset the chosen sizes are written over (and a counted family's)
+CACHE_FILE = "calibration.json"
+CACHE_LIMIT = 64 * KB
+
+Rate = Callable[[int, dict], float]  # (parameters, size) -> tokens per second on this device
+
+
+@dataclass(frozen=True)
+class Choice:
+    """What ``auto`` chose: model options and recipe fields (over the ``small`` preset) and why."""
+
+    arch: str
+    model: dict = field(default_factory=dict)
+    train: dict = field(default_factory=dict)
+    params: int = 0
+    tokens: int = 0              # the tokens the run will see
+    epochs: float = 0.0          # that many times the corpus
+    line: str = ""               # what it chose and why, in one line
+
+
+def choose(arch: str, vocab_size: int, corpus_tokens: int, *, steps: int | None = None,
+           minutes: float | None = None, rate: Rate | None = None, corpus: str = "the corpus",
+           given: dict | None = None) -> Choice:
+    """The size and recipe for ``arch`` on a corpus of ``corpus_tokens`` training tokens (``vocab_size``
+    tokens in its vocabulary) and a budget of ``steps`` and/or ``minutes`` (``rate``: tokens per second
+    of a size, needed for ``minutes``). ``given``: model options the user fixed (they count in the
+    sizes' parameters)."""
+    fam = family_of(arch)
+    if not fam.trainable:
+        return Choice(arch, line=f"auto: {arch} is counted in one pass, not trained: its {BASE_PRESET} preset")
+    n = max(1, int(corpus_tokens))
+    rows = []
+    for size in fam.candidates(arch):
+        cfg = preset_config(arch, BASE_PRESET, vocab_size=vocab_size, **{**size["model"], **(given or {})})
+        params = count_params(cfg)
+        per_step = size["train"]["batch_size"] * size["train"]["seq_len"]
+        rows.append((size, cfg, params, tokens_seen(per_step, steps, minutes, rate, params, size)))
+    pick = rows[0]
+    for row in rows[1:]:
+        size, _, params, tokens = row
+        per_step = size["train"]["batch_size"] * size["train"]["seq_len"]
+        if tokens >= TOKENS_PER_PARAM * params and params <= PARAMS_PER_TOKEN * n and 2 * per_step <= n:
+            pick = row
+    size, cfg, params, tokens = pick
+    return _choice(fam, arch, size, cfg, params, tokens, n, steps, minutes, rate, corpus)
+
+
+def tokens_seen(per_step: int, steps: int | None, minutes: float | None, rate: Rate | None, params: int,
+                size: dict) -> int:
+    """The tokens a run sees: its steps × tokens per step, or its minutes at the device's rate (the
+    fewer when both are given)."""
+    seen = []
+    if steps is not None:
+        seen.append(steps * per_step)
+    if minutes is not None and rate is not None:
+        seen.append(int(rate(params, size) * minutes * 60))
+    return min(seen) if seen else 0
+
+
+def _choice(fam, arch, size, cfg, params, tokens, n, steps, minutes, rate, corpus) -> Choice:
+    epochs = tokens / n
+    dropout = by_epochs(DROPOUT_BY_EPOCHS, epochs)
+    train = dict(size["train"])
+    train["weight_decay"] = by_epochs(WEIGHT_DECAY_BY_EPOCHS, epochs)
+    train["warmup"] = min(100, max(1, round(tokens / (train["batch_size"] * train["seq_len"]) / 20)))
+    model = dict(size["model"])
+    if "dropout" in fam.option_names():
+        model["dropout"] = dropout
+    if minutes is not None and rate is not None and (steps is None or tokens < steps * _per_step(train)):
+        per_min = rate(params, size) * 60
+        how = f"{short(per_min)} tokens/min here → {minutes:g} min sees {short(tokens)} tokens"
+    else:
+        how = f"{steps:,} steps × {_per_step(train):,} tokens = {short(tokens)} tokens"
+    line = (f"auto: {how} = {epochs:.3g} epochs of {corpus}: {fam.size(cfg) or fam.describe(cfg)} "
+            f"({short(params)} parameters), batch {train['batch_size']}×{train['seq_len']}, lr {train['lr']:g}, "
+            f"dropout {dropout:g}, weight decay {train['weight_decay']:g}")
+    return Choice(arch, model, train, params, tokens, epochs, line)
+
+
+def _per_step(train: dict) -> int:
+    return train["batch_size"] * train["seq_len"]
+
+
+def by_epochs(table, epochs: float) -> float:
+    """The value of ``table`` ((up to epochs, value), ...) at ``epochs``."""
+    return next(value for limit, value in table if epochs <= limit)
+
+
+def count_params(cfg) -> int:
+    """A model's parameters from its config alone (its family's tensor shapes; tied weights once)."""
+    shapes = cfg.family.shapes(cfg) or {}
+    total = sum(math.prod(s) for s in shapes.values())
+    if "lm_head.weight" in shapes and "wte.weight" in shapes and cfg.get("tie_weights", False):
+        total -= math.prod(shapes["lm_head.weight"])
+    return int(total)
+
+
+def short(n: float) -> str:
+    """4100000 -> "4.1M", 153000 -> "153k"."""
+    for div, unit in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if abs(n) >= div:
+            return f"{n / div:.3g}{unit}"
+    return f"{n:.3g}"
+
+
+# ---------------------------------------------------------------- the calibration's cache
+def cached_rates(home) -> dict[str, float]:
+    """The tokens per second measured on this machine, by key (device, size): ``home``/calibration.json;
+    a damaged or hostile file reads as empty (the next calibration rewrites it)."""
+    try:
+        data = read_json(Path(home) / CACHE_FILE, CACHE_LIMIT)
+    except (FileNotFoundError, BadFile, OSError):
+        return {}
+    rates = data.get("tokens_per_s") if isinstance(data, dict) else None
+    if not isinstance(rates, dict):
+        return {}
+    return {k: float(v) for k, v in rates.items() if isinstance(k, str) and len(k) < 400
+            and isinstance(v, (int, float)) and not isinstance(v, bool) and 0 < v < math.inf}
+
+
+def calibrated_rate(home, key: str, measure: Callable[[], float]) -> float:
+    """The tokens per second for ``key``: from the cache, else ``measure()``d now and written there."""
+    rates = cached_rates(home)
+    if key in rates:
+        return rates[key]
+    value = float(measure())
+    if not 0 < value < math.inf:
+        raise ValueError(f"calibration measured {value} tokens per second")
+    rates[key] = value
+    try:
+        write_json(Path(home) / CACHE_FILE, {"format": 1, "tokens_per_s": rates})
+    except OSError:
+        pass  # a read-only data folder: the next run measures again
+    return value

@@ -1,0 +1,116 @@
+"""--preset auto: the rule's choices (torch-free), the calibration's cache, the one line that says why, and
+the preset end to end through the command line and lmcore.train (tiny step budgets)."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+import lmcore
+from lmcore.cli.main import main
+from lmcore.models import families
+from lmcore.store.model_store import Store
+from lmcore.training import auto_preset
+from lmcore.training.auto_preset import calibrated_rate, choose
+
+TRAINED = [a for f in families() if f.trainable for a in f.archs]
+COUNTED = [next(iter(f.archs)) for f in families() if not f.trainable]
+SHAKESPEARE, TIMEMACHINE = 1_000_000, 153_000  # training characters
+
+
+def rate(params, size):  # a device that trains 0.9M parameters at 30k tokens/s, slower as sizes grow
+    return 30_000 * 900_000 / params
+
+
+@pytest.mark.parametrize("arch", TRAINED)
+@pytest.mark.parametrize("corpus", [TIMEMACHINE, SHAKESPEARE])
+def test_more_minutes_never_choose_a_smaller_model_or_a_smaller_run(arch, corpus):
+    choices = [choose(arch, 65, corpus, minutes=m, rate=rate) for m in (0.2, 1, 2.2, 5, 10, 30)]
+    for a, b in zip(choices, choices[1:]):
+        assert b.params >= a.params
+        assert b.params * b.tokens >= a.params * a.tokens * 0.999  # the run's compute grows with its budget
+
+
+@pytest.mark.parametrize("arch", TRAINED)
+def test_more_steps_never_see_fewer_tokens(arch):
+    choices = [choose(arch, 65, SHAKESPEARE, steps=s) for s in (10, 100, 1000, 10_000, 100_000)]
+    for a, b in zip(choices, choices[1:]):
+        assert b.tokens >= a.tokens and b.params >= a.params
+
+
+@pytest.mark.parametrize("arch", TRAINED)
+def test_more_epochs_bring_more_regularisation(arch):
+    big, small = (choose(arch, 65, n, minutes=5, rate=rate) for n in (50_000_000, 60_000))
+    assert small.epochs > big.epochs
+    assert small.train["weight_decay"] >= big.train["weight_decay"]
+    assert small.model.get("dropout", 0) >= big.model.get("dropout", 0)
+    assert small.model.get("dropout", 1) > 0  # sixty thousand tokens seen many times: regularised
+
+
+@pytest.mark.parametrize("arch", TRAINED)
+def test_a_tiny_corpus_gets_the_smallest_size(arch):
+    tiny = choose(arch, 65, 5_000, minutes=10, rate=rate)
+    assert tiny.params == min(choose(arch, 65, n, minutes=10, rate=rate).params for n in (5_000, SHAKESPEARE))
+    assert tiny.params < choose(arch, 65, 50_000_000, minutes=10, rate=rate).params
+
+
+@pytest.mark.parametrize("arch", COUNTED)
+def test_a_counted_family_keeps_its_default_preset(arch):
+    c = choose(arch, 65, SHAKESPEARE, minutes=3)
+    assert c.model == {} and c.train == {} and "counted" in c.line
+
+
+def test_the_line_says_what_was_chosen_and_why():
+    c = choose("lstm", 65, TIMEMACHINE, minutes=3, rate=rate, corpus="timemachine")
+    assert c.line.startswith("auto: ") and "tokens/min here" in c.line and "3 min sees" in c.line
+    assert "epochs of timemachine" in c.line and f"dropout {c.model['dropout']:g}" in c.line
+    assert "\n" not in c.line
+
+
+def test_the_calibration_is_measured_once_per_device(home):
+    calls = []
+
+    def measure():
+        calls.append(1)
+        return 1234.5
+
+    assert calibrated_rate(home, "cpu:test", measure) == 1234.5
+    assert calibrated_rate(home, "cpu:test", measure) == 1234.5
+    assert len(calls) == 1
+    assert calibrated_rate(home, "cuda:other", measure) == 1234.5  # another device measures anew
+    assert len(calls) == 2
+
+
+@pytest.mark.parametrize("damage", [b"{not json", b'{"tokens_per_s": {"cpu:test": -3}}', b"[1, 2]",
+                                    b'{"tokens_per_s": {"cpu:test": "fast"}}', b"\xff\xfe"])
+def test_a_damaged_calibration_cache_is_measured_again_and_rewritten(home, damage):
+    home.mkdir(parents=True, exist_ok=True)
+    (home / auto_preset.CACHE_FILE).write_bytes(damage)
+    assert calibrated_rate(home, "cpu:test", lambda: 99.0) == 99.0
+    assert json.loads((home / auto_preset.CACHE_FILE).read_text())["tokens_per_s"] == {"cpu:test": 99.0}
+    assert calibrated_rate(home, "cpu:test", lambda: pytest.fail("measured again")) == 99.0
+
+
+def test_cli_preset_auto_trains_and_the_checkpoint_records_the_choice(home, prose, capsys):
+    rc = main(["train", "a", "--arch", "lstm", "--preset", "auto", "--corpus", str(prose), "--steps", "3",
+               "--eval-every", "3"])
+    out = capsys.readouterr().out
+    assert rc == 0
+    assert "auto: 3 steps" in out and "epochs of prose" in out
+    ck = Store(home).read("a")
+    assert ck.preset == "auto" and ck.auto.startswith("auto: 3 steps")
+    size = choose("lstm", ck.model.vocab_size, ck.corpus.train_tokens, steps=3)
+    assert ck.model.hidden == size.model["hidden"] and ck.train.lr == size.train["lr"]
+    assert ck.train.weight_decay == size.train["weight_decay"] and ck.train.warmup == size.train["warmup"]
+    assert main(["train", "a", "--resume", "--steps", "1"]) == 0  # a saved auto run continues
+
+
+def test_lmcore_train_preset_auto_keeps_what_was_given(home, prose):
+    events = []
+    done = lmcore.train("b", arch="lstm", preset="auto", corpus=str(prose), steps=2, eval_every=2, lr=1e-3,
+                        model_overrides={"embed": 16}, on_event=events.append)
+    assert done.kind == "done"
+    start = next(e for e in events if e.kind == "start")
+    assert start.auto.startswith("auto: ")
+    ck = Store(home).read("b")
+    assert ck.preset == "auto" and ck.train.lr == 1e-3 and ck.model.embed == 16
