@@ -140,7 +140,7 @@ class Core:
         """The new-model dialog's first choices: the remembered architecture, size and corpus."""
         d = self.settings.get("default_model", {})
         defaults = self.settings.defaults["default_model"]
-        if d.get("arch") not in lmcore.models.ARCHS or d.get("preset") not in lmcore.models.PRESET_NAMES:
+        if d.get("arch") not in lmcore.models.ARCHS or d.get("preset") not in (*lmcore.models.PRESET_NAMES, "auto"):
             d = dict(d, arch=defaults["arch"], preset=defaults["preset"])
         corpus = d.get("corpus", "timemachine")
         entry = lmcore.corpus_entry(corpus)

@@ -26,7 +26,7 @@ from lmcore.data.bpe import DEFAULT_VOCAB_SIZE
 from lmcore.models import families, family
 from lmcore.training.spec import budget_from_text
 
-PRESETS = [("tiny", "tiny"), ("small", "small"), ("base (GPU)", "base")]
+PRESETS = [("tiny", "tiny"), ("small", "small"), ("base (GPU)", "base"), ("auto (for the text and the time)", "auto")]
 PREPS = [("raw: keep case and punctuation", "raw"), ("d2l: letters only, lower case", "d2l")]
 LEVELS = [("characters", "char"), ("words", "word"), ("subwords (byte-level BPE)", "bpe")]
 PATH = "__path__"

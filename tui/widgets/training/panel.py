@@ -180,6 +180,8 @@ class TrainingPanel(VerticalScroll):
         total = f"{e.steps:,}" if e.steps else (f"{e.minutes:g} min" if e.minutes else "-")
         self._total = total
         self.query_one(MetricsView).set(device=e.device, state="training", step=f"{e.step:,} / {total}")
+        if getattr(e, "auto", ""):  # preset auto: what it chose and why
+            self.notify(e.auto, title=e.name, timeout=15)
 
     def _on_eval(self, e, add_point: bool = True) -> None:
         if add_point:
