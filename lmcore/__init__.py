@@ -25,6 +25,7 @@ _EXPORTS = {
     "data.text": ("Tokenizer", "build_vocab", "encode"),
     "store.checkpoint": ("Checkpoint", "CheckpointError", "CorpusRef", "EvalPoint"),
     "training.evaluation": ("evaluate",),
+    "generation.fill": ("FillResult", "fill", "fill_blanks"),
     "generation.scoring": ("TextScore", "TokenScore", "score_text", "validation_text", "rank_bucket",
                            "RANK_BUCKETS=BUCKETS"),
     "safe_text": ("strict_json", "visible", "visible_line"),

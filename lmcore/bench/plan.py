@@ -54,6 +54,12 @@ def impls(arch: str) -> tuple[str, ...]:
     return tuple(field_.metadata.get("choices") or (field_.default,)) if field_ else ("fused",)
 
 
+def _generates(arch: str) -> bool:
+    from ..models import preset_config
+
+    return family(arch).can_generate(preset_config(arch, "small", vocab_size=2))
+
+
 def default_archs() -> list[str]:
     """What a run without --arch measures: every architecture trained by gradients."""
     return [a for a in registered() if family(a).trainable]
@@ -84,7 +90,8 @@ def plan(archs: list[str], quick: bool, device: str, named: bool = False) -> lis
         rows = _quick_rows(arch, named) if quick else None
         if family(arch).trainable:
             jobs += [Job("train", arch, impl) for impl in impls(arch) if rows is None or f"train {impl}" in rows]
-    jobs += [Job("generate", arch) for arch in archs if not quick or "generate" in _quick_rows(arch, named)]
+    jobs += [Job("generate", arch) for arch in archs if _generates(arch)
+             and (not quick or "generate" in _quick_rows(arch, named))]
     kind = "quick" if quick else "cuda" if device == "cuda" else "cpu"
     for arch in archs:
         jobs += [Job("time_to_loss", arch, options=dict(kw)) for kw in (_declared(arch, "TIME_TO_LOSS") or {}).get(kind, ())]

@@ -141,9 +141,12 @@ def reference_train(model: nn.Module, ids: torch.Tensor, batch: int, seq: int, l
             starts = torch.randint(0, len(ids) - seq - 1, (batch,), generator=g).to(device)
             idx = starts[:, None] + torch.arange(seq, device=device)
             x, y = ids[idx].long(), ids[idx + 1].long()
-            out = model(x)
-            out = out[0] if isinstance(out, tuple) else out
-            loss = F.cross_entropy(out.flatten(0, 1), y.flatten())
+            if hasattr(model, "train_loss"):  # the same module: its own objective (birnn: both directions)
+                loss = model.train_loss(x, y)[0]
+            else:
+                out = model(x)
+                out = out[0] if isinstance(out, tuple) else out
+                loss = F.cross_entropy(out.flatten(0, 1), y.flatten())
             opt.zero_grad()
             loss.backward()
             nn.utils.clip_grad_norm_(model.parameters(), 1.0)

@@ -4,6 +4,7 @@ from __future__ import annotations
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from ..errors import ConfigError
@@ -65,6 +66,20 @@ class LanguageModel(nn.Module):
     def forward(self, x: torch.Tensor, state: Any = None) -> tuple[torch.Tensor, Any]:
         """x: (batch, time) token ids. Returns logits (batch, time, vocab) and the new state."""
         raise NotImplementedError
+
+    def train_loss(self, x: torch.Tensor, y: torch.Tensor, state: Any = None, run=None) -> tuple[torch.Tensor, Any]:
+        """The training objective on one batch (x, and y: x shifted by one token): the mean loss and the new
+        state. ``run`` is what calls the model (itself, or the wrapper that averages gradients under
+        torchrun: every forward pass must go through it). Default: the next-token cross-entropy of
+        ``forward``'s logits; a family trained otherwise overrides it."""
+        logits, new_state = (run or self)(x, state)
+        return F.cross_entropy(logits.float().flatten(0, 1), y.flatten()), new_state
+
+    def blank_logits(self, ids: torch.Tensor) -> torch.Tensor:
+        """(batch, time) token ids -> (batch, time, vocab): at each position the token there predicted from
+        both sides of it, never from itself; only a family that ``fills_both_ways`` has it (the others fill
+        a blank by scoring candidates left to right: lmcore.generation.fill)."""
+        raise ConfigError(f"a {self.config.arch} model does not read both sides of a blank")
 
     def init_state(self, batch_size: int, device: torch.device | str = "cpu") -> Any:
         """A fresh state for ``batch_size`` independent sequences."""

@@ -14,10 +14,11 @@ method or two); the registry (:mod:`.registry`) finds it. It declares:
   written ({"model": {...}, "train": {...}}, over the ``small`` preset); none: tiny, small and base;
 - capabilities: ``windowed`` (a context window of ``context`` tokens) or ``stateful`` (carries a state
   across batches), ``trainable`` (gradients; False: counted), ``fixed_shapes`` (the saved tensors'
-  shapes follow from the config), ``views`` (of VIEWS: "units", the recurrent units' values step by step;
+  shapes follow from the config), ``fills_both_ways`` (predicts a blank from both sides of it: the model's
+  ``blank_logits``; the others fill by scoring candidates left to right, if they can generate), ``views`` (of VIEWS: "units", the recurrent units' values step by step;
   "attention", the attention maps; "gradients", gradients through time), ``exports`` (export formats),
   ``lessons`` (a view's comparison of fresh models: view -> ((label, arch, options), ...));
-  per config: :meth:`Family.cannot_generate`, :meth:`Family.shows`, :meth:`Family.window`;
+  per config: :meth:`Family.cannot_generate`, :meth:`Family.cannot_fill`, :meth:`Family.shows`, :meth:`Family.window`;
 - where its code is (imported on first use, as it needs torch): ``model`` (the LanguageModel class),
   ``decode`` (a function ``(model, device) -> decoder or None``: a faster decoder than the model's own
   forward/step), ``tensors`` (a torch-free function ``config -> {name: shape}``);
@@ -90,6 +91,7 @@ class Family:
     stateful: bool = False
     trainable: bool = True
     fixed_shapes: bool = True
+    fills_both_ways: bool = False
     views: frozenset = frozenset()
     lessons: Mapping[str, tuple] = {}
     exports: frozenset = frozenset({"onnx"})
@@ -162,6 +164,14 @@ class Family:
     def can_generate(self, config) -> bool:
         return self.cannot_generate(config) is None
 
+    def cannot_fill(self, config) -> str | None:
+        """Why a model with ``config`` cannot fill blanks, or None: it reads both sides of a blank
+        (``fills_both_ways``), or it generates, and fills by scoring candidates left to right."""
+        if self.fills_both_ways:
+            return None
+        problem = self.cannot_generate(config)
+        return None if problem is None else f"it neither reads both sides of a blank nor scores candidates: {problem}"
+
     def shows(self, config, view: str) -> bool:
         """Whether a model with ``config`` can show ``view`` (one of VIEWS)."""
         return view in self.views
@@ -195,7 +205,8 @@ class Family:
 
 
 _DECLARED = ("name", "archs", "labels", "options", "presets", "sizes", "package", "position", "default", "model", "decode",
-             "tensors", "windowed", "stateful", "trainable", "fixed_shapes", "views", "lessons", "exports")
+             "tensors", "windowed", "stateful", "trainable", "fixed_shapes", "fills_both_ways", "views", "lessons",
+             "exports")
 
 
 def _check_type(f: dataclasses.Field, value) -> None:

@@ -8,7 +8,6 @@ import os
 from dataclasses import replace
 
 import torch
-import torch.nn.functional as F
 
 from ..events import DoneEvent, FailedEvent
 from ..models import LanguageModel
@@ -89,11 +88,10 @@ def network(model: LanguageModel, cfg: TrainConfig, device: torch.device, ranks:
 
 
 def step_function(net, model: LanguageModel, cfg: TrainConfig, device: torch.device, ranks: Ranks):
-    """(x, y, state) → (the mean cross-entropy, the new state); compiled under --compile, unless the model
-    compiles its own parts."""
+    """(x, y, state) → (the mean loss: the model's ``train_loss``, by default the next-token cross-entropy;
+    the new state); compiled under --compile, unless the model compiles its own parts."""
     def step_loss(x, y, state):
-        logits, new_state = net(x, state)
-        return F.cross_entropy(logits.float().flatten(0, 1), y.flatten()), new_state
+        return model.train_loss(x, y, state, net)
 
     if not cfg.compile or model.compile_parts():
         return step_loss

@@ -1,0 +1,216 @@
+"""Fill in the blanks: every ``_`` of a text is one blank token (``\\_`` a literal underscore); each
+blank gets the model's candidates with their probabilities.
+
+Several blanks are filled one at a time, the most confident first (the blank whose first candidate is
+the likeliest), and each round reads again what is known around the blanks still open: a blank's
+context runs from the open blank before it to the open blank after it (a model reads nothing it does
+not know).
+
+Two ways of filling, by what the model can do (its family's capabilities):
+
+- both directions (``fills_both_ways``, the birnn family): the model's ``blank_logits``, which predict
+  a token from the left-to-right state before it and the right-to-left state after it;
+- scoring (any model that generates: the recurrent, min and n-gram models, the transformer): the
+  forward model's top ``SCORED`` candidates at the blank, from its left context, each rescored with the
+  probability of the text after it, P(w | left) * P(right | left, w), renormalised over those candidates
+  (with no left context: every token, each equally likely before the right side is read)."""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import torch
+
+from ..errors import ConfigError
+
+SCORED = 100      # candidates a forward model rescores at each blank
+MAX_TOP = 100
+CHUNK = 256       # candidate texts scored in one batch
+_MARK = "qzxblankxzq"  # a blank while the text is preprocessed and split: letters only (d2l keeps it)
+BOTH_WAYS = "both directions: the left-to-right state before each blank and the right-to-left state after it"
+SCORING = (f"scoring: the forward model's top {SCORED} candidates at each blank rescored with the probability of "
+           f"the text after it (up to the next open blank), renormalised over them")
+
+
+@dataclass
+class Blank:
+    number: int                 # 1: the first blank of the text
+    order: int                  # 1: filled first
+    candidates: list[tuple[str, float]]  # (text, probability), likeliest first
+    token_index: int = 0        # where it is among the text's tokens
+
+    @property
+    def chosen(self) -> str:
+        return self.candidates[0][0]
+
+    def to_dict(self) -> dict:
+        return {"blank": self.number, "order": self.order, "chosen": self.chosen,
+                "candidates": [{"text": t, "prob": p} for t, p in self.candidates]}
+
+
+@dataclass
+class FillResult:
+    text: str                   # the text as its tokens write it, every blank filled with its first candidate
+    blanks: list[Blank]         # in the text's order
+    method: str                 # BOTH_WAYS or SCORING
+    unknown: list[str] = field(default_factory=list)  # context tokens the vocabulary lacks (read as <unk>)
+
+    def to_dict(self) -> dict:
+        return {"text": self.text, "method": self.method, "unknown": self.unknown,
+                "blanks": [b.to_dict() for b in self.blanks]}
+
+
+def split_blanks(text: str) -> list[str | None]:
+    """The pieces of ``text`` between its blanks, None for each blank: ``_`` is a blank, ``\\_`` an
+    underscore."""
+    out: list[str | None] = []
+    piece: list[str] = []
+    i = 0
+    while i < len(text):
+        if text.startswith("\\_", i):
+            piece.append("_")
+            i += 2
+            continue
+        if text[i] == "_":
+            out += ["".join(piece), None]
+            piece = []
+        else:
+            piece.append(text[i])
+        i += 1
+    return out + ["".join(piece)]
+
+
+def tokens_with_blanks(text: str, tokenizer) -> list[str | None]:
+    """The tokens of ``text``, None for each blank; ConfigError for text without a blank, only blanks, or
+    a blank a word model has no token for (inside a word)."""
+    pieces = split_blanks(text)
+    if None not in pieces:
+        raise ConfigError("the text has no blank: mark each blank with _ (\\_ is a literal underscore)")
+    if not "".join(p for p in pieces if p is not None).strip():
+        raise ConfigError("the text is only blanks: give the words around them")
+    marked = tokenizer.preprocess("".join(_MARK if p is None else p for p in pieces))
+    if tokenizer.level == "word":
+        tokens = tokenizer.split(marked)
+        inside = next((t for t in tokens if _MARK in t and t != _MARK), None)
+        if inside is not None:
+            word = inside.replace(_MARK, "_")
+            raise ConfigError(f"a blank inside the word '{word}': a word model fills whole words (put spaces "
+                              f"around _)")
+        return [None if t == _MARK else t for t in tokens]
+    out: list[str | None] = []
+    segments = marked.split(_MARK)
+    for i, seg in enumerate(segments):
+        if tokenizer.level == "bpe" and i < len(segments) - 1 and seg.endswith(" "):
+            seg = seg[:-1]  # byte-level BPE tokens carry the space before a word: the blank takes it
+        out += tokenizer.split(seg) if seg else []
+        if i < len(segments) - 1:
+            out.append(None)
+    return out
+
+
+def fill_blanks(model, vocab, tokenizer, text: str, top: int = 5) -> FillResult:
+    """Fill every blank of ``text`` (see the module's docstring) with ``model`` (a LanguageModel, its
+    ``vocab`` and ``tokenizer``); each blank lists its ``top`` candidates. ConfigError for a model that
+    cannot fill, a text it cannot read, or a ``top`` outside 1..100."""
+    if isinstance(top, bool) or not isinstance(top, int) or not 1 <= top <= MAX_TOP:
+        raise ConfigError(f"--top must be a whole number from 1 to {MAX_TOP} (got {top})")
+    problem = model.family.cannot_fill(model.config)
+    if problem:
+        raise ConfigError(f"a {model.family.describe(model.config)} model cannot fill blanks: {problem}")
+    tokens = tokens_with_blanks(text, tokenizer)
+    window = model.context_window
+    if window is not None and len(tokens) > window:
+        raise ConfigError(f"the text is {len(tokens):,} tokens, longer than the model's context of {window:,}: "
+                          f"shorten it")
+    unknown = [tokenizer.display(t) for t in tokens if t is not None and t not in vocab]
+    ids: list[int | None] = [None if t is None else vocab[t] for t in tokens]
+    both = model.family.fills_both_ways
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.inference_mode():
+            blanks = _fill_in_order(model, ids, both, top, vocab, tokenizer)
+    finally:
+        model.train(was_training)
+    filled = [vocab.idx_to_token[i] if t is None else t for t, i in zip(tokens, ids)]  # blanks: first candidates
+    return FillResult(tokenizer.join(filled), blanks, BOTH_WAYS if both else SCORING, unknown)
+
+
+def _fill_in_order(model, ids: list, both: bool, top: int, vocab, tokenizer) -> list[Blank]:
+    """Fill the blanks of ``ids`` (None each) in place, the most confident first; the blanks in text order."""
+    open_ = [i for i, t in enumerate(ids) if t is None]
+    numbers = {pos: n + 1 for n, pos in enumerate(open_)}
+    blanks = []
+    while open_:
+        probs = {pos: _distribution(model, ids, pos, open_, both) for pos in open_}
+        pos = max(open_, key=lambda p: (float(probs[p].max()), -p))
+        best = torch.argsort(probs[pos], descending=True, stable=True)[:top].tolist()
+        ids[pos] = best[0]
+        open_.remove(pos)
+        cands = [(tokenizer.display(vocab.idx_to_token[j]), float(probs[pos][j])) for j in best]
+        blanks.append(Blank(numbers[pos], len(blanks) + 1, cands, pos))
+    return sorted(blanks, key=lambda b: b.number)
+
+
+def _distribution(model, ids: list, pos: int, open_: list[int], both: bool) -> torch.Tensor:
+    """The model's probabilities (vocab,) for the token at ``pos``, from what lies between the open blanks
+    before and after it."""
+    lo = max((p + 1 for p in open_ if p < pos), default=0)
+    hi = min((p for p in open_ if p > pos), default=len(ids))
+    left, right = ids[lo:pos], ids[pos + 1:hi]
+    device = _device(model)
+    if both:
+        seq = torch.tensor([left + [0] + right], device=device)
+        return torch.softmax(model.blank_logits(seq)[0, len(left)].float(), -1).cpu()
+    return _scored(model, left, right, device).cpu()
+
+
+def _device(model) -> torch.device:
+    for t in (*model.parameters(), *model.buffers()):
+        return t.device
+    return torch.device("cpu")
+
+
+def _scored(model, left: list[int], right: list[int], device) -> torch.Tensor:
+    """P(w | left) P(right | left, w) over the forward model's top SCORED candidates, renormalised (the
+    plain next-token distribution when nothing follows the blank)."""
+    v = model.config.vocab_size
+    if left:
+        logits, _ = model(torch.tensor([left], device=device))
+        prior = torch.log_softmax(logits[0, -1].float(), -1)
+        if not right:
+            return prior.exp()
+        cands = torch.topk(prior, min(SCORED, v)).indices
+    else:  # nothing before the blank: every token, equally likely until the right side is read
+        prior = torch.full((v,), -math.log(v), device=device)
+        if not right:
+            return prior.exp()
+        cands = torch.arange(v, device=device)
+    scores = torch.cat([_right_logprob(model, left, right, c) for c in cands.split(CHUNK)]) + prior[cands]
+    out = torch.zeros(v, device=device)
+    out[cands] = torch.softmax(scores, -1)
+    return out
+
+
+def _right_logprob(model, left: list[int], right: list[int], cands: torch.Tensor) -> torch.Tensor:
+    """log P(right | left, w) for each candidate w."""
+    n = len(cands)
+    seqs = torch.cat([torch.tensor([left], device=cands.device).expand(n, -1).long(), cands[:, None].long(),
+                      torch.tensor([right], device=cands.device).expand(n, -1).long()], 1)
+    logits, _ = model(seqs[:, :-1])
+    logp = torch.log_softmax(logits[:, len(left):].float(), -1)
+    return logp.gather(-1, seqs[:, len(left) + 1:, None]).squeeze(-1).sum(-1)
+
+
+def fill(store, name: str, text: str, top: int = 5, device: str = "cpu") -> FillResult:
+    """Fill the blanks of ``text`` with the saved model ``name`` (see :func:`fill_blanks`). A model that
+    cannot fill is told apart, before its weights are read, from a damaged one (StoreError)."""
+    from .generator import load_model
+
+    ck = store.read(name)
+    problem = ck.model.family.cannot_fill(ck.model)
+    if problem:
+        raise ConfigError(f"model '{name}' cannot fill blanks: {problem}")
+    model, vocab, tokenizer = load_model(store, name, ck, device)
+    return fill_blanks(model, vocab, tokenizer, text, top)
+

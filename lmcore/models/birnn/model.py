@@ -1,0 +1,84 @@
+"""Two recurrent networks over the same embedding: ``ltr`` reads left to right and predicts the next
+token, ``rtl`` reads right to left and predicts the previous one; a blank at t is predicted from ltr's
+state after t-1 and rtl's state after t+1, side by side (``blank_head``). The directions never mix, so
+no prediction reads the token it predicts.
+
+Training sums (means) the three cross-entropies; ``forward`` is the left-to-right network alone (its
+state carried from batch to batch as any recurrent model's), so validation reports an honest next-token
+loss, comparable with the forward models'."""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..base import LanguageModel
+from ..config import ModelConfig
+
+CELLS = {"rnn": nn.RNN, "gru": nn.GRU, "lstm": nn.LSTM}
+
+
+def _ce(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    return F.cross_entropy(logits.float().flatten(0, 1), targets.flatten())
+
+
+class BiRNNLM(LanguageModel):
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        self.config = c = config
+        v, h, n_in = c.vocab_size, c.hidden, c.embed or c.hidden
+        self.embedding = nn.Embedding(v, n_in)
+        drop = c.dropout if c.num_layers > 1 else 0.0
+        self.ltr = CELLS[c.cell](n_in, h, c.num_layers, dropout=drop, batch_first=True)
+        self.rtl = CELLS[c.cell](n_in, h, c.num_layers, dropout=drop, batch_first=True)
+        self.drop = nn.Dropout(c.dropout)
+        self.next_head = nn.Linear(h, v)
+        self.previous_head = nn.Linear(h, v)
+        self.blank_head = nn.Linear(2 * h, v)
+
+    def init_state(self, batch_size: int, device="cpu"):
+        """The left-to-right network's state (the right-to-left one starts afresh at each text's end)."""
+        c = self.config
+        h = torch.zeros(c.num_layers, batch_size, c.hidden, device=device, dtype=self.next_head.weight.dtype)
+        return (h, torch.zeros_like(h)) if c.cell == "lstm" else h
+
+    def _top(self, state) -> torch.Tensor:
+        """The last layer's h of a left-to-right state: (batch, hidden)."""
+        return (state[0] if self.config.cell == "lstm" else state)[-1]
+
+    def _right_to_left(self, e: torch.Tensor) -> torch.Tensor:
+        """rtl's output at each position, after reading from the end back to that position."""
+        return self.rtl(e.flip(1))[0].flip(1)
+
+    def forward(self, x, state=None, targets=None):
+        """The left-to-right network: next-token logits (batch, time, vocab) and its new state. With
+        ``targets`` (x shifted by one, as training gives them) the training loss instead of the logits:
+        the mean of the next-token, previous-token and blank losses."""
+        if state is None:
+            state = self.init_state(x.shape[0], x.device)
+        if targets is None:
+            y, state = self.ltr(self.drop(self.embedding(x)), state)
+            return self.next_head(self.drop(y)), state
+        seq = torch.cat([x, targets[:, -1:]], 1)             # s_0 .. s_T
+        e = self.drop(self.embedding(seq))
+        hf, new_state = self.ltr(e[:, :-1], state)            # hf[t]: after s_0 .. s_t
+        hb = self._right_to_left(e[:, 1:])                    # hb[t]: after s_T .. s_(t+1)
+        left = torch.cat([self._top(state)[:, None].to(hf.dtype), hf], 1)   # after s_(t-1), t = 0 .. T
+        right = torch.cat([hb, torch.zeros_like(hb[:, :1])], 1)              # after s_(t+1)
+        loss = (_ce(self.next_head(self.drop(hf)), targets) + _ce(self.previous_head(self.drop(hb)), x)
+                + _ce(self.blank_head(self.drop(torch.cat([left, right], -1))), seq)) / 3
+        return loss, new_state
+
+    def train_loss(self, x, y, state=None, run=None):
+        return (run or self)(x, state, targets=y)
+
+    def blank_logits(self, ids: torch.Tensor) -> torch.Tensor:
+        """(batch, time) -> (batch, time, vocab): at each position the token there predicted from the
+        tokens before it (left to right, from a fresh state) and after it (right to left, from the end),
+        never from the token itself."""
+        e = self.embedding(ids)
+        hf = self.ltr(e, self.init_state(ids.shape[0], ids.device))[0]
+        hb = self._right_to_left(e)
+        left = torch.cat([torch.zeros_like(hf[:, :1]), hf[:, :-1]], 1)
+        right = torch.cat([hb[:, 1:], torch.zeros_like(hb[:, :1])], 1)
+        return self.blank_head(torch.cat([left, right], -1))
