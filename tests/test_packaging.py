@@ -142,7 +142,7 @@ def _run(bin_dir: Path, args: list[str], cwd: Path, home: Path) -> subprocess.Co
 def test_an_installed_wheel_runs_lmcore_from_any_folder(venv, tmp_path):
     anywhere, home = tmp_path / "anywhere", tmp_path / "home"
     anywhere.mkdir()
-    probe = ("import lmcore, pathlib\nfrom lmcore import corpus, settings\n"
+    probe = ("import lmcore, pathlib\nfrom lmcore import settings\nfrom lmcore.data import corpus\n"
              "print(pathlib.Path(lmcore.__file__).parent)\nprint(lmcore.assets_dir())\n"
              "print(sorted(e.name for e in corpus.registry()))\n"
              "print(sorted(settings.Settings(pathlib.Path('h')).defaults))\n")
