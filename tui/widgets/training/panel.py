@@ -54,7 +54,9 @@ class TrainingPanel(VerticalScroll):
 
     @property
     def running(self) -> bool:
-        return self.run is not None
+        """A run of this model is training, or has ended and its last news (the final state) is still
+        on the way here: the panel stays a running one until it has shown how the run ended."""
+        return self.run is not None or self._shown_run is not None
 
     @property
     def trainer(self):
