@@ -59,6 +59,12 @@ class TrainingPanel(VerticalScroll):
         return self.run is not None or self._shown_run is not None
 
     @property
+    def paused(self) -> bool:
+        """This model's run is training and paused (False once the run has left the registry)."""
+        run = self.run
+        return run is not None and run.paused
+
+    @property
     def trainer(self):
         return self.run.trainer if self.run else None
 
@@ -155,7 +161,7 @@ class TrainingPanel(VerticalScroll):
             start.disabled = False
             start.focus()
         start.disabled = running
-        pause.label = "Resume" if running and self.run.paused else "Pause"
+        pause.label = "Resume" if self.paused else "Pause"
 
     # ------------------------------------------------------------ the run's events (main thread)
     def _drain(self) -> None:
@@ -194,7 +200,7 @@ class TrainingPanel(VerticalScroll):
 
     def on_run_preparing(self, message: RunPreparing) -> None:
         """Before the first step: how far the corpus's download or tokenization is."""
-        if message.name == self.model_name and self.running and not self.run.paused:
+        if message.name == self.model_name and self.run is not None and not self.paused:
             self.query_one(MetricsView).set(state=message.state)
 
     def on_run_event(self, message: RunEvent) -> None:
