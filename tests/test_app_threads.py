@@ -17,7 +17,7 @@ from tui.app import create_app
 from tui.screens.model import ModelScreen
 from tui.screens.new_model import PATH, NewModelScreen
 
-from .tui_helpers import ScriptedTrainer, fixed_entry, notes, record_notifications, wait_for  # noqa: F401
+from .tui_helpers import ScriptedTrainer, fixed_entry, notes, palette_hits, record_notifications, wait_for  # noqa: F401
 
 pytestmark = pytest.mark.usefixtures("record_notifications")
 
@@ -38,18 +38,6 @@ class RealRecordingTrainer(Trainer):
     def prepare(self, spec, progress=None):
         RealRecordingTrainer.seen.append(spec)
         return super().prepare(spec, progress)
-
-
-async def palette_hits(pilot, app, query: str) -> list[str]:
-    """Open the palette, type ``query``, wait for its search: the commands listed (the palette stays open)."""
-    await pilot.press("ctrl+p")
-    await wait_for(pilot, lambda: isinstance(app.screen, CommandPalette))
-    palette = app.screen
-    await pilot.press(*query)
-    await wait_for(pilot, lambda: palette.query_one(Input).value == query
-                   and all(w.is_finished for w in app.workers if w.node is palette))
-    lst = palette.query_one("CommandList")
-    return [str(lst.get_option_at_index(i).prompt) for i in range(lst.option_count)]
 
 
 async def choose(pilot, app, command: str) -> None:

@@ -2,7 +2,6 @@ import threading
 
 import pytest
 from textual import events
-from textual.command import CommandPalette
 from textual.widgets import Input, Select
 
 import lmcore
@@ -14,7 +13,7 @@ from tui.screens.new_model import NewModelScreen
 from tui.screens.picker import PickerScreen
 from tui.widgets.generation import Continuation
 
-from .tui_helpers import ScriptedTrainer, fixed_entry, notes, record_notifications, wait_for  # noqa: F401 - the fixture
+from .tui_helpers import ScriptedTrainer, fixed_entry, notes, palette_hits, record_notifications, wait_for  # noqa: F401 - the fixture
 from .waiting import DEADLINE
 
 
@@ -463,14 +462,7 @@ async def test_the_palette_on_a_model_screen_offers_its_actions_and_one_about(ho
         async def hits(query: str) -> list[str]:
             """What the palette lists for ``query`` once its search has finished."""
             screen = app.screen
-            await pilot.press("ctrl+p")
-            await wait_for(pilot, lambda: isinstance(app.screen, CommandPalette))
-            palette = app.screen
-            await pilot.press(*query)
-            await wait_for(pilot, lambda: palette.query_one(Input).value == query
-                           and all(w.is_finished for w in app.workers if w.node is palette))
-            lst = palette.query_one("CommandList")
-            out = [str(lst.get_option_at_index(i).prompt) for i in range(lst.option_count)]
+            out = await palette_hits(pilot, app, query)
             await pilot.press("escape")
             await wait_for(pilot, lambda: app.screen is screen)
             return out

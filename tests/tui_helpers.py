@@ -121,3 +121,18 @@ async def new_model_dialog_on_path(pilot, app, path) -> None:
     app.screen.query_one("#corpus", Select).value = "__path__"
     await pilot.pause()
     app.screen.query_one("#path", Input).value = str(path)
+
+
+async def palette_hits(pilot, app, query: str) -> list[str]:
+    """Open the palette, type ``query``, wait for its search: the commands listed (the palette stays open)."""
+    from textual.command import CommandPalette
+    from textual.widgets import Input
+
+    await pilot.press("ctrl+p")
+    await wait_for(pilot, lambda: isinstance(app.screen, CommandPalette))
+    palette = app.screen
+    await pilot.press(*query)
+    await wait_for(pilot, lambda: palette.query_one(Input).value == query
+                   and all(w.is_finished for w in app.workers if w.node is palette))
+    lst = palette.query_one("CommandList")
+    return [str(lst.get_option_at_index(i).prompt) for i in range(lst.option_count)]
