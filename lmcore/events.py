@@ -64,6 +64,8 @@ class EvalEvent(Event):
     sample: str          # the start of the validation text, continued at the default temperature
     elapsed: float
     greedy: str = ""     # the same, continued greedily
+    fill_top1: float | None = None  # fill accuracy on the validation text's fixed blanks (None: not measured)
+    fill_top5: float | None = None
     kind = "eval"
 
 
@@ -77,6 +79,8 @@ class DoneEvent(Event):
     tokens_per_s: float
     steps_trained: int = 0   # steps this run trained
     saved: bool = False      # whether this run saved a checkpoint
+    best_val_fill_top1: float | None = None  # the highest fill accuracy of the model's evaluations (None: never
+    best_val_fill_top5: float | None = None  # measured)
     kind = "done"
 
     @property

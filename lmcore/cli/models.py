@@ -9,6 +9,8 @@ def add_parser(sub) -> None:
     m.set_defaults(handler=cmd_models)
     m.add_argument("--json", action="store_true", help="one JSON object per model")
     m.add_argument("--corpus", help="rank the models trained on this corpus by validation bits per character")
+    m.add_argument("--by", choices=("bpc", "fill"), default="bpc",
+                   help="with --corpus: rank by bits per character (default) or by top-1 fill accuracy")
     msub = m.add_subparsers(dest="action", parser_class=Parser)
     rm = msub.add_parser("rm", help="delete a model")
     rm.add_argument("name")
@@ -91,7 +93,7 @@ def cmd_models(args) -> int:
 def _leaderboard(args, store, entries) -> int:
     from ..store.model_store import leaderboard
 
-    rows = leaderboard(entries, args.corpus)
+    rows = leaderboard(entries, args.corpus, args.by)
     if args.json:
         for r in rows:
             _out(r)
@@ -109,11 +111,13 @@ def _leaderboard(args, store, entries) -> int:
         ppl = f"{r['best_val_ppl']:.3f}" if r["best_val_ppl"] else "-"
         mins, secs = divmod(int(r["elapsed"] or 0), 60)
         rate = f"{r['tokens_per_s']:,.0f}" if r["tokens_per_s"] else "-"
+        fill = f"{100 * r['best_val_fill_top1']:.1f}%" if r["best_val_fill_top1"] is not None else "-"
         cells.append([str(r["rank"]), escape(_v(r["name"])), r["arch"], r["tokens"], f"{r['params']:,}", bpc, ppl,
-                      f"{mins}:{secs:02d}", rate, escape(_v(r["device"]).split(" (")[0])])
-    print_named_table(("#", "name", "arch", "tokens", "params", "bpc", "ppl", "time", "tok/s", "device"), cells,
-                       name_col=1, title=f"trained on {escape(_v(args.corpus))}: best first by validation bits per "
-                       "character (bpc); ppl is per token", box=box.SIMPLE_HEAD, padding=(0, 1), pad_edge=False,
-                       collapse_padding=True)
+                      fill, f"{mins}:{secs:02d}", rate, escape(_v(r["device"]).split(" (")[0])])
+    by = ("top-1 fill accuracy on the validation text's blanks (fill)" if args.by == "fill" else
+          "validation bits per character (bpc)")
+    print_named_table(("#", "name", "arch", "tokens", "params", "bpc", "ppl", "fill", "time", "tok/s", "device"),
+                      cells, name_col=1, title=f"trained on {escape(_v(args.corpus))}: best first by {by}; ppl is "
+                      "per token", box=box.SIMPLE_HEAD, padding=(0, 1), pad_edge=False, collapse_padding=True)
     return 0
 

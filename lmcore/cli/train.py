@@ -2,6 +2,7 @@
 processes under torchrun."""
 from __future__ import annotations
 
+import argparse
 import threading
 
 from .model_options import add_model_options, model_options_given, model_overrides
@@ -35,6 +36,10 @@ def add_parser(sub) -> None:
     t.add_argument("--eval-every", type=int)
     t.add_argument("--eval-tokens", type=int, help="validate on at most this many tokens (default: the whole "
                    "validation split, at most 1,000,000)")
+    t.add_argument("--fill-eval", action=argparse.BooleanOptionalAction, default=None,
+                   help="measure fill accuracy (top-1/top-5 on fixed blanks of the validation text) at each "
+                   "evaluation; default: on for models that read both sides of a blank (birnn), off for "
+                   "forward models, which fill by scoring 100 candidates a blank (slower)")
     t.add_argument("--device", default=None, help="auto (default), cpu, cuda or mps")
     t.add_argument("--compile", action="store_true", help="torch.compile the model")
     t.add_argument("--threads", default=None, metavar="N|auto",
@@ -52,7 +57,7 @@ def _train_config(args):
                        lr=args.lr, optimizer=args.optimizer, clip=args.clip, warmup=args.warmup,
                        eval_every=args.eval_every, sampling=args.sampling, device=args.device,
                        compile=args.compile or None, seed=args.seed, eval_tokens=args.eval_tokens,
-                       weight_decay=args.weight_decay)
+                       weight_decay=args.weight_decay, fill_eval=args.fill_eval)
 
 
 def run_spec(args):

@@ -85,6 +85,13 @@ class StopSignals:
             signal.signal(getattr(signal, n), h)
 
 
+def fill_words(top1: float | None, top5: float | None, best: str = "") -> str:
+    """", fill top-1 41.5% top-5 63.0%" (", best fill ..." with ``best``), or "" when not measured."""
+    if top1 is None or top5 is None:
+        return ""
+    return f", {best}fill top-1 {100 * top1:.1f}% top-5 {100 * top5:.1f}%"
+
+
 class JsonRender:
     def __init__(self, name: str):
         self.name = name
@@ -101,7 +108,8 @@ class JsonRender:
         if result.kind == "done":
             d.update(reason=result.reason, saved=result.saved, steps_trained=result.steps_trained,
                      best_val_loss=result.best_val_loss, best_val_ppl=result.best_val_ppl,
-                     elapsed=round(result.elapsed, 3), tokens_per_s=round(result.tokens_per_s, 1))
+                     elapsed=round(result.elapsed, 3), tokens_per_s=round(result.tokens_per_s, 1),
+                     best_val_fill_top1=result.best_val_fill_top1, best_val_fill_top5=result.best_val_fill_top5)
         else:
             d["error"] = result.message
         _out(d)
@@ -146,7 +154,8 @@ class HumanRender:
                 self.console.print(info)
         elif ev.kind == "eval":
             star = " (best, saved)" if ev.improved else ""
-            self.console.print(f"step {ev.step:,}: validation loss {ev.val_loss:.4f}, perplexity {ev.val_ppl:.3f}{star}")
+            self.console.print(f"step {ev.step:,}: validation loss {ev.val_loss:.4f}, perplexity {ev.val_ppl:.3f}"
+                               f"{fill_words(ev.fill_top1, ev.fill_top5)}{star}")
             if ev.sample:
                 self.console.print("  sample: " + repr(ev.sample[:160]), markup=False, highlight=False)
                 self.console.print("  greedy: " + repr(ev.greedy[:160]), markup=False, highlight=False)
@@ -165,7 +174,9 @@ class HumanRender:
             print(f"{how} before the first step: nothing was trained or saved", file=sys.stderr)
             return 1
         print(f"{how} at step {result.step:,} ({result.steps_trained:,} steps this run): best validation perplexity "
-              f"{result.best_val_ppl:.3f} (loss {result.best_val_loss:.4f}), {result.tokens_per_s:,.0f} tokens/s.")
+              f"{result.best_val_ppl:.3f} (loss {result.best_val_loss:.4f})"
+              f"{fill_words(result.best_val_fill_top1, result.best_val_fill_top5, 'best ')}, "
+              f"{result.tokens_per_s:,.0f} tokens/s.")
         print(f"saved as '{self.name}' in {_v(store.root)}. Generate: lmcore generate {self.name} --prompt \"…\"")
         if result.reason == "stopped":
             print(f"continue with: lmcore train {self.name} --resume")

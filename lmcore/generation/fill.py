@@ -26,6 +26,7 @@ from ..errors import ConfigError
 SCORED = 100      # candidates a forward model rescores at each blank
 MAX_TOP = 100
 CHUNK = 256       # candidate texts scored in one batch
+BLANK_ID = 0      # what a both-ways model reads at a blank (<unk>; it never reads the token there anyway)
 _MARK = "qzxblankxzq"  # a blank while the text is preprocessed and split: letters only (d2l keeps it)
 BOTH_WAYS = "both directions: the left-to-right state before each blank and the right-to-left state after it"
 SCORING = (f"scoring: the forward model's top {SCORED} candidates at each blank rescored with the probability of "
@@ -158,20 +159,27 @@ def _distribution(model, ids: list, pos: int, open_: list[int], both: bool) -> t
     lo = max((p + 1 for p in open_ if p < pos), default=0)
     hi = min((p for p in open_ if p > pos), default=len(ids))
     left, right = ids[lo:pos], ids[pos + 1:hi]
-    device = _device(model)
+    device = model_device(model)
     if both:
-        seq = torch.tensor([left + [0] + right], device=device)
-        return torch.softmax(model.blank_logits(seq)[0, len(left)].float(), -1).cpu()
-    return _scored(model, left, right, device).cpu()
+        return both_ways_probs(model, torch.tensor([left + [BLANK_ID] + right], device=device), len(left))[0].cpu()
+    return scored_probs(model, left, right, device).cpu()
 
 
-def _device(model) -> torch.device:
+def both_ways_probs(model, rows: torch.Tensor, at: int) -> torch.Tensor:
+    """(batch, vocab): the probabilities of the token at column ``at`` of each row of ids (batch, time),
+    read from both sides of it by the model's ``blank_logits`` (the blank itself set to BLANK_ID)."""
+    rows = rows.clone()
+    rows[:, at] = BLANK_ID
+    return torch.softmax(model.blank_logits(rows)[:, at].float(), -1)
+
+
+def model_device(model) -> torch.device:
     for t in (*model.parameters(), *model.buffers()):
         return t.device
     return torch.device("cpu")
 
 
-def _scored(model, left: list[int], right: list[int], device) -> torch.Tensor:
+def scored_probs(model, left: list[int], right: list[int], device) -> torch.Tensor:
     """P(w | left) P(right | left, w) over the forward model's top SCORED candidates, renormalised (the
     plain next-token distribution when nothing follows the blank)."""
     v = model.config.vocab_size

@@ -66,6 +66,8 @@ class EvalPoint:
     lr: float | None = None
     tokens_per_s: float | None = None
     bits_per_char: float | None = None  # the same loss per character of validation text, in bits
+    fill_top1: float | None = None      # fill accuracy on the validation text's fixed blanks (fractions;
+    fill_top5: float | None = None      # None: not measured): lmcore.generation.fill_accuracy
 
     @property
     def val_ppl(self) -> float:
@@ -142,12 +144,19 @@ class Checkpoint:
     def best_val_bpc(self) -> float | None:
         return self.bits_per_char(self.best_val_loss)
 
+    @property
+    def best_fill(self) -> tuple[float | None, float | None]:
+        """The highest top-1 and top-5 fill accuracy over the evaluations (None: never measured)."""
+        return (max((h.fill_top1 for h in self.history if h.fill_top1 is not None), default=None),
+                max((h.fill_top5 for h in self.history if h.fill_top5 is not None), default=None))
+
     def summary(self) -> dict:
         return {
             "name": self.name, "arch": self.model.arch, "impl": self.model.get("impl", "fused"), "preset": self.preset,
             "params": self.params, "corpus": self.corpus.name, "tokens": self.tokenizer.level,
             "step": self.step, "best_val_loss": self.best_val_loss, "best_val_ppl": self.best_val_ppl,
-            "best_val_bpc": self.best_val_bpc, "elapsed": self.elapsed,
+            "best_val_bpc": self.best_val_bpc, "best_val_fill_top1": self.best_fill[0],
+            "best_val_fill_top5": self.best_fill[1], "elapsed": self.elapsed,
             "tokens_per_s": next((h.tokens_per_s for h in reversed(self.history) if h.tokens_per_s), None),
             "device": self.device, "updated": self.updated,
         }
@@ -210,6 +219,9 @@ class Checkpoint:
             if f is not None and not _FILE_RE.match(f):
                 raise CheckpointError(f"files names {f[:80]!r}, not a file of this folder")
         history = [from_mapping(EvalPoint, h, f"history[{i}]") for i, h in enumerate(_list(d, "history"))]
+        for i, h in enumerate(history):
+            if any(v is not None and not 0 <= v <= 1 for v in (h.fill_top1, h.fill_top5)):
+                raise CheckpointError(f"history[{i}]'s fill accuracy must be a fraction in [0, 1]")
         curve = _list(d, "curve")
         for i, pt in enumerate(curve):
             if not (isinstance(pt, list) and len(pt) in (2, 3)):

@@ -23,7 +23,7 @@ from .. import paths
 
 from . import safetensors_header
 from .checkpoint import Checkpoint, CheckpointError, Files
-from ..errors import SaveError, StoreError
+from ..errors import ConfigError, SaveError, StoreError
 from .files import BadFile, atomic_path, open_regular, parse_json, read_json, write_json
 from ..safe_text import visible, visible_line
 
@@ -67,12 +67,23 @@ class ModelEntry:
         return dict(self.checkpoint.summary(), name=self.name, ok=True, reason="")
 
 
-def leaderboard(entries, corpus: str | None = None) -> list[dict]:
-    """Summaries of the usable models (of one corpus, or of each), best first by validation bits per
-    character within their corpus (the one measure that compares character, word and subword models);
-    those without it come last. ``rank`` counts within the corpus."""
+RANKINGS = ("bpc", "fill")  # what a leaderboard ranks by
+
+
+def leaderboard(entries, corpus: str | None = None, by: str = "bpc") -> list[dict]:
+    """Summaries of the usable models (of one corpus, or of each), best first within their corpus: by
+    validation bits per character (``by="bpc"``: the one measure that compares character, word and
+    subword models), or by top-1 fill accuracy on the validation text's fixed blanks (``by="fill"``,
+    highest first; comparable between models of the same tokens). Those without the measure come
+    last. ``rank`` counts within the corpus."""
+    if by not in RANKINGS:
+        raise ConfigError(f"unknown ranking {by!r}: rank by {' or '.join(RANKINGS)}")
     rows = [e.summary() for e in entries if e.ok and (corpus is None or e.summary()["corpus"] == corpus)]
-    rows.sort(key=lambda r: (r["corpus"], r["best_val_bpc"] is None, r["best_val_bpc"] or 0.0, r["name"]))
+    if by == "fill":
+        rows.sort(key=lambda r: (r["corpus"], r["best_val_fill_top1"] is None, -(r["best_val_fill_top1"] or 0.0),
+                                 r["name"]))
+    else:
+        rows.sort(key=lambda r: (r["corpus"], r["best_val_bpc"] is None, r["best_val_bpc"] or 0.0, r["name"]))
     for i, r in enumerate(rows):
         r["rank"] = 1 if i == 0 or rows[i - 1]["corpus"] != r["corpus"] else rows[i - 1]["rank"] + 1
     return rows

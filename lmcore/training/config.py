@@ -48,6 +48,7 @@ class TrainConfig:
     val_fraction: float | None = None
     log_every: int | None = None
     sample_tokens: int | None = None
+    fill_eval: bool | None = None     # fill accuracy at each evaluation (default: for models that fill both ways)
 
     def given(self) -> dict:
         """The fields that were set."""
@@ -60,12 +61,14 @@ class TrainConfig:
         recipe = family(arch).preset(arch, "small" if preset == "auto" else preset)["train"]  # auto: over small
         c = replace(self)
         for f in fields(c):
-            if getattr(c, f.name) is None and f.name not in ("steps", "minutes", "warmup", "sampling"):
+            if getattr(c, f.name) is None and f.name not in ("steps", "minutes", "warmup", "sampling", "fill_eval"):
                 setattr(c, f.name, recipe.get(f.name, DEFAULTS[f.name]))
         if c.steps is None and c.minutes is None:
             c.steps = recipe.get("steps", DEFAULTS["steps"])
         if c.sampling is None:
             c.sampling = "sequential" if stateful else "random"
+        if c.fill_eval is None:  # scoring a forward model's candidates costs more than its validation loss
+            c.fill_eval = family(arch).fills_both_ways
         return c.validate(stateful)
 
     def overlaid(self, given: "TrainConfig") -> "TrainConfig":

@@ -8,7 +8,7 @@ import torch
 from . import distributed
 from ..events import EvalEvent
 from ..store.checkpoint import EvalPoint, ppl
-from .evaluation import EVAL_CAP, evaluate, sample_text
+from .evaluation import EVAL_CAP, evaluate, fill_point, sample_text
 from .job import Job
 from .saving import STATE_BATCH_DIM, resume_state
 
@@ -35,15 +35,18 @@ class EvalAndSave:
                        max_tokens=cfg.eval_tokens or EVAL_CAP)
         if not math.isfinite(val):
             raise FloatingPointError("the validation loss is not finite")
+        top1, top5 = fill_point(j.model, self.val_ids, cfg.fill_eval)
         now = clock.elapsed()  # tokens/s of the run so far (not of the last interval, which an evaluation slows)
         run_rate = (step - r.run_start_step) * cfg.batch_size * cfg.seq_len / max(now - r.run_start_elapsed, 1e-9)
         ck.history.append(EvalPoint(step=step, val_loss=val, elapsed=round(now, 3),
                                     train_loss=train_loss if math.isfinite(train_loss) else None,
-                                    lr=lr, tokens_per_s=round(run_rate, 1), bits_per_char=ck.bits_per_char(val)))
+                                    lr=lr, tokens_per_s=round(run_rate, 1), bits_per_char=ck.bits_per_char(val),
+                                    fill_top1=top1, fill_top5=top5))
         improved = val < self.best
         self.best = min(self.best, val)
         ck.step, ck.elapsed, ck.best_val_loss = step, clock.elapsed(), self.best
         resume = resume_state(step, j.model, self.opt, cfg, r.device, whole, clock)
         j.saver.save(ck, j.model.state_dict() if improved else None, resume)
         sample, greedy = sample_text(j.model, r.vocab, r.tokenizer, r.val_ids, cfg.sample_tokens, cfg.seed + step)
-        j.emit(EvalEvent(step, val, ppl(val), self.best, ppl(self.best), improved, sample, clock.elapsed(), greedy))
+        j.emit(EvalEvent(step, val, ppl(val), self.best, ppl(self.best), improved, sample, clock.elapsed(), greedy,
+                         top1, top5))

@@ -53,6 +53,18 @@ def evaluate(model: LanguageModel, ids: torch.Tensor, seq_len: int, batch_size: 
     return total / count
 
 
+def fill_point(model: LanguageModel, val_ids: torch.Tensor, on: bool) -> tuple[float | None, float | None]:
+    """(top-1, top-5) fill accuracy on the validation text's fixed blanks (lmcore.generation.fill_accuracy),
+    when ``on`` (TrainConfig.fill_eval) and the model can fill; (None, None) otherwise or when the text is
+    too short for a blank."""
+    if not on or model.family.cannot_fill(model.config):
+        return None, None
+    from ..generation.fill_accuracy import fill_accuracy
+
+    acc = fill_accuracy(model, val_ids)
+    return (acc.top1, acc.top5) if acc else (None, None)
+
+
 def unigram_loss(train_ids: torch.Tensor, val_ids: torch.Tensor, vocab_size: int) -> float:
     """Cross-entropy of the add-one unigram distribution: the floor any model must beat."""
     counts = torch.ones(vocab_size, dtype=torch.float64)

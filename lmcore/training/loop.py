@@ -71,8 +71,10 @@ def train_by_gradients(job: Job) -> DoneEvent | FailedEvent:
     if step > step0 and job.saver.saved_step != step:
         evaluate_and_save(step, carry, log.last, lr)
     best = evaluate_and_save.best
+    top1, top5 = job.ck.best_fill
     return job.end(DoneEvent(reason, step, best, ppl(best), clock.elapsed(), log.rate(step),
-                             steps_trained=step - step0, saved=job.saver.saved_step is not None))
+                             steps_trained=step - step0, saved=job.saver.saved_step is not None,
+                             best_val_fill_top1=top1, best_val_fill_top5=top5))
 
 
 def network(model: LanguageModel, cfg: TrainConfig, device: torch.device, ranks: Ranks, step0: int):
