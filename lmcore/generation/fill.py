@@ -182,32 +182,40 @@ def model_device(model) -> torch.device:
 def scored_probs(model, left: list[int], right: list[int], device) -> torch.Tensor:
     """P(w | left) P(right | left, w) over the forward model's top SCORED candidates, renormalised (the
     plain next-token distribution when nothing follows the blank)."""
-    v = model.config.vocab_size
-    if left:
-        logits, _ = model(torch.tensor([left], device=device))
-        prior = torch.log_softmax(logits[0, -1].float(), -1)
-        if not right:
+    def row(ids: list[int]) -> torch.Tensor:
+        return torch.tensor([ids], dtype=torch.long, device=device).view(1, len(ids))
+
+    return scored_rows(model, row(left), row(right))[0]
+
+
+def scored_rows(model, left: torch.Tensor, right: torch.Tensor) -> torch.Tensor:
+    """:func:`scored_probs` of several blanks at once: ``left`` (blanks, l) and ``right`` (blanks, r) the
+    token ids around each blank; (blanks, vocab) probabilities. The candidate texts of all the blanks are
+    scored together, CHUNK at a time."""
+    v, (b, n_left), device = model.config.vocab_size, left.shape, left.device
+    if n_left:
+        logits, _ = model(left)
+        prior = torch.log_softmax(logits[:, -1].float(), -1)
+        if not right.shape[1]:
             return prior.exp()
         cands = torch.topk(prior, min(SCORED, v)).indices
     else:  # nothing before the blank: every token, equally likely until the right side is read
-        prior = torch.full((v,), -math.log(v), device=device)
-        if not right:
+        prior = torch.full((b, v), -math.log(v), device=device)
+        if not right.shape[1]:
             return prior.exp()
-        cands = torch.arange(v, device=device)
-    scores = torch.cat([_right_logprob(model, left, right, c) for c in cands.split(CHUNK)]) + prior[cands]
-    out = torch.zeros(v, device=device)
-    out[cands] = torch.softmax(scores, -1)
-    return out
+        cands = torch.arange(v, device=device).expand(b, v)
+    k = cands.shape[1]
+    seqs = torch.cat([left.repeat_interleave(k, 0), cands.reshape(-1, 1), right.repeat_interleave(k, 0)], 1)
+    right_logp = torch.cat([_right_logprob(model, n_left, chunk) for chunk in seqs.split(CHUNK)]).view(b, k)
+    out = torch.zeros(b, v, device=device)
+    return out.scatter_(1, cands, torch.softmax(right_logp + prior.gather(1, cands), -1))
 
 
-def _right_logprob(model, left: list[int], right: list[int], cands: torch.Tensor) -> torch.Tensor:
-    """log P(right | left, w) for each candidate w."""
-    n = len(cands)
-    seqs = torch.cat([torch.tensor([left], device=cands.device).expand(n, -1).long(), cands[:, None].long(),
-                      torch.tensor([right], device=cands.device).expand(n, -1).long()], 1)
+def _right_logprob(model, n_left: int, seqs: torch.Tensor) -> torch.Tensor:
+    """log P(right | left, w) of each row of ``seqs``: left (``n_left`` tokens), the candidate w, right."""
     logits, _ = model(seqs[:, :-1])
-    logp = torch.log_softmax(logits[:, len(left):].float(), -1)
-    return logp.gather(-1, seqs[:, len(left) + 1:, None]).squeeze(-1).sum(-1)
+    logp = torch.log_softmax(logits[:, n_left:].float(), -1)
+    return logp.gather(-1, seqs[:, n_left + 1:, None]).squeeze(-1).sum(-1)
 
 
 def fill(store, name: str, text: str, top: int = 5, device: str = "cpu") -> FillResult:

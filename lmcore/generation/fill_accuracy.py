@@ -15,11 +15,12 @@ context window is shorter), as :mod:`lmcore.generation.fill` fills one blank:
 from __future__ import annotations
 
 from dataclasses import dataclass
-
-import torch
+from typing import TYPE_CHECKING
 
 from ..errors import ConfigError
-from .fill import both_ways_probs, model_device, scored_probs
+
+if TYPE_CHECKING:  # torch is imported when a model is measured: the command line's help reads the constants
+    import torch
 
 EVERY = 7          # every 7th token is a blank
 LEFT = 24          # tokens read before a blank (at most)
@@ -27,6 +28,7 @@ RIGHT = 8          # tokens read after it (at most)
 FIRST = LEFT       # the first blank: the first position with LEFT tokens before it
 MAX_BLANKS = 200   # blanks measured at each evaluation point (a forward model scores 100 texts a blank)
 BATCH = 256        # blanks a both-ways model reads in one pass
+SCORED_TOGETHER = 16  # blanks whose candidate texts a forward model scores together
 TOP = 5            # top-5 accuracy
 BOTH_WAYS, SCORING = "both ways", "scoring"  # how the model filled (FillAccuracy.method)
 
@@ -68,6 +70,10 @@ def fill_accuracy(model, ids: torch.Tensor, max_blanks: int = MAX_BLANKS) -> Fil
     """Top-1 and top-5 fill accuracy of ``model`` (a LanguageModel) on the fixed blanks of ``ids`` (1-D token
     ids, the validation split); None when the text is too short for one blank. ConfigError for a model
     that cannot fill."""
+    import torch
+
+    from .fill import model_device
+
     problem = model.family.cannot_fill(model.config)
     if problem:
         raise ConfigError(f"a {model.family.describe(model.config)} model cannot fill blanks: {problem}")
@@ -97,6 +103,10 @@ def _rank_of_truth(probs: torch.Tensor, truth: torch.Tensor) -> torch.Tensor:
 
 
 def _both_ways_hits(model, ids: torch.Tensor, positions: list[int], left: int, right: int) -> torch.Tensor:
+    import torch
+
+    from .fill import both_ways_probs
+
     out = []
     for i in range(0, len(positions), BATCH):
         at = torch.tensor(positions[i: i + BATCH], device=ids.device)
@@ -106,8 +116,14 @@ def _both_ways_hits(model, ids: torch.Tensor, positions: list[int], left: int, r
 
 
 def _scored_hits(model, ids: torch.Tensor, positions: list[int], left: int, right: int) -> torch.Tensor:
+    import torch
+
+    from .fill import scored_rows
+
     out = []
-    for p in positions:
-        probs = scored_probs(model, ids[p - left: p].tolist(), ids[p + 1: p + 1 + right].tolist(), ids.device)
-        out.append(_rank_of_truth(probs[None], ids[p: p + 1]).cpu())
+    for i in range(0, len(positions), SCORED_TOGETHER):
+        at = torch.tensor(positions[i: i + SCORED_TOGETHER], device=ids.device)
+        probs = scored_rows(model, ids[at[:, None] + torch.arange(-left, 0, device=ids.device)],
+                            ids[at[:, None] + torch.arange(1, right + 1, device=ids.device)])
+        out.append(_rank_of_truth(probs, ids[at]).cpu())
     return torch.cat(out)

@@ -1,0 +1,51 @@
+"""``lmcore evaluate NAME [--corpus C | --file F] [--fill] [--json]``: a saved model's loss, perplexity and
+bits per character on its validation split (or another text), its fill accuracy with ``--fill``, and its
+task's metrics."""
+from __future__ import annotations
+
+from .output import _out, _v
+
+
+def add_parser(sub) -> None:
+    from ..generation.fill_accuracy import EVERY, LEFT, MAX_BLANKS, RIGHT
+
+    e = sub.add_parser("evaluate", help="measure a saved model: loss, perplexity, bits per character, fill accuracy")
+    e.set_defaults(handler=cmd_evaluate)
+    e.add_argument("name")
+    where = e.add_mutually_exclusive_group()
+    where.add_argument("--corpus", help="the validation split of another corpus (registry name or path) "
+                       "instead of the model's own")
+    where.add_argument("--file", help="a whole text file instead of the model's validation split")
+    e.add_argument("--fill", action="store_true",
+                   help=f"also fill accuracy (top-1, top-5): every {EVERY}th token blanked, each alone, the "
+                   f"model reading {LEFT} tokens before it and {RIGHT} after; the same blanks as training "
+                   f"measures. Forward models score their top 100 candidates at each blank with the text after "
+                   f"it (slower)")
+    e.add_argument("--blanks", type=int, default=MAX_BLANKS,
+                   help=f"with --fill: blanks measured, spread over the text (default {MAX_BLANKS}, as at each "
+                   f"evaluation of training; 0: all of them)")
+    e.add_argument("--device", default="cpu")
+    e.add_argument("--threads", default=None, metavar="N|auto",
+                   help="CPU threads (default auto: the cores other programs leave free)")
+    e.add_argument("--json", action="store_true", help="one JSON object: the measures")
+
+
+def cmd_evaluate(args) -> int:
+    from ..device import pick_device
+    from ..generation.fill_accuracy import EVERY
+    from ..training.evaluate_model import evaluate
+
+    ev = evaluate(args.name, corpus=args.corpus, file=args.file, fill=args.fill, blanks=args.blanks,
+                  home=args.home, device=str(pick_device(args.device)), threads=args.threads)
+    if args.json:
+        _out({"event": "evaluate", **ev.to_dict()})
+        return 0
+    bpc = f", {ev.bpc:.4f} bits per character" if ev.bpc is not None else ""
+    print(f"{_v(ev.name)} on {_v(ev.text)} ({ev.tokens:,} tokens): loss {ev.loss:.4f}, perplexity {ev.ppl:.3f}{bpc}")
+    if ev.fill is not None:
+        f = ev.fill
+        print(f"fill ({f.method}, {f.blanks:,} blanks, every {EVERY}th token): top-1 {100 * f.top1:.1f}%, "
+              f"top-5 {100 * f.top5:.1f}%")
+    for k, v in ev.tasks.items():
+        print(f"{_v(k)}: {_v(v)}")
+    return 0
