@@ -46,10 +46,11 @@ def _fractions(ranks: list[int]) -> tuple[float, float]:
     return sum(r < 1 for r in ranks) / len(ranks), sum(r < 5 for r in ranks) / len(ranks)
 
 
-def test_a_forward_model_equals_brute_force_scoring_of_every_token():
+@pytest.mark.parametrize("arch", ["lstm", "transformer"])  # the left side read once and carried; read again
+def test_a_forward_model_equals_brute_force_scoring_of_every_token(arch):
     """Fewer than 100 tokens: every one is a candidate, scored log P(w | left) + log P(right | left, w), each
     text read alone by the model."""
-    gen = factories.generator("lstm")
+    gen = factories.generator(arch)
     ids = torch.tensor(gen.vocab[gen.tokenizer.tokenize(factories.TEXT)])[:400]
     ranks = []
     for p in blank_positions(len(ids)):

@@ -191,10 +191,12 @@ def scored_probs(model, left: list[int], right: list[int], device) -> torch.Tens
 def scored_rows(model, left: torch.Tensor, right: torch.Tensor) -> torch.Tensor:
     """:func:`scored_probs` of several blanks at once: ``left`` (blanks, l) and ``right`` (blanks, r) the
     token ids around each blank; (blanks, vocab) probabilities. The candidate texts of all the blanks are
-    scored together, CHUNK at a time."""
+    scored together, CHUNK at a time; a model that carries a state reads each left side once and every
+    candidate of it continues from that state."""
     v, (b, n_left), device = model.config.vocab_size, left.shape, left.device
+    state = None
     if n_left:
-        logits, _ = model(left)
+        logits, state = model(left)
         prior = torch.log_softmax(logits[:, -1].float(), -1)
         if not right.shape[1]:
             return prior.exp()
@@ -205,17 +207,31 @@ def scored_rows(model, left: torch.Tensor, right: torch.Tensor) -> torch.Tensor:
             return prior.exp()
         cands = torch.arange(v, device=device).expand(b, v)
     k = cands.shape[1]
-    seqs = torch.cat([left.repeat_interleave(k, 0), cands.reshape(-1, 1), right.repeat_interleave(k, 0)], 1)
-    right_logp = torch.cat([_right_logprob(model, n_left, chunk) for chunk in seqs.split(CHUNK)]).view(b, k)
+    seqs = torch.cat([cands.reshape(-1, 1), right.repeat_interleave(k, 0)], 1)  # each candidate, then the right
+    start = 0
+    if not (model.stateful and n_left):  # read the left side again before each candidate
+        seqs, start, state = torch.cat([left.repeat_interleave(k, 0), seqs], 1), n_left, None
+    rows = torch.arange(b * k, device=device).split(CHUNK)
+    right_logp = torch.cat([_right_logprob(model, start, seqs[r], _state_rows(state, r // k)) for r in rows])
     out = torch.zeros(b, v, device=device)
-    return out.scatter_(1, cands, torch.softmax(right_logp + prior.gather(1, cands), -1))
+    return out.scatter_(1, cands, torch.softmax(right_logp.view(b, k) + prior.gather(1, cands), -1))
 
 
-def _right_logprob(model, n_left: int, seqs: torch.Tensor) -> torch.Tensor:
-    """log P(right | left, w) of each row of ``seqs``: left (``n_left`` tokens), the candidate w, right."""
-    logits, _ = model(seqs[:, :-1])
-    logp = torch.log_softmax(logits[:, n_left:].float(), -1)
-    return logp.gather(-1, seqs[:, n_left + 1:, None]).squeeze(-1).sum(-1)
+def _state_rows(state, rows: torch.Tensor):
+    """The carried state of the blanks ``rows`` ((layers, batch, hidden) tensors: batch is dimension 1)."""
+    if state is None:
+        return None
+    if isinstance(state, torch.Tensor):
+        return state.index_select(1, rows)
+    return type(state)(s.index_select(1, rows) for s in state)
+
+
+def _right_logprob(model, start: int, seqs: torch.Tensor, state=None) -> torch.Tensor:
+    """log P(right | left, w) of each row of ``seqs``: its first ``start`` tokens the left side (or none:
+    ``state`` has read it), then the candidate w, then the right side."""
+    logits, _ = model(seqs[:, :-1], state)
+    logp = torch.log_softmax(logits[:, start:].float(), -1)
+    return logp.gather(-1, seqs[:, start + 1:, None]).squeeze(-1).sum(-1)
 
 
 def fill(store, name: str, text: str, top: int = 5, device: str = "cpu") -> FillResult:
