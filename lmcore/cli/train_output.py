@@ -86,10 +86,10 @@ class StopSignals:
 
 
 def fill_words(top1: float | None, top5: float | None, best: str = "") -> str:
-    """", fill top-1 41.5% top-5 63.0%" (", best fill ..." with ``best``), or "" when not measured."""
+    """", fill: top-1 41.5%, top-5 63.0%" (", best fill: ..." with ``best``), or "" when not measured."""
     if top1 is None or top5 is None:
         return ""
-    return f", {best}fill top-1 {100 * top1:.1f}% top-5 {100 * top5:.1f}%"
+    return f", {best}fill: top-1 {100 * top1:.1f}%, top-5 {100 * top5:.1f}%"
 
 
 class JsonRender:
@@ -154,8 +154,9 @@ class HumanRender:
                 self.console.print(info)
         elif ev.kind == "eval":
             star = " (best, saved)" if ev.improved else ""
-            self.console.print(f"step {ev.step:,}: validation loss {ev.val_loss:.4f}, perplexity {ev.val_ppl:.3f}"
-                               f"{fill_words(ev.fill_top1, ev.fill_top5)}{star}")
+            self.console.print(f"step {ev.step:,}: validation loss {ev.val_loss:.4f}, perplexity {ev.val_ppl:.3f}{star}")
+            if ev.fill_top1 is not None:
+                self.console.print("  fill" + fill_words(ev.fill_top1, ev.fill_top5)[len(", fill"):], highlight=False)
             if ev.sample:
                 self.console.print("  sample: " + repr(ev.sample[:160]), markup=False, highlight=False)
                 self.console.print("  greedy: " + repr(ev.greedy[:160]), markup=False, highlight=False)
