@@ -82,17 +82,32 @@ def fill_accuracy(model, ids: torch.Tensor, max_blanks: int = MAX_BLANKS) -> Fil
         return None
     both = model.family.fills_both_ways
     device = model_device(model)
-    ids = ids.to(device).long()
     was_training = model.training
     model.eval()
     try:
         with torch.inference_mode():
-            ranks = (_both_ways_hits if both else _scored_hits)(model, ids, positions, *reach(model))
+            ranks = (_both_ways_hits if both else _scored_hits)(model, _Windows(ids, device), positions,
+                                                                 *reach(model))
     finally:
         model.train(was_training)
     n = len(positions)
     return FillAccuracy(float((ranks < 1).sum()) / n, float((ranks < TOP).sum()) / n, n,
                         BOTH_WAYS if both else SCORING)
+
+
+class _Windows:
+    """The tokens around blanks, cut from the text where it lies (in its compact dtype) and sent to the
+    model's device as int64: the whole text is never copied."""
+
+    def __init__(self, ids: torch.Tensor, device):
+        self.ids, self.device = ids, device
+
+    def __call__(self, at: list[int], lo: int, hi: int) -> torch.Tensor:
+        """(len(at), hi - lo): the tokens at p + lo .. p + hi - 1 for each p of ``at``."""
+        import torch
+
+        index = torch.tensor(at, device=self.ids.device)[:, None] + torch.arange(lo, hi, device=self.ids.device)
+        return self.ids[index].to(self.device).long()
 
 
 def _rank_of_truth(probs: torch.Tensor, truth: torch.Tensor) -> torch.Tensor:
@@ -102,28 +117,27 @@ def _rank_of_truth(probs: torch.Tensor, truth: torch.Tensor) -> torch.Tensor:
     return (probs >= p).sum(-1) - 1
 
 
-def _both_ways_hits(model, ids: torch.Tensor, positions: list[int], left: int, right: int) -> torch.Tensor:
+def _both_ways_hits(model, text: _Windows, positions: list[int], left: int, right: int) -> torch.Tensor:
     import torch
 
     from .fill import both_ways_probs
 
     out = []
     for i in range(0, len(positions), BATCH):
-        at = torch.tensor(positions[i: i + BATCH], device=ids.device)
-        rows = ids[at[:, None] + torch.arange(-left, right + 1, device=ids.device)]
-        out.append(_rank_of_truth(both_ways_probs(model, rows, left), ids[at]).cpu())
+        at = positions[i: i + BATCH]
+        probs = both_ways_probs(model, text(at, -left, right + 1), left)
+        out.append(_rank_of_truth(probs, text(at, 0, 1)[:, 0]).cpu())
     return torch.cat(out)
 
 
-def _scored_hits(model, ids: torch.Tensor, positions: list[int], left: int, right: int) -> torch.Tensor:
+def _scored_hits(model, text: _Windows, positions: list[int], left: int, right: int) -> torch.Tensor:
     import torch
 
     from .fill import scored_rows
 
     out = []
     for i in range(0, len(positions), SCORED_TOGETHER):
-        at = torch.tensor(positions[i: i + SCORED_TOGETHER], device=ids.device)
-        probs = scored_rows(model, ids[at[:, None] + torch.arange(-left, 0, device=ids.device)],
-                            ids[at[:, None] + torch.arange(1, right + 1, device=ids.device)])
-        out.append(_rank_of_truth(probs, ids[at]).cpu())
+        at = positions[i: i + SCORED_TOGETHER]
+        probs = scored_rows(model, text(at, -left, 0), text(at, 1, right + 1))
+        out.append(_rank_of_truth(probs, text(at, 0, 1)[:, 0]).cpu())
     return torch.cat(out)
