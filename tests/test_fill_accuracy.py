@@ -155,6 +155,8 @@ def test_the_leaderboard_ranks_by_fill(trained, capsys):
     assert "fill accuracy" in out and "%" in out
     with pytest.raises(ConfigError):
         lmcore.leaderboard([], by="speed")
+    assert main(["--home", str(trained), "models", "--by", "fill"]) == 1
+    assert "--corpus" in capsys.readouterr().err
 
 
 def test_a_fill_accuracy_outside_zero_to_one_is_a_damaged_model():

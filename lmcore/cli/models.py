@@ -61,6 +61,10 @@ def cmd_models(args) -> int:
             if plotted:
                 print(f"{'plot':14s} {_v(str(plotted))}")
         return 0
+    if args.by != "bpc" and not args.corpus:
+        from ..errors import ConfigError
+
+        raise ConfigError(f"--by {args.by} ranks the models of one corpus: give --corpus NAME")
     entries = store.list()
     if args.corpus:
         return _leaderboard(args, store, entries)
@@ -114,7 +118,7 @@ def _leaderboard(args, store, entries) -> int:
         fill = f"{100 * r['best_val_fill_top1']:.1f}%" if r["best_val_fill_top1"] is not None else "-"
         cells.append([str(r["rank"]), escape(_v(r["name"])), r["arch"], r["tokens"], f"{r['params']:,}", bpc, ppl,
                       fill, f"{mins}:{secs:02d}", rate, escape(_v(r["device"]).split(" (")[0])])
-    by = ("top-1 fill accuracy on the validation text's blanks (fill)" if args.by == "fill" else
+    by = ("top-1 fill accuracy (fill)" if args.by == "fill" else
           "validation bits per character (bpc)")
     print_named_table(("#", "name", "arch", "tokens", "params", "bpc", "ppl", "fill", "time", "tok/s", "device"),
                       cells, name_col=1, title=f"trained on {escape(_v(args.corpus))}: best first by {by}; ppl is "
