@@ -78,7 +78,7 @@ def test_another_corpus_or_a_whole_file(home, capsys):
     assert rc == 0 and got["text"] == "the validation split of other" and got["loss"] > 0
     rc, out, _ = run(capsys, home, "fw", "--file", str(home / "other.txt"), "--json")
     whole = last_json(out)
-    assert rc == 0 and whole["text"] == "the file other" and whole["tokens"] > got["tokens"]
+    assert rc == 0 and whole["text"] == "the file other.txt" and whole["tokens"] > got["tokens"]
 
 
 def _one_line_error(rc, out, err, says):

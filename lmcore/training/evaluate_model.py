@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 
 from ..errors import ConfigError
-from ..generation.fill_accuracy import MAX_BLANKS, FillAccuracy
+from ..generation.fill_accuracy import LEFT, MAX_BLANKS, RIGHT, FillAccuracy
 from ..store.checkpoint import Checkpoint, ppl
 from ..device import flushing_denormals
 from .evaluation import EVAL_CAP
@@ -88,7 +88,8 @@ def evaluate(name: str, *, corpus: str | None = None, file: str | None = None, f
         finally:
             cores.close()
         if fill and acc is None:
-            raise ConfigError(f"{text.what} is too short for one blank: fill accuracy needs more text")
+            raise ConfigError(f"{text.what} is too short for one blank ({len(ids):,} tokens; a blank needs {LEFT} "
+                              f"before it and {RIGHT} after): fill accuracy needs more text")
         tokens = min(len(ids), (ck.train.eval_tokens or EVAL_CAP) + 1)
         return Evaluation(name, text.what, tokens, loss, _bpc(loss, ck, text), acc, task_metrics(ck, model, text))
 
@@ -129,6 +130,6 @@ def _text(store, ck: Checkpoint, name: str, corpus: str | None, file: str | None
     data = token_cache.tokens_for(store.home, src, sha1, ck.tokenizer, ck.vocab, ck.train.val_fraction)
     if file is not None:
         ids = data.file.ids[: data.file.count]
-        return _Text(ids, len(src.read()), f"the file {src.name}")
+        return _Text(ids, len(src.read()), f"the file {path.name}")
     what = "its validation split" if corpus is None else "the validation split"
     return _Text(data.val_ids, data.val_chars, f"{what} of {src.name}")
