@@ -65,6 +65,8 @@ def cmd_generate(args) -> int:
         settings = SamplingSettings(**{k: v for k, v in given.items() if v is not None}).validate()
     device = pick_device(args.device)
     gen = Generator.from_store(Store(args.home), args.name, device=str(device))
+    if gen.model.family.reads_pairs:  # an encoder–decoder answers the prompt as a source
+        return _reply(args, gen, prompt)
     stream = gen.stream(prompt, settings, unknown=args.unknown)
     note = stream.info.message()
     if args.json:
@@ -76,7 +78,7 @@ def cmd_generate(args) -> int:
     stop = threading.Event()
     stream.stop_event = stop
     if not args.json and not args.no_echo:
-        sys.stdout.write(_v(prompt))
+        sys.stdout.write(_v(getattr(stream, "prompt", prompt) or prompt))
     try:
         for tok in stream:
             if args.json:
@@ -95,6 +97,28 @@ def cmd_generate(args) -> int:
         else:
             print(f"beam {settings.beam}: log-probability {stream.logprob:.3f} over {n} tokens "
                   f"(score {stream.score:.4f})", file=sys.stderr)
+    return 0
+
+
+def _reply(args, gen, source: str) -> int:
+    """A pairs model's greedy reply to ``source``: the reply's text (with --json: its tokens and their
+    probabilities)."""
+    from ..generation.translate import reply
+
+    r = reply(gen.model, gen.vocab, gen.tokenizer, source, unknown=args.unknown)
+    note = r.info.message()
+    if args.json:
+        _out({"event": "prompt", "tokens": r.info.tokens, "unknown": r.info.unknown, "policy": r.info.policy,
+              "truncated": 0})
+        for i, (t, p) in enumerate(zip(r.tokens, r.probs)):
+            _out({"event": "token", "index": i, "text": t, "prob": round(p, 6)})
+        _out({"event": "reply", "text": r.text, "ended": r.ended})
+        return 0
+    if note:
+        print(f"note: {_v(note)}", file=sys.stderr)
+    print(_v(r.text))
+    if not r.ended:
+        print(f"note: the reply was cut at the model's limit of {gen.model.config.max_len} tokens", file=sys.stderr)
     return 0
 
 

@@ -102,6 +102,8 @@ class JsonRender:
             d.update(reason=result.reason, saved=result.saved, steps_trained=result.steps_trained,
                      best_val_loss=result.best_val_loss, best_val_ppl=result.best_val_ppl,
                      elapsed=round(result.elapsed, 3), tokens_per_s=round(result.tokens_per_s, 1))
+            if result.best_val_bleu is not None:  # a pairs model
+                d.update(best_val_bleu=result.best_val_bleu, best_val_exact=result.best_val_exact)
         else:
             d["error"] = result.message
         _out(d)
@@ -146,8 +148,13 @@ class HumanRender:
                 self.console.print(info)
         elif ev.kind == "eval":
             star = " (best, saved)" if ev.improved else ""
-            self.console.print(f"step {ev.step:,}: validation loss {ev.val_loss:.4f}, perplexity {ev.val_ppl:.3f}{star}")
-            if ev.sample:
+            pairs = (f", BLEU {ev.bleu:.3f} (corpus {ev.corpus_bleu:.3f}), exact match {ev.exact:.1%}"
+                     if ev.bleu is not None else "")
+            self.console.print(f"step {ev.step:,}: validation loss {ev.val_loss:.4f}, perplexity {ev.val_ppl:.3f}"
+                               f"{pairs}{star}")
+            if ev.sample and ev.bleu is not None:  # a pairs model: a validation source and its reply
+                self.console.print("  reply: " + repr(ev.sample[:160]), markup=False, highlight=False)
+            elif ev.sample:
                 self.console.print("  sample: " + repr(ev.sample[:160]), markup=False, highlight=False)
                 self.console.print("  greedy: " + repr(ev.greedy[:160]), markup=False, highlight=False)
         elif ev.kind == "failed":
@@ -166,6 +173,8 @@ class HumanRender:
             return 1
         print(f"{how} at step {result.step:,} ({result.steps_trained:,} steps this run): best validation perplexity "
               f"{result.best_val_ppl:.3f} (loss {result.best_val_loss:.4f}), {result.tokens_per_s:,.0f} tokens/s.")
+        if result.best_val_bleu is not None:
+            print(f"best validation BLEU {result.best_val_bleu:.3f}, exact match {result.best_val_exact:.1%}.")
         print(f"saved as '{self.name}' in {_v(store.root)}. Generate: lmcore generate {self.name} --prompt \"…\"")
         if result.reason == "stopped":
             print(f"continue with: lmcore train {self.name} --resume")

@@ -51,6 +51,7 @@ class CorpusRef:
     val_tokens: int = 0
     val_chars: int = 0           # characters of the validation text (bits per character; 0: not known)
     encoding: str | None = None  # the text encoding a file was read with (None: UTF-8), read with again
+    pairs_seed: int | None = None  # a pairs corpus: the seed of the fixed shuffle that split it
 
     def argument(self) -> str:
         """What to pass to ``corpus.load`` to get the same text again."""
@@ -66,6 +67,10 @@ class EvalPoint:
     lr: float | None = None
     tokens_per_s: float | None = None
     bits_per_char: float | None = None  # the same loss per character of validation text, in bits
+    # pairs models (encoder–decoders): the greedy replies to the validation sources, as fractions in [0, 1]
+    bleu: float | None = None           # the chapter's BLEU per sentence, averaged
+    corpus_bleu: float | None = None    # sacrebleu's corpus BLEU
+    exact: float | None = None          # replies equal to their reference
 
     @property
     def val_ppl(self) -> float:
@@ -139,6 +144,16 @@ class Checkpoint:
         return None
 
     @property
+    def best_val_bleu(self) -> float | None:
+        """A pairs model's best chapter BLEU over its evaluations (None for language models)."""
+        return max((h.bleu for h in self.history if h.bleu is not None), default=None)
+
+    @property
+    def best_val_exact(self) -> float | None:
+        """A pairs model's best exact-match fraction over its evaluations (None for language models)."""
+        return max((h.exact for h in self.history if h.exact is not None), default=None)
+
+    @property
     def best_val_bpc(self) -> float | None:
         return self.bits_per_char(self.best_val_loss)
 
@@ -150,6 +165,8 @@ class Checkpoint:
             "best_val_bpc": self.best_val_bpc, "elapsed": self.elapsed,
             "tokens_per_s": next((h.tokens_per_s for h in reversed(self.history) if h.tokens_per_s), None),
             "device": self.device, "updated": self.updated,
+            **({"best_val_bleu": self.best_val_bleu, "best_val_exact": self.best_val_exact}
+               if self.best_val_bleu is not None else {}),
         }
 
     # ------------------------------------------------------------ JSON
@@ -210,6 +227,10 @@ class Checkpoint:
             if f is not None and not _FILE_RE.match(f):
                 raise CheckpointError(f"files names {f[:80]!r}, not a file of this folder")
         history = [from_mapping(EvalPoint, h, f"history[{i}]") for i, h in enumerate(_list(d, "history"))]
+        for i, h in enumerate(history):
+            for k in ("bleu", "corpus_bleu", "exact"):
+                if getattr(h, k) is not None and not 0.0 <= getattr(h, k) <= 1.0:
+                    raise CheckpointError(f"history[{i}].{k} must be between 0 and 1")
         curve = _list(d, "curve")
         for i, pt in enumerate(curve):
             if not (isinstance(pt, list) and len(pt) in (2, 3)):

@@ -10,6 +10,8 @@ from ..events import EvalEvent
 from ..store.checkpoint import EvalPoint, ppl
 from .evaluation import EVAL_CAP, evaluate, sample_text
 from .job import Job
+from .pairs_eval import PairScores, evaluate_pairs
+from ..models.encdec import special_ids
 from .saving import STATE_BATCH_DIM, resume_state
 
 
@@ -31,19 +33,37 @@ class EvalAndSave:
             if not j.ranks.main:  # only rank 0 evaluates and saves
                 j.saver.saved_step = step
                 return
-        val = evaluate(j.model, self.val_ids, cfg.seq_len, autocast=j.autocast,
-                       max_tokens=cfg.eval_tokens or EVAL_CAP)
+        pairs = self._pairs() if r.pairs is not None else None
+        val = pairs.loss if pairs else evaluate(j.model, self.val_ids, cfg.seq_len, autocast=j.autocast,
+                                                max_tokens=cfg.eval_tokens or EVAL_CAP)
         if not math.isfinite(val):
             raise FloatingPointError("the validation loss is not finite")
         now = clock.elapsed()  # tokens/s of the run so far (not of the last interval, which an evaluation slows)
         run_rate = (step - r.run_start_step) * cfg.batch_size * cfg.seq_len / max(now - r.run_start_elapsed, 1e-9)
         ck.history.append(EvalPoint(step=step, val_loss=val, elapsed=round(now, 3),
                                     train_loss=train_loss if math.isfinite(train_loss) else None,
-                                    lr=lr, tokens_per_s=round(run_rate, 1), bits_per_char=ck.bits_per_char(val)))
+                                    lr=lr, tokens_per_s=round(run_rate, 1), bits_per_char=ck.bits_per_char(val),
+                                    **_scores(pairs)))
         improved = val < self.best
         self.best = min(self.best, val)
         ck.step, ck.elapsed, ck.best_val_loss = step, clock.elapsed(), self.best
         resume = resume_state(step, j.model, self.opt, cfg, r.device, whole, clock)
         j.saver.save(ck, j.model.state_dict() if improved else None, resume)
-        sample, greedy = sample_text(j.model, r.vocab, r.tokenizer, r.val_ids, cfg.sample_tokens, cfg.seed + step)
-        j.emit(EvalEvent(step, val, ppl(val), self.best, ppl(self.best), improved, sample, clock.elapsed(), greedy))
+        if pairs:  # a source and the model's reply to it
+            sample = greedy = f"{r.pairs.valid.texts[0][0]} → {pairs.replies[0]}" if pairs.replies else ""
+        else:
+            sample, greedy = sample_text(j.model, r.vocab, r.tokenizer, r.val_ids, cfg.sample_tokens, cfg.seed + step)
+        j.emit(EvalEvent(step, val, ppl(val), self.best, ppl(self.best), improved, sample, clock.elapsed(), greedy,
+                         **_scores(pairs)))
+
+    def _pairs(self) -> PairScores:
+        """A pairs model's scores on the validation pairs (the loss per target token, BLEU, exact match)."""
+        j, r = self.job, self.job.run
+        bos, eos = special_ids(r.vocab)
+        return evaluate_pairs(j.model, r.pairs.valid, r.vocab, r.tokenizer, bos, eos, r.cfg.batch_size,
+                              autocast=j.autocast)
+
+
+def _scores(pairs: PairScores | None) -> dict:
+    return {} if pairs is None else {"bleu": round(pairs.bleu, 6), "corpus_bleu": round(pairs.corpus_bleu, 6),
+                                     "exact": round(pairs.exact, 6)}

@@ -13,6 +13,7 @@ import torch
 
 from ..data import corpus as corpora
 from ..data import token_cache
+from ..data.pairs import SPLIT_SEED
 from ..store.checkpoint import Checkpoint, CorpusRef
 from ..data.batching import BatchStream
 from .evaluation import unigram_loss
@@ -23,6 +24,7 @@ from ..models.family import AUTO
 from ..store.model_store import Store
 from ..data.text import Tokenizer
 from ..data.token_cache import TokenData
+from ..data.pair_batches import PairData, PairStream, pair_data
 from .config import TrainConfig
 from ..data.vocab import Vocab
 
@@ -48,6 +50,7 @@ class PreparedRun:
     stream: BatchStream | None = None   # None for models trained by counting
     tokens: TokenData | None = None     # the ids the splits are views of (token_cache.TokenFile)
     auto_note: str = ""                 # preset auto: what it chose and why, in one line
+    pairs: PairData | None = None       # a pairs model's training and validation pairs (reads_pairs)
 
     @property
     def unigram(self) -> float:
@@ -68,7 +71,7 @@ def _tokens(store: Store, src: corpora.TextSource, sha1: str, tok: Tokenizer, vo
     return token_cache.tokens_for(store.home, src, sha1, tok, vocab, val_fraction, progress, stop)
 
 
-def _finish(run: PreparedRun) -> PreparedRun:
+def _finish(run: PreparedRun, source: corpora.TextSource) -> PreparedRun:
     """Checks that need the data: the model fits the vocabulary, one batch fits the text."""
     mc = run.model_cfg
     mc.vocab_size = len(run.vocab)
@@ -77,16 +80,48 @@ def _finish(run: PreparedRun) -> PreparedRun:
     if window is not None and cfg.seq_len > window:
         raise ConfigError(f"the sequence length ({cfg.seq_len}) is larger than the {mc.arch}'s context "
                           f"({window}): use --context {cfg.seq_len} or --seq-len {window}")
+    if mc.family.reads_pairs:
+        return _pairs(run, source)
     if mc.family.trainable:
         run.stream = BatchStream(run.train_ids, cfg.batch_size, cfg.seq_len, cfg.sampling, cfg.seed,
                                  trim=run.tokens.file.trim if run.tokens else None)
     return run
 
 
-def _corpus_ref(src: corpora.TextSource, sha1: str, data: TokenData) -> CorpusRef:
+def _pairs(run: PreparedRun, source: corpora.TextSource) -> PreparedRun:
+    """A pairs model's data: the corpus's pairs split (the fixed shuffle), encoded, in batches bucketed by
+    length; a note (one line, beside the auto preset's) for lines skipped and sources cut."""
+    from ..models.encdec import special_ids
+
+    if not getattr(source, "pairs", False):
+        raise ConfigError(f"corpus '{source.name}' is not a pairs corpus (source<TAB>target lines): a "
+                          f"{run.model_cfg.arch} model learns to answer sources with targets")
+    mc, cfg = run.model_cfg, run.cfg
+    data = pair_data(source.read(), run.tokenizer, run.vocab, int(mc.max_len), cfg.val_fraction)
+    bos, eos = special_ids(run.vocab)
+    run.pairs, run.train_ids, run.val_ids = data, data.train.ids, data.valid.ids
+    run.corpus = replace(run.corpus, pairs_seed=data.seed, train_tokens=len(data.train.ids),
+                         val_tokens=len(data.valid.ids))
+    run.auto_note = "; ".join(n for n in (run.auto_note, data.note) if n)
+    run.stream = PairStream(data.train.ids, data.train.spans, cfg.batch_size, bos, eos, cfg.seed)
+    return run
+
+
+def _corpus_ref(src: corpora.TextSource, sha1: str, data: TokenData, pairs_seed: int | None = None) -> CorpusRef:
     return CorpusRef(name=src.name, sha1=sha1, source=src.source, train_tokens=len(data.train_ids),
                      val_tokens=len(data.val_ids), val_chars=data.val_chars,
-                     encoding=None if src.codec == "utf-8" else src.codec)
+                     encoding=None if src.codec == "utf-8" else src.codec, pairs_seed=pairs_seed)
+
+
+def _decoder_pairs(src: corpora.TextSource, sha1: str, family, seed: int | None
+                   ) -> tuple[corpora.TextSource, str, int | None, str]:
+    """A decoder-only model on a pairs corpus (``seed``: its split's, None when it is not one) reads each
+    pair as one ``source<TAB>target<NEWLINE>`` line, the validation pairs last: that text, its key in the
+    token cache, the seed, and the note on skipped lines. Other models and corpora: as they are."""
+    if seed is None or family.reads_pairs:
+        return src, sha1, None, ""
+    lines, read, split = corpora.pairs_lines_source(src, sha1, seed)
+    return lines, f"{sha1}+pairs-lines-{split.seed}", split.seed, read.note or ""
 
 
 def _downloading(progress: Progress | None):
@@ -111,12 +146,15 @@ def prepare_new(store: Store, name: str, model_cfg: ModelConfig, preset: str, gi
     device = pick_device(cfg.device)
     src = corpora.open_source(corpus, store.home, encoding=encoding, progress=_downloading(progress))
     sha1 = _sha1(store, src)
-    data = _tokens(store, src, sha1, tokenizer, None, cfg.val_fraction, progress, stop)
+    src, key, seed, pairs_note = _decoder_pairs(src, sha1, model_cfg.family, SPLIT_SEED if src.pairs else None)
+    data = _tokens(store, src, key, tokenizer, None, cfg.val_fraction, progress, stop)
     note = ""
     if preset == AUTO:
         model_cfg, cfg, note = _auto(store, model_cfg, given, cfg, data, device, src.name, given_options or {})
-    return _finish(PreparedRun(name, preset, model_cfg, cfg, data.tokenizer, data.vocab, _corpus_ref(src, sha1, data),
-                               data.train_ids, data.val_ids, device, tokens=data, auto_note=note))
+    ref = _corpus_ref(src, sha1, data, seed)
+    return _finish(PreparedRun(name, preset, model_cfg, cfg, data.tokenizer, data.vocab, ref, data.train_ids,
+                               data.val_ids, device, tokens=data,
+                               auto_note="; ".join(n for n in (note, pairs_note) if n)), src)
 
 
 def _auto(store: Store, mc: ModelConfig, given: TrainConfig, cfg: TrainConfig, data: TokenData,
@@ -174,8 +212,9 @@ def prepare_continue(store: Store, name: str, given: TrainConfig, corpus: str | 
     if sha1 != saved.corpus.sha1:
         raise ConfigError(f"corpus '{src}' is not the text model '{name}' was trained on (sha1 differs): "
                           f"continue with the same text (--corpus PATH if it moved), or train a new model")
-    data = _tokens(store, text, sha1, saved.tokenizer, saved.vocab, cfg.val_fraction, progress, stop)
+    text, key, seed, _ = _decoder_pairs(text, sha1, fam, saved.corpus.pairs_seed)
+    data = _tokens(store, text, key, saved.tokenizer, saved.vocab, cfg.val_fraction, progress, stop)
     run = PreparedRun(name, saved.preset, replace(saved.model), cfg, saved.tokenizer, saved.vocab,
-                      _corpus_ref(text, sha1, data), data.train_ids, data.val_ids, device,
+                      _corpus_ref(text, sha1, data, seed), data.train_ids, data.val_ids, device,
                       saved, resume_state, run_start_step, run_start_elapsed, tokens=data)
-    return _finish(run)
+    return _finish(run, text)
