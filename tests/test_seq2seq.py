@@ -1,0 +1,174 @@
+"""The seq2seq family (d2l's recurrent encoder–decoder, with none, additive or dot attention): its decoder
+step against the full forward pass, masking of the source's padding, BLEU against the chapter's formula
+and sacrebleu, training on a pairs file end to end through the CLI, and replies from `lmcore generate`."""
+import collections
+import json
+import math
+import random
+
+import pytest
+import torch
+
+import lmcore
+from lmcore.cli.main import main
+from lmcore.models import ModelConfig, build_model
+from lmcore.models.encdec import masked_softmax
+from lmcore.training.bleu import bleu, corpus_bleu, exact, mean_bleu
+
+VARIANTS = [(cell, att) for cell in ("gru", "lstm") for att in ("none", "additive", "dot")]
+
+
+def tiny(cell="gru", attention="additive", vocab=23, **kw):
+    torch.manual_seed(0)
+    c = ModelConfig("seq2seq", vocab, cell=cell, attention=attention, num_layers=2, embed=8, hidden=16, **kw)
+    return build_model(c.validate()).eval()
+
+
+@pytest.mark.parametrize("cell,attention", VARIANTS)
+def test_the_decoder_step_equals_the_forward_pass_token_by_token(cell, attention):
+    m = tiny(cell, attention)
+    src, src_len = torch.randint(0, 23, (3, 7)), torch.tensor([7, 2, 5])
+    tgt = torch.randint(0, 23, (3, 6))
+    full = m(src, src_len, tgt)
+    state, steps = m.encode(src, src_len), []
+    for t in range(tgt.shape[1]):
+        logits, state = m.decode_step(tgt[:, t], state)
+        steps.append(logits)
+    torch.testing.assert_close(torch.stack(steps, 1), full, atol=1e-5, rtol=1e-5)
+    # beams: the rows of a state picked or repeated decode as their sources do
+    index = torch.tensor([2, 2, 0])
+    picked, _ = m.decode_step(tgt[index, 0], m.select_state(m.encode(src, src_len), index))
+    torch.testing.assert_close(picked, full[index, 0], atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("cell,attention", VARIANTS)
+def test_padding_of_the_source_changes_nothing(cell, attention):
+    m = tiny(cell, attention)
+    src, src_len, tgt = torch.randint(0, 23, (2, 9)), torch.tensor([4, 9]), torch.randint(0, 23, (2, 5))
+    other = src.clone()
+    other[0, 4:] = (other[0, 4:] + 7) % 23  # only the padding of the first source differs
+    torch.testing.assert_close(m(src, src_len, tgt), m(other, src_len, tgt))
+
+
+def test_masked_softmax_gives_padding_no_weight_and_rows_sum_to_one():
+    scores = torch.randn(2, 3, 5)
+    w = masked_softmax(scores, torch.tensor([2, 5]))
+    assert (w[0, :, 2:] == 0).all() and (w[1] > 0).all()
+    torch.testing.assert_close(w.sum(-1), torch.ones(2, 3))
+    torch.testing.assert_close(w[0, :, :2], torch.softmax(scores[0, :, :2], -1))
+
+
+@pytest.mark.parametrize("attention", ["additive", "dot"])
+def test_the_alignment_has_a_row_per_target_token_over_the_valid_source(attention):
+    m = tiny(attention=attention)
+    src, src_len, tgt = torch.randint(0, 23, (1, 6)), torch.tensor([4]), torch.randint(0, 23, (1, 3))
+    (a,) = m.alignment(src, src_len, tgt)
+    assert a.shape == (1, 3, 6) and (a[..., 4:] == 0).all()
+    torch.testing.assert_close(a.sum(-1), torch.ones(1, 3))
+    with pytest.raises(lmcore.ConfigError, match="no attention"):
+        tiny(attention="none").alignment(src, src_len, tgt)
+
+
+def chapter_bleu(pred_seq, label_seq, k):
+    """d2l.ai's bleu, as printed in "Sequence-to-Sequence Learning" (section 10.7.6)."""
+    pred_tokens, label_tokens = pred_seq.split(' '), label_seq.split(' ')
+    len_pred, len_label = len(pred_tokens), len(label_tokens)
+    score = math.exp(min(0, 1 - len_label / len_pred))
+    for n in range(1, min(k, len_pred) + 1):
+        num_matches, label_subs = 0, collections.defaultdict(int)
+        for i in range(len_label - n + 1):
+            label_subs[' '.join(label_tokens[i: i + n])] += 1
+        for i in range(len_pred - n + 1):
+            if label_subs[' '.join(pred_tokens[i: i + n])] > 0:
+                num_matches += 1
+                label_subs[' '.join(pred_tokens[i: i + n])] -= 1
+        score *= math.pow(num_matches / (len_pred - n + 1), math.pow(0.5, n))
+    return score
+
+
+def test_bleu_is_the_chapters_formula():
+    # the chapter's translations of its four English sentences (k=2)
+    cases = [("go .", "va !"), ("i lost .", "j'ai perdu ."), ("he's calm .", "il est calme ."),
+             ("i'm home .", "je suis chez moi ."), ("a b c d", "a b c d"), ("a b", "a b c d e"),
+             ("x y z", "a b c"), ("the cat the cat", "the cat sat on the mat")]
+    for pred, label in cases:
+        for k in (1, 2, 3, 4):
+            assert bleu(pred, label, k) == pytest.approx(chapter_bleu(pred, label, k))
+    assert bleu("a b c d", "a b c d") == 1.0 and bleu("x y", "a b") == 0.0
+    assert bleu("a b", "a b c d e", 2) == pytest.approx(math.exp(1 - 5 / 2))  # brevity penalty only
+    assert mean_bleu(["a b", "x"], ["a b", "y"]) == pytest.approx(0.5)
+    assert bleu("", "a") == 0.0  # an empty reply scores 0, never a division by zero
+
+
+def test_corpus_bleu_is_sacrebleus_and_exact_match_counts_equal_replies():
+    import sacrebleu
+
+    rng = random.Random(0)
+    words = "the cat sat on a mat dog ran far".split()
+    refs = [" ".join(rng.choice(words) for _ in range(rng.randint(4, 9))) for _ in range(30)]
+    hyps = [" ".join(w if rng.random() < 0.7 else rng.choice(words) for w in r.split()) for r in refs]
+    want = sacrebleu.corpus_bleu(hyps, [refs]).score / 100
+    assert corpus_bleu(hyps, refs) == pytest.approx(want) and 0 < want < 1
+    assert corpus_bleu(refs, refs) == pytest.approx(1.0)
+    assert exact(["a", "b", "c", "d"], ["a", "x", "c", "y"]) == 0.5
+
+
+@pytest.fixture
+def pairs_file(tmp_path):
+    """A tiny reversal task: 240 pairs of letters and their reverse, one line without a tab."""
+    rng = random.Random(0)
+    lines = []
+    for _ in range(240):
+        w = "".join(rng.choice("abcdef") for _ in range(rng.randint(2, 7)))
+        lines.append(f"{w}\t{w[::-1]}")
+    lines.insert(5, "a line without any tab")
+    p = tmp_path / "rev.tsv"
+    p.write_text("\n".join(lines) + "\n", "utf-8")
+    return p
+
+
+def _json(capsys, argv) -> list[dict]:
+    rc = main(argv)
+    out = capsys.readouterr().out
+    assert rc == 0, out
+    return [json.loads(line) for line in out.splitlines()]
+
+
+def test_a_tiny_seq2seq_trains_on_pairs_via_the_cli_and_answers(pairs_file, capsys, home):
+    events = _json(capsys, ["train", "s", "--arch", "seq2seq", "--preset", "tiny", "--corpus", str(pairs_file),
+                            "--steps", "30", "--eval-every", "15", "--batch", "16", "--device", "cpu", "--json"])
+    start = next(e for e in events if e["event"] == "start")
+    assert "1 line without a tab" in start["auto"]
+    evals = [e for e in events if e["event"] == "eval"]
+    assert [e["step"] for e in evals] == [15, 30]
+    assert all(0 <= e[k] <= 1 for e in evals for k in ("bleu", "corpus_bleu", "exact"))
+    summary = events[-1]
+    assert summary["event"] == "summary" and summary["ok"]
+    assert 0 <= summary["best_val_bleu"] <= 1 and 0 <= summary["best_val_exact"] <= 1
+    ck = lmcore.Store(home).read("s")  # stored at every evaluation point, through the typed checkpoint
+    assert [h.step for h in ck.history] == [15, 30] and all(h.bleu is not None for h in ck.history)
+    assert ck.best_val_bleu == summary["best_val_bleu"] and ck.corpus.pairs_seed is not None
+
+    assert main(["generate", "s", "--prompt", "abc"]) == 0
+    reply = capsys.readouterr().out
+    assert reply.endswith("\n") and "\t" not in reply and set(reply.strip()) <= set("abcdef")
+    lines = _json(capsys, ["generate", "s", "--prompt", "abcz", "--json"])
+    assert lines[0]["unknown"] == ["z"] and lines[-1]["event"] == "reply"
+    assert "".join(e["text"] for e in lines if e["event"] == "token") == lines[-1]["text"]
+    assert all(0 < e["prob"] <= 1 for e in lines if e["event"] == "token")
+
+
+def test_sources_over_the_limit_are_cut_in_training_and_refused_in_generation(pairs_file, capsys, home):
+    events = _json(capsys, ["train", "c", "--arch", "seq2seq", "--preset", "tiny", "--max-len", "4",
+                            "--corpus", str(pairs_file), "--steps", "2", "--batch", "16", "--json"])
+    assert "longer than the model's limit of 4 tokens were cut" in events[0]["auto"]
+    assert main(["generate", "c", "--prompt", "abcdef"]) == 1
+    err = capsys.readouterr().err
+    assert "over the model's limit of 4" in err and len(err.strip().splitlines()) == 1
+
+
+def test_a_text_that_is_not_pairs_is_refused_with_one_line(prose, capsys, home):
+    assert main(["train", "p", "--arch", "seq2seq", "--preset", "tiny", "--corpus", str(prose), "--steps", "2"]) == 1
+    err = capsys.readouterr().err
+    assert "not a pairs corpus" in err and len(err.strip().splitlines()) == 1
+    assert not lmcore.Store(home).exists("p")
