@@ -175,3 +175,63 @@ def test_the_built_in_pairs_corpora_need_no_download(home):
         read = pairs.read_pairs(src.read())
         assert read.skipped == 0 and len(read.pairs) == 10_000
     assert pairs.read_pairs(corpus.open_source("dates", home).read()).pairs[:1] == pairs.dates_pairs()[:1]
+
+
+# ---------------------------------------------------------------- decoder-only models on pairs
+
+def _pairs_file(tmp_path):
+    f = tmp_path / "pairs.tsv"
+    f.write_text("a header line without a tab\n" + "".join(f"w{i}\tv{i % 7}\n" for i in range(300)))
+    return f
+
+
+def test_a_decoder_only_model_reads_each_pair_as_a_line_and_knows_it_was_trained_on_pairs(home, tmp_path, capsys):
+    import lmcore
+    from lmcore.cli.main import main
+    from lmcore.generation.generator import trained_on_pairs
+    from lmcore.store.model_store import Store
+
+    events = []
+    done = lmcore.train("lm", arch="lstm", preset="tiny", corpus=str(_pairs_file(tmp_path)), steps=2, eval_every=2,
+                        on_event=events.append)
+    assert done.kind == "done"
+    start = next(e for e in events if e.kind == "start")
+    assert start.auto == "skipped 1 line without a tab (a pairs corpus holds source<TAB>target lines)"
+    ck = Store(home).read("lm")
+    assert ck.corpus.pairs_seed == pairs.SPLIT_SEED and trained_on_pairs(ck)
+    split = pairs.split_pairs(pairs.read_pairs(_pairs_file(tmp_path).read_text()).pairs)
+    lines = pairs.pairs_lines(split.train + split.valid)  # the text it read: the validation pairs last
+    assert ck.corpus.train_tokens + ck.corpus.val_tokens == len(lines)  # characters: one token each
+    assert ck.corpus.val_tokens == ck.corpus.val_chars == len(pairs.pairs_lines(split.valid))  # exactly its pairs
+
+    # generating: the prompt is a source, a tab is added, the reply ends at the newline
+    assert main(["generate", "lm", "--prompt", "w3", "--length", "40", "--temperature", "0"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("w3\t") and out.count("\n") == 1 and out.endswith("\n")
+    gen = lmcore.Generator.from_store(Store(home), "lm")
+    stream = gen.stream("w3", lmcore.SamplingSettings(max_tokens=40, temperature=0))
+    reply = "".join(t.text for t in stream)
+    assert stream.prompt == "w3\t" and "\n" not in reply and out == "w3\t" + reply + "\n"
+
+    # continued: still a pairs model, on the same lines
+    assert lmcore.train("lm", resume=True, steps=1).kind == "done"
+    assert Store(home).read("lm").corpus.pairs_seed == pairs.SPLIT_SEED
+
+
+def test_a_model_of_plain_text_is_not_a_pairs_model(home, prose):
+    import lmcore
+    from lmcore.generation.generator import trained_on_pairs
+    from lmcore.store.model_store import Store
+
+    lmcore.train("plain", arch="lstm", preset="tiny", corpus=str(prose), steps=1, eval_every=1)
+    ck = Store(home).read("plain")
+    assert ck.corpus.pairs_seed is None and not trained_on_pairs(ck)
+    stream = lmcore.Generator.from_store(Store(home), "plain").stream("The", lmcore.SamplingSettings(max_tokens=3))
+    list(stream)
+    assert stream.prompt == "The"
+
+
+def test_a_pairs_prompt_gets_one_tab():
+    assert pairs.pair_prompt("3 May 1979") == "3 May 1979\t"
+    assert pairs.pair_prompt("3 May 1979\n") == "3 May 1979\t"
+    assert pairs.pair_prompt("3 May 1979\t1979-") == "3 May 1979\t1979-"  # a source and the start of its target

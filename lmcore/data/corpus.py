@@ -511,6 +511,17 @@ def open_source(source: str, home: Path | None = None, encoding: str | None = No
                       f"or give the path of a text file or folder")
 
 
+def pairs_lines_source(src: TextSource, sha1: str, seed: int = _pairs.SPLIT_SEED
+                       ) -> tuple[TextSource, "_pairs.PairsText", "_pairs.PairsSplit"]:
+    """A pairs corpus as a decoder-only model reads it: each pair of the fixed shuffle (training pairs, then
+    the validation pairs, last) as one ``source<TAB>target<NEWLINE>`` line. Also the pairs read (its
+    ``note`` says which lines were skipped) and the split."""
+    read = _pairs.read_pairs(src.read(), src.name if src.source in ("builtin", "cache") else src.source)
+    split = _pairs.split_pairs(read.pairs, seed)
+    text = _pairs.pairs_lines(split.train) + _pairs.pairs_lines(split.valid)
+    return TextSource(src.name, src.source, text=text, known_sha1=sha1, pairs=True), read, split
+
+
 def _registry_text(e: CorpusEntry, path: Path) -> str:
     """The text of a cached registry download: the file ``e.member`` of a zip archive, or the file itself;
     preprocessed by ``e.prep``."""

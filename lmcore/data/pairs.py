@@ -107,6 +107,13 @@ def pair_line(source: str, target: str = "") -> str:
     return f"{source}{SEPARATOR}{target}{END}" if target else f"{source}{SEPARATOR}"
 
 
+def pair_prompt(prompt: str) -> str:
+    """What a decoder-only model trained on pairs continues for a prompt: the source and a tab (a prompt
+    that holds a tab already is a source and the start of its target: kept). A final line break is dropped."""
+    prompt = prompt.rstrip("\r\n")
+    return prompt if SEPARATOR in prompt else prompt + SEPARATOR
+
+
 def pairs_lines(pairs: list[tuple[str, str]]) -> str:
     """Pairs as a decoder-only model's text: one ``source<TAB>target<NEWLINE>`` line each."""
     return "".join(pair_line(s, t) for s, t in pairs)

@@ -13,7 +13,7 @@ import torch
 
 from ..data import corpus as corpora
 from ..data import token_cache
-from ..data.pairs import SPLIT_SEED
+from ..data.pairs import SPLIT_SEED, PairsSplit, pairs_lines
 from ..store.checkpoint import Checkpoint, CorpusRef
 from ..data.batching import BatchStream
 from .evaluation import unigram_loss
@@ -113,15 +113,30 @@ def _corpus_ref(src: corpora.TextSource, sha1: str, data: TokenData, pairs_seed:
                      encoding=None if src.codec == "utf-8" else src.codec, pairs_seed=pairs_seed)
 
 
-def _decoder_pairs(src: corpora.TextSource, sha1: str, family, seed: int | None
-                   ) -> tuple[corpora.TextSource, str, int | None, str]:
+def _decoder_pairs(src: corpora.TextSource, sha1: str, family, seed: int | None, tok: Tokenizer
+                   ) -> tuple[corpora.TextSource, str, PairsSplit | None, str]:
     """A decoder-only model on a pairs corpus (``seed``: its split's, None when it is not one) reads each
     pair as one ``source<TAB>target<NEWLINE>`` line, the validation pairs last: that text, its key in the
-    token cache, the seed, and the note on skipped lines. Other models and corpora: as they are."""
+    token cache, the split, and the note on skipped lines. Other models and corpora: as they are."""
     if seed is None or family.reads_pairs:
         return src, sha1, None, ""
+    if tok.prep == "d2l":
+        raise ConfigError(f"corpus '{src.name}' is a pairs corpus: the d2l clean-up would drop the tab and the "
+                          f"line breaks that hold its pairs apart; use --prep raw")
     lines, read, split = corpora.pairs_lines_source(src, sha1, seed)
-    return lines, f"{sha1}+pairs-lines-{split.seed}", split.seed, read.note or ""
+    return lines, f"{sha1}+pairs-lines-{split.seed}", split, read.note or ""
+
+
+def _pairs_tail(data: TokenData, split: PairsSplit | None) -> TokenData:
+    """A decoder-only model on pairs holds out exactly the lines of its validation pairs (the token
+    cache's split is a fraction of the tokens, which may cut a pair in two)."""
+    if split is None:
+        return data
+    valid = pairs_lines(split.valid)
+    n_val = len(data.tokenizer.tokenize(valid))
+    if not 0 < n_val < data.file.count:
+        raise ConfigError("the validation pairs do not fit in the corpus's tokens: use a larger pairs corpus")
+    return replace(data, val_tokens=n_val, val_chars=len(valid))
 
 
 def _downloading(progress: Progress | None):
@@ -146,12 +161,13 @@ def prepare_new(store: Store, name: str, model_cfg: ModelConfig, preset: str, gi
     device = pick_device(cfg.device)
     src = corpora.open_source(corpus, store.home, encoding=encoding, progress=_downloading(progress))
     sha1 = _sha1(store, src)
-    src, key, seed, pairs_note = _decoder_pairs(src, sha1, model_cfg.family, SPLIT_SEED if src.pairs else None)
-    data = _tokens(store, src, key, tokenizer, None, cfg.val_fraction, progress, stop)
+    src, key, split, pairs_note = _decoder_pairs(src, sha1, model_cfg.family, SPLIT_SEED if src.pairs else None,
+                                                 tokenizer)
+    data = _pairs_tail(_tokens(store, src, key, tokenizer, None, cfg.val_fraction, progress, stop), split)
     note = ""
     if preset == AUTO:
         model_cfg, cfg, note = _auto(store, model_cfg, given, cfg, data, device, src.name, given_options or {})
-    ref = _corpus_ref(src, sha1, data, seed)
+    ref = _corpus_ref(src, sha1, data, split.seed if split else None)
     return _finish(PreparedRun(name, preset, model_cfg, cfg, data.tokenizer, data.vocab, ref, data.train_ids,
                                data.val_ids, device, tokens=data,
                                auto_note="; ".join(n for n in (note, pairs_note) if n)), src)
@@ -212,9 +228,10 @@ def prepare_continue(store: Store, name: str, given: TrainConfig, corpus: str | 
     if sha1 != saved.corpus.sha1:
         raise ConfigError(f"corpus '{src}' is not the text model '{name}' was trained on (sha1 differs): "
                           f"continue with the same text (--corpus PATH if it moved), or train a new model")
-    text, key, seed, _ = _decoder_pairs(text, sha1, fam, saved.corpus.pairs_seed)
-    data = _tokens(store, text, key, saved.tokenizer, saved.vocab, cfg.val_fraction, progress, stop)
+    text, key, split, _ = _decoder_pairs(text, sha1, fam, saved.corpus.pairs_seed, saved.tokenizer)
+    data = _pairs_tail(_tokens(store, text, key, saved.tokenizer, saved.vocab, cfg.val_fraction, progress, stop),
+                       split)
     run = PreparedRun(name, saved.preset, replace(saved.model), cfg, saved.tokenizer, saved.vocab,
-                      _corpus_ref(text, sha1, data, seed), data.train_ids, data.val_ids, device,
+                      _corpus_ref(text, sha1, data, split.seed if split else None), data.train_ids, data.val_ids, device,
                       saved, resume_state, run_start_step, run_start_elapsed, tokens=data)
     return _finish(run, text)
