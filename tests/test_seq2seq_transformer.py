@@ -3,13 +3,16 @@ every encoder-decoder (lmcore/generation/seq2seq_decode.py): the incremental dec
 forward pass, the source's padding, the attention maps, greedy and beam search."""
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
 import pytest
 import torch
 
-from lmcore.errors import ConfigError
+import lmcore
+from lmcore.cli.main import main
+from lmcore.errors import ConfigError, LmError
 from lmcore.generation.sampling_settings import SamplingSettings
 from lmcore.generation.seq2seq_decode import beam_search, greedy, greedy_many, sample_steps, source_problem
 from lmcore.models import registry
@@ -193,3 +196,62 @@ def test_bad_beam_widths_and_limits_are_refused():
             beam_search(model, [3], BOS, EOS, width=width)
     with pytest.raises(ConfigError, match="length limit"):
         greedy(model, [3], BOS, EOS, max_len=0)
+
+
+@pytest.mark.parametrize("attention", ["none", "additive", "dot"])
+def test_beam_search_serves_the_recurrent_family_too(attention):
+    torch.manual_seed(0)
+    config = ModelConfig("seq2seq", V, attention=attention, num_layers=2, embed=8, hidden=16, max_len=12)
+    model = config.family.model_class("seq2seq")(config).eval()
+    for src in ([3, 4, 5], [6, 7, 8, 9, 10, 11]):
+        g, b = greedy(model, src, BOS, EOS), beam_search(model, src, BOS, EOS, width=1)
+        assert (b.ids, b.ended) == (g.ids, g.ended)
+        wide = beam_search(model, src, BOS, EOS, width=4, length_penalty=0.0)
+        assert wide.logprob >= g.logprob - 1e-9 or not g.ended  # raw log-probabilities: the beam is no worse
+
+
+def test_a_model_whose_output_is_not_a_number_says_so():
+    model = make()
+    with torch.no_grad():
+        model.head.weight.fill_(float("nan"))
+    with pytest.raises(LmError, match="not a number"):
+        greedy(model, [3, 4], BOS, EOS)
+    with pytest.raises(LmError, match="not a number"):
+        beam_search(model, [3, 4], BOS, EOS, width=2)
+
+
+@pytest.fixture
+def pairs_file(tmp_path):
+    """A tiny reversal task: 200 pairs of letters and their reverse."""
+    rng = np.random.default_rng(0)
+    words = ["".join(rng.choice(list("abcdef"), rng.integers(2, 7))) for _ in range(200)]
+    p = tmp_path / "rev.tsv"
+    p.write_text("".join(f"{w}\t{w[::-1]}\n" for w in words), "utf-8")
+    return p
+
+
+def _json(capsys, argv) -> list[dict]:
+    rc = main(argv)
+    out = capsys.readouterr().out
+    assert rc == 0, out
+    return [json.loads(line) for line in out.splitlines()]
+
+
+def test_a_tiny_seq2seq_transformer_trains_on_pairs_via_the_cli_and_answers_greedy_or_by_beam(pairs_file, capsys, home):
+    events = _json(capsys, ["train", "t", "--arch", ARCH, "--preset", "tiny", "--corpus", str(pairs_file),
+                            "--steps", "20", "--eval-every", "10", "--batch", "16", "--device", "cpu", "--json"])
+    assert [e["step"] for e in events if e["event"] == "eval"] == [10, 20]
+    summary = events[-1]
+    assert summary["ok"] and 0 <= summary["best_val_bleu"] <= 1 and 0 <= summary["best_val_exact"] <= 1
+    ck = lmcore.Store(home).read("t")
+    assert ck.model.arch == ARCH and ck.corpus.pairs_seed is not None
+
+    greedy_text = _json(capsys, ["generate", "t", "--prompt", "abc", "--json"])[-1]
+    one_beam = _json(capsys, ["generate", "t", "--prompt", "abc", "--beam", "1", "--json"])[-1]
+    assert greedy_text["event"] == one_beam["event"] == "reply"
+    assert one_beam["text"] == greedy_text["text"] and set(one_beam["text"]) <= set("abcdef ")
+    assert main(["generate", "t", "--prompt", "abc", "--beam", "3"]) == 0
+    assert "\t" not in capsys.readouterr().out
+    assert main(["generate", "t", "--prompt", "a" * 65, "--beam", "3"]) == 1  # the tiny preset's limit: 64
+    err = capsys.readouterr().err
+    assert "limit of 64" in err and len(err.strip().splitlines()) == 1

@@ -105,7 +105,11 @@ def _reply(args, gen, source: str) -> int:
     probabilities)."""
     from ..generation.translate import reply
 
-    r = reply(gen.model, gen.vocab, gen.tokenizer, source, unknown=args.unknown)
+    if args.beam:  # beam search (lmcore/generation/seq2seq_decode.py)
+        from ..generation.seq2seq_decode import beam_reply
+        r = beam_reply(gen.model, gen.vocab, gen.tokenizer, source, args.beam, args.length_penalty, args.unknown)
+    else:
+        r = reply(gen.model, gen.vocab, gen.tokenizer, source, unknown=args.unknown)
     note = r.info.message()
     if args.json:
         _out({"event": "prompt", "tokens": r.info.tokens, "unknown": r.info.unknown, "policy": r.info.policy,

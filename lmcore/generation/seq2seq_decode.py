@@ -223,3 +223,23 @@ def beam_search(model, src_ids, bos: int, eos: int, width: int = 4, max_len: int
         beams = [b for _, _, b in live]
     finished += [Reply(b.ids, b.probs, b.logprob, False, limit) for b in beams]
     return max(finished, key=lambda r: r.score(length_penalty))
+
+
+def beam_reply(model, vocab, tok, source: str, width: int, length_penalty: float | None = None,
+               unknown: str = "unk"):
+    """The beam-search reply of ``model`` to the text ``source``, as lmcore.generation.translate's
+    ``Reply`` (its text, tokens and their probabilities, whether it ended at eos); ``length_penalty``
+    None: 1 (the mean log-probability per token)."""
+    from ..models.encdec import special_ids
+    from .translate import Reply as TextReply, encode_source
+
+    ids, info = encode_source(vocab, tok, source, int(model.config.max_len), unknown)
+    bos, eos = special_ids(vocab)
+    was = model.training
+    model.eval()
+    try:
+        r = beam_search(model, ids, bos, eos, width, length_penalty=1.0 if length_penalty is None else length_penalty)
+    finally:
+        model.train(was)
+    tokens = vocab.decode(r.ids)
+    return TextReply(tok.join(tokens), tokens, r.probs, r.ended, info)
