@@ -213,6 +213,10 @@ def test_a_decoder_only_model_reads_each_pair_as_a_line_and_knows_it_was_trained
     reply = "".join(t.text for t in stream)
     assert stream.prompt == "w3\t" and "\n" not in reply and out == "w3\t" + reply + "\n"
 
+    assert main(["generate", "lm", "--prompt", "w3", "--length", "40", "--beam", "2"]) == 0  # beams end there too
+    out = capsys.readouterr().out
+    assert out.startswith("w3\t") and out.count("\n") == 1 and out.endswith("\n")
+
     # continued: still a pairs model, on the same lines
     assert lmcore.train("lm", resume=True, steps=1).kind == "done"
     assert Store(home).read("lm").corpus.pairs_seed == pairs.SPLIT_SEED
@@ -235,3 +239,13 @@ def test_a_pairs_prompt_gets_one_tab():
     assert pairs.pair_prompt("3 May 1979") == "3 May 1979\t"
     assert pairs.pair_prompt("3 May 1979\n") == "3 May 1979\t"
     assert pairs.pair_prompt("3 May 1979\t1979-") == "3 May 1979\t1979-"  # a source and the start of its target
+
+
+def test_the_d2l_clean_up_is_refused_for_a_pairs_corpus_and_leaves_no_model(home, tmp_path, capsys):
+    from lmcore.cli.main import main
+
+    rc = main(["train", "lm", "--arch", "lstm", "--preset", "tiny", "--corpus", str(_pairs_file(tmp_path)),
+               "--steps", "1", "--prep", "d2l"])
+    err = capsys.readouterr().err
+    assert rc != 0 and "pairs corpus" in err and "--prep raw" in err and "Traceback" not in err
+    assert not (home / "models" / "lm").exists()

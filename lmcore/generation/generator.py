@@ -186,7 +186,7 @@ class Generator:
             stream = BeamStream(self, ids, info, settings, stop_event)
         else:
             stream = Stream(self, ids, info, settings, stop_event)
-            stream.end = PAIR_END if self.pairs else None
+        stream.end = PAIR_END if self.pairs else None
         stream.prompt = prompt
         return stream
 
