@@ -13,9 +13,12 @@ import torch
 import lmcore
 from lmcore.cli.main import main
 from lmcore.errors import ConfigError, LmError
+from lmcore.data.text import Tokenizer, build_vocab
+from lmcore.generation.generator import Generator
 from lmcore.generation.sampling_settings import SamplingSettings
 from lmcore.generation.seq2seq_decode import beam_search, greedy, greedy_many, sample_steps, source_problem
-from lmcore.models import registry
+from lmcore.inspect import alignment_view
+from lmcore.models import build_model, registry
 from lmcore.models.config import ModelConfig
 
 ARCH = "seq2seq-transformer"
@@ -255,3 +258,53 @@ def test_a_tiny_seq2seq_transformer_trains_on_pairs_via_the_cli_and_answers_gree
     assert main(["generate", "t", "--prompt", "a" * 65, "--beam", "3"]) == 1  # the tiny preset's limit: 64
     err = capsys.readouterr().err
     assert "limit of 64" in err and len(err.strip().splitlines()) == 1
+
+    lines = _json(capsys, ["inspect", "attention", "t", "--text", "abc", "--target", "cba", "--json", "--layer", "1"])
+    assert lines[0] == {"event": "reply", "text": "cba", "ended": True}
+    shown = lines[1]
+    assert (shown["rows"], shown["columns"], shown["layers"], shown["heads"]) == (["c", "b", "a", "<eos>"], list("abc"), 2, 2)
+    assert all(abs(sum(row) - 1) < 1e-4 for row in shown["weights"])
+    for kind in ("cross", "encoder", "decoder"):
+        assert main(["inspect", "attention", "t", "--text", "abc", "--kind", kind]) == 0
+        assert "darker = more attention" in capsys.readouterr().out
+    assert main(["inspect", "attention", "t", "--text", "abc", "--layer", "2"]) == 1
+    assert "layer must be between 0 and 1" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------- alignments (lmcore inspect attention)
+def pairs_generator(arch, **options):
+    """An untrained encoder-decoder over the characters of a few pairs, as the app and the CLI hold one."""
+    tok = Tokenizer("char", "raw")
+    vocab = build_vocab("abcdef\tfedcba\nbad\tdab\n", tok)
+    torch.manual_seed(0)
+    model = build_model(ModelConfig(arch, len(vocab), max_len=12, **options))
+    return Generator(model, vocab, tok)
+
+
+def test_the_alignment_view_has_a_row_per_reply_token_over_the_source():
+    gen = pairs_generator(ARCH, num_layers=2, hidden=16, heads=2, ffn=32)
+    view = alignment_view(gen, "abcd")
+    assert view.kinds == ("cross", "encoder", "decoder") and view.source == list("abcd")
+    assert view.target[-1] == "<eos>" if view.ended else len(view.target) == 12
+    assert "".join(view.target).removesuffix("<eos>") == view.reply
+    for kind in view.kinds:
+        rows, cols = view.labels(kind)
+        for layer in range(view.layers(kind)):
+            for head in range(view.heads(kind)):
+                m = view.matrix(kind, layer, head)
+                assert m.shape == (len(rows), len(cols))
+                assert np.allclose(m.sum(1), 1, atol=1e-5)
+    given = alignment_view(gen, "abcd", target="dcba")
+    assert given.target == ["d", "c", "b", "a", "<eos>"] and given.target_in == ["<eos>", "d", "c", "b", "a"]
+    with pytest.raises(ConfigError, match="head must be between 0 and 1"):
+        given.matrix("cross", 0, 2)
+
+
+def test_the_recurrent_family_shows_its_alignment_and_says_when_it_has_none():
+    view = alignment_view(pairs_generator("seq2seq", attention="additive", embed=8, hidden=16), "abc", "cba")
+    assert view.kinds == ("cross",) and view.matrix().shape == (4, 3)
+    assert np.allclose(view.matrix().sum(1), 1, atol=1e-5)
+    with pytest.raises(ConfigError, match="no encoder attention"):
+        view.matrix("encoder")
+    with pytest.raises(ConfigError, match="no source-target alignment"):
+        alignment_view(pairs_generator("seq2seq", attention="none", embed=8, hidden=16), "abc")
