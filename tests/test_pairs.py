@@ -27,6 +27,7 @@ def test_pairs_are_read_with_further_columns_ignored_and_lines_without_a_tab_cou
     assert got.skipped == 2
     assert got.note == "skipped 2 lines without a tab (a pairs corpus holds source<TAB>target lines)"
     assert pairs.read_pairs("a\tb\n").note is None
+    assert pairs.read_pairs("a\u2028b\tc\x0bd\r\n").pairs == [("a\u2028b", "c\x0bd")]  # one line: one pair
 
 
 @pytest.mark.parametrize("text, says", [
@@ -241,11 +242,26 @@ def test_a_pairs_prompt_gets_one_tab():
     assert pairs.pair_prompt("3 May 1979\t1979-") == "3 May 1979\t1979-"  # a source and the start of its target
 
 
-def test_the_d2l_clean_up_is_refused_for_a_pairs_corpus_and_leaves_no_model(home, tmp_path, capsys):
+@pytest.mark.parametrize("option, says", [(["--prep", "d2l"], "--prep raw"), (["--tokens", "word"], "--tokens char or bpe")])
+def test_tokens_that_drop_the_tab_are_refused_for_a_pairs_corpus_and_leave_no_model(home, tmp_path, capsys,
+                                                                                      option, says):
     from lmcore.cli.main import main
 
     rc = main(["train", "lm", "--arch", "lstm", "--preset", "tiny", "--corpus", str(_pairs_file(tmp_path)),
-               "--steps", "1", "--prep", "d2l"])
+               "--steps", "1", *option])
     err = capsys.readouterr().err
-    assert rc != 0 and "pairs corpus" in err and "--prep raw" in err and "Traceback" not in err
+    assert rc != 0 and "pairs corpus" in err and says in err and "Traceback" not in err
     assert not (home / "models" / "lm").exists()
+
+
+def test_a_decoder_only_model_on_pairs_in_bpe_tokens_holds_out_exactly_the_validation_pairs(home, tmp_path):
+    import lmcore
+    from lmcore.store.model_store import Store
+
+    f = _pairs_file(tmp_path)
+    assert lmcore.train("bpe", arch="lstm", preset="tiny", corpus=str(f), tokens="bpe", vocab_size=300, steps=1,
+                        eval_every=1, batch_size=4, seq_len=16).kind == "done"
+    ck = Store(home).read("bpe")
+    split = pairs.split_pairs(pairs.read_pairs(f.read_text()).pairs)
+    assert ck.corpus.val_chars == len(pairs.pairs_lines(split.valid)) and ck.corpus.pairs_seed == 0
+    assert ck.corpus.val_tokens == len(ck.tokenizer.tokenize(pairs.pairs_lines(split.valid)))

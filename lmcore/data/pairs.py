@@ -56,7 +56,7 @@ def read_pairs(text: str, where: str = "the corpus") -> PairsText:
     pairs: list[tuple[str, str]] = []
     skipped = empty = 0
     empty_src = empty_tgt = 0
-    for line in text.splitlines():
+    for line in text.split("\n"):  # only line feeds end a line (a \r before one is stripped with the side)
         if not line.strip():
             continue
         if SEPARATOR not in line:
@@ -123,7 +123,7 @@ def looks_like_pairs(text: str) -> bool:
     """Whether a text reads as a pairs corpus: among its first non-blank lines (SNIFF_LINES), at least 90%
     (and at least two) hold text, a tab, and text."""
     good = seen = 0
-    for line in text.splitlines():
+    for line in text.split("\n"):
         if not line.strip():
             continue
         seen += 1

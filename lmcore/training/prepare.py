@@ -123,6 +123,9 @@ def _decoder_pairs(src: corpora.TextSource, sha1: str, family, seed: int | None,
     if tok.prep == "d2l":
         raise ConfigError(f"corpus '{src.name}' is a pairs corpus: the d2l clean-up would drop the tab and the "
                           f"line breaks that hold its pairs apart; use --prep raw")
+    if tok.level == "word":
+        raise ConfigError(f"corpus '{src.name}' is a pairs corpus: word tokens drop the tab between a pair's "
+                          f"source and target; use --tokens char or bpe (an encoder-decoder reads each side's words)")
     lines, read, split = corpora.pairs_lines_source(src, sha1, seed)
     return lines, f"{sha1}+pairs-lines-{split.seed}", split, read.note or ""
 
