@@ -172,3 +172,11 @@ def test_a_text_that_is_not_pairs_is_refused_with_one_line(prose, capsys, home):
     err = capsys.readouterr().err
     assert "not a pairs corpus" in err and len(err.strip().splitlines()) == 1
     assert not lmcore.Store(home).exists("p")
+
+
+@pytest.mark.parametrize("cell,attention", VARIANTS)
+def test_the_family_knows_its_tensors_without_torch(cell, attention):
+    c = ModelConfig("seq2seq", 11, cell=cell, attention=attention, num_layers=3, embed=5, hidden=7)
+    with torch.device("meta"):
+        built = {k: tuple(v.shape) for k, v in build_model(c).state_dict().items()}
+    assert c.family.shapes(c) == built

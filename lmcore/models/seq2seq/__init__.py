@@ -57,4 +57,4 @@ FAMILY = Seq2SeqFamily(
     archs={"seq2seq": "encoder–decoder RNN (GRU or LSTM) with none, additive or dot attention, for pairs corpora"},
     labels={"seq2seq": "seq2seq (encoder–decoder RNN)"},
     options=Options, presets={"seq2seq": _recipe()}, position=60,
-    package=__name__, model=".model:Seq2Seq", reads_pairs=True, views=frozenset({"attention"}), exports=frozenset())
+    package=__name__, model=".model:Seq2Seq", tensors=".shapes:of", reads_pairs=True, views=frozenset({"attention"}), exports=frozenset())
