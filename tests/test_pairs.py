@@ -265,3 +265,14 @@ def test_a_decoder_only_model_on_pairs_in_bpe_tokens_holds_out_exactly_the_valid
     split = pairs.split_pairs(pairs.read_pairs(f.read_text()).pairs)
     assert ck.corpus.val_chars == len(pairs.pairs_lines(split.valid)) and ck.corpus.pairs_seed == 0
     assert ck.corpus.val_tokens == len(ck.tokenizer.tokenize(pairs.pairs_lines(split.valid)))
+
+
+def test_fra_eng_comes_from_a_mirror_folder_as_fra_eng_zip(home, monkeypatch, tmp_path):
+    from .httpserver import refused_url
+
+    body = _zip({"fra-eng/fra.txt": RAW})
+    _fra_registry(monkeypatch, refused_url(), body)
+    (tmp_path / "mirror").mkdir()
+    (tmp_path / "mirror" / "fra-eng.zip").write_bytes(body)
+    monkeypatch.setenv(corpus.MIRROR_ENV, str(tmp_path / "mirror"))
+    assert corpus.open_source("fra-eng", home).read() == CHAPTER
