@@ -180,3 +180,13 @@ def test_the_family_knows_its_tensors_without_torch(cell, attention):
     with torch.device("meta"):
         built = {k: tuple(v.shape) for k, v in build_model(c).state_dict().items()}
     assert c.family.shapes(c) == built
+
+
+def test_text_continuation_and_scoring_refuse_an_encoder_decoder_with_one_line(pairs_file, capsys, home):
+    assert main(["train", "s", "--arch", "seq2seq", "--preset", "tiny", "--corpus", str(pairs_file), "--steps", "1",
+                 "--batch", "16"]) == 0
+    assert main(["train", "d", "--arch", "lstm", "--preset", "tiny", "--corpus", str(pairs_file), "--steps", "1"]) == 0
+    capsys.readouterr()
+    assert main(["compare", "s", "d", "--text", "abc\tcba"]) == 1
+    err = capsys.readouterr().err
+    assert "answers a source" in err and "Traceback" not in err

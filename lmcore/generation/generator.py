@@ -135,6 +135,9 @@ class Generator:
     def decoder(self):
         """A decoder for one stream; the weights' layout is prepared once and shared while they stay
         the same (a word model's first-layer table can take tens of milliseconds)."""
+        if self.model.family.reads_pairs:  # an encoder–decoder: lmcore.generation.translate answers it
+            raise ConfigError(f"a {self.model.config.arch} model answers a source (lmcore generate NAME --prompt "
+                              f"SOURCE): it does not continue or score text")
         key = self._weights_key()
         if key is not None and self._decoder is not None and self._decoder[0] == key:
             return self._decoder[1].fresh()
