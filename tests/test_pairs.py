@@ -205,6 +205,13 @@ def test_a_decoder_only_model_reads_each_pair_as_a_line_and_knows_it_was_trained
     assert ck.corpus.train_tokens + ck.corpus.val_tokens == len(lines)  # characters: one token each
     assert ck.corpus.val_tokens == ck.corpus.val_chars == len(pairs.pairs_lines(split.valid))  # exactly its pairs
 
+    # scored as a pairs model is: exact match and BLEU of its greedy replies to the validation sources
+    point = ck.history[-1]
+    assert all(0 <= v <= 1 for v in (point.bleu, point.corpus_bleu, point.exact))
+    assert done.best_val_exact == ck.best_val_exact and done.best_val_bleu is not None
+    evals = [e for e in events if e.kind == "eval"]
+    assert evals[-1].exact == point.exact and evals[-1].sample.startswith(split.valid[0][0] + " → ")
+
     # generating: the prompt is a source, a tab is added, the reply ends at the newline
     assert main(["generate", "lm", "--prompt", "w3", "--length", "40", "--temperature", "0"]) == 0
     out = capsys.readouterr().out
@@ -276,3 +283,20 @@ def test_fra_eng_comes_from_a_mirror_folder_as_fra_eng_zip(home, monkeypatch, tm
     (tmp_path / "mirror" / "fra-eng.zip").write_bytes(body)
     monkeypatch.setenv(corpus.MIRROR_ENV, str(tmp_path / "mirror"))
     assert corpus.open_source("fra-eng", home).read() == CHAPTER
+
+
+@pytest.mark.parametrize("arch", ["lstm", "transformer"])
+def test_greedy_replies_are_the_generators_replies_and_score_one_when_they_are_the_targets(home, tmp_path, arch):
+    """Replies computed together (prompts of one length in one batch) equal the generator's own, one by one."""
+    import lmcore
+    from lmcore.store.model_store import Store
+    from lmcore.training.lm_pairs_eval import evaluate_lm_pairs, greedy_replies
+
+    lmcore.train("lm", arch=arch, preset="tiny", corpus=str(_pairs_file(tmp_path)), steps=3, eval_every=3)
+    gen = lmcore.Generator.from_store(Store(home), "lm")
+    sources = ["w3", "w12", "w150", "w77", "zz", ""]
+    settings = lmcore.SamplingSettings(max_tokens=20, temperature=0)
+    one_by_one = [gen.complete(s, settings).strip() for s in sources]
+    assert greedy_replies(gen.model, sources, gen.vocab, gen.tokenizer, max_new=20) == one_by_one
+    got = evaluate_lm_pairs(gen.model, list(zip(sources, one_by_one)), gen.vocab, gen.tokenizer, max_new=20)
+    assert got.exact == 1.0 and got.replies == one_by_one

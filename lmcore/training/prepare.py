@@ -51,6 +51,7 @@ class PreparedRun:
     tokens: TokenData | None = None     # the ids the splits are views of (token_cache.TokenFile)
     auto_note: str = ""                 # preset auto: what it chose and why, in one line
     pairs: PairData | None = None       # a pairs model's training and validation pairs (reads_pairs)
+    lm_pairs: PairsSplit | None = None  # a decoder-only model on a pairs corpus: its pairs (replies scored)
 
     @property
     def unigram(self) -> float:
@@ -172,7 +173,7 @@ def prepare_new(store: Store, name: str, model_cfg: ModelConfig, preset: str, gi
         model_cfg, cfg, note = _auto(store, model_cfg, given, cfg, data, device, src.name, given_options or {})
     ref = _corpus_ref(src, sha1, data, split.seed if split else None)
     return _finish(PreparedRun(name, preset, model_cfg, cfg, data.tokenizer, data.vocab, ref, data.train_ids,
-                               data.val_ids, device, tokens=data,
+                               data.val_ids, device, tokens=data, lm_pairs=split,
                                auto_note="; ".join(n for n in (note, pairs_note) if n)), src)
 
 
@@ -236,5 +237,5 @@ def prepare_continue(store: Store, name: str, given: TrainConfig, corpus: str | 
                        split)
     run = PreparedRun(name, saved.preset, replace(saved.model), cfg, saved.tokenizer, saved.vocab,
                       _corpus_ref(text, sha1, data, split.seed if split else None), data.train_ids, data.val_ids, device,
-                      saved, resume_state, run_start_step, run_start_elapsed, tokens=data)
+                      saved, resume_state, run_start_step, run_start_elapsed, tokens=data, lm_pairs=split)
     return _finish(run, text)
