@@ -190,3 +190,10 @@ def test_text_continuation_and_scoring_refuse_an_encoder_decoder_with_one_line(p
     assert main(["compare", "s", "d", "--text", "abc\tcba"]) == 1
     err = capsys.readouterr().err
     assert "answers a source" in err and "Traceback" not in err
+
+
+def test_preset_auto_gives_a_pairs_model_the_small_preset(pairs_file, capsys, home):
+    events = _json(capsys, ["train", "a", "--arch", "seq2seq", "--preset", "auto", "--corpus", str(pairs_file),
+                            "--minutes", "0.01", "--batch", "16", "--json"])
+    assert "takes the small preset" in events[0]["auto"] and events[-1]["ok"]
+    assert lmcore.Store(home).read("a").model.hidden == lmcore.preset_config("seq2seq", "small").hidden

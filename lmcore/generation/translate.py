@@ -17,15 +17,17 @@ from .generator import PromptInfo
 @torch.no_grad()
 def greedy(model, src: torch.Tensor, src_len: torch.Tensor, bos: int, eos: int, max_len: int
            ) -> tuple[list[list[int]], list[list[float]], list[bool]]:
-    """Per source of the batch: the reply's ids (without eos), each one's probability, and whether it
-    ended at eos (False: cut at ``max_len`` tokens)."""
+    """Per source of the batch: the reply's ids (without eos), each one's probability (the model's own), and
+    whether it ended at eos (False: cut at ``max_len`` tokens). <unk> is never chosen."""
     state = model.encode(src, src_len)
     token = torch.full((src.shape[0],), bos, dtype=torch.long, device=src.device)
     done = torch.zeros(src.shape[0], dtype=torch.bool, device=src.device)
     ids, probs = [], []
     for _ in range(max_len):
         logits, state = model.decode_step(token, state)
-        p, token = torch.softmax(logits.float(), -1).max(-1)
+        probs_all = torch.softmax(logits.float(), -1)
+        p, token = probs_all[:, 1:].max(-1)  # never <unk> (id 0), as sampling and beam search
+        token = token + 1
         ids.append(token)
         probs.append(p)
         done |= token == eos

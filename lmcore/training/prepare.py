@@ -104,6 +104,9 @@ def _pairs(run: PreparedRun, source: corpora.TextSource) -> PreparedRun:
     run.corpus = replace(run.corpus, pairs_seed=data.seed, train_tokens=len(data.train.ids),
                          val_tokens=len(data.valid.ids))
     run.auto_note = "; ".join(n for n in (run.auto_note, data.note) if n)
+    # a batch's tokens are its pairs' (source, target and eos): tokens/s counts them through seq_len
+    spans = data.train.spans
+    run.cfg = cfg = replace(cfg, seq_len=max(1, round(float((spans[:, 1] + spans[:, 3] + 1).float().mean()))))
     run.stream = PairStream(data.train.ids, data.train.spans, cfg.batch_size, bos, eos, cfg.seed)
     return run
 
@@ -183,6 +186,9 @@ def _auto(store: Store, mc: ModelConfig, given: TrainConfig, cfg: TrainConfig, d
     from . import auto_preset
 
     fam, vocab = mc.family, len(data.vocab)
+    if fam.reads_pairs:  # the sizes are chosen for text (tokens, calibrated rates): pairs models take small
+        return (preset_config(mc.arch, auto_preset.BASE_PRESET, **options), cfg,
+                f"preset auto: {fam.describe(mc)} reads pairs and takes the {auto_preset.BASE_PRESET} preset")
     rate = None
     if cfg.minutes is not None and fam.trainable:
         from .calibrate import rate_for
