@@ -47,7 +47,7 @@ PRESETS = {
 }
 
 FAMILY = Seq2SeqTransformerFamily(
-    name="seq2seq-transformer",
+    name="seq2seq_transformer",
     archs={"seq2seq-transformer": "transformer encoder-decoder: masked self-attention and cross-attention "
                                   "over the source (d2l)"},
     labels={"seq2seq-transformer": "Transformer encoder-decoder"}, options=Options,
