@@ -11,7 +11,7 @@ from ..store.checkpoint import EvalPoint, ppl
 from .evaluation import EVAL_CAP, evaluate, sample_text
 from .job import Job
 from .pairs_eval import PairScores, evaluate_pairs
-from .lm_pairs_eval import LmPairScores, evaluate_lm_pairs
+from .lm_pairs_eval import LmPairScores, evaluate_lm_pairs, reply_limit
 from ..models.encdec import special_ids
 from .saving import STATE_BATCH_DIM, resume_state
 
@@ -72,7 +72,8 @@ class EvalAndSave:
     def _lm_pairs(self) -> LmPairScores:
         """A decoder-only model trained on pairs: its greedy replies to the validation sources, scored."""
         j, r = self.job, self.job.run
-        return evaluate_lm_pairs(j.model, r.lm_pairs.valid, r.vocab, r.tokenizer, autocast=j.autocast)
+        return evaluate_lm_pairs(j.model, r.lm_pairs.valid, r.vocab, r.tokenizer, autocast=j.autocast,
+                                 max_new=reply_limit(r.lm_pairs.train))
 
 
 def _scores(pairs: PairScores | None) -> dict:

@@ -31,6 +31,12 @@ class LmPairScores:
         return {"bleu": round(self.bleu, 6), "corpus_bleu": round(self.corpus_bleu, 6), "exact": round(self.exact, 6)}
 
 
+def reply_limit(train: list[tuple[str, str]]) -> int:
+    """Tokens a reply may take: twice the longest training target's characters and two more (an untrained
+    model that never writes the newline stops there), at most MAX_REPLY."""
+    return min(MAX_REPLY, 2 * max((len(t) for _, t in train), default=0) + 2)
+
+
 def _ends(vocab: Vocab, tok: Tokenizer) -> torch.Tensor:
     """For each token of the vocabulary: whether its text holds the newline that ends a reply."""
     return torch.tensor([END in tok.join([t]) for t in vocab.idx_to_token], dtype=torch.bool)
