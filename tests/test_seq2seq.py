@@ -197,3 +197,20 @@ def test_preset_auto_gives_a_pairs_model_the_small_preset(pairs_file, capsys, ho
                             "--minutes", "0.01", "--batch", "16", "--json"])
     assert "takes the small preset" in events[0]["auto"] and events[-1]["ok"]
     assert lmcore.Store(home).read("a").model.hidden == lmcore.preset_config("seq2seq", "small").hidden
+
+
+@pytest.mark.parametrize("tokens", [["--tokens", "word"], ["--tokens", "bpe", "--vocab-size", "300"]])
+def test_word_and_bpe_pairs_models_train_and_reply_in_pieces_that_join_to_the_text(tokens, tmp_path, capsys):
+    rng = random.Random(1)
+    words = "the cat dog sat ran on a mat far home".split()
+    lines = []
+    for _ in range(200):
+        w = [rng.choice(words) for _ in range(rng.randint(2, 5))]
+        lines.append(f"{' '.join(w)}\t{' '.join(w[::-1])}\n")
+    p = tmp_path / "words.tsv"
+    p.write_text("".join(lines), "utf-8")
+    events = _json(capsys, ["train", "w", "--arch", "seq2seq", "--preset", "tiny", *tokens, "--corpus", str(p),
+                            "--steps", "3", "--batch", "16", "--json"])
+    assert 0 <= events[-1]["best_val_bleu"] <= 1
+    lines = _json(capsys, ["generate", "w", "--prompt", "the cat sat on", "--json"])
+    assert "".join(e["text"] for e in lines if e["event"] == "token") == lines[-1]["text"]

@@ -45,8 +45,9 @@ def greedy(model, src: torch.Tensor, src_len: torch.Tensor, bos: int, eos: int, 
 
 @dataclass
 class Reply:
-    """A model's reply to one source: its text, tokens (as text) and their probabilities, whether it
-    ended at the end token (False: cut at the model's length limit), and what happened to the source."""
+    """A model's reply to one source: its text, its tokens' pieces of that text (they join to it) and their
+    probabilities, whether it ended at the end token (False: cut at the model's length limit), and what
+    happened to the source."""
 
     text: str
     tokens: list[str]
@@ -81,7 +82,7 @@ def reply(model, vocab: Vocab, tok: Tokenizer, source: str, unknown: str = "unk"
     """The greedy reply of ``model`` to ``source`` (its whole text: a pairs model answers a line)."""
     limit = int(model.config.max_len)
     ids, info = encode_source(vocab, tok, source, limit, unknown)
-    bos, eos = special_ids(vocab)
+    bos, eos = special_ids(vocab, tok)
     device = next(model.parameters()).device
     was = model.training
     model.eval()
@@ -91,4 +92,4 @@ def reply(model, vocab: Vocab, tok: Tokenizer, source: str, unknown: str = "unk"
     finally:
         model.train(was)
     tokens = vocab.decode(out[0])
-    return Reply(tok.join(tokens), tokens, probs[0], ended[0], info)
+    return Reply(tok.join(tokens), tok.pieces(tokens), probs[0], ended[0], info)

@@ -20,11 +20,14 @@ IGNORE = -100  # padding of the target a batch predicts: no loss there
 NEWLINE = "\n"
 
 
-def special_ids(vocab) -> tuple[int, int]:
-    """(bos, eos) in ``vocab``: both the newline token; ConfigError when the vocabulary has none."""
-    if NEWLINE not in vocab:
+def special_ids(vocab, tok=None) -> tuple[int, int]:
+    """(bos, eos) in ``vocab``: both the newline token (the tokenizer ``tok``'s: a byte-level BPE writes it
+    "Ċ"); ConfigError when the vocabulary has none."""
+    pieces = tok.tokenize(NEWLINE) if tok is not None else [NEWLINE]
+    token = pieces[0] if len(pieces) == 1 else NEWLINE
+    if token not in vocab:
         raise ConfigError("the vocabulary has no newline token: a pairs corpus needs more than one line")
-    i = vocab[NEWLINE]
+    i = vocab[token]
     return i, i
 
 

@@ -64,7 +64,7 @@ class EvalAndSave:
     def _pairs(self) -> PairScores:
         """A pairs model's scores on the validation pairs (the loss per target token, BLEU, exact match)."""
         j, r = self.job, self.job.run
-        bos, eos = special_ids(r.vocab)
+        bos, eos = special_ids(r.vocab, r.tokenizer)
         return evaluate_pairs(j.model, r.pairs.valid, r.vocab, r.tokenizer, bos, eos, r.cfg.batch_size,
                               autocast=j.autocast)
 

@@ -99,7 +99,7 @@ def _pairs(run: PreparedRun, source: corpora.TextSource) -> PreparedRun:
                           f"{run.model_cfg.arch} model learns to answer sources with targets")
     mc, cfg = run.model_cfg, run.cfg
     data = pair_data(source.read(), run.tokenizer, run.vocab, int(mc.max_len), cfg.val_fraction)
-    bos, eos = special_ids(run.vocab)
+    bos, eos = special_ids(run.vocab, run.tokenizer)
     run.pairs, run.train_ids, run.val_ids = data, data.train.ids, data.valid.ids
     run.corpus = replace(run.corpus, pairs_seed=data.seed, train_tokens=len(data.train.ids),
                          val_tokens=len(data.valid.ids))
