@@ -234,7 +234,7 @@ def beam_reply(model, vocab, tok, source: str, width: int, length_penalty: float
     from .translate import Reply as TextReply, encode_source
 
     ids, info = encode_source(vocab, tok, source, int(model.config.max_len), unknown)
-    bos, eos = special_ids(vocab)
+    bos, eos = special_ids(vocab, tok)
     was = model.training
     model.eval()
     try:
@@ -242,4 +242,4 @@ def beam_reply(model, vocab, tok, source: str, width: int, length_penalty: float
     finally:
         model.train(was)
     tokens = vocab.decode(r.ids)
-    return TextReply(tok.join(tokens), tokens, r.probs, r.ended, info)
+    return TextReply(tok.join(tokens), tok.pieces(tokens), r.probs, r.ended, info)

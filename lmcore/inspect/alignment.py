@@ -84,7 +84,7 @@ def alignment_view(gen, source: str, target: str | None = None) -> AlignmentView
                           f"are shown for {listed(showing('attention'))} models that read pairs, with attention")
     limit = int(model.config.max_len)
     src_ids, _ = encode_source(gen.vocab, gen.tokenizer, source, limit)
-    bos, eos = special_ids(gen.vocab)
+    bos, eos = special_ids(gen.vocab, gen.tokenizer)
     was = model.training
     model.eval()
     try:
