@@ -214,3 +214,16 @@ def test_word_and_bpe_pairs_models_train_and_reply_in_pieces_that_join_to_the_te
     assert 0 <= events[-1]["best_val_bleu"] <= 1
     lines = _json(capsys, ["generate", "w", "--prompt", "the cat sat on", "--json"])
     assert "".join(e["text"] for e in lines if e["event"] == "token") == lines[-1]["text"]
+
+
+@pytest.mark.parametrize("value", [1.5, -0.1, "high"])
+def test_a_damaged_bleu_in_the_history_lists_the_model_as_damaged(value, pairs_file, capsys, home):
+    assert main(["train", "s", "--arch", "seq2seq", "--preset", "tiny", "--corpus", str(pairs_file), "--steps", "1",
+                 "--batch", "16"]) == 0
+    store = lmcore.Store(home)
+    meta = store.root / "s" / "meta.json"
+    d = json.loads(meta.read_text("utf-8"))
+    d["history"][0]["bleu"] = value
+    meta.write_text(json.dumps(d), "utf-8")
+    check = store.check("s")
+    assert not check.ok and "bleu" in check.reason
