@@ -253,6 +253,13 @@ def test_a_tiny_seq2seq_transformer_trains_on_pairs_via_the_cli_and_answers_gree
     one_beam = _json(capsys, ["generate", "t", "--prompt", "abc", "--beam", "1", "--json"])[-1]
     assert greedy_text["event"] == one_beam["event"] == "reply"
     assert one_beam["text"] == greedy_text["text"] and set(one_beam["text"]) <= set("abcdef ")
+    cold = _json(capsys, ["generate", "t", "--prompt", "abc", "--temperature", "0", "--json"])[-1]
+    assert cold["text"] == greedy_text["text"]
+    drawn = [_json(capsys, ["generate", "t", "--prompt", "abc", "--temperature", "1.5", "--seed", "7", "--json"])
+             for _ in range(2)]
+    assert drawn[0] == drawn[1] and set(drawn[0][-1]["text"]) <= set("abcdef ")  # seeded: the same draw
+    cut = _json(capsys, ["generate", "t", "--prompt", "abc", "--temperature", "1", "--length", "1", "--json"])[-1]
+    assert cut["ended"] is False or cut["text"] == ""
     assert main(["generate", "t", "--prompt", "abc", "--beam", "3"]) == 0
     assert "\t" not in capsys.readouterr().out
     assert main(["generate", "t", "--prompt", "a" * 65, "--beam", "3"]) == 1  # the tiny preset's limit: 64

@@ -66,7 +66,7 @@ def cmd_generate(args) -> int:
     device = pick_device(args.device)
     gen = Generator.from_store(Store(args.home), args.name, device=str(device))
     if gen.model.family.reads_pairs:  # an encoder–decoder answers the prompt as a source
-        return _reply(args, gen, prompt)
+        return _reply(args, gen, prompt, settings)
     stream = gen.stream(prompt, settings, unknown=args.unknown)
     note = stream.info.message()
     if args.json:
@@ -100,14 +100,19 @@ def cmd_generate(args) -> int:
     return 0
 
 
-def _reply(args, gen, source: str) -> int:
+def _reply(args, gen, source: str, settings) -> int:
     """A pairs model's greedy reply to ``source``: the reply's text (with --json: its tokens and their
     probabilities)."""
     from ..generation.translate import reply
 
+    sampling = (args.temperature, args.top_k, args.top_p, args.min_p, args.repetition_penalty, args.seed,
+                args.sampling)
     if args.beam:  # beam search (lmcore/generation/seq2seq_decode.py)
         from ..generation.seq2seq_decode import beam_reply
         r = beam_reply(gen.model, gen.vocab, gen.tokenizer, source, args.beam, args.length_penalty, args.unknown)
+    elif any(v is not None for v in sampling):  # a sampling control given: sample (else greedy)
+        from ..generation.seq2seq_decode import sample_reply
+        r = sample_reply(gen.model, gen.vocab, gen.tokenizer, source, settings, args.unknown)
     else:
         r = reply(gen.model, gen.vocab, gen.tokenizer, source, unknown=args.unknown)
     note = r.info.message()

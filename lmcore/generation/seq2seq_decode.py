@@ -225,11 +225,8 @@ def beam_search(model, src_ids, bos: int, eos: int, width: int = 4, max_len: int
     return max(finished, key=lambda r: r.score(length_penalty))
 
 
-def beam_reply(model, vocab, tok, source: str, width: int, length_penalty: float | None = None,
-               unknown: str = "unk"):
-    """The beam-search reply of ``model`` to the text ``source``, as lmcore.generation.translate's
-    ``Reply`` (its text, tokens and their probabilities, whether it ended at eos); ``length_penalty``
-    None: 1 (the mean log-probability per token)."""
+def _text_reply(model, vocab, tok, source: str, unknown: str, decode):
+    """``decode(src_ids, bos, eos) -> Reply`` on the text ``source``, as translate's ``Reply``."""
     from ..models.encdec import special_ids
     from .translate import Reply as TextReply, encode_source
 
@@ -238,8 +235,38 @@ def beam_reply(model, vocab, tok, source: str, width: int, length_penalty: float
     was = model.training
     model.eval()
     try:
-        r = beam_search(model, ids, bos, eos, width, length_penalty=1.0 if length_penalty is None else length_penalty)
+        r = decode(ids, bos, eos)
     finally:
         model.train(was)
     tokens = vocab.decode(r.ids)
     return TextReply(tok.join(tokens), tok.pieces(tokens), r.probs, r.ended, info)
+
+
+def beam_reply(model, vocab, tok, source: str, width: int, length_penalty: float | None = None,
+               unknown: str = "unk"):
+    """The beam-search reply of ``model`` to the text ``source``, as lmcore.generation.translate's
+    ``Reply`` (its text, tokens and their probabilities, whether it ended at eos); ``length_penalty``
+    None: 1 (the mean log-probability per token)."""
+    penalty = 1.0 if length_penalty is None else length_penalty
+    return _text_reply(model, vocab, tok, source, unknown,
+                       lambda ids, bos, eos: beam_search(model, ids, bos, eos, width, length_penalty=penalty))
+
+
+def sampled(model, src_ids, bos: int, eos: int, settings: SamplingSettings, max_len: int | None = None) -> Reply:
+    """The whole reply of :func:`sample_steps` as a :class:`Reply`."""
+    reply = Reply(limit=target_limit(model, max_len))
+    for step in sample_steps(model, src_ids, bos, eos, settings, max_len=max_len):
+        reply.logprob += math.log(max(step.prob, 1e-300))
+        if step.eos:
+            reply.ended = True
+        else:
+            reply.ids.append(step.token_id)
+            reply.probs.append(step.prob)
+    return reply
+
+
+def sample_reply(model, vocab, tok, source: str, settings: SamplingSettings, unknown: str = "unk"):
+    """A reply of ``model`` to the text ``source`` drawn with ``settings``' sampling controls (its
+    ``max_tokens`` a limit below the model's), as lmcore.generation.translate's ``Reply``."""
+    return _text_reply(model, vocab, tok, source, unknown,
+                       lambda ids, bos, eos: sampled(model, ids, bos, eos, settings, settings.max_tokens))
