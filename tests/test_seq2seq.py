@@ -110,6 +110,9 @@ def test_corpus_bleu_is_sacrebleus_and_exact_match_counts_equal_replies():
     want = sacrebleu.corpus_bleu(hyps, [refs]).score / 100
     assert corpus_bleu(hyps, refs) == pytest.approx(want) and 0 < want < 1
     assert corpus_bleu(refs, refs) == pytest.approx(1.0)
+    assert corpus_bleu(["x", "y"], ["x", "z"]) == pytest.approx(
+        sacrebleu.metrics.BLEU(effective_order=True).corpus_score(["x", "y"], [["x", "z"]]).score / 100)
+    assert corpus_bleu(["x", "y"], ["x", "y"]) == pytest.approx(1.0)  # one-word targets, all right
     assert exact(["a", "b", "c", "d"], ["a", "x", "c", "y"]) == 0.5
 
 
