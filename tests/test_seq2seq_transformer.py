@@ -260,6 +260,9 @@ def test_a_tiny_seq2seq_transformer_trains_on_pairs_via_the_cli_and_answers_gree
     assert drawn[0] == drawn[1] and set(drawn[0][-1]["text"]) <= set("abcdef ")  # seeded: the same draw
     cut = _json(capsys, ["generate", "t", "--prompt", "abc", "--temperature", "1", "--length", "1", "--json"])[-1]
     assert cut["ended"] is False or cut["text"] == ""
+    assert main(["generate", "t", "--prompt", "abc", "--temperature", "1", "--length", "1"]) == 0
+    said = capsys.readouterr()
+    assert "cut at 1 tokens (--length)" in said.err or said.out.strip() == ""
     assert main(["generate", "t", "--prompt", "abc", "--beam", "3"]) == 0
     assert "\t" not in capsys.readouterr().out
     assert main(["generate", "t", "--prompt", "a" * 65, "--beam", "3"]) == 1  # the tiny preset's limit: 64
@@ -274,6 +277,8 @@ def test_a_tiny_seq2seq_transformer_trains_on_pairs_via_the_cli_and_answers_gree
     for kind in ("cross", "encoder", "decoder"):
         assert main(["inspect", "attention", "t", "--text", "abc", "--kind", kind]) == 0
         assert "darker = more attention" in capsys.readouterr().out
+    assert main(["inspect", "attention", "t", "--text", "", "--json"]) == 1
+    assert "the source is empty" in capsys.readouterr().err
     assert main(["inspect", "attention", "t", "--text", "abc", "--layer", "2"]) == 1
     assert "layer must be between 0 and 1" in capsys.readouterr().err
 

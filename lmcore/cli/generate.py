@@ -127,7 +127,9 @@ def _reply(args, gen, source: str, settings) -> int:
         print(f"note: {_v(note)}", file=sys.stderr)
     print(_v(r.text))
     if not r.ended:
-        print(f"note: the reply was cut at the model's limit of {gen.model.config.max_len} tokens", file=sys.stderr)
+        n, most = len(r.tokens), gen.model.config.max_len
+        why = f"the model's limit of {most} tokens" if n >= most else "--length"
+        print(f"note: the reply was cut at {n} tokens ({why})", file=sys.stderr)
     return 0
 
 

@@ -82,6 +82,8 @@ def alignment_view(gen, source: str, target: str | None = None) -> AlignmentView
     if not model.family.reads_pairs or not model.shows_attention:
         raise ConfigError(f"this {model.config.arch} model has no source-target alignment to show: alignments "
                           f"are shown for {listed(showing('attention'))} models that read pairs, with attention")
+    if not gen.tokenizer.tokenize(source):
+        raise ConfigError("the source is empty: give the text whose reply to align (--text)")
     limit = int(model.config.max_len)
     src_ids, _ = encode_source(gen.vocab, gen.tokenizer, source, limit)
     bos, eos = special_ids(gen.vocab, gen.tokenizer)
