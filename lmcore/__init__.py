@@ -25,6 +25,8 @@ _EXPORTS = {
     "data.text": ("Tokenizer", "build_vocab", "encode"),
     "store.checkpoint": ("Checkpoint", "CheckpointError", "CorpusRef", "EvalPoint"),
     "training.evaluation": ("evaluate",),
+    "generation.translate": ("Reply", "reply"),
+    "training.bleu": ("bleu", "corpus_bleu"),
     "generation.fill": ("FillResult", "fill", "fill_blanks"),
     "generation.scoring": ("TextScore", "TokenScore", "score_text", "validation_text", "rank_bucket",
                            "RANK_BUCKETS=BUCKETS"),

@@ -230,3 +230,12 @@ def test_a_damaged_bleu_in_the_history_lists_the_model_as_damaged(value, pairs_f
     meta.write_text(json.dumps(d), "utf-8")
     check = store.check("s")
     assert not check.ok and "bleu" in check.reason
+
+
+def test_the_python_api_trains_a_pairs_model_and_answers(pairs_file, home):
+    done = lmcore.train("api", arch="seq2seq", preset="tiny", corpus=str(pairs_file), steps=2, batch_size=16, home=home)
+    assert done.kind == "done" and 0 <= done.best_val_bleu <= 1 and 0 <= done.best_val_exact <= 1
+    gen = lmcore.Generator.from_store(lmcore.Store(home), "api")
+    r = lmcore.reply(gen.model, gen.vocab, gen.tokenizer, "abc")
+    assert isinstance(r, lmcore.Reply) and "".join(r.tokens) == r.text and len(r.probs) == len(r.tokens)
+    assert lmcore.bleu("a b", "a b") == 1.0
