@@ -16,7 +16,8 @@ from ..errors import ConfigError
 from ..generation.translate import greedy
 from . import bleu as scores
 
-REPLY_CAP = 1000  # validation pairs answered greedily at each evaluation (the loss reads them all)
+REPLY_CAP = 1000  # validation pairs answered greedily at each evaluation (the loss reads them all); a reply
+# stops at twice its batch's longest reference + 10 tokens (or the model's max_len)
 
 
 @dataclass
@@ -55,8 +56,9 @@ def evaluate_pairs(model, valid: EncodedPairs, vocab: Vocab, tok: Tokenizer, bos
             count += int((y != IGNORE).sum())
         for rows in _batches(valid, batch_size, replies):
             (src, src_len, _), y = make_batch(ids, valid.spans[rows], bos, eos)
+            limit = min(int(model.config.max_len), 2 * y.shape[1] + 10)  # longer: wrong anyway, and slow
             with autocast():
-                out, _, _ = greedy(model, src, src_len, bos, eos, int(model.config.max_len))
+                out, _, _ = greedy(model, src, src_len, bos, eos, limit)
             hyps += [tok.join(vocab.decode(o)) for o in out]
             refs += [tok.join(vocab.decode([t for t in row if t not in (IGNORE, eos)])) for row in y.tolist()]
     finally:
