@@ -159,6 +159,8 @@ def test_a_tiny_seq2seq_trains_on_pairs_via_the_cli_and_answers(pairs_file, caps
     assert lines[0]["unknown"] == ["z"] and lines[-1]["event"] == "reply"
     assert "".join(e["text"] for e in lines if e["event"] == "token") == lines[-1]["text"]
     assert all(0 < e["prob"] <= 1 for e in lines if e["event"] == "token")
+    more = _json(capsys, ["train", "s", "--resume", "--steps", "2", "--json"])  # the pairs path continues
+    assert more[-1]["step"] == 32 and 0 <= more[-1]["best_val_bleu"] <= 1
 
 
 def test_sources_over_the_limit_are_cut_in_training_and_refused_in_generation(pairs_file, capsys, home):
@@ -239,3 +241,29 @@ def test_the_python_api_trains_a_pairs_model_and_answers(pairs_file, home):
     r = lmcore.reply(gen.model, gen.vocab, gen.tokenizer, "abc")
     assert isinstance(r, lmcore.Reply) and "".join(r.tokens) == r.text and len(r.probs) == len(r.tokens)
     assert lmcore.bleu("a b", "a b") == 1.0
+
+
+def test_pair_batches_are_bucketed_by_length_and_reproducible_from_any_step():
+    from lmcore.data.pair_batches import IGNORE, PairStream, encode
+    from lmcore.data.text import Tokenizer
+    from lmcore.data.vocab import Vocab
+
+    rng = random.Random(0)
+    pairs = [("a" * rng.randint(1, 60), "b" * rng.randint(1, 9)) for _ in range(2000)]
+    vocab = Vocab(list("ab\n"))
+    data, cut = encode(pairs, Tokenizer(), vocab, 128)
+    eos = vocab["\n"]
+    stream = PairStream(data.ids, data.spans, 8, eos, eos, seed=3)
+    it = stream.iterate(0)
+    batches = [next(it) for _ in range(300)]  # more than one epoch (250 batches)
+    spread = [int(src_len.max() - src_len.min()) for (src, src_len, tgt_in), y, _ in batches]
+    assert cut == 0 and sum(spread) / len(spread) < 5  # random batches of 8 spread about 45
+    (src, src_len, tgt_in), y, _ = batches[7]
+    assert src.shape == (8, int(src_len.max())) and (tgt_in[:, 0] == eos).all()
+    ends = (y == eos).sum(1)
+    assert (ends == 1).all() and ((y == IGNORE) | (y == eos) | (y == vocab["b"])).all()
+    torch.testing.assert_close(tgt_in[:, 1:][y[:, :-1] != IGNORE], y[:, :-1][y[:, :-1] != IGNORE])  # shifted
+    for k in (0, 7, 251):
+        (s2, l2, t2), y2, _ = next(stream.iterate(k))
+        (s1, l1, t1), y1, _ = batches[k]
+        assert torch.equal(s1, s2) and torch.equal(y1, y2) and torch.equal(t1, t2)
