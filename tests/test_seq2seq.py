@@ -175,7 +175,7 @@ def test_sources_over_the_limit_are_cut_in_training_and_refused_in_generation(pa
 def test_a_text_that_is_not_pairs_is_refused_with_one_line(prose, capsys, home):
     assert main(["train", "p", "--arch", "seq2seq", "--preset", "tiny", "--corpus", str(prose), "--steps", "2"]) == 1
     err = capsys.readouterr().err
-    assert "not a pairs corpus" in err and len(err.strip().splitlines()) == 1
+    assert "has no pairs" in err and len(err.strip().splitlines()) == 1
     assert not lmcore.Store(home).exists("p")
 
 

@@ -60,9 +60,11 @@ def encode(pairs: list[tuple[str, str]], tok: Tokenizer, vocab: Vocab, max_len: 
                          list(pairs)), cut)
 
 
-def pair_data(text: str, tok: Tokenizer, vocab: Vocab, max_len: int, val_fraction: float) -> PairData:
-    """The pairs of ``text`` split (the fixed shuffle) and encoded; ConfigError when a split is empty."""
-    read = read_pairs(text)
+def pair_data(text: str, tok: Tokenizer, vocab: Vocab, max_len: int, val_fraction: float,
+              where: str = "the corpus") -> PairData:
+    """The pairs of ``text`` split (the fixed shuffle) and encoded; CorpusError when it holds none (``where``
+    names it), ConfigError when a split is empty."""
+    read = read_pairs(text, where)
     split = split_pairs(read.pairs, val_fraction=val_fraction)
     train, cut_t = encode(split.train, tok, vocab, max_len)
     valid, cut_v = encode(split.valid, tok, vocab, max_len)

@@ -94,11 +94,9 @@ def _pairs(run: PreparedRun, source: corpora.TextSource) -> PreparedRun:
     length; a note (one line, beside the auto preset's) for lines skipped and sources cut."""
     from ..models.encdec import special_ids
 
-    if not getattr(source, "pairs", False):
-        raise ConfigError(f"corpus '{source.name}' is not a pairs corpus (source<TAB>target lines): a "
-                          f"{run.model_cfg.arch} model learns to answer sources with targets")
-    mc, cfg = run.model_cfg, run.cfg
-    data = pair_data(source.read(), run.tokenizer, run.vocab, int(mc.max_len), cfg.val_fraction)
+    mc, cfg = run.model_cfg, run.cfg  # any text: its lines without a tab are skipped (a note), none is an error
+    data = pair_data(source.read(), run.tokenizer, run.vocab, int(mc.max_len), cfg.val_fraction,
+                     f"corpus '{source.name}'")
     bos, eos = special_ids(run.vocab, run.tokenizer)
     run.pairs, run.train_ids, run.val_ids = data, data.train.ids, data.valid.ids
     run.corpus = replace(run.corpus, pairs_seed=data.seed, train_tokens=len(data.train.ids),
