@@ -147,6 +147,8 @@ class Seq2SeqTransformer(EncoderDecoder):
         super().__init__()
         self.config = c = config
         self.src_emb, self.tgt_emb = nn.Embedding(c.vocab_size, c.hidden), nn.Embedding(c.vocab_size, c.hidden)
+        for emb in (self.src_emb, self.tgt_emb):  # std 1/sqrt(width): scaled by sqrt(width), as large as the positions
+            nn.init.normal_(emb.weight, std=c.hidden ** -0.5)
         if c.pos == "learned":
             self.src_pos, self.tgt_pos = nn.Embedding(c.max_len, c.hidden), nn.Embedding(c.max_len, c.hidden)
         else:
