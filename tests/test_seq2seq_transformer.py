@@ -199,6 +199,12 @@ def test_bad_beam_widths_and_limits_are_refused():
             beam_search(model, [3], BOS, EOS, width=width)
     with pytest.raises(ConfigError, match="length limit"):
         greedy(model, [3], BOS, EOS, max_len=0)
+    with pytest.raises(ConfigError, match=f"token id {V}, outside the vocabulary of {V}"):
+        greedy(model, [3, V], BOS, EOS)
+    with pytest.raises(ConfigError, match="token id -1"):
+        beam_search(model, [-1], BOS, EOS)
+    with pytest.raises(ConfigError, match="the start and end tokens"):
+        greedy(model, [3], BOS, 99)
 
 
 @pytest.mark.parametrize("attention", ["none", "additive", "dot"])

@@ -59,13 +59,20 @@ class Step:
 
 
 def source_problem(model, src_ids) -> str | None:
-    """Why ``src_ids`` cannot be a source for ``model`` (empty, longer than its limit), or None."""
+    """Why ``src_ids`` cannot be a source for ``model`` (empty, longer than its limit, ids outside its
+    vocabulary), or None."""
     n, limit = len(src_ids), int(model.config.max_len)
     if n == 0:
         return "the source is empty: type something to translate"
     if n > limit:
         return f"the source is {n} tokens long, more than this model's limit of {limit}"
-    return None
+    return _outside(model, [int(i) for i in src_ids], "the source")
+
+
+def _outside(model, ids: list[int], what: str) -> str | None:
+    size = getattr(model.config, "vocab_size", 0)
+    bad = [i for i in ids if not 0 <= i < size] if size else []
+    return f"{what} holds token id {bad[0]}, outside the vocabulary of {size}" if bad else None
 
 
 def target_limit(model, max_len: int | None = None) -> int:
@@ -96,7 +103,10 @@ def _device(model) -> torch.device:
     return p.device if p is not None else torch.device("cpu")
 
 
-def _batch(model, sources, eos: int) -> tuple[torch.Tensor, torch.Tensor]:
+def _batch(model, sources, eos: int, bos: int) -> tuple[torch.Tensor, torch.Tensor]:
+    problem = _outside(model, [bos, eos], "the start and end tokens")
+    if problem:
+        raise ConfigError(problem)
     for src in sources:
         problem = source_problem(model, src)
         if problem:
@@ -115,7 +125,7 @@ def greedy_many(model, sources: list, bos: int, eos: int, max_len: int | None = 
     if not sources:
         return []
     limit = target_limit(model, max_len)
-    src, src_len = _batch(model, sources, eos)
+    src, src_len = _batch(model, sources, eos, bos)
     replies = [Reply(limit=limit) for _ in sources]
     state = model.encode(src, src_len)
     token = torch.full((len(sources),), bos, dtype=torch.long, device=src.device)
@@ -153,7 +163,7 @@ def sample_steps(model, src_ids, bos: int, eos: int, settings: SamplingSettings 
     s = settings or SamplingSettings()
     rng = rng if rng is not None else np.random.default_rng(s.seed)
     limit = target_limit(model, max_len)
-    src, src_len = _batch(model, [list(src_ids)], eos)
+    src, src_len = _batch(model, [list(src_ids)], eos, bos)
     state = model.encode(src, src_len)
     token, recent = bos, []
     for _ in range(limit):
@@ -207,7 +217,7 @@ def beam_search(model, src_ids, bos: int, eos: int, width: int = 4, max_len: int
     if isinstance(width, bool) or not isinstance(width, int) or width < 1:
         raise ConfigError(f"the beam width must be a whole number of at least 1 (got {width!r})")
     limit = target_limit(model, max_len)
-    src, src_len = _batch(model, [list(src_ids)], eos)
+    src, src_len = _batch(model, [list(src_ids)], eos, bos)
     state = model.encode(src, src_len)
     beams, token, finished = [_Beam([], [], 0.0)], torch.tensor([bos], device=src.device), []
     for _ in range(limit):
