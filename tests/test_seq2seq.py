@@ -267,3 +267,16 @@ def test_pair_batches_are_bucketed_by_length_and_reproducible_from_any_step():
         (s2, l2, t2), y2, _ = next(stream.iterate(k))
         (s1, l1, t1), y1, _ = batches[k]
         assert torch.equal(s1, s2) and torch.equal(y1, y2) and torch.equal(t1, t2)
+
+
+def test_the_leaderboard_ranks_a_pairs_corpus_by_bleu(pairs_file, capsys, home):
+    for name, steps in (("short", "1"), ("longer", "40")):
+        assert main(["train", name, "--arch", "seq2seq", "--preset", "tiny", "--corpus", str(pairs_file),
+                     "--steps", steps, "--batch", "16", "--eval-every", "20"]) == 0
+    assert main(["train", "lm", "--arch", "lstm", "--preset", "tiny", "--corpus", str(pairs_file), "--steps", "1"]) == 0
+    store = lmcore.Store(home)
+    rows = lmcore.leaderboard([store.check(n) for n in ("short", "longer", "lm")])
+    scored = [r for r in rows if r.get("best_val_bleu") is not None]
+    keys = [(r["best_val_bleu"], r["best_val_exact"]) for r in scored]
+    assert keys == sorted(keys, reverse=True) and [r["rank"] for r in rows] == [1, 2, 3]
+    assert rows[: len(scored)] == scored  # the models scored by BLEU come first

@@ -68,11 +68,14 @@ class ModelEntry:
 
 
 def leaderboard(entries, corpus: str | None = None) -> list[dict]:
-    """Summaries of the usable models (of one corpus, or of each), best first by validation bits per
-    character within their corpus (the one measure that compares character, word and subword models);
-    those without it come last. ``rank`` counts within the corpus."""
+    """Summaries of the usable models (of one corpus, or of each), best first within their corpus: on a
+    pairs corpus by BLEU (then exact match), the models scored so first; then by validation bits per
+    character (the one measure that compares character, word and subword models); those without it come
+    last. ``rank`` counts within the corpus."""
     rows = [e.summary() for e in entries if e.ok and (corpus is None or e.summary()["corpus"] == corpus)]
-    rows.sort(key=lambda r: (r["corpus"], r["best_val_bpc"] is None, r["best_val_bpc"] or 0.0, r["name"]))
+    rows.sort(key=lambda r: (r["corpus"], r.get("best_val_bleu") is None, -(r.get("best_val_bleu") or 0.0),
+                             -(r.get("best_val_exact") or 0.0), r["best_val_bpc"] is None, r["best_val_bpc"] or 0.0,
+                             r["name"]))
     for i, r in enumerate(rows):
         r["rank"] = 1 if i == 0 or rows[i - 1]["corpus"] != r["corpus"] else rows[i - 1]["rank"] + 1
     return rows
