@@ -27,6 +27,8 @@ _EXPORTS = {
     "training.evaluation": ("evaluate_loss=evaluate",),
     "training.evaluate_model": ("Evaluation", "evaluate"),
     "generation.fill_accuracy": ("FillAccuracy", "fill_accuracy"),
+    "generation.translate": ("Reply", "reply"),
+    "training.bleu": ("bleu", "corpus_bleu"),
     "generation.fill": ("FillResult", "fill", "fill_blanks"),
     "generation.scoring": ("TextScore", "TokenScore", "score_text", "validation_text", "rank_bucket",
                            "RANK_BUCKETS=BUCKETS"),

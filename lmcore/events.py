@@ -11,12 +11,13 @@ STOP_REASONS = {"finished": "finished", "time": "time budget reached", "stopped"
 @dataclass
 class Event:
     kind = "event"
+    optional = ()  # fields left out of to_dict when None (pairs models' scores: language models have none)
 
     def to_dict(self) -> dict:
         """A JSON-ready dict: floats rounded, NaN and infinities as None (strict JSON has neither)."""
         d = {"event": self.kind}
         d.update({k: ((round(v, 6) if math.isfinite(v) else None) if isinstance(v, float) else v)
-                  for k, v in asdict(self).items()})
+                  for k, v in asdict(self).items() if not (v is None and k in self.optional)})
         return d
 
 
@@ -66,7 +67,11 @@ class EvalEvent(Event):
     greedy: str = ""     # the same, continued greedily
     fill_top1: float | None = None  # fill accuracy on the validation text's fixed blanks (None: not measured)
     fill_top5: float | None = None
+    bleu: float | None = None         # pairs models: the chapter's BLEU of the greedy replies, averaged
+    corpus_bleu: float | None = None  # sacrebleu's corpus BLEU of the same
+    exact: float | None = None        # the fraction of replies equal to their reference
     kind = "eval"
+    optional = ("bleu", "corpus_bleu", "exact")
 
 
 @dataclass
@@ -81,7 +86,10 @@ class DoneEvent(Event):
     saved: bool = False      # whether this run saved a checkpoint
     best_val_fill_top1: float | None = None  # the highest fill accuracy of the model's evaluations (None: never
     best_val_fill_top5: float | None = None  # measured)
+    best_val_bleu: float | None = None   # pairs models: the best chapter BLEU and exact match so far
+    best_val_exact: float | None = None
     kind = "done"
+    optional = ("best_val_bleu", "best_val_exact")
 
     @property
     def how(self) -> str:

@@ -168,7 +168,8 @@ def test_cli_corpora_list_fetch_info_offline(capsys, home, monkeypatch, tmp_path
     """The CLI's list, fetch and info on a corpus the test makes, served from a local mirror folder."""
     assert main(["corpora", "--json"]) == 0  # the real registry: statuses need no download
     st = {r["name"]: r["status"] for r in map(json.loads, capsys.readouterr().out.splitlines())}
-    assert st == {"pythondocs": "built-in", "timemachine": "needs download", "tinyshakespeare": "needs download"}
+    assert st == {"pythondocs": "built-in", "timemachine": "needs download", "tinyshakespeare": "needs download",
+                  "fra-eng": "needs download", "dates": "built-in", "reverse": "built-in"}
     (tmp_path / "mirror").mkdir()
     (tmp_path / "mirror" / "demo.txt").write_bytes(DEMO_TEXT)
     _use_registry(monkeypatch, refused_url(), sha=hashlib.sha1(DEMO_TEXT).hexdigest(), size=len(DEMO_TEXT))
@@ -194,7 +195,8 @@ def test_cli_corpora_list_fetch_info(capsys, home):
     assert main(["corpora", "--json"]) == 0
     rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     st = {r["name"]: r["status"] for r in rows}
-    assert st == {"pythondocs": "built-in", "timemachine": "needs download", "tinyshakespeare": "needs download"}
+    assert st == {"pythondocs": "built-in", "timemachine": "needs download", "tinyshakespeare": "needs download",
+                  "fra-eng": "needs download", "dates": "built-in", "reverse": "built-in"}
     assert main(["corpora", "fetch", "timemachine"]) == 0
     assert "verified and cached" in capsys.readouterr().out
     assert main(["corpora", "info", "timemachine", "--prep", "d2l", "--json"]) == 0

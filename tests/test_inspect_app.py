@@ -96,6 +96,20 @@ async def test_attention_view_and_a_view_the_model_cannot_show(home):
         assert isinstance(app.screen, ModelScreen)
 
 
+async def test_the_attention_view_of_an_encoder_decoder_is_its_alignment(home):
+    store = Store(home)
+    fixed_entry(store, "s2s", arch="seq2seq-transformer")
+    app = create_app(home)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        pane, view = await _inspect(pilot, app, "attention", text="a bad cafe\nbad\tdab")  # the last line
+        assert "layer 0 head 0 · reply: dab · rows: its 4 tokens, columns: the source's 3" in _summary(view)
+        assert "source" in str(view.query_one(".attention-map").render())
+        view.query_one("#attention-head", Select).value = 1
+        await pilot.pause()
+        assert "layer 0 head 1 · reply: dab" in _summary(view)
+
+
 async def test_gradient_and_corpus_charts(home, prose, prose_text):
     lmcore.train("rec", arch="gru", preset="tiny", corpus=str(prose), steps=2, home=home)
     app = create_app(home)

@@ -61,8 +61,9 @@ def _generates(arch: str) -> bool:
 
 
 def default_archs() -> list[str]:
-    """What a run without --arch measures: every architecture trained by gradients."""
-    return [a for a in registered() if family(a).trainable]
+    """What a run without --arch measures: every language model trained by gradients (encoder–decoders,
+    which read pairs, are not measured on the bench's text)."""
+    return [a for a in registered() if family(a).trainable and not family(a).reads_pairs]
 
 
 def shared_archs() -> list[str]:

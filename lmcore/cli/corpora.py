@@ -64,7 +64,7 @@ def cmd_corpora(args) -> int:
     rows = []
     for e in corpus.registry():
         rows.append({"name": e.name, "title": e.title, "size": e.size, "status": corpus.status(e, root),
-                     "url": e.url, "sha1": e.sha1, "licence": e.licence})
+                     "url": e.url, "sha1": e.sha1, "licence": e.licence, "pairs": e.pairs})
     if args.json:
         for r in rows:
             _out(r)

@@ -65,6 +65,8 @@ def cmd_generate(args) -> int:
         settings = SamplingSettings(**{k: v for k, v in given.items() if v is not None}).validate()
     device = pick_device(args.device)
     gen = Generator.from_store(Store(args.home), args.name, device=str(device))
+    if gen.model.family.reads_pairs:  # an encoder–decoder answers the prompt as a source
+        return _reply(args, gen, prompt, settings)
     stream = gen.stream(prompt, settings, unknown=args.unknown)
     note = stream.info.message()
     if args.json:
@@ -76,7 +78,7 @@ def cmd_generate(args) -> int:
     stop = threading.Event()
     stream.stop_event = stop
     if not args.json and not args.no_echo:
-        sys.stdout.write(_v(prompt))
+        sys.stdout.write(_v(getattr(stream, "prompt", prompt) or prompt))
     try:
         for tok in stream:
             if args.json:
@@ -95,6 +97,39 @@ def cmd_generate(args) -> int:
         else:
             print(f"beam {settings.beam}: log-probability {stream.logprob:.3f} over {n} tokens "
                   f"(score {stream.score:.4f})", file=sys.stderr)
+    return 0
+
+
+def _reply(args, gen, source: str, settings) -> int:
+    """A pairs model's greedy reply to ``source``: the reply's text (with --json: its tokens and their
+    probabilities)."""
+    from ..generation.translate import reply
+
+    sampling = (args.temperature, args.top_k, args.top_p, args.min_p, args.repetition_penalty, args.seed,
+                args.sampling)
+    if args.beam:  # beam search (lmcore/generation/seq2seq_decode.py)
+        from ..generation.seq2seq_decode import beam_reply
+        r = beam_reply(gen.model, gen.vocab, gen.tokenizer, source, args.beam, args.length_penalty, args.unknown)
+    elif any(v is not None for v in sampling):  # a sampling control given: sample (else greedy)
+        from ..generation.seq2seq_decode import sample_reply
+        r = sample_reply(gen.model, gen.vocab, gen.tokenizer, source, settings, args.unknown)
+    else:
+        r = reply(gen.model, gen.vocab, gen.tokenizer, source, unknown=args.unknown)
+    note = r.info.message()
+    if args.json:
+        _out({"event": "prompt", "tokens": r.info.tokens, "unknown": r.info.unknown, "policy": r.info.policy,
+              "truncated": 0})
+        for i, (t, p) in enumerate(zip(r.tokens, r.probs)):
+            _out({"event": "token", "index": i, "text": t, "prob": round(p, 6)})
+        _out({"event": "reply", "text": r.text, "ended": r.ended})
+        return 0
+    if note:
+        print(f"note: {_v(note)}", file=sys.stderr)
+    print(_v(r.text))
+    if not r.ended:
+        n, most = len(r.tokens), gen.model.config.max_len
+        why = f"the model's limit of {most} tokens" if n >= most else "--length"
+        print(f"note: the reply was cut at {n} tokens ({why})", file=sys.stderr)
     return 0
 
 

@@ -41,6 +41,10 @@ def add_parser(sub) -> None:
     text_args(a)
     a.add_argument("--layer", type=int, default=0)
     a.add_argument("--head", type=int, default=0)
+    a.add_argument("--kind", choices=("cross", "encoder", "decoder"), default="cross",
+                   help="encoder-decoders: the source-target alignment (cross, the default), or the encoder's "
+                        "or the decoder's self-attention")
+    a.add_argument("--target", help="encoder-decoders: the target to align (default: the model's reply)")
 
     g = isub.add_parser("gradients", help="gradient norms through time: RNN, GRU, LSTM")
     g.add_argument("--model", help="a saved recurrent model (default: fresh rnn, gru and lstm models)")
@@ -175,8 +179,11 @@ def _neurons(args) -> int:
 def _attention(args) -> int:
     from ..inspect import attention_view
 
-    text = _text(args)
-    view = attention_view(_generator(args), text)
+    text, gen = _text(args), _generator(args)
+    if gen.model.family.reads_pairs:  # an encoder-decoder: the text is a source (lmcore/cli/alignment.py)
+        from .alignment import show_alignment
+        return show_alignment(args, gen, text)
+    view = attention_view(gen, text)
     m = view.matrix(args.layer, args.head)
     patterns = view.head_patterns()[args.layer][args.head]
     if args.json:

@@ -110,6 +110,8 @@ class JsonRender:
                      best_val_loss=result.best_val_loss, best_val_ppl=result.best_val_ppl,
                      elapsed=round(result.elapsed, 3), tokens_per_s=round(result.tokens_per_s, 1),
                      best_val_fill_top1=result.best_val_fill_top1, best_val_fill_top5=result.best_val_fill_top5)
+            if result.best_val_bleu is not None:  # a pairs model
+                d.update(best_val_bleu=result.best_val_bleu, best_val_exact=result.best_val_exact)
         else:
             d["error"] = result.message
         _out(d)
@@ -154,10 +156,15 @@ class HumanRender:
                 self.console.print(info)
         elif ev.kind == "eval":
             star = " (best, saved)" if ev.improved else ""
-            self.console.print(f"step {ev.step:,}: validation loss {ev.val_loss:.4f}, perplexity {ev.val_ppl:.3f}{star}")
+            pairs = (f", BLEU {ev.bleu:.3f} (corpus {ev.corpus_bleu:.3f}), exact match {ev.exact:.1%}"
+                     if ev.bleu is not None else "")
+            self.console.print(f"step {ev.step:,}: validation loss {ev.val_loss:.4f}, perplexity {ev.val_ppl:.3f}"
+                               f"{pairs}{star}")
             if ev.fill_top1 is not None:
                 self.console.print("  fill" + fill_words(ev.fill_top1, ev.fill_top5)[len(", fill"):], highlight=False)
-            if ev.sample:
+            if ev.sample and ev.bleu is not None:  # a pairs model: a validation source and its reply
+                self.console.print("  reply: " + repr(ev.sample[:160]), markup=False, highlight=False)
+            elif ev.sample:
                 self.console.print("  sample: " + repr(ev.sample[:160]), markup=False, highlight=False)
                 self.console.print("  greedy: " + repr(ev.greedy[:160]), markup=False, highlight=False)
         elif ev.kind == "failed":
@@ -178,6 +185,8 @@ class HumanRender:
               f"{result.best_val_ppl:.3f} (loss {result.best_val_loss:.4f})"
               f"{fill_words(result.best_val_fill_top1, result.best_val_fill_top5, 'best ')}, "
               f"{result.tokens_per_s:,.0f} tokens/s.")
+        if result.best_val_bleu is not None:
+            print(f"best validation BLEU {result.best_val_bleu:.3f}, exact match {result.best_val_exact:.1%}.")
         print(f"saved as '{self.name}' in {_v(store.root)}. Generate: lmcore generate {self.name} --prompt \"…\"")
         if result.reason == "stopped":
             print(f"continue with: lmcore train {self.name} --resume")

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
 from .. import paths
+from . import pairs as _pairs
 from ..errors import Cancelled, CorpusError, DownloadError
 from ..store.files import atomic_path, read_json, write_json
 
@@ -32,6 +33,9 @@ class CorpusEntry:
     sha1: str | None = None
     size: int | None = None
     builtin: str | None = None
+    pairs: bool = False               # a pairs corpus: source<TAB>target lines
+    member: str | None = None         # the download is a zip archive: the file inside it that holds the text
+    prep: str | None = None           # preprocessing applied when the text is read ("d2l-nmt")
 
 
 @dataclass
@@ -60,8 +64,14 @@ def names() -> list[str]:
     return [e.name for e in registry()]
 
 
+def file_name(e: CorpusEntry) -> str:
+    """The name of a registry corpus's download in the cache and in a mirror: NAME.txt, or NAME.zip for a
+    corpus downloaded as a zip archive."""
+    return f"{e.name}.{'zip' if e.member else 'txt'}"
+
+
 def cache_path(e: CorpusEntry, home: Path) -> Path:
-    return paths.corpora_dir(home) / f"{e.name}.txt"
+    return paths.corpora_dir(home) / file_name(e)
 
 
 def sha1_of_file(path: Path) -> str:
@@ -166,7 +176,12 @@ def _pydoc_topics_prose() -> str:
     return "\n\n".join(dict.fromkeys(paragraphs)) + "\n"  # some topics repeat others' paragraphs: once
 
 
-BUILTINS: dict[str, Callable[[], str]] = {"pydoc_topics": _pydoc_topics_prose}
+BUILTINS: dict[str, Callable[[], str]] = {
+    "pydoc_topics": _pydoc_topics_prose,
+    "dates": _pairs.dates_text,
+    "reverse": lambda: _pairs.reverse_text(_pydoc_topics_prose()),
+}
+PREPS: dict[str, Callable[[str], str]] = {"d2l-nmt": _pairs.d2l_nmt_preprocess}
 
 
 # ---------------------------------------------------------------- fetching
@@ -176,8 +191,8 @@ def _mirror_sources(e: CorpusEntry) -> list[str]:
     if not mirror:
         return []
     if re.match(r"^https?://", mirror):
-        return [mirror.rstrip("/") + f"/{e.name}.txt"]
-    return [str(Path(mirror).expanduser() / f"{e.name}.txt")]
+        return [mirror.rstrip("/") + f"/{file_name(e)}"]
+    return [str(Path(mirror).expanduser() / file_name(e))]
 
 
 def _download(url: str, tmp: Path, progress: Callable[[int, int | None], None] | None) -> None:
@@ -260,7 +275,7 @@ def fetch(name: str, home: Path | None = None,
     raise DownloadError(
         f"corpus '{name}' is not cached and could not be fetched ({'; '.join(failures)}). "
         f"Use the built-in corpus (--corpus pythondocs), a local text file (--corpus path/to/file.txt), "
-        f"or set {MIRROR_ENV} to a folder or URL that holds {name}.txt", name, reason
+        f"or set {MIRROR_ENV} to a folder or URL that holds {file_name(e)}", name, reason
     )
 
 
@@ -367,6 +382,7 @@ class TextSource:
     text: str | None = None          # a built-in text (in memory)
     encoding: str | None = None
     known_sha1: str | None = None    # a registry corpus: the registry's sum, checked when it was fetched
+    pairs: bool = False              # a pairs corpus (source<TAB>target lines): see lmcore.data.pairs
 
     @property
     def size(self) -> int:
@@ -470,12 +486,14 @@ def open_source(source: str, home: Path | None = None, encoding: str | None = No
     e = entry(source)
     if e is not None:
         if e.builtin:
-            return TextSource(e.name, "builtin", text=BUILTINS[e.builtin]())
+            return TextSource(e.name, "builtin", text=BUILTINS[e.builtin](), pairs=e.pairs)
         home = paths.home(home)
         if not fetch_missing and not cache_path(e, home).is_file():
             raise CorpusError(f"corpus '{e.name}' is not downloaded yet: run `lmcore corpora fetch {e.name}`")
         target = fetch(e.name, home, progress=progress)
-        return TextSource(e.name, "cache", files=(target,), known_sha1=e.sha1)
+        if e.member or e.prep:
+            return TextSource(e.name, "cache", text=_registry_text(e, target), known_sha1=e.sha1, pairs=e.pairs)
+        return TextSource(e.name, "cache", files=(target,), known_sha1=e.sha1, pairs=e.pairs)
     path = Path(os.path.abspath(Path(source).expanduser()))  # kept in checkpoints: absolute
     if path.is_dir():
         files = tuple(sorted(p for p in path.rglob("*.txt") if p.is_file()))
@@ -485,11 +503,53 @@ def open_source(source: str, home: Path | None = None, encoding: str | None = No
     if path.exists():
         if not path.is_file():  # a device (/dev/zero), a pipe or a socket would be read forever
             raise CorpusError(f"{path} is not a regular file or folder: give a text file or a folder of .txt files")
-        return TextSource(path.stem or path.name, str(path), files=(path,), encoding=encoding)
+        return TextSource(path.stem or path.name, str(path), files=(path,), encoding=encoding,
+                          pairs=_sniff_pairs(path, encoding))
     if os.sep in source or "/" in source or "." in source:
         raise CorpusError(f"no such file or folder: {source}")
     raise CorpusError(f"unknown corpus '{source}': known corpora are {', '.join(names())}, "
                       f"or give the path of a text file or folder")
+
+
+def pairs_lines_source(src: TextSource, sha1: str, seed: int = _pairs.SPLIT_SEED
+                       ) -> tuple[TextSource, "_pairs.PairsText", "_pairs.PairsSplit"]:
+    """A pairs corpus as a decoder-only model reads it: each pair of the fixed shuffle (training pairs, then
+    the validation pairs, last) as one ``source<TAB>target<NEWLINE>`` line. Also the pairs read (its
+    ``note`` says which lines were skipped) and the split."""
+    read = _pairs.read_pairs(src.read(), src.name if src.source in ("builtin", "cache") else src.source)
+    split = _pairs.split_pairs(read.pairs, seed)
+    text = _pairs.pairs_lines(split.train) + _pairs.pairs_lines(split.valid)
+    return TextSource(src.name, src.source, text=text, known_sha1=sha1, pairs=True), read, split
+
+
+def _registry_text(e: CorpusEntry, path: Path) -> str:
+    """The text of a cached registry download: the file ``e.member`` of a zip archive, or the file itself;
+    preprocessed by ``e.prep``."""
+    import zipfile
+
+    if e.member:
+        try:
+            with zipfile.ZipFile(path) as z:
+                data = z.read(e.member)
+        except KeyError:
+            raise CorpusError(f"the download of corpus '{e.name}' has no {e.member} inside it") from None
+        except (zipfile.BadZipFile, OSError) as exc:
+            raise CorpusError(f"the download of corpus '{e.name}' is not a readable zip archive ({exc})") from None
+    else:
+        data = path.read_bytes()
+    text = decode(data, f"{e.name}'s {e.member or path.name}").replace("\r\n", "\n")
+    return PREPS[e.prep](text) if e.prep else text
+
+
+def _sniff_pairs(path: Path, encoding: str | None) -> bool:
+    """Whether the start of a text file reads as a pairs corpus (see :func:`lmcore.data.pairs.looks_like_pairs`)."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(1 << 16)
+    except OSError:
+        return False
+    text = head.decode(text_codec(encoding), errors="replace")
+    return _pairs.looks_like_pairs(text.rsplit("\n", 1)[0] if len(head) == 1 << 16 else text)
 
 
 def load(source: str, home: Path | None = None, encoding: str | None = None, fetch_missing: bool = True,

@@ -71,6 +71,8 @@ class BeamStream:
         self.logprob: float | None = None
         self.score: float | None = None
         self.tokens: list = []
+        self.prompt = ""              # the text continued (a pairs model's: the source and a tab)
+        self.end: str | None = None   # the text ends before this (a pairs model's newline): left out
 
     def stop(self) -> None:
         self.stop_event.set()
@@ -93,6 +95,10 @@ class BeamStream:
             node = node.parent
         for n in reversed(path):
             tok = self._out(n)
+            if self.end is not None and self.end in tok.text:
+                tok.text = tok.text[:tok.text.index(self.end)]
+                if not tok.text:
+                    return
             self.tokens.append(tok)
             yield tok
 

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Iterator
 
 import numpy as np
@@ -13,6 +13,7 @@ from .token_out import TokenOut
 from ..errors import ConfigError, LmError
 from ..models import LanguageModel, build_model
 from .sampling import SamplingSettings, finite_logits, sample, softmax, top_alternatives
+from ..data.pairs import END as PAIR_END, pair_prompt
 from ..data.text import Tokenizer
 from ..data.vocab import Vocab
 
@@ -50,6 +51,8 @@ class Stream:
         self.stop_event = stop_event or threading.Event()
         self._ids = prompt_ids
         self._pieces: list[str] = []
+        self.prompt = ""              # the text continued (a pairs model's: the source and a tab)
+        self.end: str | None = None   # the reply ends before this text (a pairs model's: the newline)
 
     @property
     def text(self) -> str:
@@ -87,6 +90,12 @@ class Stream:
                 top_i, top_p = top_alternatives(probs, 5)
                 alts = [(tok.display(vocab.idx_to_token[j]), p) for j, p in zip(top_i.tolist(), top_p.tolist())]
                 text = piece(vocab.idx_to_token[nxt])
+                if self.end is not None and self.end in text:  # a pairs model's reply ends at its newline
+                    text = text[:text.index(self.end)]
+                    if text:
+                        self._pieces.append(text)
+                        yield TokenOut(i, nxt, text, float(probs[nxt]), alts)
+                    return
                 self._pieces.append(text)
                 history.append(nxt)
                 yield TokenOut(i, nxt, text, float(probs[nxt]), alts)
@@ -104,8 +113,12 @@ class Stream:
 class Generator:
     """Generates text from a model with its vocab and tokenizer."""
 
-    def __init__(self, model: LanguageModel, vocab: Vocab, tokenizer: Tokenizer, device: str | torch.device = "cpu"):
+    def __init__(self, model: LanguageModel, vocab: Vocab, tokenizer: Tokenizer, device: str | torch.device = "cpu",
+                 pairs: bool = False):
+        """``pairs``: a decoder-only model trained on a pairs corpus: a prompt is a source (a tab is added)
+        and the reply ends at the newline."""
         model.check_can_generate()
+        self.pairs = pairs
         self.model = model.eval()
         self.vocab, self.tokenizer = vocab, tokenizer
         self.device = torch.device(device)
@@ -122,6 +135,9 @@ class Generator:
     def decoder(self):
         """A decoder for one stream; the weights' layout is prepared once and shared while they stay
         the same (a word model's first-layer table can take tens of milliseconds)."""
+        if self.model.family.reads_pairs:  # an encoder–decoder: lmcore.generation.translate answers it
+            raise ConfigError(f"a {self.model.config.arch} model answers a source (lmcore generate NAME --prompt "
+                              f"SOURCE): it does not continue or score text")
         key = self._weights_key()
         if key is not None and self._decoder is not None and self._decoder[0] == key:
             return self._decoder[1].fresh()
@@ -131,8 +147,9 @@ class Generator:
 
     @classmethod
     def from_store(cls, store, name: str, device: str = "cpu") -> "Generator":
-        model, vocab, tokenizer = load_model(store, name, None, device)
-        return cls(model, vocab, tokenizer, device)
+        ck = store.read(name)
+        model, vocab, tokenizer = load_model(store, name, ck, device)
+        return cls(model, vocab, tokenizer, device, pairs=trained_on_pairs(ck))
 
     def encode_prompt(self, prompt: str, unknown: str = "unk") -> tuple[list[int], PromptInfo]:
         if unknown not in ("unk", "drop"):
@@ -161,15 +178,30 @@ class Generator:
     def stream(self, prompt: str, settings: SamplingSettings | None = None, unknown: str = "unk",
                stop_event: threading.Event | None = None) -> Stream:
         settings = (settings or SamplingSettings()).validate()
+        if self.pairs:
+            prompt = pair_prompt(prompt)
         ids, info = self.encode_prompt(prompt, unknown)
         if settings.beam:
             from .beam import BeamStream
 
-            return BeamStream(self, ids, info, settings, stop_event)
-        return Stream(self, ids, info, settings, stop_event)
+            if self.pairs and PAIR_END not in settings.stop:  # the beams end at the reply's newline
+                settings = replace(settings, stop=[*settings.stop, PAIR_END])
+            stream = BeamStream(self, ids, info, settings, stop_event)
+        else:
+            stream = Stream(self, ids, info, settings, stop_event)
+        stream.end = PAIR_END if self.pairs else None
+        stream.prompt = prompt
+        return stream
 
     def complete(self, prompt: str, settings: SamplingSettings | None = None, unknown: str = "unk") -> str:
         return "".join(t.text for t in self.stream(prompt, settings, unknown))
+
+
+def trained_on_pairs(ck) -> bool:
+    """Whether a saved model is a decoder-only model trained on a pairs corpus (it reads each pair as
+    ``source<TAB>target<NEWLINE>``): its checkpoint records the pairs' split and its family does not read
+    pairs itself."""
+    return ck.corpus.pairs_seed is not None and not ck.model.family.reads_pairs
 
 
 def load_model(store, name: str, checkpoint=None, device: str = "cpu"

@@ -13,7 +13,8 @@ method or two); the registry (:mod:`.registry`) finds it. It declares:
 - ``sizes``: arch -> the sizes ``--preset auto`` chooses from, smallest first, each as a preset is
   written ({"model": {...}, "train": {...}}, over the ``small`` preset); none: tiny, small and base;
 - capabilities: ``windowed`` (a context window of ``context`` tokens) or ``stateful`` (carries a state
-  across batches), ``trainable`` (gradients; False: counted), ``fixed_shapes`` (the saved tensors'
+  across batches), ``reads_pairs`` (an encoder–decoder trained on ``source<TAB>target`` pairs:
+  lmcore/models/encdec.py), ``trainable`` (gradients; False: counted), ``fixed_shapes`` (the saved tensors'
   shapes follow from the config), ``fills_both_ways`` (predicts a blank from both sides of it: the model's
   ``blank_logits``; the others fill by scoring candidates left to right, if they can generate), ``views`` (of VIEWS: "units", the recurrent units' values step by step;
   "attention", the attention maps; "gradients", gradients through time), ``exports`` (export formats),
@@ -95,6 +96,7 @@ class Family:
     views: frozenset = frozenset()
     lessons: Mapping[str, tuple] = {}
     exports: frozenset = frozenset({"onnx"})
+    reads_pairs: bool = False    # an encoder–decoder: trains on pairs corpora (lmcore/models/encdec.py)
 
     def __init__(self, **attributes):
         for key, value in attributes.items():
@@ -206,7 +208,7 @@ class Family:
 
 _DECLARED = ("name", "archs", "labels", "options", "presets", "sizes", "package", "position", "default", "model", "decode",
              "tensors", "windowed", "stateful", "trainable", "fixed_shapes", "fills_both_ways", "views", "lessons",
-             "exports")
+             "exports", "reads_pairs")
 
 
 def _check_type(f: dataclasses.Field, value) -> None:

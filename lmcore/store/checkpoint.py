@@ -51,6 +51,7 @@ class CorpusRef:
     val_tokens: int = 0
     val_chars: int = 0           # characters of the validation text (bits per character; 0: not known)
     encoding: str | None = None  # the text encoding a file was read with (None: UTF-8), read with again
+    pairs_seed: int | None = None  # a pairs corpus: the seed of the fixed shuffle that split it
 
     def argument(self) -> str:
         """What to pass to ``corpus.load`` to get the same text again."""
@@ -68,6 +69,10 @@ class EvalPoint:
     bits_per_char: float | None = None  # the same loss per character of validation text, in bits
     fill_top1: float | None = None      # fill accuracy on the validation text's fixed blanks (fractions;
     fill_top5: float | None = None      # None: not measured): lmcore.generation.fill_accuracy
+    # pairs models (encoder–decoders): the greedy replies to the validation sources, as fractions in [0, 1]
+    bleu: float | None = None           # the chapter's BLEU per sentence, averaged
+    corpus_bleu: float | None = None    # sacrebleu's corpus BLEU
+    exact: float | None = None          # replies equal to their reference
 
     @property
     def val_ppl(self) -> float:
@@ -141,6 +146,16 @@ class Checkpoint:
         return None
 
     @property
+    def best_val_bleu(self) -> float | None:
+        """A pairs model's best chapter BLEU over its evaluations (None for language models)."""
+        return max((h.bleu for h in self.history if h.bleu is not None), default=None)
+
+    @property
+    def best_val_exact(self) -> float | None:
+        """A pairs model's best exact-match fraction over its evaluations (None for language models)."""
+        return max((h.exact for h in self.history if h.exact is not None), default=None)
+
+    @property
     def best_val_bpc(self) -> float | None:
         return self.bits_per_char(self.best_val_loss)
 
@@ -159,6 +174,8 @@ class Checkpoint:
             "best_val_fill_top5": self.best_fill[1], "elapsed": self.elapsed,
             "tokens_per_s": next((h.tokens_per_s for h in reversed(self.history) if h.tokens_per_s), None),
             "device": self.device, "updated": self.updated,
+            **({"best_val_bleu": self.best_val_bleu, "best_val_exact": self.best_val_exact}
+               if self.best_val_bleu is not None else {}),
         }
 
     # ------------------------------------------------------------ JSON
@@ -222,6 +239,9 @@ class Checkpoint:
         for i, h in enumerate(history):
             if any(v is not None and not 0 <= v <= 1 for v in (h.fill_top1, h.fill_top5)):
                 raise CheckpointError(f"history[{i}]'s fill accuracy must be a fraction in [0, 1]")
+            for k in ("bleu", "corpus_bleu", "exact"):
+                if getattr(h, k) is not None and not 0.0 <= getattr(h, k) <= 1.0:
+                    raise CheckpointError(f"history[{i}].{k} must be between 0 and 1")
         curve = _list(d, "curve")
         for i, pt in enumerate(curve):
             if not (isinstance(pt, list) and len(pt) in (2, 3)):

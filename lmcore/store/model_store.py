@@ -73,9 +73,10 @@ RANKINGS = ("bpc", "fill")  # what a leaderboard ranks by
 def leaderboard(entries, corpus: str | None = None, by: str = "bpc") -> list[dict]:
     """Summaries of the usable models (of one corpus, or of each), best first within their corpus: by
     validation bits per character (``by="bpc"``: the one measure that compares character, word and
-    subword models), or by top-1 fill accuracy on the validation text's fixed blanks (``by="fill"``,
-    highest first; comparable between models of the same tokens). Those without the measure come
-    last. ``rank`` counts within the corpus."""
+    subword models; on a pairs corpus, the models with BLEU first, by BLEU then exact match), or by
+    top-1 fill accuracy on the validation text's fixed blanks (``by="fill"``, highest first; comparable
+    between models of the same tokens). Those without the measure come last. ``rank`` counts within
+    the corpus."""
     if by not in RANKINGS:
         raise ConfigError(f"unknown ranking {by!r}: rank by {' or '.join(RANKINGS)}")
     rows = [e.summary() for e in entries if e.ok and (corpus is None or e.summary()["corpus"] == corpus)]
@@ -83,7 +84,9 @@ def leaderboard(entries, corpus: str | None = None, by: str = "bpc") -> list[dic
         rows.sort(key=lambda r: (r["corpus"], r["best_val_fill_top1"] is None, -(r["best_val_fill_top1"] or 0.0),
                                  r["name"]))
     else:
-        rows.sort(key=lambda r: (r["corpus"], r["best_val_bpc"] is None, r["best_val_bpc"] or 0.0, r["name"]))
+        rows.sort(key=lambda r: (r["corpus"], r.get("best_val_bleu") is None, -(r.get("best_val_bleu") or 0.0),
+                                 -(r.get("best_val_exact") or 0.0), r["best_val_bpc"] is None,
+                                 r["best_val_bpc"] or 0.0, r["name"]))
     for i, r in enumerate(rows):
         r["rank"] = 1 if i == 0 or rows[i - 1]["corpus"] != r["corpus"] else rows[i - 1]["rank"] + 1
     return rows

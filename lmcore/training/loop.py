@@ -74,7 +74,8 @@ def train_by_gradients(job: Job) -> DoneEvent | FailedEvent:
     top1, top5 = job.ck.best_fill
     return job.end(DoneEvent(reason, step, best, ppl(best), clock.elapsed(), log.rate(step),
                              steps_trained=step - step0, saved=job.saver.saved_step is not None,
-                             best_val_fill_top1=top1, best_val_fill_top5=top5))
+                             best_val_fill_top1=top1, best_val_fill_top5=top5,
+                             best_val_bleu=job.ck.best_val_bleu, best_val_exact=job.ck.best_val_exact))
 
 
 def network(model: LanguageModel, cfg: TrainConfig, device: torch.device, ranks: Ranks, step0: int):

@@ -13,6 +13,7 @@ import torch
 
 from ..data import corpus as corpora
 from ..data import token_cache
+from ..data.pairs import SPLIT_SEED, PairsSplit, pairs_lines
 from ..store.checkpoint import Checkpoint, CorpusRef
 from ..data.batching import BatchStream
 from .evaluation import unigram_loss
@@ -23,6 +24,7 @@ from ..models.family import AUTO
 from ..store.model_store import Store
 from ..data.text import Tokenizer
 from ..data.token_cache import TokenData
+from ..data.pair_batches import PairData, PairStream, pair_data
 from .config import TrainConfig
 from ..data.vocab import Vocab
 
@@ -48,6 +50,8 @@ class PreparedRun:
     stream: BatchStream | None = None   # None for models trained by counting
     tokens: TokenData | None = None     # the ids the splits are views of (token_cache.TokenFile)
     auto_note: str = ""                 # preset auto: what it chose and why, in one line
+    pairs: PairData | None = None       # a pairs model's training and validation pairs (reads_pairs)
+    lm_pairs: PairsSplit | None = None  # a decoder-only model on a pairs corpus: its pairs (replies scored)
 
     @property
     def unigram(self) -> float:
@@ -68,7 +72,7 @@ def _tokens(store: Store, src: corpora.TextSource, sha1: str, tok: Tokenizer, vo
     return token_cache.tokens_for(store.home, src, sha1, tok, vocab, val_fraction, progress, stop)
 
 
-def _finish(run: PreparedRun) -> PreparedRun:
+def _finish(run: PreparedRun, source: corpora.TextSource) -> PreparedRun:
     """Checks that need the data: the model fits the vocabulary, one batch fits the text."""
     mc = run.model_cfg
     mc.vocab_size = len(run.vocab)
@@ -77,16 +81,67 @@ def _finish(run: PreparedRun) -> PreparedRun:
     if window is not None and cfg.seq_len > window:
         raise ConfigError(f"the sequence length ({cfg.seq_len}) is larger than the {mc.arch}'s context "
                           f"({window}): use --context {cfg.seq_len} or --seq-len {window}")
+    if mc.family.reads_pairs:
+        return _pairs(run, source)
     if mc.family.trainable:
         run.stream = BatchStream(run.train_ids, cfg.batch_size, cfg.seq_len, cfg.sampling, cfg.seed,
                                  trim=run.tokens.file.trim if run.tokens else None)
     return run
 
 
-def _corpus_ref(src: corpora.TextSource, sha1: str, data: TokenData) -> CorpusRef:
+def _pairs(run: PreparedRun, source: corpora.TextSource) -> PreparedRun:
+    """A pairs model's data: the corpus's pairs split (the fixed shuffle), encoded, in batches bucketed by
+    length; a note (one line, beside the auto preset's) for lines skipped and sources cut."""
+    from ..models.encdec import special_ids
+
+    mc, cfg = run.model_cfg, run.cfg  # any text: its lines without a tab are skipped (a note), none is an error
+    data = pair_data(source.read(), run.tokenizer, run.vocab, int(mc.max_len), cfg.val_fraction,
+                     f"corpus '{source.name}'")
+    bos, eos = special_ids(run.vocab, run.tokenizer)
+    run.pairs, run.train_ids, run.val_ids = data, data.train.ids, data.valid.ids
+    run.corpus = replace(run.corpus, pairs_seed=data.seed, train_tokens=len(data.train.ids),
+                         val_tokens=len(data.valid.ids))
+    run.auto_note = "; ".join(n for n in (run.auto_note, data.note) if n)
+    # a batch's tokens are its pairs' (source, target and eos): tokens/s counts them through seq_len
+    spans = data.train.spans
+    run.cfg = cfg = replace(cfg, seq_len=max(1, round(float((spans[:, 1] + spans[:, 3] + 1).float().mean()))))
+    run.stream = PairStream(data.train.ids, data.train.spans, cfg.batch_size, bos, eos, cfg.seed)
+    return run
+
+
+def _corpus_ref(src: corpora.TextSource, sha1: str, data: TokenData, pairs_seed: int | None = None) -> CorpusRef:
     return CorpusRef(name=src.name, sha1=sha1, source=src.source, train_tokens=len(data.train_ids),
                      val_tokens=len(data.val_ids), val_chars=data.val_chars,
-                     encoding=None if src.codec == "utf-8" else src.codec)
+                     encoding=None if src.codec == "utf-8" else src.codec, pairs_seed=pairs_seed)
+
+
+def _decoder_pairs(src: corpora.TextSource, sha1: str, family, seed: int | None, tok: Tokenizer
+                   ) -> tuple[corpora.TextSource, str, PairsSplit | None, str]:
+    """A decoder-only model on a pairs corpus (``seed``: its split's, None when it is not one) reads each
+    pair as one ``source<TAB>target<NEWLINE>`` line, the validation pairs last: that text, its key in the
+    token cache, the split, and the note on skipped lines. Other models and corpora: as they are."""
+    if seed is None or family.reads_pairs:
+        return src, sha1, None, ""
+    if tok.prep == "d2l":
+        raise ConfigError(f"corpus '{src.name}' is a pairs corpus: the d2l clean-up would drop the tab and the "
+                          f"line breaks that hold its pairs apart; use --prep raw")
+    if tok.level == "word":
+        raise ConfigError(f"corpus '{src.name}' is a pairs corpus: word tokens drop the tab between a pair's "
+                          f"source and target; use --tokens char or bpe (an encoder-decoder reads each side's words)")
+    lines, read, split = corpora.pairs_lines_source(src, sha1, seed)
+    return lines, f"{sha1}+pairs-lines-{split.seed}", split, read.note or ""
+
+
+def _pairs_tail(data: TokenData, split: PairsSplit | None) -> TokenData:
+    """A decoder-only model on pairs holds out exactly the lines of its validation pairs (the token
+    cache's split is a fraction of the tokens, which may cut a pair in two)."""
+    if split is None:
+        return data
+    valid = pairs_lines(split.valid)
+    n_val = len(data.tokenizer.tokenize(valid))
+    if not 0 < n_val < data.file.count:
+        raise ConfigError("the validation pairs do not fit in the corpus's tokens: use a larger pairs corpus")
+    return replace(data, val_tokens=n_val, val_chars=len(valid))
 
 
 def _downloading(progress: Progress | None):
@@ -111,12 +166,16 @@ def prepare_new(store: Store, name: str, model_cfg: ModelConfig, preset: str, gi
     device = pick_device(cfg.device)
     src = corpora.open_source(corpus, store.home, encoding=encoding, progress=_downloading(progress))
     sha1 = _sha1(store, src)
-    data = _tokens(store, src, sha1, tokenizer, None, cfg.val_fraction, progress, stop)
+    src, key, split, pairs_note = _decoder_pairs(src, sha1, model_cfg.family, SPLIT_SEED if src.pairs else None,
+                                                 tokenizer)
+    data = _pairs_tail(_tokens(store, src, key, tokenizer, None, cfg.val_fraction, progress, stop), split)
     note = ""
     if preset == AUTO:
         model_cfg, cfg, note = _auto(store, model_cfg, given, cfg, data, device, src.name, given_options or {})
-    return _finish(PreparedRun(name, preset, model_cfg, cfg, data.tokenizer, data.vocab, _corpus_ref(src, sha1, data),
-                               data.train_ids, data.val_ids, device, tokens=data, auto_note=note))
+    ref = _corpus_ref(src, sha1, data, split.seed if split else None)
+    return _finish(PreparedRun(name, preset, model_cfg, cfg, data.tokenizer, data.vocab, ref, data.train_ids,
+                               data.val_ids, device, tokens=data, lm_pairs=split,
+                               auto_note="; ".join(n for n in (note, pairs_note) if n)), src)
 
 
 def _auto(store: Store, mc: ModelConfig, given: TrainConfig, cfg: TrainConfig, data: TokenData,
@@ -125,6 +184,9 @@ def _auto(store: Store, mc: ModelConfig, given: TrainConfig, cfg: TrainConfig, d
     from . import auto_preset
 
     fam, vocab = mc.family, len(data.vocab)
+    if fam.reads_pairs:  # the sizes are chosen for text (tokens, calibrated rates): pairs models take small
+        return (preset_config(mc.arch, auto_preset.BASE_PRESET, **options), cfg,
+                f"preset auto: {fam.describe(mc)} reads pairs and takes the {auto_preset.BASE_PRESET} preset")
     rate = None
     if cfg.minutes is not None and fam.trainable:
         from .calibrate import rate_for
@@ -174,8 +236,10 @@ def prepare_continue(store: Store, name: str, given: TrainConfig, corpus: str | 
     if sha1 != saved.corpus.sha1:
         raise ConfigError(f"corpus '{src}' is not the text model '{name}' was trained on (sha1 differs): "
                           f"continue with the same text (--corpus PATH if it moved), or train a new model")
-    data = _tokens(store, text, sha1, saved.tokenizer, saved.vocab, cfg.val_fraction, progress, stop)
+    text, key, split, _ = _decoder_pairs(text, sha1, fam, saved.corpus.pairs_seed, saved.tokenizer)
+    data = _pairs_tail(_tokens(store, text, key, saved.tokenizer, saved.vocab, cfg.val_fraction, progress, stop),
+                       split)
     run = PreparedRun(name, saved.preset, replace(saved.model), cfg, saved.tokenizer, saved.vocab,
-                      _corpus_ref(text, sha1, data), data.train_ids, data.val_ids, device,
-                      saved, resume_state, run_start_step, run_start_elapsed, tokens=data)
-    return _finish(run)
+                      _corpus_ref(text, sha1, data, split.seed if split else None), data.train_ids, data.val_ids, device,
+                      saved, resume_state, run_start_step, run_start_elapsed, tokens=data, lm_pairs=split)
+    return _finish(run, text)

@@ -115,6 +115,8 @@ class Trainer:
         if not r.model_cfg.family.trainable:
             raise ConfigError(f"an {r.model_cfg.arch} model is counted in one pass by one process: train it "
                               f"without torchrun")
+        if r.model_cfg.family.reads_pairs:
+            raise ConfigError(f"a {r.model_cfg.arch} model trains on pairs in one process: train it without torchrun")
         r.device = distributed.device_for(r.device, ranks)
         c = r.cfg
         r.stream = (replace(r.stream, rank=ranks.rank, world=ranks.world) if r.stream is not None else

@@ -206,14 +206,18 @@ class NeuronView(TextView):
 class AttentionHeatmap(Static):
     """Queries (rows, two per line with half blocks) × keys (columns) of the last tokens."""
 
-    def render_map(self, tokens: list[str], weights: np.ndarray, width: int, height: int) -> None:
+    def render_map(self, tokens: list[str], weights: np.ndarray, width: int, height: int,
+                   rows: list[str] | None = None) -> None:
+        """``rows``: the rows' tokens when they are not ``tokens`` (an alignment: target × source)."""
         keys = max(2, min(len(tokens), width - 14))   # the last tokens as keys (columns) …
-        queries = max(2, min(keys, 2 * max(1, height - 1)))  # … and the last of them as queries (rows)
+        queries = max(2, min(keys if rows is None else len(rows), 2 * max(1, height - 1)))  # … rows: the last
         w = weights[-queries:, -keys:]
+        queries, keys = w.shape  # fewer when the text is shorter
         theme = self.app.theme_variables
-        out = Text(" " * 6 + "".join(_label(t) for t in tokens[-keys:]) + "  keys", style="dim")
+        out = Text(" " * 6 + "".join(_label(t) for t in tokens[-keys:]) + ("  keys" if rows is None else "  source"),
+                   style="dim")
         out.append("\n")
-        q = tokens[-queries:]
+        q = (tokens if rows is None else rows)[-queries:]
         for i in range(0, queries, 2):  # the two queries of a line, then their rows of weights
             out.append(f"  {_label(q[i])}{_label(q[i + 1]) if i + 1 < queries else ' '}  ", style="dim")
             for j in range(keys):
@@ -259,16 +263,22 @@ class AttentionView(Vertical):
         yield AttentionHeatmap(classes="attention-map")
 
     def compute(self, gen, text: str, stop: threading.Event, progress=None):
-        from lmcore.inspect import attention_view  # torch: loaded when first needed
+        from lmcore.inspect import alignment_view, attention_view  # torch: loaded when first needed
 
+        if gen.model.family.reads_pairs:  # an encoder-decoder: the last line is a source (<TAB> a target)
+            lines = [line for line in text.splitlines() if line.strip()]
+            source, tab, target = (lines[-1] if lines else "").partition("\t")
+            return alignment_view(gen, source, target if tab else None)
         return attention_view(gen, text)
 
     def show(self, view, text: str) -> None:
         self.view = view
+        pairs = hasattr(view, "kinds")  # an AlignmentView: its cross-attention
+        layers, heads = (view.layers("cross"), view.heads("cross")) if pairs else (view.layers, view.heads)
         with self.prevent(Select.Changed):
-            self.query_one("#attention-layer", Select).set_options([(str(i), i) for i in range(view.layers)])
-            self.query_one("#attention-head", Select).set_options([(str(i), i) for i in range(view.heads)])
-        self.patterns = view.head_patterns()
+            self.query_one("#attention-layer", Select).set_options([(str(i), i) for i in range(layers)])
+            self.query_one("#attention-head", Select).set_options([(str(i), i) for i in range(heads)])
+        self.patterns = None if pairs else view.head_patterns()
         self.draw()
 
     def on_resize(self) -> None:
@@ -281,6 +291,14 @@ class AttentionView(Vertical):
         layer = int(self.query_one("#attention-layer", Select).value)
         head = int(self.query_one("#attention-head", Select).value)
         heatmap = self.query_one(AttentionHeatmap)
+        if self.patterns is None:  # an alignment: rows the reply's tokens, columns the source's
+            rows, cols = self.view.labels("cross")
+            heatmap.render_map(cols, self.view.matrix("cross", layer, head), self.size.width,
+                               max(4, self.size.height - 2), rows=rows)
+            self.query_one(".view-summary", Static).update(Text(
+                f"layer {layer} head {head} · reply: {self.view.reply}" + ("" if self.view.ended else " (cut)")
+                + f" · rows: its {len(rows)} tokens, columns: the source's {len(cols)}"))
+            return
         heatmap.render_map(self.view.tokens, self.view.matrix(layer, head), self.size.width,
                            max(4, self.size.height - 2))
         top = self.patterns[layer][head][:2]
