@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 
 STOP_REASONS = {"finished": "finished", "time": "time budget reached", "stopped": "stopped"}  # DoneEvent.reason
@@ -64,6 +64,7 @@ class EvalEvent(Event):
     sample: str          # the start of the validation text, continued at the default temperature
     elapsed: float
     greedy: str = ""     # the same, continued greedily
+    metrics: dict = field(default_factory=dict)  # the model's own numbers (BERT: mlm_loss, pseudo_ppl, nsp_accuracy)
     kind = "eval"
 
 
@@ -77,6 +78,7 @@ class DoneEvent(Event):
     tokens_per_s: float
     steps_trained: int = 0   # steps this run trained
     saved: bool = False      # whether this run saved a checkpoint
+    metrics: dict = field(default_factory=dict)  # the last evaluation's own numbers of the model (EvalEvent's)
     kind = "done"
 
     @property

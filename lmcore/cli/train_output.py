@@ -101,7 +101,8 @@ class JsonRender:
         if result.kind == "done":
             d.update(reason=result.reason, saved=result.saved, steps_trained=result.steps_trained,
                      best_val_loss=result.best_val_loss, best_val_ppl=result.best_val_ppl,
-                     elapsed=round(result.elapsed, 3), tokens_per_s=round(result.tokens_per_s, 1))
+                     elapsed=round(result.elapsed, 3), tokens_per_s=round(result.tokens_per_s, 1),
+                     **{k: round(v, 6) for k, v in result.metrics.items()})
         else:
             d["error"] = result.message
         _out(d)

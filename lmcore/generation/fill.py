@@ -10,6 +10,8 @@ Two ways of filling, by what the model can do (its family's capabilities):
 
 - both directions (``fills_both_ways``, the birnn family): the model's ``blank_logits``, which predict
   a token from the left-to-right state before it and the right-to-left state after it;
+- all at once (``fills_jointly``, the bert family: mask-predict): the whole text is read with every open
+  blank masked, each round, and the most confident blank is filled;
 - scoring (any model that generates: the recurrent, min and n-gram models, the transformer): the
   forward model's top ``SCORED`` candidates at the blank, from its left context, each rescored with the
   probability of the text after it, P(w | left) * P(right | left, w), renormalised over those candidates
@@ -28,6 +30,7 @@ MAX_TOP = 100
 CHUNK = 256       # candidate texts scored in one batch
 _MARK = "qzxblankxzq"  # a blank while the text is preprocessed and split: letters only (d2l keeps it)
 BOTH_WAYS = "both directions: the left-to-right state before each blank and the right-to-left state after it"
+JOINTLY = "mask-predict: the whole text read with every open blank masked, the most confident blank filled first"
 SCORING = (f"scoring: the forward model's top {SCORED} candidates at each blank rescored with the probability of "
            f"the text after it (up to the next open blank), renormalised over them")
 
@@ -133,7 +136,8 @@ def fill_blanks(model, vocab, tokenizer, text: str, top: int = 5) -> FillResult:
     finally:
         model.train(was_training)
     filled = [vocab.idx_to_token[i] if t is None else t for t, i in zip(tokens, ids)]  # blanks: first candidates
-    return FillResult(tokenizer.join(filled), blanks, BOTH_WAYS if both else SCORING, unknown)
+    method = (JOINTLY if model.family.fills_jointly else BOTH_WAYS) if both else SCORING
+    return FillResult(tokenizer.join(filled), blanks, method, unknown)
 
 
 def _fill_in_order(model, ids: list, both: bool, top: int, vocab, tokenizer) -> list[Blank]:
@@ -142,7 +146,10 @@ def _fill_in_order(model, ids: list, both: bool, top: int, vocab, tokenizer) -> 
     numbers = {pos: n + 1 for n, pos in enumerate(open_)}
     blanks = []
     while open_:
-        probs = {pos: _distribution(model, ids, pos, open_, both) for pos in open_}
+        if model.family.fills_jointly:
+            probs = _joint(model, ids, open_)
+        else:
+            probs = {pos: _distribution(model, ids, pos, open_, both) for pos in open_}
         pos = max(open_, key=lambda p: (float(probs[p].max()), -p))
         best = torch.argsort(probs[pos], descending=True, stable=True)[:top].tolist()
         ids[pos] = best[0]
@@ -163,6 +170,17 @@ def _distribution(model, ids: list, pos: int, open_: list[int], both: bool) -> t
         seq = torch.tensor([left + [0] + right], device=device)
         return torch.softmax(model.blank_logits(seq)[0, len(left)].float(), -1).cpu()
     return _scored(model, left, right, device).cpu()
+
+
+def _joint(model, ids: list, open_: list[int]) -> dict[int, torch.Tensor]:
+    """Every open blank's probabilities (vocab,) at once: the whole text read with every open blank hidden
+    (``blank_logits(ids, blanks)``: BERT's mask-predict)."""
+    device = _device(model)
+    seq = torch.tensor([[0 if t is None else t for t in ids]], device=device)
+    blanks = torch.zeros_like(seq, dtype=torch.bool)
+    blanks[0, open_] = True
+    probs = torch.softmax(model.blank_logits(seq, blanks)[0].float(), -1).cpu()
+    return {pos: probs[pos] for pos in open_}
 
 
 def _device(model) -> torch.device:

@@ -66,10 +66,22 @@ class EvalPoint:
     lr: float | None = None
     tokens_per_s: float | None = None
     bits_per_char: float | None = None  # the same loss per character of validation text, in bits
+    # a model's own numbers (LanguageModel.val_metrics), None for the others: BERT's masked-token loss (its
+    # val_loss), pseudo-perplexity (on the first validation tokens) and next-sentence accuracy in [0, 1]
+    mlm_loss: float | None = None
+    pseudo_ppl: float | None = None
+    nsp_accuracy: float | None = None
 
     @property
     def val_ppl(self) -> float:
         return ppl(self.val_loss)
+
+    def to_dict(self) -> dict:
+        """As meta.json holds it: a model's own numbers only when it has them."""
+        return {k: v for k, v in asdict(self).items() if v is not None or k not in OWN_METRICS}
+
+
+OWN_METRICS = ("mlm_loss", "pseudo_ppl", "nsp_accuracy")  # EvalPoint's fields a model's val_metrics fills
 
 
 @dataclass
@@ -162,7 +174,7 @@ class Checkpoint:
             "corpus": asdict(self.corpus), "step": self.step, "elapsed": round(self.elapsed, 3),
             "run_start_step": self.run_start_step, "run_start_elapsed": round(self.run_start_elapsed, 3),
             "params": self.params, "device": self.device,
-            "history": [asdict(h) for h in self.history], "curve": self.curve,
+            "history": [h.to_dict() for h in self.history], "curve": self.curve,
             "best_val_loss": self.best_val_loss, "best_val_ppl": _finite(self.best_val_ppl),
             "unigram_val_loss": self.unigram_val_loss,
             "files": asdict(self.files) if self.files else None,

@@ -72,7 +72,8 @@ def train_by_gradients(job: Job) -> DoneEvent | FailedEvent:
         evaluate_and_save(step, carry, log.last, lr)
     best = evaluate_and_save.best
     return job.end(DoneEvent(reason, step, best, ppl(best), clock.elapsed(), log.rate(step),
-                             steps_trained=step - step0, saved=job.saver.saved_step is not None))
+                             steps_trained=step - step0, saved=job.saver.saved_step is not None,
+                             metrics=dict(evaluate_and_save.metrics)))
 
 
 def network(model: LanguageModel, cfg: TrainConfig, device: torch.device, ranks: Ranks, step0: int):
