@@ -107,7 +107,8 @@ class BertLM(LanguageModel):
         if batch is None:
             return self.mlm_logits(self.encode(self.wrap(x)))[:, 1:-1], None
         h = self.encode(batch.tokens, batch.segments)
-        mlm = F.cross_entropy(self.mlm_logits(h).float().flatten(0, 1), batch.targets.flatten(), ignore_index=IGNORE)
+        chosen = batch.targets != IGNORE   # the MLM head reads only the chosen tokens (d2l's pred_positions)
+        mlm = F.cross_entropy(self.mlm_logits(h[chosen]).float(), batch.targets[chosen])
         return torch.stack([mlm, F.cross_entropy(self.nsp_logits(h).float(), batch.is_next)]), None
 
     # ------------------------------------------------------------ training and validation
@@ -131,9 +132,9 @@ class BertLM(LanguageModel):
         """The summed MLM loss of validation windows ``x`` under a fixed masking (seeded from the windows),
         and how many tokens it predicts."""
         b = self.pairs(x, torch.Generator().manual_seed(metrics.seed_of(x)))
-        logits = self.mlm_logits(self.encode(b.tokens, b.segments)).float()
-        loss = F.cross_entropy(logits.flatten(0, 1), b.targets.flatten(), ignore_index=IGNORE, reduction="sum")
-        return float(loss), int((b.targets != IGNORE).sum())
+        chosen = b.targets != IGNORE
+        logits = self.mlm_logits(self.encode(b.tokens, b.segments)[chosen]).float()
+        return float(F.cross_entropy(logits, b.targets[chosen], reduction="sum")), int(chosen.sum())
 
     def val_metrics(self, ids: torch.Tensor, seq_len: int, loss: float, autocast=contextlib.nullcontext) -> dict:
         """MLM loss (``loss``, the validation loss), pseudo-perplexity and NSP accuracy (metrics.py)."""
