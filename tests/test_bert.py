@@ -147,3 +147,22 @@ def test_a_tiny_bert_trains_from_the_command_line_and_reports_its_numbers(traine
     assert "does not generate" in capsys.readouterr().err
 
     assert main(["--home", str(home), "inspect", "attention", "tb", "--text", "the time machine", "--json"]) == 0
+
+
+def test_the_special_tokens_go_after_the_texts_and_only_once():
+    from lmcore.data.vocab import Vocab
+
+    text = Vocab(list("abcab"))
+    bert = text.with_tokens(("<cls>", "<sep>", "<mask>"))
+    assert bert.idx_to_token == text.idx_to_token + ["<cls>", "<sep>", "<mask>"]
+    assert bert.encode(list("cab")) == text.encode(list("cab"))    # the text's ids do not change
+    assert bert.with_tokens(("<cls>", "<sep>", "<mask>")) is bert
+    with pytest.raises(ValueError, match="<sep>"):
+        Vocab(["a", "<sep>"]).with_tokens(("<cls>", "<sep>", "<mask>"))
+
+
+def test_other_models_evaluation_points_keep_their_fields():
+    from lmcore.store.checkpoint import EvalPoint
+
+    assert "nsp_accuracy" not in EvalPoint(step=1, val_loss=2.0).to_dict()
+    assert EvalPoint(step=1, val_loss=2.0, nsp_accuracy=0.5).to_dict()["nsp_accuracy"] == 0.5

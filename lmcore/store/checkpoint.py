@@ -161,8 +161,13 @@ class Checkpoint:
             "step": self.step, "best_val_loss": self.best_val_loss, "best_val_ppl": self.best_val_ppl,
             "best_val_bpc": self.best_val_bpc, "elapsed": self.elapsed,
             "tokens_per_s": next((h.tokens_per_s for h in reversed(self.history) if h.tokens_per_s), None),
-            "device": self.device, "updated": self.updated,
+            "device": self.device, "updated": self.updated, **self.own_metrics(),
         }
+
+    def own_metrics(self) -> dict[str, float]:
+        """The last evaluation's numbers of the model's own (BERT: mlm_loss, pseudo_ppl, nsp_accuracy)."""
+        last = self.history[-1] if self.history else None
+        return {k: getattr(last, k) for k in OWN_METRICS if last is not None and getattr(last, k) is not None}
 
     # ------------------------------------------------------------ JSON
     def to_json(self) -> dict:
