@@ -132,6 +132,7 @@ def test_a_tiny_bert_trains_from_the_command_line_and_reports_its_numbers(traine
 
     ck = Store(home).read("tb")
     assert ck.history[-1].nsp_accuracy == pytest.approx(summary["nsp_accuracy"], abs=1e-6)
+    assert ck.best_val_bpc is None     # a masked-token loss is not ranked among next-token losses
     model, vocab, _ = load_model(Store(home), "tb")
     assert model.config.arch == "bert" and model.config.vocab_size == len(vocab)
 

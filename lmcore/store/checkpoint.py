@@ -141,8 +141,9 @@ class Checkpoint:
 
     def bits_per_char(self, loss: float | None) -> float | None:
         """A loss in nats per token as bits per character of the validation text: models with different
-        tokens (characters, words, subwords) are compared on this. None when it cannot be known."""
-        if loss is None or not math.isfinite(loss):
+        tokens (characters, words, subwords) are compared on this. None when it cannot be known, or when
+        the loss is not a next-token loss (BERT's masked tokens: no leaderboard rank among the others)."""
+        if loss is None or not math.isfinite(loss) or not self.model.family.next_token_loss:
             return None
         if self.tokenizer.level == "char":
             return loss / math.log(2)

@@ -56,4 +56,4 @@ FAMILY = BertFamily(
                    "(validation loss: the masked-token loss, not comparable with next-token losses)"},
     labels={"bert": "BERT (fills blanks)"}, options=Options, presets={"bert": PRESETS}, position=40,
     package=__name__, model=".model:BertLM", tensors=".shapes:of", windowed=True, fills_both_ways=True,
-    fills_jointly=True, special_tokens=("<cls>", "<sep>", "<mask>"), views={"attention"}, exports=frozenset())
+    fills_jointly=True, next_token_loss=False, special_tokens=("<cls>", "<sep>", "<mask>"), views={"attention"}, exports=frozenset())
