@@ -111,6 +111,13 @@ class BertLM(LanguageModel):
         mlm = F.cross_entropy(self.mlm_logits(h[chosen]).float(), batch.targets[chosen])
         return torch.stack([mlm, F.cross_entropy(self.nsp_logits(h).float(), batch.is_next)]), None
 
+    def compile_parts(self) -> bool:
+        """Under --compile only the encoder blocks are compiled (in place: the saved names stay): the batch
+        is made in Python, with shapes that vary (the chosen tokens), outside any graph."""
+        for block in self.blocks:
+            block.forward = torch.compile(block.forward)
+        return True
+
     # ------------------------------------------------------------ training and validation
     def read_vocab(self, tokens: list[str]) -> None:
         """Learn which ids end a sentence (where next-sentence pairs are split)."""
