@@ -148,6 +148,10 @@ class HumanRender:
         elif ev.kind == "eval":
             star = " (best, saved)" if ev.improved else ""
             self.console.print(f"step {ev.step:,}: validation loss {ev.val_loss:.4f}, perplexity {ev.val_ppl:.3f}{star}")
+            if ev.metrics:
+                from ..store.checkpoint import OWN_METRICS
+
+                self.console.print("  " + ", ".join(f"{OWN_METRICS.get(k, k)} {v:.4f}" for k, v in ev.metrics.items()))
             if ev.sample:
                 self.console.print("  sample: " + repr(ev.sample[:160]), markup=False, highlight=False)
                 self.console.print("  greedy: " + repr(ev.greedy[:160]), markup=False, highlight=False)
@@ -167,7 +171,10 @@ class HumanRender:
             return 1
         print(f"{how} at step {result.step:,} ({result.steps_trained:,} steps this run): best validation perplexity "
               f"{result.best_val_ppl:.3f} (loss {result.best_val_loss:.4f}), {result.tokens_per_s:,.0f} tokens/s.")
-        print(f"saved as '{self.name}' in {_v(store.root)}. Generate: lmcore generate {self.name} --prompt \"…\"")
+        model = store.read(self.name).model if store.check(self.name).ok else None
+        use = (f"Fill: lmcore fill {self.name} --text \"… _ …\"" if model is not None and not model.family.can_generate(model)
+               else f"Generate: lmcore generate {self.name} --prompt \"…\"")
+        print(f"saved as '{self.name}' in {_v(store.root)}. {use}")
         if result.reason == "stopped":
             print(f"continue with: lmcore train {self.name} --resume")
         elif result.steps_trained > 0 and store.check(self.name).ok and store.read(self.name).model_trainable:

@@ -81,7 +81,9 @@ class EvalPoint:
         return {k: v for k, v in asdict(self).items() if v is not None or k not in OWN_METRICS}
 
 
-OWN_METRICS = ("mlm_loss", "pseudo_ppl", "nsp_accuracy")  # EvalPoint's fields a model's val_metrics fills
+# EvalPoint's fields a model's val_metrics fills, and how they read
+OWN_METRICS = {"mlm_loss": "masked-token loss", "pseudo_ppl": "pseudo-perplexity (first validation tokens)",
+               "nsp_accuracy": "next-sentence accuracy"}
 
 
 @dataclass
