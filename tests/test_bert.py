@@ -71,13 +71,6 @@ def test_sentence_ends_are_read_from_the_tokens():
     assert sentence_ends(["<unk>", "a", ".", "end!", "\n", "Ġwhy?", "x"]) == [2, 3, 4, 5]
 
 
-def test_a_vocabulary_of_only_the_special_tokens_is_refused():
-    from lmcore import ConfigError
-
-    with pytest.raises(ConfigError, match="<cls> <sep> <mask>"):
-        preset_config("bert", "tiny", vocab_size=3).validate()
-
-
 def test_shapes_from_the_config_are_the_built_models():
     config = preset_config("bert", "tiny", vocab_size=V, num_layers=3, context=17)
     with torch.device("meta"):

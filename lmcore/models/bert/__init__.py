@@ -33,9 +33,6 @@ class BertFamily(Family):
     def check(self, config) -> None:
         if config.hidden % config.heads:
             raise ConfigError(f"the width ({config.hidden}) must be a multiple of the heads ({config.heads})")
-        if 0 < config.vocab_size <= len(self.special_tokens):
-            raise ConfigError(f"a bert vocabulary holds its text's tokens, then {' '.join(self.special_tokens)} "
-                              f"(got {config.vocab_size} tokens)")
 
     def cannot_generate(self, config) -> str | None:
         return CANNOT_GENERATE
