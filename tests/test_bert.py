@@ -167,3 +167,16 @@ def test_other_models_evaluation_points_keep_their_fields():
 
     assert "nsp_accuracy" not in EvalPoint(step=1, val_loss=2.0).to_dict()
     assert EvalPoint(step=1, val_loss=2.0, nsp_accuracy=0.5).to_dict()["nsp_accuracy"] == 0.5
+
+
+async def test_the_apps_attention_view_shows_berts_heads(home):
+    from tui.app import create_app
+
+    from .tui_helpers import fixed_entry, open_inspect, wait_for
+
+    fixed_entry(Store(home), "bb", arch="bert")
+    app = create_app(home)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        pane = await open_inspect(pilot, app, "attention", "a bad cafe\nhead ache")
+        await wait_for(pilot, lambda: "layer 0 head 0 mostly looks at" in str(pane.view.query_one(".view-summary").render()))
