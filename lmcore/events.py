@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 
 STOP_REASONS = {"finished": "finished", "time": "time budget reached", "stopped": "stopped"}  # DoneEvent.reason
@@ -70,6 +70,7 @@ class EvalEvent(Event):
     bleu: float | None = None         # pairs models: the chapter's BLEU of the greedy replies, averaged
     corpus_bleu: float | None = None  # sacrebleu's corpus BLEU of the same
     exact: float | None = None        # the fraction of replies equal to their reference
+    metrics: dict = field(default_factory=dict)  # the model's own numbers (BERT: mlm_loss, pseudo_ppl, nsp_accuracy)
     kind = "eval"
     optional = ("bleu", "corpus_bleu", "exact")
 
@@ -88,6 +89,7 @@ class DoneEvent(Event):
     best_val_fill_top5: float | None = None  # measured)
     best_val_bleu: float | None = None   # pairs models: the best chapter BLEU and exact match so far
     best_val_exact: float | None = None
+    metrics: dict = field(default_factory=dict)  # the last evaluation's own numbers of the model (EvalEvent's)
     kind = "done"
     optional = ("best_val_bleu", "best_val_exact")
 

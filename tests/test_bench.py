@@ -51,11 +51,11 @@ def test_the_plan_of_todays_families():
     """Which rows a run measures is asked of the registry and the families' bench modules: for today's
     families, the rows the bench has always measured (the order follows the families')."""
     archs = default_archs()
-    assert archs == ["rnn", "gru", "lstm", "transformer", "mingru", "minlstm", "birnn"]  # trained by gradients
+    assert archs == ["rnn", "gru", "lstm", "transformer", "mingru", "minlstm", "birnn", "bert"]  # trained by gradients
     assert shared_archs() == ["lstm", "transformer"]
     full = ([("train", a, i) for a in ("rnn", "gru", "lstm") for i in ("fused", "scratch")]
-            + [("train", a, "fused") for a in ("transformer", "mingru", "minlstm", "birnn")]
-            + [("generate", a, "fused") for a in archs if a != "birnn"])  # birnn fills, it does not generate
+            + [("train", a, "fused") for a in ("transformer", "mingru", "minlstm", "birnn", "bert")]
+            + [("generate", a, "fused") for a in archs if a not in ("birnn", "bert")])  # they fill, they do not generate
     assert rows(plan(archs, False, "cpu")) == full + [("time_to_loss", "lstm", "fused"), ("shared", "lstm", "fused")]
     cuda = plan(archs, False, "cuda")
     assert rows(cuda) == full + [("time_to_loss", "lstm", "fused")] * 2 + [("time_to_loss", "transformer", "fused")]

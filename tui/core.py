@@ -198,6 +198,17 @@ class Core:
         self._generators[name] = (stamp, gen)
         return gen
 
+    def get_reader(self, name: str):
+        """What a view that only reads the model needs (``model``, ``vocab``, ``tokenizer``, ``device``):
+        its generator, or for a model that does not generate (bert, birnn) the loaded model itself."""
+        ck = self.store.read(name)
+        if ck.model.family.can_generate(ck.model):
+            return self.get_generator(name)
+        from types import SimpleNamespace
+
+        model, vocab, tokenizer = lmcore.load_model(self.store, name, ck)
+        return SimpleNamespace(model=model, vocab=vocab, tokenizer=tokenizer, device=next(model.parameters()).device)
+
     def forget(self, name: str) -> None:
         """The model was deleted or renamed: its generator goes."""
         self._generators.pop(name, None)

@@ -86,6 +86,22 @@ def _generator(args):
     return Generator.from_store(Store(args.home), args.model, device=str(pick_device(args.device)))
 
 
+def _reader(args):
+    """The model, its vocabulary and tokenizer, for a view that only reads the model (attention): a model
+    that does not generate (bert) shows its attention too."""
+    from types import SimpleNamespace
+
+    import torch
+
+    from ..device import pick_device
+    from ..generation.generator import load_model
+    from ..store.model_store import Store
+
+    device = str(pick_device(args.device))
+    model, vocab, tokenizer = load_model(Store(args.home), args.model, None, device)
+    return SimpleNamespace(model=model, vocab=vocab, tokenizer=tokenizer, device=torch.device(device))
+
+
 def cmd_inspect(args) -> int:
     return {"surprisal": _surprisal, "neurons": _neurons, "attention": _attention,
             "gradients": _gradients}[args.view](args)
@@ -179,11 +195,11 @@ def _neurons(args) -> int:
 def _attention(args) -> int:
     from ..inspect import attention_view
 
-    text, gen = _text(args), _generator(args)
-    if gen.model.family.reads_pairs:  # an encoder-decoder: the text is a source (lmcore/cli/alignment.py)
+    text, reader = _text(args), _reader(args)
+    if reader.model.family.reads_pairs:  # an encoder-decoder: the text is a source (lmcore/cli/alignment.py)
         from .alignment import show_alignment
-        return show_alignment(args, gen, text)
-    view = attention_view(gen, text)
+        return show_alignment(args, _generator(args), text)
+    view = attention_view(reader, text)
     m = view.matrix(args.layer, args.head)
     patterns = view.head_patterns()[args.layer][args.head]
     if args.json:

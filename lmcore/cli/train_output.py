@@ -109,7 +109,8 @@ class JsonRender:
             d.update(reason=result.reason, saved=result.saved, steps_trained=result.steps_trained,
                      best_val_loss=result.best_val_loss, best_val_ppl=result.best_val_ppl,
                      elapsed=round(result.elapsed, 3), tokens_per_s=round(result.tokens_per_s, 1),
-                     best_val_fill_top1=result.best_val_fill_top1, best_val_fill_top5=result.best_val_fill_top5)
+                     best_val_fill_top1=result.best_val_fill_top1, best_val_fill_top5=result.best_val_fill_top5,
+                     **{k: round(v, 6) for k, v in result.metrics.items()})
             if result.best_val_bleu is not None:  # a pairs model
                 d.update(best_val_bleu=result.best_val_bleu, best_val_exact=result.best_val_exact)
         else:
@@ -160,6 +161,10 @@ class HumanRender:
                      if ev.bleu is not None else "")
             self.console.print(f"step {ev.step:,}: validation loss {ev.val_loss:.4f}, perplexity {ev.val_ppl:.3f}"
                                f"{pairs}{star}")
+            if ev.metrics:
+                from ..store.checkpoint import OWN_METRICS
+
+                self.console.print("  " + ", ".join(f"{OWN_METRICS.get(k, k)} {v:.4f}" for k, v in ev.metrics.items()))
             if ev.fill_top1 is not None:
                 self.console.print("  fill" + fill_words(ev.fill_top1, ev.fill_top5)[len(", fill"):], highlight=False)
             if ev.sample and ev.bleu is not None:  # a pairs model: a validation source and its reply
@@ -187,7 +192,10 @@ class HumanRender:
               f"{result.tokens_per_s:,.0f} tokens/s.")
         if result.best_val_bleu is not None:
             print(f"best validation BLEU {result.best_val_bleu:.3f}, exact match {result.best_val_exact:.1%}.")
-        print(f"saved as '{self.name}' in {_v(store.root)}. Generate: lmcore generate {self.name} --prompt \"…\"")
+        model = store.read(self.name).model if store.check(self.name).ok else None
+        use = (f"Fill: lmcore fill {self.name} --text \"… _ …\"" if model is not None and not model.family.can_generate(model)
+               else f"Generate: lmcore generate {self.name} --prompt \"…\"")
+        print(f"saved as '{self.name}' in {_v(store.root)}. {use}")
         if result.reason == "stopped":
             print(f"continue with: lmcore train {self.name} --resume")
         elif result.steps_trained > 0 and store.check(self.name).ok and store.read(self.name).model_trainable:

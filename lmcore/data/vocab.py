@@ -46,6 +46,18 @@ class Vocab:
     def decode(self, indices: Iterable[int]) -> list[str]:
         return [self.idx_to_token[int(i)] for i in indices]
 
+    def with_tokens(self, tokens: Sequence[str]) -> "Vocab":
+        """This vocabulary with ``tokens`` after every other, in that order (a family's special tokens,
+        BERT's ``<cls> <sep> <mask>``): itself when it ends with them already; the text's ids do not
+        change. ValueError when one of them is a token of the text already."""
+        tokens = list(tokens)
+        if not tokens or self.idx_to_token[-len(tokens):] == tokens:
+            return self
+        taken = [t for t in tokens if t in self.token_to_idx]
+        if taken:
+            raise ValueError(f"the text holds the token {taken[0]!r}, which this model keeps for itself")
+        return Vocab.from_dict({**self.to_dict(), "idx_to_token": self.idx_to_token + tokens})
+
     # ---------------------------------------- persistence (the token cache's and checkpoints' JSON)
     def to_dict(self) -> dict:
         return {"idx_to_token": self.idx_to_token, "min_freq": self.min_freq,

@@ -10,6 +10,8 @@ Two ways of filling, by what the model can do (its family's capabilities):
 
 - both directions (``fills_both_ways``, the birnn family): the model's ``blank_logits``, which predict
   a token from the left-to-right state before it and the right-to-left state after it;
+- all at once (``fills_jointly``, the bert family: mask-predict): the whole text is read with every open
+  blank masked, each round, and the most confident blank is filled;
 - scoring (any model that generates: the recurrent, min and n-gram models, the transformer): the
   forward model's top ``SCORED`` candidates at the blank, from its left context, each rescored with the
   probability of the text after it, P(w | left) * P(right | left, w), renormalised over those candidates
@@ -29,6 +31,7 @@ CHUNK = 256       # candidate texts scored in one batch
 BLANK_ID = 0      # what a both-ways model reads at a blank (<unk>; it never reads the token there anyway)
 _MARK = "qzxblankxzq"  # a blank while the text is preprocessed and split: letters only (d2l keeps it)
 BOTH_WAYS = "both directions: the left-to-right state before each blank and the right-to-left state after it"
+JOINTLY = "mask-predict: the whole text read with every open blank masked, the most confident blank filled first"
 SCORING = (f"scoring: the forward model's top {SCORED} candidates at each blank rescored with the probability of "
            f"the text after it (up to the next open blank), renormalised over them")
 
@@ -134,7 +137,8 @@ def fill_blanks(model, vocab, tokenizer, text: str, top: int = 5) -> FillResult:
     finally:
         model.train(was_training)
     filled = [vocab.idx_to_token[i] if t is None else t for t, i in zip(tokens, ids)]  # blanks: first candidates
-    return FillResult(tokenizer.join(filled), blanks, BOTH_WAYS if both else SCORING, unknown)
+    method = (JOINTLY if model.family.fills_jointly else BOTH_WAYS) if both else SCORING
+    return FillResult(tokenizer.join(filled), blanks, method, unknown)
 
 
 def _fill_in_order(model, ids: list, both: bool, top: int, vocab, tokenizer) -> list[Blank]:
@@ -143,7 +147,10 @@ def _fill_in_order(model, ids: list, both: bool, top: int, vocab, tokenizer) -> 
     numbers = {pos: n + 1 for n, pos in enumerate(open_)}
     blanks = []
     while open_:
-        probs = {pos: _distribution(model, ids, pos, open_, both) for pos in open_}
+        if model.family.fills_jointly:
+            probs = _joint(model, ids, open_)
+        else:
+            probs = {pos: _distribution(model, ids, pos, open_, both) for pos in open_}
         pos = max(open_, key=lambda p: (float(probs[p].max()), -p))
         best = torch.argsort(probs[pos], descending=True, stable=True)[:top].tolist()
         ids[pos] = best[0]
@@ -167,10 +174,24 @@ def _distribution(model, ids: list, pos: int, open_: list[int], both: bool) -> t
 
 def both_ways_probs(model, rows: torch.Tensor, at: int) -> torch.Tensor:
     """(batch, vocab): the probabilities of the token at column ``at`` of each row of ids (batch, time),
-    read from both sides of it by the model's ``blank_logits`` (the blank itself set to BLANK_ID)."""
+    read from both sides of it by the model's ``blank_logits`` (the blank itself set to BLANK_ID and
+    marked as the open blank: BERT reads ``<mask>`` there)."""
     rows = rows.clone()
     rows[:, at] = BLANK_ID
-    return torch.softmax(model.blank_logits(rows)[:, at].float(), -1)
+    blanks = torch.zeros_like(rows, dtype=torch.bool)
+    blanks[:, at] = True
+    return torch.softmax(model.blank_logits(rows, blanks)[:, at].float(), -1)
+
+
+def _joint(model, ids: list, open_: list[int]) -> dict[int, torch.Tensor]:
+    """Every open blank's probabilities (vocab,) at once: the whole text read with every open blank hidden
+    (``blank_logits(ids, blanks)``: BERT's mask-predict)."""
+    device = model_device(model)
+    seq = torch.tensor([[BLANK_ID if t is None else t for t in ids]], device=device)
+    blanks = torch.zeros_like(seq, dtype=torch.bool)
+    blanks[0, open_] = True
+    probs = torch.softmax(model.blank_logits(seq, blanks)[0].float(), -1).cpu()
+    return {pos: probs[pos] for pos in open_}
 
 
 def model_device(model) -> torch.device:

@@ -18,7 +18,7 @@ PATTERNS = ("the token itself", "the previous token", "the first token", "the st
 @dataclass
 class AttentionView:
     tokens: list[str]            # the tokens read (at most the model's context), first to last
-    weights: list[np.ndarray]    # per layer: (heads, tokens, tokens), rows sum to 1, causal
+    weights: list[np.ndarray]    # per layer: (heads, tokens, tokens), rows sum to 1; causal but BERT's
     values: list[np.ndarray]     # per layer: (heads, tokens, head size)
 
     @property
@@ -66,7 +66,8 @@ class AttentionView:
 
 
 def attention_view(gen, text: str) -> AttentionView:
-    """The attention of ``gen``'s transformer over the last tokens of ``text`` (up to its context)."""
+    """The attention of ``gen``'s model (a transformer, a BERT) over the last tokens of ``text`` (up to its
+    context); ``gen``: a Generator, or anything with its ``model``, ``vocab``, ``tokenizer`` and ``device``."""
     model = gen.model
     if not model.shows_attention:
         raise ConfigError(f"'{model.config.arch}' models have no attention to show: attention is shown "

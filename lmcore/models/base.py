@@ -75,10 +75,29 @@ class LanguageModel(nn.Module):
         logits, new_state = (run or self)(x, state)
         return F.cross_entropy(logits.float().flatten(0, 1), y.flatten()), new_state
 
-    def blank_logits(self, ids: torch.Tensor) -> torch.Tensor:
+    def read_vocab(self, tokens: list[str]) -> None:
+        """What the model learns of its vocabulary's tokens (``idx_to_token``) before training, beyond its
+        size (BERT: where sentences end); by default nothing."""
+
+    def eval_loss(self, x: torch.Tensor, y: torch.Tensor) -> tuple[float, int]:
+        """The summed validation loss of windows ``x`` (``y``: x shifted by one token) and how many
+        predictions it sums: by default the next-token cross-entropy of ``forward``; a family trained
+        otherwise overrides it (BERT: the masked tokens' loss)."""
+        logits, _ = self(x)
+        return F.cross_entropy(logits.float().flatten(0, 1), y.flatten(), reduction="sum").item(), y.numel()
+
+    def val_metrics(self, ids: torch.Tensor, seq_len: int, loss: float, autocast=None) -> dict[str, float | None]:
+        """Numbers an evaluation stores beside the validation ``loss`` (fields of the checkpoint's
+        EvalPoint: BERT's "mlm_loss", "pseudo_ppl", "nsp_accuracy"), from the validation ids; none by
+        default."""
+        return {}
+
+    def blank_logits(self, ids: torch.Tensor, blanks: torch.Tensor | None = None) -> torch.Tensor:
         """(batch, time) token ids -> (batch, time, vocab): at each position the token there predicted from
         both sides of it, never from itself; only a family that ``fills_both_ways`` has it (the others fill
-        a blank by scoring candidates left to right: lmcore.generation.fill)."""
+        a blank by scoring candidates left to right: lmcore.generation.fill). ``blanks`` (batch, time),
+        boolean: the open blanks, which a family that ``fills_jointly`` hides (BERT: ``<mask>``); the
+        others read only the text between open blanks and ignore it."""
         raise ConfigError(f"a {self.config.arch} model does not read both sides of a blank")
 
     def init_state(self, batch_size: int, device: torch.device | str = "cpu") -> Any:

@@ -16,7 +16,13 @@ method or two); the registry (:mod:`.registry`) finds it. It declares:
   across batches), ``reads_pairs`` (an encoder–decoder trained on ``source<TAB>target`` pairs:
   lmcore/models/encdec.py), ``trainable`` (gradients; False: counted), ``fixed_shapes`` (the saved tensors'
   shapes follow from the config), ``fills_both_ways`` (predicts a blank from both sides of it: the model's
-  ``blank_logits``; the others fill by scoring candidates left to right, if they can generate), ``views`` (of VIEWS: "units", the recurrent units' values step by step;
+  ``blank_logits``; the others fill by scoring candidates left to right, if they can generate),
+  ``fills_jointly`` (its ``blank_logits(ids, blanks)`` reads the whole text with every open blank
+  hidden, BERT's mask-predict, instead of only the text between the open blanks),
+  ``next_token_loss`` (its validation loss is a next-token cross-entropy, so bits per character and
+  the leaderboard compare it with the others'; False: BERT's masked-token loss),
+  ``special_tokens`` (tokens its vocabulary holds after the text's, in this order: BERT's ``<cls>``,
+  ``<sep>``, ``<mask>``), ``views`` (of VIEWS: "units", the recurrent units' values step by step;
   "attention", the attention maps; "gradients", gradients through time), ``exports`` (export formats),
   ``lessons`` (a view's comparison of fresh models: view -> ((label, arch, options), ...));
   per config: :meth:`Family.cannot_generate`, :meth:`Family.cannot_fill`, :meth:`Family.shows`, :meth:`Family.window`;
@@ -93,6 +99,9 @@ class Family:
     trainable: bool = True
     fixed_shapes: bool = True
     fills_both_ways: bool = False
+    fills_jointly: bool = False
+    next_token_loss: bool = True
+    special_tokens: tuple[str, ...] = ()
     views: frozenset = frozenset()
     lessons: Mapping[str, tuple] = {}
     exports: frozenset = frozenset({"onnx"})
@@ -208,7 +217,7 @@ class Family:
 
 _DECLARED = ("name", "archs", "labels", "options", "presets", "sizes", "package", "position", "default", "model", "decode",
              "tensors", "windowed", "stateful", "trainable", "fixed_shapes", "fills_both_ways", "views", "lessons",
-             "exports", "reads_pairs")
+             "exports", "reads_pairs", "fills_jointly", "special_tokens", "next_token_loss")
 
 
 def _check_type(f: dataclasses.Field, value) -> None:

@@ -73,10 +73,24 @@ class EvalPoint:
     bleu: float | None = None           # the chapter's BLEU per sentence, averaged
     corpus_bleu: float | None = None    # sacrebleu's corpus BLEU
     exact: float | None = None          # replies equal to their reference
+    # a model's own numbers (LanguageModel.val_metrics), None for the others: BERT's masked-token loss (its
+    # val_loss), pseudo-perplexity (on the first validation tokens) and next-sentence accuracy in [0, 1]
+    mlm_loss: float | None = None
+    pseudo_ppl: float | None = None
+    nsp_accuracy: float | None = None
 
     @property
     def val_ppl(self) -> float:
         return ppl(self.val_loss)
+
+    def to_dict(self) -> dict:
+        """As meta.json holds it: a model's own numbers only when it has them."""
+        return {k: v for k, v in asdict(self).items() if v is not None or k not in OWN_METRICS}
+
+
+# EvalPoint's fields a model's val_metrics fills, and how they read
+OWN_METRICS = {"mlm_loss": "masked-token loss", "pseudo_ppl": "pseudo-perplexity (first validation tokens)",
+               "nsp_accuracy": "next-sentence accuracy"}
 
 
 @dataclass
@@ -136,8 +150,9 @@ class Checkpoint:
 
     def bits_per_char(self, loss: float | None) -> float | None:
         """A loss in nats per token as bits per character of the validation text: models with different
-        tokens (characters, words, subwords) are compared on this. None when it cannot be known."""
-        if loss is None or not math.isfinite(loss):
+        tokens (characters, words, subwords) are compared on this. None when it cannot be known, or when
+        the loss is not a next-token loss (BERT's masked tokens: no leaderboard rank among the others)."""
+        if loss is None or not math.isfinite(loss) or not self.model.family.next_token_loss:
             return None
         if self.tokenizer.level == "char":
             return loss / math.log(2)
@@ -173,10 +188,15 @@ class Checkpoint:
             "best_val_bpc": self.best_val_bpc, "best_val_fill_top1": self.best_fill[0],
             "best_val_fill_top5": self.best_fill[1], "elapsed": self.elapsed,
             "tokens_per_s": next((h.tokens_per_s for h in reversed(self.history) if h.tokens_per_s), None),
-            "device": self.device, "updated": self.updated,
+            "device": self.device, "updated": self.updated, **self.own_metrics(),
             **({"best_val_bleu": self.best_val_bleu, "best_val_exact": self.best_val_exact}
                if self.best_val_bleu is not None else {}),
         }
+
+    def own_metrics(self) -> dict[str, float]:
+        """The last evaluation's numbers of the model's own (BERT: mlm_loss, pseudo_ppl, nsp_accuracy)."""
+        last = self.history[-1] if self.history else None
+        return {k: getattr(last, k) for k in OWN_METRICS if last is not None and getattr(last, k) is not None}
 
     # ------------------------------------------------------------ JSON
     def to_json(self) -> dict:
@@ -188,7 +208,7 @@ class Checkpoint:
             "corpus": asdict(self.corpus), "step": self.step, "elapsed": round(self.elapsed, 3),
             "run_start_step": self.run_start_step, "run_start_elapsed": round(self.run_start_elapsed, 3),
             "params": self.params, "device": self.device,
-            "history": [asdict(h) for h in self.history], "curve": self.curve,
+            "history": [h.to_dict() for h in self.history], "curve": self.curve,
             "best_val_loss": self.best_val_loss, "best_val_ppl": _finite(self.best_val_ppl),
             "unigram_val_loss": self.unigram_val_loss,
             "files": asdict(self.files) if self.files else None,

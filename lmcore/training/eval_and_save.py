@@ -7,7 +7,7 @@ import torch
 
 from . import distributed
 from ..events import EvalEvent
-from ..store.checkpoint import EvalPoint, ppl
+from ..store.checkpoint import OWN_METRICS, EvalPoint, ppl
 from .evaluation import EVAL_CAP, evaluate, fill_point, sample_text
 from .job import Job
 from .pairs_eval import PairScores, evaluate_pairs
@@ -25,6 +25,7 @@ class EvalAndSave:
         self.job, self.opt, self.val_ids, self.stateful = job, opt, val_ids, stateful
         best = job.ck.best_val_loss
         self.best = best if best is not None else math.inf
+        self.metrics: dict[str, float] = {}  # the last evaluation's numbers of the model's own (val_metrics)
 
     def __call__(self, step: int, carry, train_loss: float, lr: float) -> None:
         j, r, cfg, ck, clock = self.job, self.job.run, self.job.run.cfg, self.job.ck, self.job.clock
@@ -42,12 +43,14 @@ class EvalAndSave:
         top1, top5 = fill_point(j.model, self.val_ids, cfg.fill_eval) if pairs is None else (None, None)
         lm_pairs = self._lm_pairs() if r.lm_pairs is not None else None  # a decoder-only model on pairs
         figures = dict(lm_pairs.fields() if lm_pairs else _scores(pairs), fill_top1=top1, fill_top5=top5)
+        own = j.model.val_metrics(self.val_ids, cfg.seq_len, val, j.autocast) if pairs is None else {}
+        self.metrics = {k: v for k, v in own.items() if k in OWN_METRICS and v is not None and math.isfinite(v)}
         now = clock.elapsed()  # tokens/s of the run so far (not of the last interval, which an evaluation slows)
         run_rate = (step - r.run_start_step) * cfg.batch_size * cfg.seq_len / max(now - r.run_start_elapsed, 1e-9)
         ck.history.append(EvalPoint(step=step, val_loss=val, elapsed=round(now, 3),
                                     train_loss=train_loss if math.isfinite(train_loss) else None,
                                     lr=lr, tokens_per_s=round(run_rate, 1), bits_per_char=ck.bits_per_char(val),
-                                    **figures))
+                                    **figures, **self.metrics))
         improved = val < self.best
         self.best = min(self.best, val)
         ck.step, ck.elapsed, ck.best_val_loss = step, clock.elapsed(), self.best
@@ -60,7 +63,7 @@ class EvalAndSave:
         else:
             sample, greedy = sample_text(j.model, r.vocab, r.tokenizer, r.val_ids, cfg.sample_tokens, cfg.seed + step)
         j.emit(EvalEvent(step, val, ppl(val), self.best, ppl(self.best), improved, sample, clock.elapsed(), greedy,
-                         **figures))
+                         metrics=dict(self.metrics), **figures))
 
     def _pairs(self) -> PairScores:
         """A pairs model's scores on the validation pairs (the loss per target token, BLEU, exact match)."""

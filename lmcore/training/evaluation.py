@@ -19,7 +19,8 @@ EVAL_CAP = 1_000_000  # validation tokens read at each evaluation unless --eval-
 def evaluate(model: LanguageModel, ids: torch.Tensor, seq_len: int, batch_size: int = 16,
              autocast=contextlib.nullcontext, max_tokens: int = 0) -> float:
     """Mean cross-entropy (nats per token) on held-out ids. Models that carry a state read the text as a
-    few contiguous streams, carrying it; the others read windows of their context."""
+    few contiguous streams, carrying it; the others read windows of their context, each scored by the
+    model's ``eval_loss`` (the next-token loss, or its own: BERT's masked tokens)."""
     was_training = model.training
     model.eval()
     ids = ids[: max_tokens + 1] if max_tokens else ids
@@ -32,9 +33,9 @@ def evaluate(model: LanguageModel, ids: torch.Tensor, seq_len: int, batch_size: 
             xs, ys = ids[: n * t].view(n, t).long(), ids[1: n * t + 1].view(n, t).long()
             for i in range(0, n, batch_size):
                 with autocast():
-                    logits, _ = model(xs[i: i + batch_size])
-                total += F.cross_entropy(logits.float().flatten(0, 1), ys[i: i + batch_size].flatten(), reduction="sum").item()
-                count += ys[i: i + batch_size].numel()
+                    loss, n_predicted = model.eval_loss(xs[i: i + batch_size], ys[i: i + batch_size])
+                total += loss
+                count += n_predicted
         else:
             streams = max(1, min(batch_size, (len(ids) - 1) // (4 * seq_len)))
             length = (len(ids) - 1) // streams

@@ -75,7 +75,8 @@ def train_by_gradients(job: Job) -> DoneEvent | FailedEvent:
     return job.end(DoneEvent(reason, step, best, ppl(best), clock.elapsed(), log.rate(step),
                              steps_trained=step - step0, saved=job.saver.saved_step is not None,
                              best_val_fill_top1=top1, best_val_fill_top5=top5,
-                             best_val_bleu=job.ck.best_val_bleu, best_val_exact=job.ck.best_val_exact))
+                             best_val_bleu=job.ck.best_val_bleu, best_val_exact=job.ck.best_val_exact,
+                             metrics=dict(evaluate_and_save.metrics)))
 
 
 def network(model: LanguageModel, cfg: TrainConfig, device: torch.device, ranks: Ranks, step0: int):

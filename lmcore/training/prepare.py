@@ -75,6 +75,11 @@ def _tokens(store: Store, src: corpora.TextSource, sha1: str, tok: Tokenizer, vo
 def _finish(run: PreparedRun, source: corpora.TextSource) -> PreparedRun:
     """Checks that need the data: the model fits the vocabulary, one batch fits the text."""
     mc = run.model_cfg
+    if mc.family.special_tokens:  # after the text's tokens: the ids of the text stay as the cache has them
+        try:
+            run.vocab = run.vocab.with_tokens(mc.family.special_tokens)
+        except ValueError as exc:
+            raise ConfigError(f"{exc}: a {mc.arch} model cannot be trained on this text") from None
     mc.vocab_size = len(run.vocab)
     mc.validate()
     cfg, window = run.cfg, mc.family.window(mc)

@@ -191,6 +191,7 @@ class Trainer:
         cfg, device = r.cfg, r.device
         torch.manual_seed(cfg.seed)
         model = build_model(r.model_cfg)
+        model.read_vocab(r.vocab.idx_to_token)
         rs = r.resume_state
         if rs:
             load_weights(model, rs, self.name)

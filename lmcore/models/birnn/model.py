@@ -72,7 +72,7 @@ class BiRNNLM(LanguageModel):
     def train_loss(self, x, y, state=None, run=None):
         return (run or self)(x, state, targets=y)
 
-    def blank_logits(self, ids: torch.Tensor) -> torch.Tensor:
+    def blank_logits(self, ids: torch.Tensor, blanks: torch.Tensor | None = None) -> torch.Tensor:
         """(batch, time) -> (batch, time, vocab): at each position the token there predicted from the
         tokens before it (left to right, from a fresh state) and after it (right to left, from the end),
         never from the token itself."""

@@ -107,7 +107,8 @@ class InspectPane(Vertical):
             gen = None
             if view.needs_model:
                 try:
-                    gen = self.app.core.get_generator(self.model_name)
+                    core = self.app.core
+                    gen = (core.get_reader if getattr(view, "reads_only", False) else core.get_generator)(self.model_name)
                 except LmError:
                     if view.needs_text:
                         raise

@@ -247,6 +247,7 @@ class AttentionView(Vertical):
     title = "Attention"
     needs_text = True
     needs_model = True
+    reads_only = True   # the model, vocabulary and tokenizer: a model that does not generate (bert) shows it too
 
     def __init__(self, **kw) -> None:
         super().__init__(**kw)
