@@ -50,4 +50,5 @@ FAMILY = BiRNNFamily(
                     "forward direction's next-token loss, comparable with the forward models')"},
     labels={"birnn": "BiRNN (fills blanks)"},
     options=Options, presets={"birnn": _recipe()}, position=35, package=__name__,
-    model=".model:BiRNNLM", tensors=".shapes:of", stateful=True, fills_both_ways=True, exports=frozenset())
+    model=".model:BiRNNLM", tensors=".shapes:of", stateful=True, fills_both_ways=True, views=frozenset({"units"}),
+    exports=frozenset())
