@@ -19,6 +19,8 @@ from textual.widgets import Input, Static
 import lmcore
 from lmcore import LmError, visible_line
 
+from ..messages import RunEvent
+
 TOP = 5          # candidates shown per blank
 BAR = 24         # characters of the longest probability bar
 BOTH_WAYS = "Both directions: each blank from the text before it (left to right) and after it (right to left)."
@@ -99,7 +101,12 @@ class FillPane(Vertical):
                     select_on_focus=False)
 
     def on_mount(self) -> None:
+        self.app.core.follow(self)  # a checkpoint saved by training: the tab can fill now
         self.show_method()
+
+    def on_run_event(self, message: RunEvent) -> None:
+        if message.name == self.model_name and message.event.kind in ("eval", "done"):
+            self.show_method()
 
     def show_method(self) -> None:
         """What filling does for this model, or why it cannot fill (no checkpoint yet, damaged, its family)."""

@@ -143,6 +143,7 @@ class NeuronView(TextView):
             value.set_options([(v, v) for v in t.values])
             if kept[0] in range(len(t.layers)) and kept[1] in t.values:
                 layer.value, value.value = kept
+            layer.mutate_reactive(Select.value)  # the same value under a new name ("forward 0"): shown
         # the first time: the unit that tracks a property of the text best; later, the unit chosen
         if not getattr(self, "chosen", False):
             best = max((e for name, es in self.ranked.items() if name != "saturated gates" for e in es[:1]),
