@@ -78,6 +78,9 @@ async def test_a_birnn_opens_on_fill_and_fills_from_both_sides(trained):
         assert probs == sorted(probs, reverse=True) and probs[0] > 50 and "█" in shown
         assert "1 blank filled" in _text(pane.query_one("#fill-state"))
         assert not notes(app)
+        await pilot.press("ctrl+down", "ctrl+down")  # fewer candidates: filled again
+        await wait_for(pilot, lambda: not pane.filling and len(pane.result.blanks[0].candidates) == 3)
+        assert sum("%" in line for line in _text(pane.query_one("#fill-result")).splitlines()) == 3
 
 
 async def test_a_forward_model_says_it_scores_and_fills_two_blanks(trained):

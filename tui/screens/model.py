@@ -166,6 +166,8 @@ class ModelScreen(Screen):
                 ("Stop training", "Stop and save the best checkpoint", training.action_stop),
                 ("Pause / resume training", "", training.action_pause),
                 ("Stop generation", "", generation.action_stop_generation),
+                ("Fill in the blanks", "The Fill tab: a text with _ blanks, filled by this model",
+                 partial(self.action_show_tab, "fill")),
                 ("Copy last continuation", "", generation.action_copy_last),
                 ("Save chart as SVG", "Write the perplexity chart to the data folder's plots/", self.action_save_chart),
                 *[(f"Sampling: {name}", lmcore.sampling_summary(values), partial(generation.apply_preset, name))

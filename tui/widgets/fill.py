@@ -21,7 +21,8 @@ from lmcore import LmError, visible_line
 
 from ..messages import RunEvent
 
-TOP = 5          # candidates shown per blank
+TOP = 5          # candidates shown per blank, at first
+MAX_TOP = 20     # ctrl+up stops there
 BAR = 24         # characters of the longest probability bar
 BOTH_WAYS = "Both directions: each blank from the text before it (left to right) and after it (right to left)."
 SCORING = ("Forward model, slower: rescoring its top {n}candidates at each blank with the probability of the "
@@ -82,7 +83,10 @@ class Filled(Message):
 
 
 class FillPane(Vertical):
-    BINDINGS = [Binding("escape", "stop", "Stop", priority=True, tooltip="stop filling")]
+    BINDINGS = [Binding("escape", "stop", "Stop", priority=True, tooltip="stop filling"),
+                # in the help: the footer is full
+                Binding("ctrl+up", "top(1)", "More", show=False, tooltip="one more candidate per blank"),
+                Binding("ctrl+down", "top(-1)", "Fewer", show=False, tooltip="one candidate fewer per blank")]
 
     def __init__(self, name: str, **kw) -> None:
         super().__init__(**kw)
@@ -169,6 +173,15 @@ class FillPane(Vertical):
                             severity="warning", markup=False)
         self.query_one("#fill-result", Static).update(render_result(r))
         self.query_one("#fill-scroll", VerticalScroll).scroll_home(animate=False)
+
+    def action_top(self, change: int) -> None:
+        """More or fewer candidates per blank (1 to MAX_TOP); the text shown is filled again."""
+        self.top = max(1, min(MAX_TOP, self.top + change))
+        text = self.query_one("#fill-text", Input).value
+        if self.result is not None and text.strip():
+            self.fill(text)
+        else:
+            self.query_one("#fill-state", Static).update(f"top {self.top} candidates per blank")
 
     def action_stop(self) -> None:
         if not self.filling:
