@@ -70,6 +70,30 @@ def test_the_blank_prediction_never_reads_the_blank(cell):
         assert not torch.allclose(a, b)  # the other positions do read it
 
 
+@pytest.mark.parametrize("cell", ["rnn", "gru", "lstm"])
+def test_its_units_are_traced_in_both_directions(cell):
+    """trace: the forward layers then the backward ones, named; a forward unit at t reads nothing after
+    t, a backward unit nothing before t; the last forward layer's h is the network's own output."""
+    torch.manual_seed(0)
+    model = build_model(preset_config("birnn", "tiny", vocab_size=13, cell=cell, num_layers=2)).eval()
+    assert model.unit_layers == ("forward 0", "forward 1", "backward 0", "backward 1")
+    ids = torch.randint(0, 13, (12,))
+    layers = model.trace(ids)
+    assert len(layers) == 4 and all(tuple(layer) == model.unit_values for layer in layers)
+    assert all(v.shape == (12, model.config.hidden) for layer in layers for v in layer.values())
+    other = ids.clone()
+    other[5] = (other[5] + 1) % 13
+    changed = model.trace(other)
+    for fwd in (0, 1):
+        torch.testing.assert_close(layers[fwd]["h"][:5], changed[fwd]["h"][:5])
+        torch.testing.assert_close(layers[2 + fwd]["h"][6:], changed[2 + fwd]["h"][6:])
+        assert not torch.allclose(layers[fwd]["h"][5:], changed[fwd]["h"][5:])
+        assert not torch.allclose(layers[2 + fwd]["h"][:6], changed[2 + fwd]["h"][:6])
+    with torch.no_grad():
+        own = model.ltr(model.embedding(ids[None]))[0][0]
+    torch.testing.assert_close(layers[1]["h"], own, atol=1e-5, rtol=1e-4)
+
+
 @pytest.mark.parametrize("overrides", [{"cell": "rnn"}, {"cell": "gru", "num_layers": 3}, {"embed": 0}])
 def test_shapes_from_the_config_are_the_built_models(overrides):
     config = preset_config("birnn", "tiny", vocab_size=11, **overrides)

@@ -221,3 +221,46 @@ async def test_validation_text_of_a_corpus_not_here_is_a_notification(home):
         await pilot.press("ctrl+t")
         await wait_for(pilot, lambda: any("not downloaded" in n for n in notes(app)))
         assert isinstance(app.screen, CompareScreen) and screen.same_text.query_one(TextArea).text == ""
+
+
+async def test_a_model_that_reads_ahead_is_ranked_beside_the_honest_ones_with_why(home):
+    """The lesson of the cheat: a bidirectional LSTM's validation perplexity (near 1) is shown beside the
+    honest models' in the ranking, the compare chooser and its training panel, each time with why."""
+    from . import factories
+
+    store = Store(home)
+    fixed_entry(store, "honest", ppl=4.46)
+    store.save("cheat", *factories.checkpoint("cheat", "lstm", val_loss=math.log(1.02), bidirectional=True))
+    app = create_app(home)
+    async with app.run_test(size=(100, 30)) as pilot:
+        picker = app.screen
+        await pilot.press("b")  # the ranking
+        table = picker.query_one("#models")
+        await wait_for(pilot, lambda: table.row_count == 2)
+        rows = [[str(c) for c in table.get_row_at(i)] for i in range(2)]
+        assert rows[0][2] == "cheat" and "⚠ reads ahead" in rows[0][3] and rows[0][-1] == "1.020"
+        assert rows[1][2] == "honest" and "⚠" not in rows[1][3]
+        table.move_cursor(row=0)
+        await pilot.pause()
+        detail = str(picker.query_one("#picker-detail").render())
+        assert "near 1" in detail and "reads the token it predicts" in detail
+        await pilot.press("c")
+        await wait_for(pilot, lambda: isinstance(app.screen, ChooseModelsScreen))
+        labels = [str(o.prompt) for o in app.screen.query_one(SelectionList).options]
+        assert any("cheat" in x and "reads the token it predicts" in x for x in labels)
+        assert not any("honest" in x and "⚠" in x for x in labels)
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: app.screen is picker)
+        await pilot.press("b")
+        names = [r.name for r in picker.rows]
+        table.move_cursor(row=names.index("cheat"))
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: hasattr(app.screen, "training"))
+        note = app.screen.training.query_one("#val-note")
+        assert note.display and "near 1 because it reads the token it predicts" in str(note.render())
+        await pilot.press("ctrl+b")
+        await wait_for(pilot, lambda: app.screen is picker)
+        table.move_cursor(row=names.index("honest"))
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: hasattr(app.screen, "training"))
+        assert not app.screen.training.query_one("#val-note").display

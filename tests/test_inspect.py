@@ -88,7 +88,7 @@ def test_units_that_track_a_property_are_found_first():
 
 
 def test_neurons_and_attention_say_which_models_have_them():
-    with pytest.raises(lmcore.ConfigError, match="neurons are shown for rnn, gru and lstm"):
+    with pytest.raises(lmcore.ConfigError, match="neurons are shown for rnn, gru, lstm and birnn"):
         trace_text(_gen("transformer"), TEXT)
     with pytest.raises(lmcore.ConfigError, match="attention is shown for transformer"):
         attention_view(_gen("lstm"), TEXT)

@@ -191,3 +191,23 @@ async def test_a_corpus_that_cannot_be_read_closes_only_its_own_window(home, tmp
         assert isinstance(app.screen, NewModelScreen)  # the dialog and its choices are still there
         assert app.screen.query_one("#path", Input).value == str(empty)
         assert 1 <= sum("empty" in n for n in notes(app)) <= 2  # one per Enter, at most
+
+
+async def test_a_birnns_units_are_shown_in_both_directions(home):
+    """A birnn (it does not generate) opens its Inspect tab's neuron view on its own units: the layer list
+    names the forward and the backward layers, and the summary says which direction is drawn."""
+    store = Store(home)
+    fixed_entry(store, "bi", arch="birnn")
+    app = create_app(home)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        pane, view = await _inspect(pilot, app, "neurons")
+        assert not notes(app)
+        layer = view.query_one("#neuron-layer", Select)
+        ranking = str(view.query_one(".neuron-ranking").render())
+        assert "forward 0" in ranking or "backward 0" in ranking
+        layer.value = 0
+        await wait_for(pilot, lambda: _summary(view).startswith("forward 0 "))
+        layer.value = 1  # the second entry: the backward layer of this one-layer model
+        await wait_for(pilot, lambda: _summary(view).startswith("backward 0 "))
+        assert "red above" in _summary(view)

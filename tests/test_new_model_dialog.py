@@ -216,3 +216,58 @@ async def test_a_failed_start_reopens_the_dialog_with_the_choices(home, tmp_path
         assert any("too few for one batch" in n for n in notes(app))  # the one-line reason
         assert not [s for s in app.screen_stack if isinstance(s, ModelScreen)]  # no empty model screen
         assert Store(home).list() == []
+
+
+async def test_every_registered_family_is_offered_with_its_own_options(home):
+    """The dialog lists every architecture of the family registry (a family added later included) and,
+    for each, exactly the options its family declares for the form, with their choices."""
+    from lmcore.models import families
+
+    app = create_app(home)
+    async with app.run_test(size=(80, 24)) as pilot:
+        scr = await _dialog(pilot, app)
+        arch = scr.query_one("#arch", Select)
+        for fam in families():
+            for a in fam.archs:
+                arch.value = a  # a value the list does not offer is refused (InvalidSelectValueError)
+                await pilot.pause()
+                assert arch.value == a
+                for f in fam.option_fields():
+                    if f.metadata.get("form") and fam.uses(a, f.name):
+                        row = scr.query_one(f"#opt-{f.name}-row")
+                        assert row.display and f.metadata["form"] in _text(row.query_one("Label"))
+                        for choice in f.metadata.get("choices") or ():
+                            scr.query_one(f"#opt-{f.name}", Select).value = choice  # offered, or refused
+                shown = {w.id[4:-4] for w in scr.query(".row") if w.id and w.id.startswith("opt-") and w.display}
+                assert shown == {f.name for f in fam.option_fields() if f.metadata.get("form") and fam.uses(a, f.name)}
+
+
+async def test_a_birnn_with_a_gru_cell_is_created_and_trained(home, prose):
+    app = create_app(home)
+    async with app.run_test(size=(80, 24)) as pilot:
+        scr = await _dialog(pilot, app)
+        scr.query_one("#arch", Select).value = "birnn"
+        await pilot.pause()
+        cell = scr.query_one("#opt-cell", Select)
+        assert scr.query_one("#opt-cell-row").display and cell.value == "lstm"  # the family's default
+        assert not scr.query_one("#opt-impl-row").display
+        await _tab_to(pilot, scr, lambda w: w is cell)
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: cell.expanded)
+        await pilot.press("up", "enter")  # rnn, gru, lstm: the one above lstm
+        await wait_for(pilot, lambda: not cell.expanded)
+        assert cell.value == "gru"
+        scr.query_one("#preset", Select).value = "tiny"
+        scr.query_one("#corpus", Select).value = "__path__"
+        await pilot.pause()
+        scr.query_one("#path", Input).value = str(prose)
+        scr.query_one("#new-steps", Input).value = "3"
+        await pilot.pause()
+        name = scr.query_one("#name", Input).value
+        assert name.startswith("birnn-")
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: isinstance(app.screen, ModelScreen))
+        assert app.screen.spec.model.cell == "gru"
+        await wait_for(pilot, lambda: not app.runs.runs and Store(home).exists(name))
+        saved = Store(home).read(name).model
+        assert saved.arch == "birnn" and saved.cell == "gru"

@@ -301,7 +301,7 @@ class LmplayApp(App):
             self.notify("Stopping: saving the best checkpoint…")
         self._signal_workers()
         await self.runs.wait_all(timeout)
-        workers = [w for w in self.workers if w.group in ("generation", "scoring", "inspect", "text-source")]
+        workers = [w for w in self.workers if w.group in ("generation", "scoring", "inspect", "text-source", "fill")]
         if workers:
             try:
                 await asyncio.wait_for(asyncio.gather(*(w.wait() for w in workers), return_exceptions=True), 10)

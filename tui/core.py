@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import os
 import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
@@ -22,6 +23,15 @@ from lmcore import LmError, SamplingSettings, Settings, Store
 
 from .messages import News
 from .runs import RunRegistry
+
+
+@dataclass
+class Loaded:
+    """A saved model that does not generate, loaded to read a text (fill its blanks, trace its units)."""
+    model: object
+    vocab: object
+    tokenizer: object
+    device: str
 
 
 class Core:
@@ -37,6 +47,7 @@ class Core:
         self._notify = app.notify
         self._generator_factory = generator_factory or (lambda store, name: lmcore.Generator.from_store(store, name))
         self._generators: dict[str, tuple[str, lmcore.Generator]] = {}
+        self._loaded: dict[str, tuple[str, Loaded]] = {}  # models that do not generate, loaded to read
         self._settings_warned = False
         self._threads_warned = False
 
@@ -199,19 +210,41 @@ class Core:
         return gen
 
     def get_reader(self, name: str):
-        """What a view that only reads the model needs (``model``, ``vocab``, ``tokenizer``, ``device``):
-        its generator, or for a model that does not generate (bert, birnn) the loaded model itself."""
+        """What reads a text with the model's best checkpoint: its generator when it generates, else its
+        weights loaded once per checkpoint (``model``, ``vocab``, ``tokenizer``, ``device``; a birnn)."""
         ck = self.store.read(name)
         if ck.model.family.can_generate(ck.model):
             return self.get_generator(name)
-        from types import SimpleNamespace
-
+        stamp = f"{ck.updated}:{ck.files.weights}"
+        cached = self._loaded.get(name)
+        if cached and cached[0] == stamp:
+            return cached[1]
         model, vocab, tokenizer = lmcore.load_model(self.store, name, ck)
-        return SimpleNamespace(model=model, vocab=vocab, tokenizer=tokenizer, device=next(model.parameters()).device)
+        reader = Loaded(model, vocab, tokenizer, "cpu")
+        self._loaded[name] = (stamp, reader)
+        return reader
+
+    def why_cannot_fill(self, name: str, new: bool = False) -> str | None:
+        """Why the model cannot fill blanks now (no usable checkpoint: :meth:`why_no_checkpoint`; its
+        family cannot), or None."""
+        ck = self.model_checkpoint(name)
+        if ck is None:
+            return self.why_no_checkpoint(name, new)
+        problem = ck.model.family.cannot_fill(ck.model)
+        return f"This model cannot fill blanks: {problem}" if problem else None
+
+    def fill(self, name: str, text: str, top: int = 5) -> lmcore.FillResult:
+        """Fill the blanks of ``text`` (``_`` each) with the model's best checkpoint (LmError: one line)."""
+        problem = self.why_cannot_fill(name)
+        if problem:
+            raise lmcore.ConfigError(problem)
+        reader = self.get_reader(name)
+        return lmcore.fill_blanks(reader.model, reader.vocab, reader.tokenizer, text, top)
 
     def forget(self, name: str) -> None:
         """The model was deleted or renamed: its generator goes."""
         self._generators.pop(name, None)
+        self._loaded.pop(name, None)
 
 
 def cpu_cores() -> int:

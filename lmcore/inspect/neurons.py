@@ -25,6 +25,10 @@ class NeuronTrace:
     tokens: list[str]                    # the text, token by token (the first included)
     layers: list[dict[str, np.ndarray]]  # per layer: value name -> (tokens, units)
     text_tokens: int = 0                 # tokens in the whole text (more than ``tokens``: cut at the limit)
+    layer_names: tuple[str, ...] = ()    # what each layer is ("forward 0", "backward 0"); none: numbered
+
+    def layer_name(self, layer: int) -> str:
+        return self.layer_names[layer] if layer < len(self.layer_names) else str(layer)
 
     @property
     def values(self) -> tuple[str, ...]:
@@ -66,7 +70,7 @@ def trace_text(gen, text: str, max_tokens: int = 20_000, stop_event: threading.E
 
     layers = [{k: v.float().cpu().numpy() for k, v in layer.items()} for layer in model.trace(ids, tick)]
     pieces = gen.tokenizer.pieces(tokens)
-    return NeuronTrace(pieces, layers, text_tokens)
+    return NeuronTrace(pieces, layers, text_tokens, tuple(model.unit_layers or ()))
 
 
 def text_properties(pieces: list[str]) -> dict[str, np.ndarray]:

@@ -53,6 +53,12 @@ class LanguageModel(nn.Module):
         ``tick(done, total)`` is called now and then (it may raise to stop)."""
         raise ConfigError(f"a {self.config.arch} model has no recurrent units to show")
 
+    @property
+    def unit_layers(self) -> tuple[str, ...] | None:
+        """What each of ``trace``'s layers is, as the neuron view writes it ("forward 0", "backward 0"),
+        or None: layers numbered from 0."""
+        return None
+
     def attention_maps(self, ids: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor]]:
         """Per layer, the attention weights (heads, time, time) over one sequence ``ids`` and the values
         (heads, time, head size) they average."""

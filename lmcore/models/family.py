@@ -25,7 +25,8 @@ method or two); the registry (:mod:`.registry`) finds it. It declares:
   ``<sep>``, ``<mask>``), ``views`` (of VIEWS: "units", the recurrent units' values step by step;
   "attention", the attention maps; "gradients", gradients through time), ``exports`` (export formats),
   ``lessons`` (a view's comparison of fresh models: view -> ((label, arch, options), ...));
-  per config: :meth:`Family.cannot_generate`, :meth:`Family.cannot_fill`, :meth:`Family.shows`, :meth:`Family.window`;
+  per config: :meth:`Family.cannot_generate`, :meth:`Family.cannot_fill`, :meth:`Family.reads_ahead`,
+  :meth:`Family.shows`, :meth:`Family.window`;
 - where its code is (imported on first use, as it needs torch): ``model`` (the LanguageModel class),
   ``decode`` (a function ``(model, device) -> decoder or None``: a faster decoder than the model's own
   forward/step), ``tensors`` (a torch-free function ``config -> {name: shape}``);
@@ -182,6 +183,11 @@ class Family:
             return None
         problem = self.cannot_generate(config)
         return None if problem is None else f"it neither reads both sides of a blank nor scores candidates: {problem}"
+
+    def reads_ahead(self, config) -> str | None:
+        """Why a model with ``config`` reads the token it predicts (its validation perplexity, near 1, then
+        measures nothing: the lesson of the cheat), or None: its validation loss is honest."""
+        return None
 
     def shows(self, config, view: str) -> bool:
         """Whether a model with ``config`` can show ``view`` (one of VIEWS)."""

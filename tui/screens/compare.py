@@ -38,8 +38,10 @@ class ChooseModelsScreen(ModalScreen[list[str] | None]):
             options = []
             for e in self.entries:
                 s = e.summary()
+                m = e.checkpoint.model
+                cheat = "  ⚠ reads the token it predicts" if m.family.reads_ahead(m) else ""
                 label = f"{visible_line(e.name)}  ·  {s['arch']} on {visible_line(str(s['corpus']))}  ·  " \
-                        f"{_fmt_bpc(e.checkpoint.best_val_bpc)}"
+                        f"{_fmt_bpc(e.checkpoint.best_val_bpc)}{cheat}"
                 options.append(Selection(label, e.name, e.name in self.ticked))
             yield SelectionList[str](*options, id="compare-models")
             yield Static("", classes="hint", id="compare-hint")

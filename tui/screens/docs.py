@@ -23,6 +23,7 @@ def _binding_line(bindings, actions=None) -> str:
 def help_text(app) -> str:
     """The keys, written from the bindings themselves (a key added to a screen shows up here)."""
     from ..widgets.compare import Arena, SameText
+    from ..widgets.fill import FillPane
     from ..widgets.generation import Continuation, GenerationPane
     from ..widgets.inspect import InspectPane
     from .compare import ChooseModelsScreen, CompareScreen
@@ -46,6 +47,10 @@ def help_text(app) -> str:
         ("A generated or scored text, focused (Tab, shift+Tab or a click)", _binding_line(Continuation.BINDINGS),
          "The line under the text shows the token's probability and the alternatives the model considered."),
         ("Inspect tab", _binding_line(InspectPane.BINDINGS), ""),
+        ("Fill tab", _binding_line(FillPane.BINDINGS),
+         "Type a text with `_` for each blank (`\\_` is an underscore), then `Enter`: each blank's likeliest "
+         "tokens with their probabilities. A birnn reads both sides of a blank; a forward model scores its "
+         "candidates with the text after the blank (slower)."),
         ("Compare: choosing the models", _binding_line(ChooseModelsScreen.BINDINGS),
          "`Space` ticks the model under the cursor; Tab goes to the buttons."),
         ("Compare screen", _binding_line(CompareScreen.BINDINGS), ""),

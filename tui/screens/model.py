@@ -1,4 +1,4 @@
-"""One model: the training panel, the generation pane and the inspect views, in tabs."""
+"""One model: the training panel, the generation pane, the inspect views and filling blanks, in tabs."""
 from __future__ import annotations
 
 from functools import partial
@@ -11,6 +11,8 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import Footer, Header, TabbedContent, TabPane
 
+from ..keys import key_label
+from ..widgets.fill import FillPane
 from ..widgets.generation import GenerationPane
 from ..widgets.inspect import InspectPane
 from ..widgets.training import TrainingPanel
@@ -21,6 +23,8 @@ class ModelScreen(Screen):
         Binding("f2", "show_tab('train')", "Train", tooltip="Train tab"),
         Binding("f3", "show_tab('generate')", "Generate", tooltip="Generate tab"),
         Binding("f4", "show_tab('inspect')", "Inspect", tooltip="Inspect tab"),
+        # written on its tab, not in the footer (full at 80 columns)
+        Binding("f10", "show_tab('fill')", "Fill", show=False, tooltip="Fill tab (fill in the blanks)"),
         Binding("ctrl+b", "back", "Back", tooltip="back to the models (training goes on)"),
         # on the screen, not on one widget: they work wherever the focus is (a text field keeps its
         # letters: it handles them first)
@@ -41,7 +45,7 @@ class ModelScreen(Screen):
         yield Header()
         # a model that is training (here or started earlier and left) opens on its live chart
         live = self.app.core.runs.is_running(self.model_name)
-        initial = "train" if self.start or self.spec or live else "generate"
+        initial = "train" if self.start or self.spec or live else self._first_tab()
         with TabbedContent(initial=initial):
             with TabPane("Train", id="train"):
                 yield TrainingPanel(self.model_name, self.spec)
@@ -49,7 +53,18 @@ class ModelScreen(Screen):
                 yield GenerationPane(self.model_name)
             with TabPane("Inspect", id="inspect"):
                 yield InspectPane(self.model_name)
+            with TabPane(f"Fill [dim]{key_label('f10')}[/dim]", id="fill"):
+                yield FillPane(self.model_name)
         yield Footer(compact=True)  # every key of the shown tab fits at 80 columns
+
+    def _first_tab(self) -> str:
+        """A saved model opens on Generate; one that cannot generate on Fill, or Train when it cannot fill
+        either (damaged, or its family can do neither)."""
+        core = self.app.core
+        ck = core.model_checkpoint(self.model_name)
+        if ck is None or ck.model.family.can_generate(ck.model):
+            return "generate"
+        return "fill" if core.why_cannot_fill(self.model_name) is None else "train"
 
     def on_mount(self) -> None:
         self.app.core.quitting.subscribe(self, self._quitting, immediate=True)
@@ -64,6 +79,9 @@ class ModelScreen(Screen):
             self.query_one("#prompt").focus()
         elif active == "inspect":
             self.query_one(InspectPane).query_one(".source-text").focus()
+        elif active == "fill":
+            self.query_one(FillPane).show_method()  # a checkpoint saved since: it can fill now
+            self.query_one("#fill-text").focus()
         else:  # the first control that takes the focus (Train is disabled while training)
             for wid in ("#start", "#stop", "#steps"):
                 w = self.query_one(wid)
@@ -132,6 +150,8 @@ class ModelScreen(Screen):
     def stop_generation(self) -> None:
         for pane in self.query("GenerationPane, InspectPane"):
             pane.stop_event.set()
+        for pane in self.query(FillPane):
+            pane.action_stop()
 
     def _quitting(self, _=None) -> None:
         """The app quits: generation stops, and a run of this model shows it is stopping (it saves)."""
@@ -146,6 +166,8 @@ class ModelScreen(Screen):
                 ("Stop training", "Stop and save the best checkpoint", training.action_stop),
                 ("Pause / resume training", "", training.action_pause),
                 ("Stop generation", "", generation.action_stop_generation),
+                ("Fill in the blanks", "The Fill tab: a text with _ blanks, filled by this model",
+                 partial(self.action_show_tab, "fill")),
                 ("Copy last continuation", "", generation.action_copy_last),
                 ("Save chart as SVG", "Write the perplexity chart to the data folder's plots/", self.action_save_chart),
                 *[(f"Sampling: {name}", lmcore.sampling_summary(values), partial(generation.apply_preset, name))

@@ -29,6 +29,17 @@ def _safe(text) -> str:
     return escape(visible_line(str(text or "")))
 
 
+CHEAT_MARK = " [b]⚠ reads ahead[/b]"  # beside the architecture of a model whose validation perplexity is no measure
+
+
+def reads_ahead(entry: ModelEntry | None) -> str | None:
+    """Why a saved model's validation perplexity measures nothing (it reads the token it predicts), or None."""
+    if entry is None or not entry.ok:
+        return None
+    m = entry.checkpoint.model
+    return m.family.reads_ahead(m)
+
+
 OTHERS_POLL = 2.0  # seconds between looks at what other processes do to the store
 
 
@@ -116,6 +127,10 @@ class PickerScreen(Screen):
             if name in self.elsewhere:
                 detail.update("training in another lmplay process · Enter opens its last checkpoint")
                 return
+            if note := reads_ahead(row.entry):
+                ppl = f"{ck.best_val_ppl:.3f}" if ck.best_val_ppl else "-"
+                detail.update(f"[yellow]⚠ validation perplexity {ppl}, near 1: {_safe(note)}[/yellow]")
+                return
             m = ck.model
             detail.update(f"{m.arch} {m.family.size(m)} · {ck.tokenizer.level} tokens · step {ck.step:,} · "
                           f"{_safe(ck.device) or '-'}")
@@ -200,7 +215,8 @@ class PickerScreen(Screen):
         for r in ranked:
             bpc = f"{r['best_val_bpc']:.3f}" if r["best_val_bpc"] is not None else "-"
             ppl = f"{r['best_val_ppl']:.3f}" if r["best_val_ppl"] else "-"
-            table.add_row(str(r["rank"]), _safe(r["corpus"]), r["name"], r["arch"], _fmt_params(r["params"]),
+            arch = r["arch"] + (CHEAT_MARK if reads_ahead(by_name[r["name"]]) else "")
+            table.add_row(str(r["rank"]), _safe(r["corpus"]), r["name"], arch, _fmt_params(r["params"]),
                           bpc, ppl, key=r["name"])
         for e in (e for e in entries if not e.ok):
             self.rows.append(Row(e.name, e))
@@ -222,7 +238,7 @@ class PickerScreen(Screen):
                 table.add_row(e.name, "[red]damaged[/red]", "", "[red]see below[/red]", "", "", key=e.name)
             else:
                 s = e.summary()
-                arch = e.checkpoint.model.family.describe(e.checkpoint.model)
+                arch = e.checkpoint.model.family.describe(e.checkpoint.model) + (CHEAT_MARK if reads_ahead(e) else "")
                 ppl = f"{s['best_val_ppl']:.3f}" if s["best_val_ppl"] else "-"
                 table.add_row(e.name, arch, _fmt_params(s["params"]), _safe(s["corpus"]), ppl,
                               self._status(e.name, e), key=e.name)

@@ -12,7 +12,8 @@ from ..options import dropout, hidden, num_layers
 
 @dataclass
 class Options:
-    cell: str = option("lstm", "birnn: the recurrent cell of both directions", choices=("rnn", "gru", "lstm"))
+    cell: str = option("lstm", "birnn: the recurrent cell of both directions", choices=("rnn", "gru", "lstm"),
+                       form="Cell", labels={"rnn": "RNN (tanh)", "gru": "GRU", "lstm": "LSTM"})
     num_layers: int = num_layers()
     hidden: int = hidden(256, "recurrent state size")
     embed: int = option(0, "embedding size of recurrent models (0: the state size)", range=(0, 16384))
@@ -49,4 +50,5 @@ FAMILY = BiRNNFamily(
                     "forward direction's next-token loss, comparable with the forward models')"},
     labels={"birnn": "BiRNN (fills blanks)"},
     options=Options, presets={"birnn": _recipe()}, position=35, package=__name__,
-    model=".model:BiRNNLM", tensors=".shapes:of", stateful=True, fills_both_ways=True, exports=frozenset())
+    model=".model:BiRNNLM", tensors=".shapes:of", stateful=True, fills_both_ways=True, views=frozenset({"units"}),
+    exports=frozenset())

@@ -14,6 +14,7 @@ from torch import nn
 
 from ..base import LanguageModel
 from ..config import ModelConfig
+from ..recurrent.model import UNIT_VALUES, trace_cells
 
 CELLS = {"rnn": nn.RNN, "gru": nn.GRU, "lstm": nn.LSTM}
 
@@ -82,3 +83,23 @@ class BiRNNLM(LanguageModel):
         left = torch.cat([torch.zeros_like(hf[:, :1]), hf[:, :-1]], 1)
         right = torch.cat([hb[:, 1:], torch.zeros_like(hb[:, :1])], 1)
         return self.blank_head(torch.cat([left, right], -1))
+
+    @property
+    def unit_values(self) -> tuple[str, ...]:
+        return UNIT_VALUES[self.config.cell]
+
+    @property
+    def unit_layers(self) -> tuple[str, ...]:
+        n = self.config.num_layers
+        return (*(f"forward {i}" for i in range(n)), *(f"backward {i}" for i in range(n)))
+
+    @torch.no_grad()
+    def trace(self, ids: torch.Tensor, tick=None) -> list[dict[str, torch.Tensor]]:
+        """Both directions' units, each layer of ``ltr`` then each of ``rtl`` (``unit_layers``): at token
+        t, ltr's values after reading up to t, rtl's after reading from the end back to t."""
+        c = self.config
+        x = self.embedding(ids.reshape(-1).long())
+        total = 2 * c.num_layers * len(x)
+        forward = trace_cells(self.ltr, c.cell, x, c.num_layers, c.hidden, tick, 0, total)
+        backward = trace_cells(self.rtl, c.cell, x.flip(0), c.num_layers, c.hidden, tick, total // 2, total)
+        return forward + [{k: v.flip(0) for k, v in layer.items()} for layer in backward]

@@ -41,9 +41,16 @@ CANNOT_GENERATE = ("a bidirectional model cannot generate text: its backward dir
                    "comes from that leak). Train a unidirectional model to generate.")
 
 
+READS_AHEAD = ("it reads the token it predicts: its backward direction has already read it, so its validation "
+               "perplexity is near 1 and measures nothing (a birnn uses both directions honestly)")
+
+
 class RecurrentFamily(Family):
     def cannot_generate(self, config) -> str | None:
         return CANNOT_GENERATE if config.bidirectional else None
+
+    def reads_ahead(self, config) -> str | None:
+        return READS_AHEAD if config.bidirectional else None
 
     def shows(self, config, view: str) -> bool:
         return view in self.views and not config.bidirectional

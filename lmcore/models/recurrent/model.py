@@ -192,7 +192,7 @@ class RecurrentLM(LanguageModel):
     def unit_values(self) -> tuple[str, ...]:
         if self.config.bidirectional:
             return ()
-        return {"rnn": ("h",), "gru": ("h", "r", "z"), "lstm": ("c", "h", "i", "f", "o")}[self.config.arch]
+        return UNIT_VALUES[self.config.arch]
 
     @torch.no_grad()
     def trace(self, ids: torch.Tensor, tick=None) -> list[dict[str, torch.Tensor]]:
@@ -203,38 +203,7 @@ class RecurrentLM(LanguageModel):
             return super().trace(ids)
         ids = ids.reshape(-1).long()
         x = F.one_hot(ids, c.vocab_size).to(self.head.weight.dtype) if self.embedding is None else self.embedding(ids)
-        out = []
-        for layer in range(c.num_layers):
-            w_ih, w_hh = getattr(self.rnn, f"weight_ih_l{layer}"), getattr(self.rnn, f"weight_hh_l{layer}")
-            b_ih, b_hh = getattr(self.rnn, f"bias_ih_l{layer}"), getattr(self.rnn, f"bias_hh_l{layer}")
-            xp = F.linear(x, w_ih, b_ih)
-            h = torch.zeros(c.hidden, dtype=x.dtype, device=x.device)
-            cell = torch.zeros_like(h)
-            rows: dict[str, list] = {k: [] for k in self.unit_values}
-            for t in range(len(ids)):
-                if tick is not None and t % 256 == 0:
-                    tick(layer * len(ids) + t, c.num_layers * len(ids))  # progress; may raise to stop
-                hp = F.linear(h, w_hh, b_hh)
-                if c.arch == "lstm":
-                    i, f, g, o = (xp[t] + hp).chunk(4)
-                    i, f, o = torch.sigmoid(i), torch.sigmoid(f), torch.sigmoid(o)
-                    cell = f * cell + i * torch.tanh(g)
-                    h = o * torch.tanh(cell)
-                    values = {"c": cell, "h": h, "i": i, "f": f, "o": o}
-                elif c.arch == "gru":
-                    xr, xz, xn = xp[t].chunk(3)
-                    hr, hz, hn = hp.chunk(3)
-                    r, z = torch.sigmoid(xr + hr), torch.sigmoid(xz + hz)
-                    h = (1 - z) * torch.tanh(xn + r * hn) + z * h
-                    values = {"h": h, "r": r, "z": z}
-                else:
-                    h = torch.tanh(xp[t] + hp)
-                    values = {"h": h}
-                for k, v in values.items():
-                    rows[k].append(v)
-            out.append({k: torch.stack(v) for k, v in rows.items()})
-            x = out[-1]["h"]
-        return out
+        return trace_cells(self.rnn, c.arch, x, c.num_layers, c.hidden, tick)
 
     def forward(self, x, state=None):
         if state is None:
@@ -245,3 +214,48 @@ class RecurrentLM(LanguageModel):
             inp = self.drop(self.embedding(x))
         y, state = self.rnn(inp, state)
         return self.head(self.drop(y)), state
+
+
+UNIT_VALUES = {"rnn": ("h",), "gru": ("h", "r", "z"), "lstm": ("c", "h", "i", "f", "o")}
+
+
+@torch.no_grad()
+def trace_cells(rnn, cell: str, x: torch.Tensor, num_layers: int, hidden: int, tick=None, done: int = 0,
+                total: int | None = None) -> list[dict[str, torch.Tensor]]:
+    """The values of every unit of ``rnn`` (torch.nn.RNN/GRU/LSTM weights, or the scratch ones under the
+    same names) while it reads ``x`` (time, input), step by step with the ``cell``'s equations: per layer,
+    each of UNIT_VALUES[cell] (time, hidden). ``tick(done + steps so far, total)`` now and then."""
+    steps = len(x)
+    total = total or num_layers * steps
+    out = []
+    for layer in range(num_layers):
+        w_ih, w_hh = getattr(rnn, f"weight_ih_l{layer}"), getattr(rnn, f"weight_hh_l{layer}")
+        b_ih, b_hh = getattr(rnn, f"bias_ih_l{layer}"), getattr(rnn, f"bias_hh_l{layer}")
+        xp = F.linear(x, w_ih, b_ih)
+        h = torch.zeros(hidden, dtype=x.dtype, device=x.device)
+        state = torch.zeros_like(h)
+        rows: dict[str, list] = {k: [] for k in UNIT_VALUES[cell]}
+        for t in range(steps):
+            if tick is not None and t % 256 == 0:
+                tick(done + layer * steps + t, total)  # progress; may raise to stop
+            hp = F.linear(h, w_hh, b_hh)
+            if cell == "lstm":
+                i, f, g, o = (xp[t] + hp).chunk(4)
+                i, f, o = torch.sigmoid(i), torch.sigmoid(f), torch.sigmoid(o)
+                state = f * state + i * torch.tanh(g)
+                h = o * torch.tanh(state)
+                values = {"c": state, "h": h, "i": i, "f": f, "o": o}
+            elif cell == "gru":
+                xr, xz, xn = xp[t].chunk(3)
+                hr, hz, hn = hp.chunk(3)
+                r, z = torch.sigmoid(xr + hr), torch.sigmoid(xz + hz)
+                h = (1 - z) * torch.tanh(xn + r * hn) + z * h
+                values = {"h": h, "r": r, "z": z}
+            else:
+                h = torch.tanh(xp[t] + hp)
+                values = {"h": h}
+            for k, v in values.items():
+                rows[k].append(v)
+        out.append({k: torch.stack(v) for k, v in rows.items()})
+        x = out[-1]["h"]
+    return out

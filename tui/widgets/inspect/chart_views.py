@@ -74,7 +74,7 @@ class GradientView(ChartView):
         from lmcore.inspect.gradients import random_ids
 
         flows = gradient_flows(self.length)
-        if gen is not None and gen.model.unit_values and gen.model.stateful:
+        if gen is not None and gen.model.family.shows(gen.model.config, "gradients"):
             ids = random_ids(len(gen.vocab), self.length)
             flows.append(gradient_flow(gen.model, ids.to(gen.device), "this model"))
         return flows

@@ -107,8 +107,7 @@ class InspectPane(Vertical):
             gen = None
             if view.needs_model:
                 try:
-                    core = self.app.core
-                    gen = (core.get_reader if getattr(view, "reads_only", False) else core.get_generator)(self.model_name)
+                    gen = self.app.core.get_reader(self.model_name)  # a birnn's units: it does not generate
                 except LmError:
                     if view.needs_text:
                         raise

@@ -124,7 +124,7 @@ class NeuronView(TextView):
         yield Static("", classes="neuron-ranking")
 
     def hint(self) -> str:
-        return "an rnn, gru or lstm: ctrl+r shows its units over the text below"
+        return "a recurrent model (both directions of a birnn): ctrl+r shows its units over the text below"
 
     def compute(self, gen, text: str, stop: threading.Event, progress=None):
         from lmcore.inspect import find_units, trace_text  # torch: loaded when first needed
@@ -139,10 +139,11 @@ class NeuronView(TextView):
         value = self.query_one("#neuron-value", Select)
         kept = layer.value, value.value
         with self.prevent(Select.Changed, Input.Changed):
-            layer.set_options([(str(i), i) for i in range(len(t.layers))])
+            layer.set_options([(t.layer_name(i), i) for i in range(len(t.layers))])
             value.set_options([(v, v) for v in t.values])
             if kept[0] in range(len(t.layers)) and kept[1] in t.values:
                 layer.value, value.value = kept
+            layer.mutate_reactive(Select.value)  # the same value under a new name ("forward 0"): shown
         # the first time: the unit that tracks a property of the text best; later, the unit chosen
         if not getattr(self, "chosen", False):
             best = max((e for name, es in self.ranked.items() if name != "saturated gates" for e in es[:1]),
@@ -157,7 +158,8 @@ class NeuronView(TextView):
             e = entries[0]
             score = f"r={e['r']:+.2f}" if "r" in e else f"{e['score']:.0%} saturated"
             lines.append(f"{name}: ", style="bold")
-            lines.append(f"L{e['layer']} {e['value']}{e['unit']} {score}   ")
+            where = t.layer_name(e["layer"]) + " " if t.layer_names else f"L{e['layer']} "
+            lines.append(f"{where}{e['value']}{e['unit']} {score}   ")
         self.query_one(".neuron-ranking", Static).update(lines)
         self.draw()
 
@@ -198,7 +200,8 @@ class NeuronView(TextView):
         centre = "0.5" if gate else "0"
         cut = (f" · the first {len(self.trace.tokens):,} of {self.trace.text_tokens:,} tokens"
                if self.trace.text_tokens > len(self.trace.tokens) else "")
-        self.summary(Text(f"layer {layer} {value}{unit}: red above {centre}, blue below "
+        where = self.trace.layer_name(int(layer)) if self.trace.layer_names else f"layer {layer}"
+        self.summary(Text(f"{where} {value}{unit}: red above {centre}, blue below "
                           f"(min {values.min():+.2f}, max {values.max():+.2f}) · pick another unit above{cut}"))
 
 

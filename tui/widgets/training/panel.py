@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import math
 
+from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.containers import Horizontal, VerticalScroll
-from textual.widgets import Button, Input, Label
+from textual.widgets import Button, Input, Label, Static
 
 from lmcore import LmError, RunSpec, TrainConfig
 from lmcore.training.spec import budget_from_text
@@ -46,6 +47,7 @@ class TrainingPanel(VerticalScroll):
             yield Input(placeholder="more", id="steps", type="integer", compact=True)
         yield PerplexityChart()
         yield MetricsView()
+        yield Static("", id="val-note")  # a model whose validation perplexity measures nothing says why
         yield SampleView("")
 
     @property
@@ -70,10 +72,20 @@ class TrainingPanel(VerticalScroll):
 
     def on_mount(self) -> None:
         self.app.core.follow(self)
+        self._show_note()
         self.show_saved()
         run = self.run
         if run is not None:
             self.attach(run)
+
+    def _show_note(self) -> None:
+        """The lesson of the cheat: why a bidirectional model's validation perplexity is near 1."""
+        ck = self.app.core.model_checkpoint(self.model_name)
+        config = ck.model if ck is not None else self.spec.model if self.spec is not None else None
+        note = config.family.reads_ahead(config) if config is not None else None
+        line = self.query_one("#val-note", Static)
+        line.display = bool(note)
+        line.update(Text(f"⚠ Its validation perplexity is near 1 because {note}." if note else ""))
 
     def show_saved(self) -> None:
         ck = self.app.core.model_checkpoint(self.model_name)
