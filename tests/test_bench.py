@@ -105,6 +105,8 @@ def test_bench_nanogpt_row_reports_both_best_losses(capsys, tmp_path, prose_text
     (["--nanogpt", "--minutes", "0"], "--minutes must be"),
     (["--nanogpt", "--minutes", "nan"], "--minutes must be"),
     (["--minutes", "1"], "give it with --nanogpt"),
+    (["--nanogpt", "--shared"], "give one of them"),
+    (["--nanogpt", "--arch", "nope"], "unknown architecture 'nope'"),
     (["--nanogpt", "--minutes", "1", "--arch", "ngram"], "trained by counting"),
 ])
 def test_bench_nanogpt_bad_input_is_one_line(argv, says, capsys, tmp_path, prose_text):

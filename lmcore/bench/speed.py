@@ -40,6 +40,7 @@ from torch import nn
 from . import plan as planning
 from ..data import corpus as corpora
 from ..device import pick_device
+from ..errors import ConfigError
 from ..generation.generator import Generator
 from .. import models
 from ..models import build_model, family, preset_config
@@ -486,9 +487,9 @@ def run_cli(args) -> int:
     archs = args.arch
     nanogpt = getattr(args, "nanogpt", False)
     if getattr(args, "minutes", None) is not None and not nanogpt:
-        from ..errors import ConfigError
-
         raise ConfigError("--minutes is the budget of --nanogpt's runs: give it with --nanogpt")
+    if nanogpt and getattr(args, "shared", False):
+        raise ConfigError("--nanogpt and --shared measure different rows: give one of them")
     if nanogpt:
         from .nanogpt import DEFAULT_MINUTES, check
 
