@@ -12,6 +12,7 @@ from ...generation.sampling import as_vector
 
 SQRT_HALF = 0.7071067811865476
 
+
 class MinRNNDecoder(ModelDecoder):
     """minGRU and minLSTM one token at a time in numpy (CPU): the prompt through the model's parallel
     scan, then the recurrence per token, fused like the LSTM's decoder: one matrix product per weight
@@ -49,6 +50,7 @@ class MinRNNDecoder(ModelDecoder):
         self._buffers()
 
     def clone(self) -> MinRNNDecoder:
+        """The same state going on independently, with its own scratch buffers."""
         other = super().clone()
         other._buffers()  # a stream's scratch is its own
         return other
