@@ -51,6 +51,7 @@ class StepEvent(Event):
     lr: float
     elapsed: float
     eta: float | None
+    run_tokens_per_s: float | None = None  # over the run so far, evaluations included (tokens_per_s: since the last report)
     kind = "step"
 
 

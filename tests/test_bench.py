@@ -74,3 +74,44 @@ def test_an_architecture_named_in_a_quick_run_is_measured():
     assert rows(plan(["mingru"], True, "cpu")) == []
     with pytest.raises(ConfigError, match="unknown architecture 'nope'"):
         plan(["nope"], True, "cpu")
+
+
+def test_the_nanogpt_reference_is_its_readmes_cpu_recipe():
+    from lmcore.bench.plan import reference_recipe
+
+    arch, recipe = reference_recipe()
+    assert arch == "transformer"
+    assert {k: recipe["model"][k] for k in ("num_layers", "heads", "hidden", "context", "dropout")} == {
+        "num_layers": 4, "heads": 4, "hidden": 128, "context": 64, "dropout": 0.0}
+    assert recipe["train"] == {"batch_size": 12, "seq_len": 64, "lr": 1e-3, "warmup": 100, "schedule": "cosine",
+                               "min_lr_ratio": 0.1, "weight_decay": 0.1, "clip": 1.0, "eval_every": 250}
+
+
+def test_bench_nanogpt_row_reports_both_best_losses(capsys, tmp_path, prose_text):
+    """`lmcore bench --nanogpt --minutes M`: preset auto and nanoGPT's recipe each trained M minutes on the
+    corpus, one row with both best validation losses and their ratio (a tiny budget: no quality asserted)."""
+    corpus = tmp_path / "small.txt"
+    corpus.write_text(prose_text[:20_000], "utf-8")
+    assert main(["bench", "--nanogpt", "--minutes", "0.02", "--json", "--corpus", str(corpus)]) == 0
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [(r["bench"], r["arch"], r["preset"]) for r in rows] == [("quality", "transformer", "auto")]
+    r = rows[0]
+    assert KEYS <= set(r) and r["unit"] == "best val loss in 0.02 min" and "nanoGPT" in r["against"]
+    assert 0 < r["value"] < 10 and 0 < r["reference"] < 10
+    assert r["ratio"] == pytest.approx(r["reference"] / r["value"], abs=0.01)  # shown to 2 decimals
+
+
+@pytest.mark.parametrize("argv, says", [
+    (["--nanogpt", "--minutes", "0"], "--minutes must be"),
+    (["--nanogpt", "--minutes", "nan"], "--minutes must be"),
+    (["--minutes", "1"], "give it with --nanogpt"),
+    (["--nanogpt", "--shared"], "give one of them"),
+    (["--nanogpt", "--arch", "nope"], "unknown architecture 'nope'"),
+    (["--nanogpt", "--minutes", "1", "--arch", "ngram"], "trained by counting"),
+])
+def test_bench_nanogpt_bad_input_is_one_line(argv, says, capsys, tmp_path, prose_text):
+    corpus = tmp_path / "small.txt"
+    corpus.write_text(prose_text[:5_000], "utf-8")
+    assert main(["bench", *argv, "--corpus", str(corpus)]) != 0
+    err = capsys.readouterr().err
+    assert says in err and "Traceback" not in err and len(err.strip().splitlines()) == 1

@@ -75,7 +75,7 @@ def test_ngram_and_gpu_recurrent_use_the_model_itself():
     assert type(decoder_for(tf, "cpu")) is NumpyTransformerDecoder
 
 
-@pytest.mark.parametrize("arch", ["lstm", "transformer"])
+@pytest.mark.parametrize("arch", ["lstm", "transformer", "mingru", "minlstm"])
 def test_greedy_stream_is_the_same_through_the_fast_decoder_and_the_model(arch, monkeypatch):
     """End to end through Generator.stream: the numpy decoders pick the same tokens as the model itself."""
     import lmcore.generation.generator as generate

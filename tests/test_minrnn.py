@@ -39,9 +39,14 @@ def test_the_parallel_scan_equals_the_recurrence(mode):
 
 
 @pytest.mark.parametrize("arch", ["mingru", "minlstm"])
-def test_the_decoder_equals_the_forward_pass_token_by_token_and_state_carries(arch):
+@pytest.mark.parametrize("layers", [1, 2, 4])
+def test_the_decoder_equals_the_forward_pass_token_by_token_and_state_carries(arch, layers):
     torch.manual_seed(0)
-    model = build_model(preset_config(arch, "tiny", vocab_size=V)).eval()
+    model = build_model(preset_config(arch, "tiny", vocab_size=V, num_layers=layers)).eval()
+    with torch.no_grad():  # LayerNorms and biases away from their initial 1 and 0: the folding is exercised
+        for name, p in model.named_parameters():
+            if p.dim() == 1:
+                p.add_(torch.randn_like(p) * 0.3)
     ids = torch.randint(0, V, (80,), generator=torch.Generator().manual_seed(1)).tolist()
     with torch.inference_mode():
         want = model(torch.tensor([ids]), model.init_state(1))[0][0].numpy()
@@ -53,6 +58,30 @@ def test_the_decoder_equals_the_forward_pass_token_by_token_and_state_carries(ar
     assert isinstance(dec, MinRNNDecoder)  # the numpy one-token path on the CPU
     got = np.stack([dec.prefill(ids[:5])] + [dec.step(t) for t in ids[5:-1]])
     np.testing.assert_allclose(got, want[4:-1], atol=1e-5, rtol=1e-4)
+
+
+@pytest.mark.parametrize("arch", ["mingru", "minlstm"])
+def test_decoder_clones_and_fresh_streams_go_on_independently_in_and_out_of_inference_mode(arch):
+    torch.manual_seed(0)
+    model = build_model(preset_config(arch, "tiny", vocab_size=V, num_layers=3)).eval()
+    ids = torch.randint(0, V, (40,), generator=torch.Generator().manual_seed(2)).tolist()
+    with torch.inference_mode():
+        want = model(torch.tensor([ids]), model.init_state(1))[0][0].numpy()
+        dec = decoder_for(model, "cpu")  # laid out inside inference mode, stepped outside it
+    first = dec.prefill(ids[:10])
+    twin = dec.clone()  # a beam: same state, then its own way
+    other = dec.fresh()  # another stream sharing the weights
+    other.prefill(ids[:3])
+    kept = [dec.step(t) for t in ids[10:20]]
+    detour = [twin.step(t) for t in reversed(ids[10:20])]
+    side = [other.step(t) for t in ids[3:20]]
+    np.testing.assert_allclose(np.stack([first] + kept), want[9:20], atol=1e-5, rtol=1e-4)  # not overwritten
+    np.testing.assert_allclose(np.stack(side), want[3:20], atol=1e-5, rtol=1e-4)
+    assert not np.allclose(detour[-1], kept[-1])
+    with torch.inference_mode():
+        rest = [twin.step(t) for t in ids[10:20]]  # the twin's state went its own way: not the original's
+    assert not np.allclose(rest[-1], want[19])
+    assert np.stack(kept).dtype == np.float32
 
 
 @pytest.mark.parametrize("arch", ["mingru", "minlstm"])

@@ -10,6 +10,8 @@ lmcore/models/recurrent/bench.py), each name optional:
 - ``TIME_TO_LOSS``: arch -> "quick" | "cpu" | "cuda" -> keywords of ``Bench.time_to_loss`` (``target``,
   ``limit_minutes``, ``reference``, ``ref_limit_minutes``, TrainConfig fields);
 - ``SHARED``: arch -> bool: ``--shared`` runs it by default; True: a full run on the CPU does too;
+- ``REFERENCE``: arch -> a published recipe ``--nanogpt`` trains beside preset auto for the same time
+  (lmcore/bench/nanogpt.py): ``name``, ``model`` (the family's options) and ``train`` (TrainConfig fields);
 - ``compiles(arch, impl)``: whether its training is torch.compile'd on a GPU (default no);
 - ``reference(config, impl, vocab_size)``: the hand-written (module, description) ours is compared with
   (it imports torch); by default the same module in a plain fp32 loop.
@@ -69,6 +71,11 @@ def default_archs() -> list[str]:
 def shared_archs() -> list[str]:
     """What ``--shared`` without --arch measures."""
     return [a for a in registered() if _declared(a, "SHARED") is not None]
+
+
+def reference_recipe() -> tuple[str, dict] | None:
+    """The first architecture whose family declares a published ``REFERENCE`` recipe, and the recipe."""
+    return next(((a, _declared(a, "REFERENCE")) for a in registered() if _declared(a, "REFERENCE")), None)
 
 
 def compiles(arch: str, impl: str) -> bool:

@@ -11,11 +11,13 @@ Every measurement is taken in one process, one run, with the reference measured 
   token (no key/value cache); recurrent references step through the prompt one token at a time.
 - ``first_char``: seconds from prompt (200 characters) to the first generated character.
 - ``memory``: peak memory of a training run (CPU RSS growth, or CUDA max allocated), ours vs reference.
+- ``quality`` (``--nanogpt`` only): the best validation loss of preset auto against nanoGPT's CPU recipe,
+  each trained for the same minutes (lmcore/bench/nanogpt.py).
 - ``shared``: on the CPU, training tokens/s of ``lmcore train`` processes when the machine is not theirs
   alone: two trainings at once (each against the same run alone), one beside a program that keeps one
   core busy (against alone, and against the same run fixed at one thread beside it), and alone against
   the same run fixed at one thread.
-``ratio`` is ours over the reference for rates, the reference over ours for times and memory
+``ratio`` is ours over the reference for rates, the reference over ours for times, memory and losses
 (higher is better)."""
 from __future__ import annotations
 
@@ -38,6 +40,7 @@ from torch import nn
 from . import plan as planning
 from ..data import corpus as corpora
 from ..device import pick_device
+from ..errors import ConfigError
 from ..generation.generator import Generator
 from .. import models
 from ..models import build_model, family, preset_config
@@ -482,17 +485,36 @@ def run_cli(args) -> int:
     from ..safe_text import strict_json
 
     archs = args.arch
+    nanogpt = getattr(args, "nanogpt", False)
+    if getattr(args, "minutes", None) is not None and not nanogpt:
+        raise ConfigError("--minutes is the budget of --nanogpt's runs: give it with --nanogpt")
+    if nanogpt and getattr(args, "shared", False):
+        raise ConfigError("--nanogpt and --shared measure different rows: give one of them")
+    if nanogpt:
+        from .nanogpt import DEFAULT_MINUTES, check
+
+        args.minutes = DEFAULT_MINUTES if args.minutes is None else args.minutes
+        check(archs, args.minutes)  # before the corpus is read: a bad budget or architecture is one line
+    if args.corpus is None:
+        args.corpus = "tinyshakespeare" if nanogpt else "timemachine"
     if args.corpus == "timemachine" and str(args.device).startswith("cuda") and not args.quick:
         args.corpus = "tinyshakespeare"
     bench = Bench(args.device, args.quick, args.corpus, archs,
                   on_row=(lambda r: print(strict_json(r.to_dict()), flush=True)) if args.json else None)
     try:
         if not args.json:
-            print(f"lmcore bench ({'quick' if args.quick else 'full'}) on {args.corpus}: {machine_line(bench.device)}",
+            kind = "nanoGPT's recipe beside auto" if nanogpt else "quick" if args.quick else "full"
+            print(f"lmcore bench ({kind}) on {args.corpus}: {machine_line(bench.device)}",
                   file=sys.stderr)
         if getattr(args, "shared", False):
             for arch in archs or planning.shared_archs():
                 bench.shared_cpu(arch)
+            rows = bench.rows
+        elif nanogpt:
+            from .nanogpt import against_reference
+
+            for fields in against_reference(bench, archs, args.minutes):
+                bench.add(Row(**fields))
             rows = bench.rows
         else:
             rows = bench.run()
@@ -515,5 +537,5 @@ def run_cli(args) -> int:
     console.print(t)
     for text, i in notes.items():
         console.print(f"[{i}] {text}", markup=False, highlight=False)
-    console.print("ratio: ours / reference for rates, reference / ours for times and memory (higher is better)")
+    console.print("ratio: ours / reference for rates, reference / ours for times, memory and losses (higher is better)")
     return 0

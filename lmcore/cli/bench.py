@@ -8,9 +8,14 @@ def add_parser(sub) -> None:
     b.add_argument("--device", default="cpu")
     b.add_argument("--arch", action="append", help="limit to these architectures (repeatable)")
     b.add_argument("--quick", action="store_true", help="a short run (under a minute on a 2-core CPU)")
-    b.add_argument("--corpus", default="timemachine")
+    b.add_argument("--corpus", default=None,
+                   help="default: timemachine (tinyshakespeare on a GPU and with --nanogpt)")
     b.add_argument("--shared", action="store_true",
                    help="only the rows of a shared CPU: two trainings at once, one beside a busy core")
+    b.add_argument("--nanogpt", action="store_true",
+                   help="only the quality row: preset auto against nanoGPT's CPU recipe, each trained --minutes")
+    b.add_argument("--minutes", type=float, default=None,
+                   help="with --nanogpt: the training time of each run (default 5)")
     b.add_argument("--startup", action="store_true",
                    help="instead: how long lmcore's reading commands and lmplay (to its picker) take to start")
     b.add_argument("--runs", type=int, default=7, help="with --startup: runs of each command (the median is shown)")

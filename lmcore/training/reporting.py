@@ -42,12 +42,13 @@ class TrainLog:
         return self.last
 
     def step_event(self, step: int, lr: float, controls: Controls) -> StepEvent:
-        """The report of ``step``: the tokens/s since the previous report and the time left."""
+        """The report of ``step``: the tokens/s since the previous report and over the run, and the time left."""
         now = self.clock.elapsed()
         rate = (step - self.report_step) * self.tokens_per_step / max(now - self.report_t, 1e-9)
         self.report_t, self.report_step = now, step
         eta = controls.eta(step, (now - self.t0) / max(step - self.step0, 1))
-        return StepEvent(step, controls.target, self.last, ppl(self.last), rate, lr, self.clock.elapsed(), eta)
+        run_rate = (step - self.step0) * self.tokens_per_step / max(now - self.t0, 1e-9)  # the run's own so far
+        return StepEvent(step, controls.target, self.last, ppl(self.last), rate, lr, self.clock.elapsed(), eta, run_rate)
 
     def rate(self, step: int) -> float:
         """Tokens/s over the whole loop, evaluations included."""

@@ -116,7 +116,8 @@ class PickerScreen(Screen):
         elif run is not None and run.step is not None:
             s = run.step
             total = f" / {s.steps:,}" if s.steps else ""
-            detail.update(f"training: step {s.step:,}{total} · ppl {s.ppl:.3f} · {s.tokens_per_s:,.0f} tokens/s "
+            rate = s.tokens_per_s if s.run_tokens_per_s is None else s.run_tokens_per_s  # the run's own
+            detail.update(f"training: step {s.step:,}{total} · ppl {s.ppl:.3f} · {rate:,.0f} tokens/s "
                           f"· Enter opens it")  # one line at 80 columns
         elif row.entry is None:
             detail.update(f"{run.state if run else ''} · Enter opens it")
