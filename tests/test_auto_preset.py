@@ -13,7 +13,8 @@ from lmcore.store.model_store import Store
 from lmcore.training import auto_preset
 from lmcore.training.auto_preset import calibrated_rate, choose
 
-TRAINED = [a for f in families() if f.trainable for a in f.archs]
+TRAINED = [a for f in families() if f.trainable for a in f.archs if f.sizes.get(a)]  # the rule chooses a size
+UNSIZED = [a for f in families() if f.trainable for a in f.archs if not f.sizes.get(a)]  # no sizes: small
 COUNTED = [next(iter(f.archs)) for f in families() if not f.trainable]
 SHAKESPEARE, TIMEMACHINE = 1_000_000, 153_000  # training characters
 
