@@ -174,3 +174,10 @@ def test_a_data_folder_that_cannot_be_written_measures_each_time_and_does_not_fa
     home = blocked / "home"  # neither readable nor writable as a folder
     assert calibrated_rate(home, "cpu:test", lambda: 5.0) == 5.0
     assert calibrated_rate(home, "cpu:test", lambda: 6.0) == 6.0  # nothing was kept: measured again
+
+
+def test_a_context_given_shorter_than_the_sizes_sequences_shortens_them():
+    windowed = [a for f in families() if f.trainable and f.windowed for a in f.archs if f.sizes.get(a)]
+    for arch in windowed:
+        c = choose(arch, 65, SHAKESPEARE, steps=1000, given={"context": 24})
+        assert c.train["seq_len"] == 24 and "×24" in c.line

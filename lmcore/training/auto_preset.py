@@ -161,6 +161,9 @@ def _fitted(train: dict, n: int) -> str:
 
 def _choice(fam, arch, size, cfg, params, n, budget: Budget, corpus) -> Choice:
     train = {k: v for k, v in size["train"].items() if k != "steps"}
+    window = fam.window(cfg)  # a context given smaller than the size's: sequences as long as it
+    if window is not None and train["seq_len"] > window:
+        train["seq_len"] = window
     fitted = _fitted(train, n)
     tokens, how, stop = budget.seen(_per_step(train))
     epochs = tokens / n
