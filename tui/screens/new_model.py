@@ -29,8 +29,8 @@ from lmcore.training.spec import budget_from_text
 
 PRESETS = [("auto (for the text and the time)", "auto"), ("tiny", "tiny"), ("small", "small"), ("base (GPU)", "base")]
 PRESET_HELP = {  # what each size means, under the Size list
-    "auto": (f"size and recipe chosen for the corpus and the time below (none: {AUTO_MINUTES:g} min); a first "
-             f"run here times a few steps"),
+    "auto": (f"size and recipe for the corpus and the time below (none: {AUTO_MINUTES:g} min); the first run "
+             f"times a few steps"),
     "tiny": "the smallest model: a first look in seconds, fixed whatever the corpus and the time",
     "small": "sized for a laptop's CPU (a few minutes), fixed whatever the corpus and the time",
     "base": "sized for a GPU, fixed whatever the corpus and the time",
