@@ -181,3 +181,16 @@ def test_a_context_given_shorter_than_the_sizes_sequences_shortens_them():
     for arch in windowed:
         c = choose(arch, 65, SHAKESPEARE, steps=1000, given={"context": 24})
         assert c.train["seq_len"] == 24 and "×24" in c.line
+
+
+def test_a_calibration_that_fails_trains_the_smallest_size_and_says_why(home, prose, monkeypatch, capsys):
+    from lmcore.training import calibrate
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("out of memory")
+
+    monkeypatch.setattr(calibrate, "measure", broken)
+    assert main(["train", "f", "--corpus", str(prose), "--minutes", "0.01", "--eval-every", "1"]) == 0
+    assert "speed could not be measured (RuntimeError)" in capsys.readouterr().out
+    ck = Store(home).read("f")
+    assert ck.params == min(choose("lstm", ck.model.vocab_size, n, steps=1).params for n in (10, 10**8))

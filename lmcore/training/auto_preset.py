@@ -123,7 +123,7 @@ class Budget:
         cap = self.cap if self.cap is not None else math.inf
         tokens = min(by_steps, by_time, cap)
         if tokens == math.inf:
-            return 0, f"{self.minutes:g} min" if self.minutes is not None else "no budget", None
+            return 0, f"{self.minutes:g} min at an unknown speed" if self.minutes is not None else "no budget", None
         if cap < min(by_steps, by_time):
             stop = max(1, math.ceil(cap / per_step))
             would = (f"{short(self.per_s * 60)} tokens/min here → {self.minutes:g} min would see {short(by_time)} "

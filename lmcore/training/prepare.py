@@ -133,7 +133,10 @@ def _auto(store: Store, mc: ModelConfig, given: TrainConfig, cfg: TrainConfig, d
     rate = None
     if minutes is not None and fam.trainable:
         from .calibrate import rate_for
-        rate = rate_for(store.home, mc.arch, vocab, device, options)
+        try:
+            rate = rate_for(store.home, mc.arch, vocab, device, options)
+        except (RuntimeError, ValueError) as exc:  # out of memory, say: the smallest size, and the line says why
+            why += f"this device's speed could not be measured ({type(exc).__name__}), so the smallest size: "
     choice = auto_preset.choose(mc.arch, vocab, len(data.train_ids), steps=steps, minutes=minutes,
                                 rate=rate, corpus=corpus_name, given=options, max_epochs=cap, why=why)
     model_cfg = preset_config(mc.arch, auto_preset.BASE_PRESET, **{**choice.model, **options})
