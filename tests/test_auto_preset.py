@@ -13,7 +13,8 @@ from lmcore.store.model_store import Store
 from lmcore.training import auto_preset
 from lmcore.training.auto_preset import calibrated_rate, choose
 
-TRAINED = [a for f in families() if f.trainable for a in f.archs]
+TRAINED = [a for f in families() if f.trainable for a in f.archs if f.sizes.get(a)]  # the rule chooses a size
+UNSIZED = [a for f in families() if f.trainable for a in f.archs if not f.sizes.get(a)]  # no sizes: small
 COUNTED = [next(iter(f.archs)) for f in families() if not f.trainable]
 SHAKESPEARE, TIMEMACHINE = 1_000_000, 153_000  # training characters
 
@@ -114,3 +115,82 @@ def test_lmcore_train_preset_auto_keeps_what_was_given(home, prose):
     assert start.auto.startswith("auto: ")
     ck = Store(home).read("b")
     assert ck.preset == "auto" and ck.train.lr == 1e-3 and ck.model.embed == 16
+
+
+@pytest.mark.parametrize("arch", UNSIZED)
+def test_a_family_without_sizes_takes_its_small_preset_and_says_so(arch):
+    c = choose(arch, 65, SHAKESPEARE, minutes=3, rate=rate)
+    assert c.model == {} and "declares no sizes" in c.line and "small preset" in c.line
+
+
+@pytest.mark.parametrize("arch", TRAINED + UNSIZED)
+def test_a_short_text_gets_a_batch_it_holds(arch):
+    c = choose(arch, 30, 300, steps=5)
+    b, s = (c.train.get("batch_size"), c.train.get("seq_len"))
+    assert b * s + s + 1 <= 300 and "smaller to fit the short text" in c.line
+
+
+def test_a_batch_is_made_smaller_only_when_the_text_is_short():
+    assert auto_preset.fit_batch(32, 128, 1_000_000) == (32, 128)
+    for n in (2, 17, 300, 5_000):
+        b, s = auto_preset.fit_batch(32, 128, n)
+        assert b >= 1 and s >= 1 and (b * s + s + 1 <= n or (b, s) == (1, 1))
+
+
+@pytest.mark.parametrize("arch", TRAINED)
+def test_a_cap_of_epochs_stops_a_long_budget_on_a_short_text(arch):
+    c = choose(arch, 30, 3_000, minutes=3, rate=rate, max_epochs=100, why="no budget given: ")
+    assert c.epochs <= 101 and c.train["steps"] >= 1 and "capped at" in c.line
+    assert c.line.startswith("auto: no budget given: ")
+    long = choose(arch, 30, 50_000_000, minutes=3, rate=rate, max_epochs=100)
+    assert "steps" not in long.train and "3 min sees" in long.line  # a long text: the minutes end first
+
+
+def test_a_new_model_without_a_preset_is_auto_and_the_checkpoint_says_what_it_chose(home, prose, capsys):
+    assert main(["train", "d", "--corpus", str(prose), "--steps", "2", "--eval-every", "2"]) == 0
+    assert "auto: 2 steps" in capsys.readouterr().out
+    ck = Store(home).read("d")
+    assert ck.preset == "auto" and ck.auto.startswith("auto: 2 steps") and ck.train.steps == 2
+    assert main(["train", "d", "--resume", "--steps", "1"]) == 0  # continued: its own settings
+    again = Store(home).read("d")
+    assert (again.preset, again.model, again.auto) == ("auto", ck.model, ck.auto) and again.step == 3
+
+
+def test_no_budget_means_a_few_minutes_or_a_cap_of_epochs(home, tmp_path):
+    short = tmp_path / "short.txt"
+    short.write_text("the quick brown fox jumps over the lazy dog. " * 8)
+    trainer = lmcore.Trainer(Store(home), "n")
+    trainer.prepare(lmcore.RunSpec.new("n", str(short)))
+    assert trainer.cfg.minutes == auto_preset.DEFAULT_MINUTES and trainer.cfg.steps >= 1
+    assert trainer.prepared.auto_note.startswith("auto: no budget given, so 3 min or 100 epochs")
+    assert trainer.cfg.batch_size * trainer.cfg.seq_len < len(short.read_text())
+    trainer.close()
+    assert auto_preset.cached_rates(home)  # measured once, kept for the next run
+
+
+def test_a_data_folder_that_cannot_be_written_measures_each_time_and_does_not_fail(tmp_path):
+    blocked = tmp_path / "a-file"
+    blocked.write_text("not a folder")
+    home = blocked / "home"  # neither readable nor writable as a folder
+    assert calibrated_rate(home, "cpu:test", lambda: 5.0) == 5.0
+    assert calibrated_rate(home, "cpu:test", lambda: 6.0) == 6.0  # nothing was kept: measured again
+
+
+def test_a_context_given_shorter_than_the_sizes_sequences_shortens_them():
+    windowed = [a for f in families() if f.trainable and f.windowed for a in f.archs if f.sizes.get(a)]
+    for arch in windowed:
+        c = choose(arch, 65, SHAKESPEARE, steps=1000, given={"context": 24})
+        assert c.train["seq_len"] == 24 and "×24" in c.line
+
+
+def test_a_calibration_that_fails_trains_the_smallest_size_and_says_why(home, prose, monkeypatch, capsys):
+    from lmcore.training import calibrate
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("out of memory")
+
+    monkeypatch.setattr(calibrate, "measure", broken)
+    assert main(["train", "f", "--corpus", str(prose), "--minutes", "0.01", "--eval-every", "1"]) == 0
+    assert "speed could not be measured (RuntimeError)" in capsys.readouterr().out
+    ck = Store(home).read("f")
+    assert ck.params == min(choose("lstm", ck.model.vocab_size, n, steps=1).params for n in (10, 10**8))

@@ -63,7 +63,7 @@ def test_defaults_are_the_same_from_every_caller(prose, handed):
     default = RunSpec.new("m", str(prose))
     assert handed == [default, default]
     assert (default.model.arch, default.preset, default.tokenizer.level, default.tokenizer.prep) == (
-        "lstm", "small", "char", "raw")
+        "lstm", "auto", "char", "raw")
 
 
 def test_continuing_is_the_same_spec_from_the_cli_and_lmcore_train(handed):

@@ -79,6 +79,7 @@ async def test_first_run_proposes_a_default_and_trains_then_generates(tm_slice, 
         await wait_for(pilot, lambda: isinstance(app.screen, NewModelScreen))
         assert app.screen.query_one("#arch", Select).value == "lstm"
         assert app.screen.query_one("#corpus", Select).value in ("timemachine", "pythondocs")
+        assert app.screen.query_one("#preset", Select).value == "auto"  # chosen for the text and the time
         app.screen.dismiss(None)
         await _new_model(pilot, app, tm_slice)
         panel = app.screen.training

@@ -191,9 +191,9 @@ def _train_a_tiny_model(tab: Tab) -> None:
     tab.wait_for("Welcome to lmplay")
     tab.press("n")
     tab.wait_for("Create and train")
-    tab.click(r"Size +(small)")  # opens the list of sizes
+    tab.click(r"Size +(auto)")  # opens the list of sizes
     tab.wait_for(r"base \(GPU\)")
-    tab.press("Home", "Enter")
+    tab.press("Home", "ArrowDown", "Enter")  # auto, then tiny
     tab.wait_for(r"Size +tiny")
     tab.click(r"Train for +(preset steps)")
     tab.type("100000")

@@ -42,10 +42,12 @@ def add_model_options(t) -> None:
     """Add the options that choose and shape a new model to the ``train`` parser ``t`` (none given: the
     preset's value, or the option's default)."""
     from ..models import PRESET_NAMES, archs
+    from ..training.auto_preset import DEFAULT_MINUTES
 
     t.add_argument("--arch", choices=archs())
     t.add_argument("--preset", choices=PRESET_NAMES + ("auto",),
-                   help="the model's size and recipe; auto: chosen for the corpus and the budget (--minutes or --steps)")
+                   help=f"the model's size and recipe (default auto: chosen for the corpus and the budget, --minutes "
+                        f"or --steps; none given: {DEFAULT_MINUTES:g} minutes)")
     for o in model_options():
         kw: dict = {"dest": o.name, "default": None, "help": o.help or None}
         if o.kind is bool:

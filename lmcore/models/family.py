@@ -11,7 +11,7 @@ method or two); the registry (:mod:`.registry`) finds it. It declares:
   :func:`option` (help text, a (lo, hi) range, choices or a check); a ModelConfig holds one instance;
 - ``presets``: arch -> preset name (``PRESET_NAMES``) -> {"model": {option: value}, "train": {...}};
 - ``sizes``: arch -> the sizes ``--preset auto`` chooses from, smallest first, each as a preset is
-  written ({"model": {...}, "train": {...}}, over the ``small`` preset); none: tiny, small and base;
+  written ({"model": {...}, "train": {...}}, over the ``small`` preset); none: auto takes the ``small`` preset;
 - capabilities: ``windowed`` (a context window of ``context`` tokens) or ``stateful`` (carries a state
   across batches), ``reads_pairs`` (an encoder–decoder trained on ``source<TAB>target`` pairs:
   lmcore/models/encdec.py), ``trainable`` (gradients; False: counted), ``fixed_shapes`` (the saved tensors'
@@ -147,8 +147,8 @@ class Family:
 
     def candidates(self, arch: str) -> tuple[Mapping[str, dict], ...]:
         """The sizes ``--preset auto`` chooses from for ``arch``, smallest first: the declared ``sizes``,
-        else the presets tiny, small and base."""
-        return tuple(self.sizes.get(arch) or (self.preset(arch, p) for p in PRESET_NAMES))
+        else the ``small`` preset alone."""
+        return tuple(self.sizes.get(arch) or (self.preset(arch, "small"),))
 
     # ------------------------------------------------------------ validation
     def validate(self, config) -> None:

@@ -13,10 +13,14 @@ The rule (a first one, fitted to what the presets' tuning measured; scripts/auto
   token); the smallest size when none qualifies;
 - the epochs E = T / corpus tokens set the regularisation: dropout 0 up to 3 epochs, 0.1 up to 10, 0.2 up to
   30, 0.3 beyond; weight decay 0.1 up to 10 epochs, 0.2 beyond;
-- the size's own batch, sequence length and learning rate; warm-up 5% of the steps, at most 100.
+- the size's own batch, sequence length and learning rate; warm-up 5% of the steps, at most 100; a text
+  too short for one batch of them gets a smaller batch, then a shorter sequence (``fit_batch``);
+- no budget given: DEFAULT_MINUTES minutes, stopped earlier at DEFAULT_MAX_EPOCHS passes over the corpus
+  (a short text is learnt long before 3 minutes end).
 
-A family trained by counting (not ``trainable``) takes its ``small`` preset. What the user gives
-(``--hidden``, ``--lr``, ...) overrides what the rule chooses."""
+A family trained by counting (not ``trainable``) takes its ``small`` preset, and so does a family that
+declares no ``sizes`` (its batch fitted to a short text). What the user gives (``--hidden``, ``--lr``,
+``--steps``, ...) overrides what the rule chooses. It is the default preset of a new model (RunSpec)."""
 from __future__ import annotations
 
 import math
@@ -31,6 +35,8 @@ TOKENS_PER_PARAM = 4.0
 PARAMS_PER_TOKEN = 4.0
 DROPOUT_BY_EPOCHS = ((3.0, 0.0), (10.0, 0.1), (30.0, 0.2), (math.inf, 0.3))
 WEIGHT_DECAY_BY_EPOCHS = ((10.0, 0.1), (math.inf, 0.2))
+DEFAULT_MINUTES = 3.0        # the budget when none is given: the small presets' run on a 2-core CPU
+DEFAULT_MAX_EPOCHS = 100.0   # ... stopped at this many passes over the corpus
 BASE_PRESET = "small"        # the preset the chosen sizes are written over (and a counted family's)
 CACHE_FILE = "calibration.json"
 CACHE_LIMIT = 64 * KB
@@ -53,61 +59,142 @@ class Choice:
 
 def choose(arch: str, vocab_size: int, corpus_tokens: int, *, steps: int | None = None,
            minutes: float | None = None, rate: Rate | None = None, corpus: str = "the corpus",
-           given: dict | None = None) -> Choice:
+           given: dict | None = None, max_epochs: float | None = None, why: str = "") -> Choice:
     """The size and recipe for ``arch`` on a corpus of ``corpus_tokens`` training tokens (``vocab_size``
     tokens in its vocabulary) and a budget of ``steps`` and/or ``minutes`` (``rate``: tokens per second
-    of a size, needed for ``minutes``). ``given``: model options the user fixed (they count in the
-    sizes' parameters)."""
+    of a size, needed for ``minutes``), and at most ``max_epochs`` passes over the corpus (then
+    ``train["steps"]`` says where the run stops). ``given``: model options the user fixed (they count
+    in the sizes' parameters). ``why``: said first in the line (how the budget was chosen)."""
     fam = family_of(arch)
     if not fam.trainable:
         return Choice(arch, line=f"auto: {arch} is counted in one pass, not trained: its {BASE_PRESET} preset")
     n = max(1, int(corpus_tokens))
+    cap = max_epochs * n if max_epochs else None
     rows = []
     for size in fam.candidates(arch):
         cfg = preset_config(arch, BASE_PRESET, vocab_size=vocab_size, **{**size["model"], **(given or {})})
         params = count_params(cfg)
         per_step = size["train"]["batch_size"] * size["train"]["seq_len"]
-        rows.append((size, cfg, params, tokens_seen(per_step, steps, minutes, rate, params, size)))
+        rows.append((size, cfg, params, tokens_seen(per_step, steps, minutes, rate, params, size, cap)))
     pick = rows[0]
     for row in rows[1:]:
         size, _, params, tokens = row
         per_step = size["train"]["batch_size"] * size["train"]["seq_len"]
         if tokens >= TOKENS_PER_PARAM * params and params <= PARAMS_PER_TOKEN * n and 2 * per_step <= n:
             pick = row
-    size, cfg, params, tokens = pick
-    return _choice(fam, arch, size, cfg, params, tokens, n, steps, minutes, rate, corpus)
+    size, cfg, params, _ = pick
+    per_s = rate(params, size) if rate is not None and minutes is not None else None
+    budget = Budget(steps, minutes, per_s, cap, why)
+    if not fam.sizes.get(arch):
+        return _small_preset(fam, arch, cfg, params, n, budget, corpus)
+    return _choice(fam, arch, size, cfg, params, n, budget, corpus)
 
 
 def tokens_seen(per_step: int, steps: int | None, minutes: float | None, rate: Rate | None, params: int,
-                size: dict) -> int:
+                size: dict, cap: float | None = None) -> int:
     """The tokens a run sees: its steps × tokens per step, or its minutes at the device's rate (the
-    fewer when both are given)."""
+    fewer when both are given), at most ``cap``."""
     seen = []
     if steps is not None:
         seen.append(steps * per_step)
     if minutes is not None and rate is not None:
         seen.append(int(rate(params, size) * minutes * 60))
+    if cap is not None and seen:
+        seen.append(int(cap))
     return min(seen) if seen else 0
 
 
-def _choice(fam, arch, size, cfg, params, tokens, n, steps, minutes, rate, corpus) -> Choice:
+@dataclass(frozen=True)
+class Budget:
+    """A run's budget as ``choose`` reads it: steps, minutes at ``per_s`` tokens a second, at most ``cap``
+    tokens; ``why``: how it was chosen."""
+
+    steps: int | None
+    minutes: float | None
+    per_s: float | None
+    cap: float | None
+    why: str = ""
+
+    def seen(self, per_step: int) -> tuple[int, str, int | None]:
+        """(the tokens the run sees at ``per_step`` tokens a step, how (words), the steps where the cap
+        stops it, or None)."""
+        by_steps = self.steps * per_step if self.steps is not None else math.inf
+        by_time = self.per_s * self.minutes * 60 if self.per_s is not None else math.inf
+        cap = self.cap if self.cap is not None else math.inf
+        tokens = min(by_steps, by_time, cap)
+        if tokens == math.inf:
+            return 0, f"{self.minutes:g} min at an unknown speed" if self.minutes is not None else "no budget", None
+        if cap < min(by_steps, by_time):
+            stop = max(1, math.ceil(cap / per_step))
+            would = (f"{short(self.per_s * 60)} tokens/min here → {self.minutes:g} min would see {short(by_time)} "
+                     f"tokens, capped at " if by_time < by_steps else
+                     f"{self.steps:,} steps would see {short(by_steps)} tokens, capped at " if by_steps < math.inf
+                     else "")
+            return int(cap), f"{would}{stop:,} steps × {per_step:,} tokens = {short(stop * per_step)} tokens", stop
+        if by_time <= by_steps:
+            return int(tokens), (f"{short(self.per_s * 60)} tokens/min here → {self.minutes:g} min sees "
+                                 f"{short(tokens)} tokens"), None
+        return int(tokens), f"{self.steps:,} steps × {per_step:,} tokens = {short(tokens)} tokens", None
+
+
+def fit_batch(batch: int, seq_len: int, corpus_tokens: int) -> tuple[int, int]:
+    """A batch and sequence length that a text of ``corpus_tokens`` holds at least once: the batch halved
+    down to 4, then the sequence down to 16, then either down to 1 (a text too short even then is
+    refused where batches are made)."""
+    while batch * seq_len + seq_len + 1 > corpus_tokens and (batch > 1 or seq_len > 1):
+        if batch > 4 or (seq_len <= 16 and batch > 1):
+            batch = max(1, batch // 2)
+        else:
+            seq_len = max(1, seq_len // 2)
+    return batch, seq_len
+
+
+def _fitted(train: dict, n: int) -> str:
+    """``train``'s batch fitted to a corpus of ``n`` tokens (changed in place); " (shortened for the short
+    text)" when it changed."""
+    b, s = fit_batch(train["batch_size"], train["seq_len"], n)
+    if (b, s) == (train["batch_size"], train["seq_len"]):
+        return ""
+    train["batch_size"], train["seq_len"] = b, s
+    return " (made smaller to fit the short text)"
+
+
+def _choice(fam, arch, size, cfg, params, n, budget: Budget, corpus) -> Choice:
+    train = {k: v for k, v in size["train"].items() if k != "steps"}
+    window = fam.window(cfg)  # a context given smaller than the size's: sequences as long as it
+    if window is not None and train["seq_len"] > window:
+        train["seq_len"] = window
+    fitted = _fitted(train, n)
+    tokens, how, stop = budget.seen(_per_step(train))
     epochs = tokens / n
     dropout = by_epochs(DROPOUT_BY_EPOCHS, epochs)
-    train = dict(size["train"])
     train["weight_decay"] = by_epochs(WEIGHT_DECAY_BY_EPOCHS, epochs)
-    train["warmup"] = min(100, max(1, round(tokens / (train["batch_size"] * train["seq_len"]) / 20)))
+    train["warmup"] = min(100, max(1, round(tokens / _per_step(train) / 20)))
+    if stop is not None:
+        train["steps"] = stop
     model = dict(size["model"])
     if "dropout" in fam.option_names():
         model["dropout"] = dropout
-    if minutes is not None and rate is not None and (steps is None or tokens < steps * _per_step(train)):
-        per_min = rate(params, size) * 60
-        how = f"{short(per_min)} tokens/min here → {minutes:g} min sees {short(tokens)} tokens"
-    else:
-        how = f"{steps:,} steps × {_per_step(train):,} tokens = {short(tokens)} tokens"
-    line = (f"auto: {how} = {epochs:.3g} epochs of {corpus}: {fam.size(cfg) or fam.describe(cfg)} "
-            f"({short(params)} parameters), batch {train['batch_size']}×{train['seq_len']}, lr {train['lr']:g}, "
-            f"dropout {dropout:g}, weight decay {train['weight_decay']:g}")
+    line = (f"auto: {budget.why}{how} = {epochs:.3g} epochs of {corpus}: {fam.size(cfg) or fam.describe(cfg)} "
+            f"({short(params)} parameters), batch {train['batch_size']}×{train['seq_len']}{fitted}, "
+            f"lr {train['lr']:g}, dropout {dropout:g}, weight decay {train['weight_decay']:g}")
     return Choice(arch, model, train, params, tokens, epochs, line)
+
+
+def _small_preset(fam, arch, cfg, params, n, budget: Budget, corpus) -> Choice:
+    """A family that declares no sizes: its small preset, as it is (its batch fitted to a short text)."""
+    recipe = fam.preset(arch, BASE_PRESET)["train"]
+    train = {"batch_size": recipe["batch_size"], "seq_len": recipe["seq_len"]}
+    fitted = _fitted(train, n)
+    tokens, how, stop = budget.seen(_per_step(train))
+    train_b, train_s = train["batch_size"], train["seq_len"]
+    if not fitted:
+        train = {}
+    if stop is not None:
+        train["steps"] = stop
+    line = (f"auto: {budget.why}{arch} declares no sizes to choose from: its {BASE_PRESET} preset "
+            f"({short(params)} parameters), batch {train_b}×{train_s}{fitted}; {how} = {tokens / n:.3g} epochs of {corpus}")
+    return Choice(arch, {}, train, params, tokens, tokens / n, line)
 
 
 def _per_step(train: dict) -> int:

@@ -192,14 +192,22 @@ def _auto(store: Store, mc: ModelConfig, given: TrainConfig, cfg: TrainConfig, d
     if fam.reads_pairs:  # the sizes are chosen for text (tokens, calibrated rates): pairs models take small
         return (preset_config(mc.arch, auto_preset.BASE_PRESET, **options), cfg,
                 f"preset auto: {fam.describe(mc)} reads pairs and takes the {auto_preset.BASE_PRESET} preset")
+    steps, minutes, budget, cap, why = cfg.steps, cfg.minutes, {}, None, ""
+    if fam.trainable and given.steps is None and given.minutes is None:  # none given: a few minutes
+        steps, minutes, cap = None, auto_preset.DEFAULT_MINUTES, auto_preset.DEFAULT_MAX_EPOCHS
+        budget = {"steps": None, "minutes": minutes}
+        why = f"no budget given, so {minutes:g} min or {cap:g} epochs, whichever ends first: "
     rate = None
-    if cfg.minutes is not None and fam.trainable:
+    if minutes is not None and fam.trainable:
         from .calibrate import rate_for
-        rate = rate_for(store.home, mc.arch, vocab, device, options)
-    choice = auto_preset.choose(mc.arch, vocab, len(data.train_ids), steps=cfg.steps, minutes=cfg.minutes,
-                                rate=rate, corpus=corpus_name, given=options)
+        try:
+            rate = rate_for(store.home, mc.arch, vocab, device, options)
+        except (RuntimeError, ValueError) as exc:  # out of memory, say: the smallest size, and the line says why
+            why += f"this device's speed could not be measured ({type(exc).__name__}), so the smallest size: "
+    choice = auto_preset.choose(mc.arch, vocab, len(data.train_ids), steps=steps, minutes=minutes,
+                                rate=rate, corpus=corpus_name, given=options, max_epochs=cap, why=why)
     model_cfg = preset_config(mc.arch, auto_preset.BASE_PRESET, **{**choice.model, **options})
-    train = TrainConfig(**{**choice.train, **given.given()}).resolved(mc.arch, AUTO, fam.stateful)
+    train = TrainConfig(**{**budget, **choice.train, **given.given()}).resolved(mc.arch, AUTO, fam.stateful)
     return model_cfg, train, choice.line
 
 

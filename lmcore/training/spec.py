@@ -20,7 +20,7 @@ from ..store.model_store import validate_name
 from .config import TrainConfig
 
 # a new model's defaults, written here only (its architecture: the one a family declares, default_arch())
-DEFAULT_PRESET = "small"
+DEFAULT_PRESET = "auto"   # chosen for the corpus and the budget (lmcore/training/auto_preset.py)
 DEFAULT_TOKENS = "char"
 DEFAULT_PREP = "raw"
 AUTO_BASE = "small"  # preset auto's sizes are written over this preset (lmcore/training/auto_preset.py)

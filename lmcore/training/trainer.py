@@ -221,7 +221,7 @@ def train(name: str, *, arch: str | None = None, preset: str | None = None, corp
           vocab_size: int | None = None, threads: int | None = None, **train_options) -> DoneEvent | FailedEvent:
     """Train model ``name`` (a new one reads ``corpus``, default pythondocs), or with ``resume`` continue
     it: ``steps`` / ``minutes`` then mean that many more. ``arch``, ``preset``, ``tokens`` and ``prep``
-    default as RunSpec.new says (an lstm, small, characters, raw text); ``model_overrides`` change the
+    default as RunSpec.new says (an lstm, auto, characters, raw text); ``model_overrides`` change the
     preset's model hyper-parameters (e.g. ``{"hidden": 128}``); ``vocab_size`` is the size of a
     ``tokens="bpe"`` vocabulary; other keywords are TrainConfig fields. ``threads`` fixes the CPU threads
     (default: the free cores). The run is the RunSpec these make, prepared as Trainer.prepare does."""

@@ -24,9 +24,17 @@ import lmcore
 from lmcore import Cancelled, DownloadError, LmError, RunSpec, TrainConfig, validate_name, visible_line
 from lmcore.data.bpe import DEFAULT_VOCAB_SIZE
 from lmcore.models import families, family
+from lmcore.training.auto_preset import DEFAULT_MINUTES as AUTO_MINUTES
 from lmcore.training.spec import budget_from_text
 
-PRESETS = [("tiny", "tiny"), ("small", "small"), ("base (GPU)", "base"), ("auto (for the text and the time)", "auto")]
+PRESETS = [("auto (for the text and the time)", "auto"), ("tiny", "tiny"), ("small", "small"), ("base (GPU)", "base")]
+PRESET_HELP = {  # what each size means, under the Size list
+    "auto": (f"size and recipe for the corpus and the time below (none: {AUTO_MINUTES:g} min); the first run "
+             f"times a few steps"),
+    "tiny": "the smallest model: a first look in seconds, fixed whatever the corpus and the time",
+    "small": "sized for a laptop's CPU (a few minutes), fixed whatever the corpus and the time",
+    "base": "sized for a GPU, fixed whatever the corpus and the time",
+}
 PREPS = [("raw: keep case and punctuation", "raw"), ("d2l: letters only, lower case", "d2l")]
 LEVELS = [("characters", "char"), ("words", "word"), ("subwords (byte-level BPE)", "bpe")]
 PATH = "__path__"
@@ -125,6 +133,9 @@ class NewModelScreen(ModalScreen[RunSpec | None]):
                 yield Label("Size")
                 yield Select(PRESETS, value=d.preset, allow_blank=False, id="preset")
             with Horizontal(classes="row"):
+                yield Label("")
+                yield Static(PRESET_HELP[d.preset], classes="hint", id="preset-help")
+            with Horizontal(classes="row"):
                 yield Label("Corpus")
                 yield Select(self.corpora + [("a text file or folder…", PATH)], value=corpus,
                              allow_blank=False, id="corpus")
@@ -170,6 +181,12 @@ class NewModelScreen(ModalScreen[RunSpec | None]):
             self.query_one(f"#opt-{name}-row").display = fam.uses(arch, name)
         self.query_one("#path-row").display = self.query_one("#corpus", Select).value == PATH
         self.query_one("#vocab-row").display = self.query_one("#tokens", Select).value == "bpe"
+        preset = str(self.query_one("#preset", Select).value)
+        self.query_one("#preset-help", Static).update(PRESET_HELP.get(preset, ""))
+        auto = preset == "auto"
+        self.query_one("#new-steps", Input).placeholder = "steps" if auto else "preset steps"
+        self.query_one("#new-minutes", Input).placeholder = (f"or minutes ({AUTO_MINUTES:g})" if auto
+                                                             else "or minutes")
         self._show_download_row()
         name = self.query_one("#name", Input)
         if name.value.strip() == self._suggested:  # not edited: follow the choices
