@@ -102,6 +102,8 @@ def task_metrics(ck: Checkpoint, model, text: _Text) -> dict:
 
 
 def _bpc(loss: float, ck: Checkpoint, text: _Text) -> float | None:
+    if not ck.model.family.next_token_loss:  # BERT's masked-token loss is no next-token cross-entropy
+        return None
     if ck.tokenizer.level == "char":
         return loss / math.log(2)
     if text.chars > 0:
