@@ -194,3 +194,25 @@ def test_a_calibration_that_fails_trains_the_smallest_size_and_says_why(home, pr
     assert "speed could not be measured (RuntimeError)" in capsys.readouterr().out
     ck = Store(home).read("f")
     assert ck.params == min(choose("lstm", ck.model.vocab_size, n, steps=1).params for n in (10, 10**8))
+
+
+def test_the_calibration_measures_with_the_threads_the_run_would_take(home, monkeypatch):
+    """Beside a busy core two threads spin against each other and measure a tenth of the real rate: the
+    calibration runs under the thread governor's choice (here fixed at one thread), then gives the
+    threads back."""
+    import torch
+
+    from lmcore.training import calibrate
+    from lmcore.training.threads import ThreadGovernor
+
+    seen = []
+
+    def measure(*args, **kwargs):
+        seen.append(torch.get_num_threads())
+        return 1000.0
+
+    before = torch.get_num_threads()
+    monkeypatch.setattr(calibrate, "measure", measure)
+    monkeypatch.setattr(calibrate, "ThreadGovernor", lambda: ThreadGovernor(1))
+    rate = calibrate.rate_for(home, "lstm", 65, torch.device("cpu"))
+    assert seen == [1] and rate(1000, None) > 0 and torch.get_num_threads() == before

@@ -12,6 +12,7 @@ import torch.nn.functional as F
 
 from ..models import ModelConfig, build_model
 from . import auto_preset
+from .threads import ThreadGovernor
 
 STEPS = 3  # timed, after one untimed step
 
@@ -62,9 +63,16 @@ def rate_for(home, arch: str, vocab_size: int, device: torch.device, given: dict
     ref = sizes[len(sizes) // 2]
     cfg = preset_config(arch, auto_preset.BASE_PRESET, vocab_size=vocab_size, **{**ref["model"], **(given or {})})
     t = ref["train"]
-    key = (f"{device_key(device)}|{family(arch).describe(cfg)}|{family(arch).size(cfg)}|"
-           f"{t['batch_size']}x{t['seq_len']}|v{vocab_size}")
-    ref_rate = auto_preset.calibrated_rate(
-        home, key, lambda: measure(cfg, t["batch_size"], t["seq_len"], t["lr"], device))
+    threads = ThreadGovernor() if device.type == "cpu" else None
+    if threads is not None:  # measured with the threads the run will take: the cores other programs leave
+        threads.start()      # free (two threads beside a busy core spin and measure a tenth of the rate)
+    try:
+        key = (f"{device_key(device)}|{family(arch).describe(cfg)}|{family(arch).size(cfg)}|"
+               f"{t['batch_size']}x{t['seq_len']}|v{vocab_size}")
+        ref_rate = auto_preset.calibrated_rate(
+            home, key, lambda: measure(cfg, t["batch_size"], t["seq_len"], t["lr"], device))
+    finally:
+        if threads is not None:
+            threads.close()
     ref_params = auto_preset.count_params(cfg)
     return lambda params, size: ref_rate * ref_params / max(params, 1)
