@@ -27,7 +27,7 @@ def trained(tmp_path_factory):
     corpus = root / "sentences.txt"
     corpus.write_text("\n".join(rng.choice(SENTENCES) for _ in range(3000)), "utf-8")
     lmcore.train("ng", arch="ngram", preset="small", corpus=str(corpus), tokens="word", home=root / "home")
-    for name, arch in (("bi", "birnn"), ("fw", "lstm")):
+    for name, arch in (("bi", "birnn"), ("fw", "lstm"), ("bt", "bert")):
         done = lmcore.train(name, arch=arch, preset="tiny", corpus=str(corpus), tokens="word", steps=150,
                             eval_every=150, lr=1e-2, home=root / "home")
         assert done.saved
@@ -81,6 +81,20 @@ async def test_a_birnn_opens_on_fill_and_fills_from_both_sides(trained):
         await pilot.press("ctrl+down", "ctrl+down")  # fewer candidates: filled again
         await wait_for(pilot, lambda: not pane.filling and len(pane.result.blanks[0].candidates) == 3)
         assert sum("%" in line for line in _text(pane.query_one("#fill-result")).splitlines()) == 3
+
+
+async def test_a_bert_fills_every_blank_at_once_and_says_so(trained):
+    app = create_app(trained)
+    async with app.run_test(size=SIZE) as pilot:
+        scr = await _open(pilot, app, "bt")
+        await wait_for(pilot, lambda: scr.query_one("TabbedContent").active == "fill")  # it cannot generate
+        pane = scr.query_one("FillPane")
+        assert "Mask-predict" in _text(pane.query_one("#fill-method"))
+        await wait_for(pilot, lambda: pane.query_one("#fill-text").has_focus)
+        await pilot.press(*"we _ not _ .", "enter")
+        await wait_for(pilot, lambda: pane.result is not None)
+        shown = _text(pane.query_one("#fill-result"))
+        assert "blank 1 · filled" in shown and "blank 2 · filled" in shown and not notes(app)
 
 
 async def test_a_forward_model_says_it_scores_and_fills_two_blanks(trained):

@@ -25,13 +25,18 @@ TOP = 5          # candidates shown per blank, at first
 MAX_TOP = 20     # ctrl+up stops there
 BAR = 24         # characters of the longest probability bar
 BOTH_WAYS = "Both directions: each blank from the text before it (left to right) and after it (right to left)."
+JOINTLY = ("Mask-predict: the whole text read with every open blank masked; the most confident blank is "
+           "filled first, then the others again.")
 SCORING = ("Forward model, slower: rescoring its top {n}candidates at each blank with the probability of the "
            "text after it.")
 
 
-def method_line(fills_both_ways: bool, scored: int | None = None) -> str:
-    """How the model fills; ``scored``: how many candidates a forward model rescores, when known."""
-    return BOTH_WAYS if fills_both_ways else SCORING.format(n=f"{scored} " if scored else "")
+def method_line(fills_both_ways: bool, scored: int | None = None, jointly: bool = False) -> str:
+    """How the model fills (``jointly``: every blank at once, BERT's mask-predict); ``scored``: how many
+    candidates a forward model rescores, when known."""
+    if fills_both_ways:
+        return JOINTLY if jointly else BOTH_WAYS
+    return SCORING.format(n=f"{scored} " if scored else "")
 
 
 def bar(p: float, width: int = BAR) -> str:
@@ -122,8 +127,9 @@ class FillPane(Vertical):
             line.update(Text(problem, style="red"))
             return
         ck = core.model_checkpoint(self.model_name)
-        both = ck is not None and ck.model.family.fills_both_ways
-        line.update(Text(method_line(both, _scored())))
+        family = ck.model.family if ck is not None else None
+        both = family is not None and family.fills_both_ways
+        line.update(Text(method_line(both, _scored(), family is not None and family.fills_jointly)))
 
     @on(Input.Submitted, "#fill-text")
     def _submitted(self, event: Input.Submitted) -> None:
