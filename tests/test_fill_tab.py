@@ -86,6 +86,10 @@ async def test_a_birnn_opens_on_fill_and_fills_from_both_sides(trained):
 async def test_a_bert_fills_every_blank_at_once_and_says_so(trained):
     app = create_app(trained)
     async with app.run_test(size=SIZE) as pilot:
+        table = app.screen.query_one("#models")
+        await wait_for(pilot, lambda: table.row_count > 0)
+        assert str(table.get_row("bt")[4]).endswith(" mask")  # its perplexity is of masked tokens
+        assert not str(table.get_row("bi")[4]).endswith("mask")
         scr = await _open(pilot, app, "bt")
         await wait_for(pilot, lambda: scr.query_one("TabbedContent").active == "fill")  # it cannot generate
         pane = scr.query_one("FillPane")

@@ -241,6 +241,8 @@ class PickerScreen(Screen):
                 s = e.summary()
                 arch = e.checkpoint.model.family.describe(e.checkpoint.model) + (CHEAT_MARK if reads_ahead(e) else "")
                 ppl = f"{s['best_val_ppl']:.3f}" if s["best_val_ppl"] else "-"
+                if s["best_val_ppl"] and not e.checkpoint.model.family.next_token_loss:
+                    ppl += " mask"  # BERT's masked-token perplexity: no next-token measure
                 table.add_row(e.name, arch, _fmt_params(s["params"]), _safe(s["corpus"]), ppl,
                               self._status(e.name, e), key=e.name)
 
