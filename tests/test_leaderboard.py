@@ -41,3 +41,20 @@ def test_the_leaderboard_ranks_one_corpus_by_bits_per_character(prose, tmp_path,
     assert "bpc" in out and out.index(rows[0]["name"]) < out.index(rows[1]["name"])
     assert main(["models", "--corpus", "nothing-here"]) == 0
     assert "no models trained on" in capsys.readouterr().out
+
+
+def test_a_model_that_reads_ahead_is_ranked_after_the_honest_ones_and_said_why(prose, capsys):
+    """The --bidirectional LSTM reads the token it predicts: its perplexity near 1 must not top the
+    ranking (the lesson of the cheat); it is listed, marked, and the reason printed."""
+    lmcore.train("honest", arch="lstm", preset="tiny", corpus=str(prose), steps=30, eval_every=30)
+    lmcore.train("cheat", arch="lstm", model_overrides={"bidirectional": True}, preset="tiny", corpus=str(prose), steps=30,
+                 eval_every=30)
+    corpus = Store().read("honest").corpus.name
+    assert Store().read("cheat").best_val_loss < Store().read("honest").best_val_loss  # it does cheat
+    assert main(["models", "--corpus", corpus, "--json"]) == 0
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [r["name"] for r in rows] == ["honest", "cheat"]
+    assert rows[0]["reads_ahead"] is None and "reads the token it predicts" in rows[1]["reads_ahead"]
+    assert main(["models", "--corpus", corpus]) == 0
+    out = capsys.readouterr().out
+    assert "⚠ reads ahead" in out and "measures nothing" in out

@@ -75,16 +75,22 @@ def leaderboard(entries, corpus: str | None = None, by: str = "bpc") -> list[dic
     validation bits per character (``by="bpc"``: the one measure that compares character, word and
     subword models; on a pairs corpus, the models with BLEU first, by BLEU then exact match), or by
     top-1 fill accuracy on the validation text's fixed blanks (``by="fill"``, highest first; comparable
-    between models of the same tokens). Those without the measure come last. ``rank`` counts within
-    the corpus."""
+    between models of the same tokens). Those without the measure come last, and a model that reads the
+    token it predicts (``reads_ahead``: why, e.g. ``--bidirectional``; its perplexity near 1 measures
+    nothing) comes after the honest ones. ``rank`` counts within the corpus."""
     if by not in RANKINGS:
         raise ConfigError(f"unknown ranking {by!r}: rank by {' or '.join(RANKINGS)}")
-    rows = [e.summary() for e in entries if e.ok and (corpus is None or e.summary()["corpus"] == corpus)]
+    rows = []
+    for e in entries:
+        if e.ok and (corpus is None or e.summary()["corpus"] == corpus):
+            m = e.checkpoint.model
+            rows.append(dict(e.summary(), reads_ahead=m.family.reads_ahead(m)))
     if by == "fill":
         rows.sort(key=lambda r: (r["corpus"], r["best_val_fill_top1"] is None, -(r["best_val_fill_top1"] or 0.0),
                                  r["name"]))
     else:
-        rows.sort(key=lambda r: (r["corpus"], r.get("best_val_bleu") is None, -(r.get("best_val_bleu") or 0.0),
+        rows.sort(key=lambda r: (r["corpus"], r["reads_ahead"] is not None, r.get("best_val_bleu") is None,
+                                 -(r.get("best_val_bleu") or 0.0),
                                  -(r.get("best_val_exact") or 0.0), r["best_val_bpc"] is None,
                                  r["best_val_bpc"] or 0.0, r["name"]))
     for i, r in enumerate(rows):
