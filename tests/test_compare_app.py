@@ -238,9 +238,9 @@ async def test_a_model_that_reads_ahead_is_ranked_beside_the_honest_ones_with_wh
         table = picker.query_one("#models")
         await wait_for(pilot, lambda: table.row_count == 2)
         rows = [[str(c) for c in table.get_row_at(i)] for i in range(2)]
-        assert rows[0][2] == "cheat" and "⚠ reads ahead" in rows[0][3] and rows[0][-1] == "1.020"
-        assert rows[1][2] == "honest" and "⚠" not in rows[1][3]
-        table.move_cursor(row=0)
+        assert rows[1][2] == "cheat" and "⚠ reads ahead" in rows[1][3] and rows[1][-1] == "1.020"
+        assert rows[0][2] == "honest" and "⚠" not in rows[0][3]  # ranked after the honest one
+        table.move_cursor(row=1)
         await pilot.pause()
         detail = str(picker.query_one("#picker-detail").render())
         assert "near 1" in detail and "reads the token it predicts" in detail
