@@ -99,7 +99,8 @@ def test_a_newline_candidate_is_shown_escaped_on_its_own_line(home, capsys):
     """The word vocabulary holds the line break: offered as a candidate it reads \\n, one line per
     candidate (a raw newline would break the table)."""
     rc, out, _ = run(capsys, "--home", str(home), "fill", "bi", "--text", "i am very hungry . _ you", "--top", "100")
-    candidates = out.splitlines()[3:]
+    lines = out.splitlines()
+    candidates = lines[lines.index("blank 1:") + 1:]
     assert rc == 0 and candidates and all(line.startswith("  ") and line.endswith("%") for line in candidates)
     assert any(line.split()[0] == "\\n" for line in candidates)
 
