@@ -211,3 +211,25 @@ async def test_a_birnns_units_are_shown_in_both_directions(home):
         layer.value = 1  # the second entry: the backward layer of this one-layer model
         await wait_for(pilot, lambda: _summary(view).startswith("backward 0 "))
         assert "red above" in _summary(view)
+
+
+async def test_the_surprisal_of_a_model_that_does_not_generate_is_one_notification(home):
+    """Surprisal scores text left to right: a birnn cannot, and says so in one line (it was an
+    AttributeError on a loaded model)."""
+    store = Store(home)
+    fixed_entry(store, "bi", arch="birnn")
+    app = create_app(home)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, ModelScreen))
+        await pilot.press("f4")
+        pane = app.screen.query_one("InspectPane")
+        await wait_for(pilot, lambda: pane.query_one(".source-text").has_focus)
+        pane.query_one("#inspect-views").active = "view-surprisal"
+        await pilot.pause()
+        pane.query_one("TextSource").text = TEXT
+        await pilot.press("ctrl+r")
+        await wait_for(pilot, lambda: notes(app))
+        said = " ".join(notes(app))
+        assert "fills blanks" in said and "AttributeError" not in said

@@ -107,7 +107,8 @@ class InspectPane(Vertical):
             gen = None
             if view.needs_model:
                 try:
-                    gen = self.app.core.get_reader(self.model_name)  # a birnn's units: it does not generate
+                    core = self.app.core  # a view that only reads the model (a birnn's units, bert's attention)
+                    gen = (core.get_reader if getattr(view, "reads_only", False) else core.get_generator)(self.model_name)
                 except LmError:
                     if view.needs_text:
                         raise

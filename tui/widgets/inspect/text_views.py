@@ -106,6 +106,7 @@ class SurprisalView(TextView):
 # ---------------------------------------------------------------------------- neurons
 class NeuronView(TextView):
     title = "Neurons"
+    reads_only = True   # the model's units: a birnn, which does not generate, shows both directions
 
     def __init__(self, **kw) -> None:
         super().__init__(**kw)
