@@ -5,10 +5,12 @@ import pytest
 from textual.widgets import Input
 
 import lmcore
-from lmcore import Store
+from lmcore import DoneEvent, EvalEvent, StartEvent, Store
 from tui.app import create_app
 
-from .tui_helpers import fixed_entry, notes, record_notifications, wait_for  # noqa: F401 - the fixture
+from .tui_helpers import (ScriptedTrainer, fixed_entry, notes, record_notifications,  # noqa: F401 - the fixture
+                          wait_for)
+from .waiting import DEADLINE
 
 pytestmark = pytest.mark.usefixtures("record_notifications")
 
@@ -111,3 +113,44 @@ def test_chat_snapshot(snap_compare, home):
         await pilot.pause()
 
     assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
+
+
+class PairsTrainer(ScriptedTrainer):
+    """A run of a pairs model: one evaluation with BLEU and exact match, then 'mid-training' until stopped."""
+
+    def run(self):
+        self.on_event(StartEvent(self.name, "seq2seq", "", 10_000, "cpu (1 thread)", 0, 100, None, 9_000, 1_000, 40,
+                                 3.0))
+        self.on_event(EvalEvent(50, 0.9, 2.46, 0.9, 2.46, True, "3 May 1979 → 1979-05-03", 5.0, bleu=0.5,
+                                corpus_bleu=0.45, exact=0.25))
+        self.stop.wait(DEADLINE)
+        done = DoneEvent("stopped", 50, 0.9, 2.46, 6.0, 9_000.0)
+        self.on_event(done)
+        return done
+
+
+async def test_the_training_panel_shows_bleu_and_exact_match_beside_perplexity(dates_home, home):
+    app = create_app(dates_home)
+    async with app.run_test(size=SIZE) as pilot:  # a saved model: its last evaluation's
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: type(app.screen).__name__ == "ModelScreen")
+        app.screen.action_show_tab("train")
+        last = Store(dates_home).read("d").history[-1]
+        metrics = app.screen.training.query_one("MetricsView")
+        assert metrics.values["val BLEU"] == f"{last.bleu:.3f}" and metrics.values["exact match"] == f"{last.exact:.1%}"
+    fixed_entry(Store(home), "s2s", arch="seq2seq")
+    app = create_app(home, trainer_factory=PairsTrainer)
+    async with app.run_test(size=SIZE) as pilot:  # a live run
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: type(app.screen).__name__ == "ModelScreen")
+        app.screen.action_show_tab("train")
+        panel = app.screen.training
+        panel.action_start()
+        metrics = panel.query_one("MetricsView")
+        try:
+            await wait_for(pilot, lambda: metrics.values.get("val BLEU") == "0.500")
+            assert metrics.values["exact match"] == "25.0%" and metrics.values["best val ppl"] == "2.460"
+            sample = str(panel.query_one("SampleView").render())
+            assert "its reply at step 50 (greedy): 3 May 1979 → 1979-05-03" in sample and "temperature" not in sample
+        finally:
+            app.runs.stop_all()
