@@ -154,3 +154,18 @@ async def test_the_training_panel_shows_bleu_and_exact_match_beside_perplexity(d
             assert "its reply at step 50 (greedy): 3 May 1979 → 1979-05-03" in sample and "temperature" not in sample
         finally:
             app.runs.stop_all()
+
+
+def test_the_reply_stream_is_the_greedy_or_beam_reply_token_by_token(dates_home):
+    gen = lmcore.Generator.from_store(Store(dates_home), "d")
+    greedy = lmcore.ReplyStream(gen, "3 May 1979", lmcore.SamplingSettings(temperature=0.0))
+    tokens = list(greedy)
+    expected = lmcore.reply(gen.model, gen.vocab, gen.tokenizer, "3 May 1979")
+    assert "".join(t.text for t in tokens) == expected.text and greedy.ended == expected.ended
+    assert all(len(t.alternatives) == 5 and t.alternatives[0][1] >= t.prob - 1e-6 for t in tokens)
+    from lmcore.generation.seq2seq_decode import beam_reply
+
+    beam = lmcore.ReplyStream(gen, "3 May 1979", lmcore.SamplingSettings(beam=3))
+    assert "".join(t.text for t in beam) == beam_reply(gen.model, gen.vocab, gen.tokenizer, "3 May 1979", 3).text
+    with pytest.raises(lmcore.ConfigError, match="over the model's limit"):
+        lmcore.ReplyStream(gen, "x" * 200)
