@@ -293,6 +293,7 @@ async def test_pairs_corpora_and_encoder_decoders_are_offered_and_a_plain_text_i
         scr.query_one("#arch", Select).value = "seq2seq"
         await pilot.pause()
         assert all(scr.query_one(f"#opt-{o}-row").display for o in ("cell", "attention", "max_len"))
+        assert scr.query_one("#opt-cell", Select).value == "gru"  # the family's own default
         scr.query_one("#opt-attention", Select).value = "dot"
         scr.query_one("#opt-max_len", Input).value = "40"
         scr.query_one("#corpus", Select).value = "dates"
