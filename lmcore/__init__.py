@@ -28,6 +28,7 @@ _EXPORTS = {
     "training.evaluate_model": ("Evaluation", "evaluate"),
     "generation.fill_accuracy": ("FillAccuracy", "fill_accuracy"),
     "generation.translate": ("Reply", "reply"),
+    "generation.reply_stream": ("ReplyStream",),
     "training.bleu": ("bleu", "corpus_bleu"),
     "generation.fill": ("FillResult", "fill", "fill_blanks"),
     "generation.scoring": ("TextScore", "TokenScore", "score_text", "validation_text", "rank_bucket",

@@ -271,3 +271,38 @@ async def test_a_birnn_with_a_gru_cell_is_created_and_trained(home, prose):
         await wait_for(pilot, lambda: not app.runs.runs and Store(home).exists(name))
         saved = Store(home).read(name).model
         assert saved.arch == "birnn" and saved.cell == "gru"
+
+
+async def test_pairs_corpora_and_encoder_decoders_are_offered_and_a_plain_text_is_refused_in_one_line(home):
+    app = create_app(home)
+    async with app.run_test(size=(80, 24)) as pilot:
+        scr = await _dialog(pilot, app)
+        corpora = [value for _, value in scr.query_one("#corpus", Select)._options]
+        assert {"dates", "reverse"} <= set(corpora)
+        scr.query_one("#arch", Select).value = "seq2seq-transformer"
+        scr.query_one("#preset", Select).value = "tiny"
+        scr.query_one("#corpus", Select).value = "pythondocs"  # a plain text: refused
+        scr.query_one("#new-steps", Input).value = "2"
+        await pilot.pause()
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: isinstance(app.screen, NewModelScreen) and app.screen is not scr
+                       and not app.runs.runs)
+        refused = [n for n in notes(app) if "has no pairs" in n]
+        assert len(refused) == 1 and "\n" not in refused[0] and Store(home).list() == []
+        scr = app.screen
+        scr.query_one("#arch", Select).value = "seq2seq"
+        await pilot.pause()
+        assert all(scr.query_one(f"#opt-{o}-row").display for o in ("cell", "attention", "max_len"))
+        assert scr.query_one("#opt-cell", Select).value == "gru"  # the family's own default
+        scr.query_one("#opt-attention", Select).value = "dot"
+        scr.query_one("#opt-max_len", Input).value = "40"
+        scr.query_one("#corpus", Select).value = "dates"
+        await pilot.pause()
+        scr.query_one("#name", Input).value = "d"
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: isinstance(app.screen, ModelScreen))
+        assert type(app.screen.generation).__name__ == "ChatPane"  # a pairs model's Generate tab: a chat
+        await wait_for(pilot, lambda: not app.runs.runs and Store(home).exists("d"))
+        saved = Store(home).read("d")
+        assert saved.model.arch == "seq2seq" and saved.model.attention == "dot" and saved.model.max_len == 40
+        assert saved.corpus.name == "dates" and saved.history[-1].exact is not None

@@ -13,7 +13,7 @@ from textual.widgets import Footer, Header, TabbedContent, TabPane
 
 from ..keys import key_label
 from ..widgets.fill import FillPane
-from ..widgets.generation import GenerationPane
+from ..widgets.generation import ChatPane, GenerationPane
 from ..widgets.inspect import InspectPane
 from ..widgets.training import TrainingPanel
 
@@ -39,6 +39,7 @@ class ModelScreen(Screen):
         self.model_name = name
         self.spec = spec
         self.start = start
+        self._aligned: tuple[str, str] | None = None  # the chat's turn the Inspect tab last aligned
         self.title, self.sub_title = name, ""  # the name alone: 64 characters fit the header at 80 columns
 
     def compose(self) -> ComposeResult:
@@ -50,12 +51,18 @@ class ModelScreen(Screen):
             with TabPane("Train", id="train"):
                 yield TrainingPanel(self.model_name, self.spec)
             with TabPane("Generate", id="generate"):
-                yield GenerationPane(self.model_name)
+                yield (ChatPane if self._answers_sources() else GenerationPane)(self.model_name)
             with TabPane("Inspect", id="inspect"):
                 yield InspectPane(self.model_name)
             with TabPane(f"Fill [dim]{key_label('f10')}[/dim]", id="fill"):
                 yield FillPane(self.model_name)
         yield Footer(compact=True)  # every key of the shown tab fits at 80 columns
+
+    def _answers_sources(self) -> bool:
+        """Whether the model is an encoder–decoder (its family reads pairs): its Generate tab is a chat."""
+        ck = self.app.core.model_checkpoint(self.model_name)
+        config = ck.model if ck is not None else (self.spec.model if self.spec is not None else None)
+        return bool(config is not None and config.family.reads_pairs)
 
     def _first_tab(self) -> str:
         """A saved model opens on Generate; one that cannot generate on Fill, or Train when it cannot fill
@@ -93,6 +100,14 @@ class ModelScreen(Screen):
         self.query_one(TabbedContent).active = tab
         self._focus_tab()
 
+    def _align_last_turn(self) -> None:
+        """The Inspect tab opened after a chat's turn: the alignment of that turn (once per turn)."""
+        chat = self.generation
+        turn = chat.last_turn() if isinstance(chat, ChatPane) else None
+        if turn is not None and turn != self._aligned:
+            self._aligned = turn
+            self.query_one(InspectPane).show_alignment(*turn)
+
     def check_action(self, action: str, parameters) -> bool | None:
         """Training keys belong to the Train tab (the Generate tab's footer has its own)."""
         try:
@@ -105,8 +120,10 @@ class ModelScreen(Screen):
             return parameters[0] != active
         return True
 
-    def on_tabbed_content_tab_activated(self) -> None:
+    def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
         self.refresh_bindings()
+        if event.tabbed_content.id != "inspect-views" and event.pane.id == "inspect":
+            self._align_last_turn()
 
     def action_train(self, what: str) -> None:
         getattr(self.training, f"action_{what}")()

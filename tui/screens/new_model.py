@@ -19,6 +19,7 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.message import Message
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Select, Static
+from textual.widgets.select import InvalidSelectValueError
 
 import lmcore
 from lmcore import Cancelled, DownloadError, LmError, RunSpec, TrainConfig, validate_name, visible_line
@@ -108,6 +109,7 @@ class NewModelScreen(ModalScreen[RunSpec | None]):
         self.defaults = defaults
         self.taken = taken
         self._suggested = defaults.name  # the name follows the choices until the user edits it
+        self._arch_shown = defaults.model.arch  # the architecture whose option defaults the fields hold
         self._download_stop: threading.Event | None = None  # set while a download runs
         self._create_after_download = False
 
@@ -179,6 +181,8 @@ class NewModelScreen(ModalScreen[RunSpec | None]):
         fam = family(arch)
         for name in form_options():
             self.query_one(f"#opt-{name}-row").display = fam.uses(arch, name)
+        if arch != self._arch_shown:
+            self._own_defaults(self._arch_shown, arch)
         self.query_one("#path-row").display = self.query_one("#corpus", Select).value == PATH
         self.query_one("#vocab-row").display = self.query_one("#tokens", Select).value == "bpe"
         preset = str(self.query_one("#preset", Select).value)
@@ -192,6 +196,19 @@ class NewModelScreen(ModalScreen[RunSpec | None]):
         if name.value.strip() == self._suggested:  # not edited: follow the choices
             self._suggested = self._suggest()
             name.value = self._suggested
+
+    def _own_defaults(self, before: str, arch: str) -> None:
+        """Another architecture: a list its family shares (a cell) left at the last family's default
+        shows the new family's own (a seq2seq's GRU, a birnn's LSTM); a choice the user made stays."""
+        self._arch_shown = arch
+        old = {f.name: f.default for f in family(before).option_fields()}
+        for f in family(arch).option_fields():
+            widget = self.query("#opt-" + f.name).first() if f.metadata.get("form") else None
+            if isinstance(widget, Select) and f.metadata.get("choices") and widget.value == old.get(f.name, widget.value):
+                try:
+                    widget.value = f.default
+                except InvalidSelectValueError:  # the shared list does not offer it: left as it is
+                    pass
 
     @on(events.DescendantFocus)
     def _cursor_at_end(self, event: events.DescendantFocus) -> None:

@@ -24,7 +24,7 @@ class Options:
     hidden: int = hidden(128)
     dropout: float = dropout()
     max_len: int = option(128, "the longest source and target, in tokens (longer sources are cut when "
-                          "training, refused when generating)", range=(2, 4096))
+                          "training, refused when generating)", range=(2, 4096), form="Max length")
 
 
 def _recipe() -> dict[str, dict]:

@@ -19,7 +19,7 @@ class Options:
     heads: int = option(4, "attention heads", range=(1, 256))
     ffn: int = option(1024, "width of each block's feed-forward layer", range=(1, 65536))
     max_len: int = option(128, "the longest source and target, in tokens (longer sources are cut when "
-                          "training, refused when generating)", range=(2, 4096))
+                          "training, refused when generating)", range=(2, 4096), form="Max length")
     pos: str = option("sinusoidal", "positions: sinusoidal (d2l's) or learned", choices=("sinusoidal", "learned"))
     dropout: float = dropout(0.1)
 

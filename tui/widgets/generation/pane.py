@@ -35,6 +35,8 @@ class GenerationPane(StreamingPane):
         Binding("ctrl+l", "clear", "Clear", show=False, tooltip="clear the transcript"),
     ]
 
+    PLACEHOLDER = "Type a prompt and press Enter (Esc stops, ctrl+↑/↓ temperature)"
+
     def __init__(self, name: str, **kw) -> None:
         super().__init__(1, **kw)
         self.model_name = name
@@ -53,8 +55,7 @@ class GenerationPane(StreamingPane):
             yield Static("", id="gen-state")
         yield Static("", id="alternatives")
         yield SettingsBar(self.settings, self.colour, id="gen-settings")
-        yield Input(placeholder="Type a prompt and press Enter (Esc stops, ctrl+↑/↓ temperature)", id="prompt",
-                    classes="stream-prompt")
+        yield Input(placeholder=self.PLACEHOLDER, id="prompt", classes="stream-prompt")
 
     def show_ready(self) -> None:
         transcript = self.query_one(Transcript)
@@ -145,14 +146,17 @@ class GenerationPane(StreamingPane):
         self._current = turn
 
     def produce(self, prompt: str, settings: list[SamplingSettings]) -> None:
-        gen = self.app.core.get_generator(self.model_name)
-        stream = gen.stream(prompt, settings[0], stop_event=self.stop_event)
+        stream = self.open_stream(self.app.core.get_generator(self.model_name), prompt, settings[0])
         note = stream.info.message()
         if note:
             self.app.call_from_thread(self.app.notify, note, title="Prompt", severity="warning")
         for tok in stream:
             tok.text = visible(tok.text)  # a vocabulary token never reaches the terminal raw
             self.emit(0, tok)
+
+    def open_stream(self, gen: lmcore.Generator, prompt: str, settings: SamplingSettings):
+        """In the worker thread: the tokens of a turn (an iterable of TokenOut with ``info``)."""
+        return gen.stream(prompt, settings, stop_event=self.stop_event)
 
     def draw(self, batches: list[list]) -> None:
         """When the text scrolls by more than half the view per frame nobody reads it as it passes: the

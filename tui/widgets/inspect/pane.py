@@ -57,6 +57,13 @@ class InspectPane(Vertical):
     def action_view(self, view: str) -> None:
         self.query_one("#inspect-views", TabbedContent).active = f"view-{view}"
 
+    def show_alignment(self, source: str, target: str) -> None:
+        """An encoder–decoder's turn (from its chat): the Attention view of ``source`` and ``target``
+        (its last line, ``source<TAB>target``, is what the view aligns)."""
+        self.query_one(TextSource).text = f"{source}\t{target}"
+        self.action_view("attention")
+        self.call_after_refresh(self.action_compute)
+
     @property
     def view(self):
         pane = self.query_one("#inspect-views", TabbedContent).active_pane

@@ -56,5 +56,18 @@ class SampleView(Static):
             out.append(visible_line(greedy))
         self.update(out)
 
+    def show_reply(self, step: int, text: str) -> None:
+        """A pairs model's: a validation source and its greedy reply (``source → reply``)."""
+        out = Text(f"a validation source and its reply at step {step:,} (greedy): ", style="dim")
+        out.append(visible_line(text))
+        self.update(out)
 
-__all__ = ["MetricsView", "SampleView", "_clock"]
+
+def pairs_scores(bleu: float | None, exact: float | None) -> dict[str, str]:
+    """A pairs model's evaluation beside its perplexity: BLEU and exact match (none for other models)."""
+    if bleu is None:
+        return {}
+    return {"val BLEU": f"{bleu:.3f}", "exact match": "-" if exact is None else f"{exact:.1%}"}
+
+
+__all__ = ["MetricsView", "SampleView", "_clock", "pairs_scores"]

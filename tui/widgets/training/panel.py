@@ -18,7 +18,7 @@ from lmcore.training.spec import budget_from_text
 
 from ...messages import RunEvent, RunFinished, RunPreparing
 from .chart import PerplexityChart
-from .metrics import MetricsView, SampleView, _clock
+from .metrics import MetricsView, SampleView, _clock, pairs_scores
 
 
 ENDED = {"ETA": "-"}  # what only a running run has: cleared when it ends, however it ends
@@ -97,6 +97,8 @@ class TrainingPanel(VerticalScroll):
         m.set(step=f"{ck.step:,}", best_val_ppl=f"{ck.best_val_ppl:.3f}" if ck.best_val_ppl else "-",
               device=ck.device or "-", state="saved")
         last = ck.history[-1] if ck.history else None
+        if last is not None:
+            m.set(**pairs_scores(last.bleu, last.exact))
         if last is not None and last.train_loss is not None:
             m.set(**{"loss": f"{last.train_loss:.4f}", "perplexity": f"{math.exp(min(last.train_loss, 50)):.3f}",
                      "tokens/s": f"{last.tokens_per_s or 0:,.0f}", "elapsed": _clock(ck.elapsed)})
@@ -206,8 +208,12 @@ class TrainingPanel(VerticalScroll):
     def _on_eval(self, e, add_point: bool = True) -> None:
         if add_point:
             self.query_one(PerplexityChart).add_val(e.step, e.elapsed, e.val_ppl)
-        self.query_one(MetricsView).set(best_val_ppl=f"{e.best_val_ppl:.3f}", elapsed=_clock(e.elapsed))
-        self.query_one(SampleView).show(e.step, e.sample, getattr(e, "greedy", ""))
+        self.query_one(MetricsView).set(best_val_ppl=f"{e.best_val_ppl:.3f}", elapsed=_clock(e.elapsed),
+                                        **pairs_scores(getattr(e, "bleu", None), getattr(e, "exact", None)))
+        if getattr(e, "bleu", None) is not None:  # a pairs model: its sample is a source and its reply
+            self.query_one(SampleView).show_reply(e.step, e.sample)
+        else:
+            self.query_one(SampleView).show(e.step, e.sample, getattr(e, "greedy", ""))
         self.spec = None
 
     def on_run_preparing(self, message: RunPreparing) -> None:
