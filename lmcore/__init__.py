@@ -33,7 +33,7 @@ _EXPORTS = {
     "generation.fill": ("FillResult", "fill", "fill_blanks"),
     "generation.scoring": ("TextScore", "TokenScore", "score_text", "validation_text", "rank_bucket",
                            "RANK_BUCKETS=BUCKETS"),
-    "safe_text": ("strict_json", "visible", "visible_line"),
+    "safe_text": ("strict_json", "visible", "visible_line", "visible_token"),
     "training.trainer": ("Trainer", "train"),
     "training.config": ("TrainConfig",),
     "training.spec": ("RunSpec",),

@@ -38,6 +38,12 @@ def visible_line(text: str) -> str:
     return _UNSAFE_LINE.sub(_escape, text) if _UNSAFE_LINE.search(text) else text
 
 
+def visible_token(text: str) -> str:
+    """A token on its own (a candidate in a list): :func:`visible_line`, and a token of spaces only shown
+    as that many ␣ (a blank label reads as nothing)."""
+    return "␣" * len(text) if text and text.strip(" ") == "" else visible_line(text)
+
+
 def _clean(obj):
     if isinstance(obj, float):
         return obj if math.isfinite(obj) else None

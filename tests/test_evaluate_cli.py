@@ -111,3 +111,11 @@ def test_damaged_cannot_fill_and_busy_models_are_told_apart(home, capsys):
     _one_line_error(*run(capsys, home, "broken", "--fill"), "damaged")
     with store.lock("fw"):  # training it, say
         _one_line_error(*run(capsys, home, "fw"), "fw")
+
+
+def test_an_encoder_decoder_is_refused_in_one_line(home, capsys):
+    """lmcore evaluate measures language models; an encoder-decoder is told where its scores are (it was
+    a TypeError from its forward pass)."""
+    store = Store(home / "home")
+    factories.save(store, "s2s", "seq2seq")
+    _one_line_error(*run(capsys, home, "s2s"), "lmcore models show s2s")

@@ -59,3 +59,10 @@ async def test_the_corpus_chart_reads_a_models_corpus_in_the_encoding_it_was_tra
         pane = await open_inspect(pilot, app, "corpus", None)
         summary = str(pane.view.query_one(".view-summary").render())
         assert f"{zipf_stats(prose_text[:20_000], 'word').tokens:,} word tokens" in summary
+
+
+def test_a_token_of_spaces_is_shown_as_open_boxes():
+    """A candidate that is a space would read as an empty label: it shows as ␣ (one per space); other
+    tokens read as on one line."""
+    assert lmcore.visible_token(" ") == "␣" and lmcore.visible_token("  ") == "␣␣"
+    assert lmcore.visible_token("\n") == "\\n" and lmcore.visible_token(" a") == " a"

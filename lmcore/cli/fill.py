@@ -1,7 +1,7 @@
 """``lmcore fill NAME --text "I am _ hungry"``: each blank's candidates, with their probabilities."""
 from __future__ import annotations
 
-from ..safe_text import visible_line
+from ..safe_text import visible_token
 from .output import _out, _v
 
 
@@ -32,10 +32,10 @@ def cmd_fill(args) -> int:
     print(f"({_v(result.method)})")
     if result.unknown:
         print(f"note: not in the vocabulary, read as <unk>: {_v(', '.join(result.unknown))}")
-    width = max(len(visible_line(t)) for b in result.blanks for t, _ in b.candidates)
+    width = max(len(visible_token(t)) for b in result.blanks for t, _ in b.candidates)
     for b in result.blanks:
         order = f", filled {_ordinal(b.order)}" if len(result.blanks) > 1 else ""
         print(f"blank {b.number}{order}:")
         for text, p in b.candidates:
-            print(f"  {visible_line(text).ljust(width)}  {100 * p:6.2f}%")
+            print(f"  {visible_token(text).ljust(width)}  {100 * p:6.2f}%")
     return 0

@@ -71,6 +71,9 @@ def evaluate(name: str, *, corpus: str | None = None, file: str | None = None, f
     cores = ThreadGovernor(threads)  # its first look spans the reading
     with store.lock(name):
         ck = store.read(name)
+        if ck.model.family.reads_pairs:
+            raise ConfigError(f"model '{name}' answers sources (an encoder-decoder): lmcore evaluate does not "
+                              f"measure it yet; its validation BLEU and exact match are in lmcore models show {name}")
         problem = ck.model.family.cannot_fill(ck.model) if fill else None
         if problem:
             raise ConfigError(f"model '{name}' cannot fill blanks: {problem}")

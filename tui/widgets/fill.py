@@ -17,7 +17,7 @@ from textual.message import Message
 from textual.widgets import Input, Static
 
 import lmcore
-from lmcore import LmError, visible_line
+from lmcore import LmError, visible_line, visible_token
 
 from ..messages import RunEvent
 
@@ -54,13 +54,13 @@ def render_result(result: lmcore.FillResult) -> Text:
     if result.unknown:
         out.append(f"not in the vocabulary (read as <unk>): {', '.join(visible_line(u) for u in result.unknown)}\n",
                    style="yellow")
-    width = max((len(visible_line(t)) for b in result.blanks for t, _ in b.candidates), default=1)
+    width = max((len(visible_token(t)) for b in result.blanks for t, _ in b.candidates), default=1)
     width = min(max(width, 4), 20)
     for b in result.blanks:
         order = f" · filled {_ordinal(b.order)}" if len(result.blanks) > 1 else ""
         out.append(f"\nblank {b.number}{order}\n", style="bold")
         for i, (text, p) in enumerate(b.candidates):
-            shown = visible_line(text)
+            shown = visible_token(text)
             shown = shown if len(shown) <= width else shown[:width - 1] + "…"
             out.append(f"  {shown:<{width}} ", style="bold" if i == 0 else "")
             out.append(bar(p), style="green" if i == 0 else "cyan")
