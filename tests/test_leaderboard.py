@@ -58,3 +58,15 @@ def test_a_model_that_reads_ahead_is_ranked_after_the_honest_ones_and_said_why(p
     assert main(["models", "--corpus", corpus]) == 0
     out = capsys.readouterr().out
     assert "⚠ reads ahead" in out and "measures nothing" in out
+
+
+def test_a_pairs_corpus_is_ranked_by_bleu_and_says_so(capsys):
+    """On a pairs corpus the table says it ranks by BLEU and shows it (in the fill column's place)."""
+    done = lmcore.train("s", arch="seq2seq", preset="tiny", corpus="dates", steps=10, eval_every=10)
+    assert done.saved and done.best_val_bleu is not None
+    assert main(["models", "--corpus", "dates"]) == 0
+    out = capsys.readouterr().out
+    assert "best first by validation BLEU" in out and " bleu " in out and " fill " not in out
+    assert main(["models", "--corpus", "dates", "--json"]) == 0
+    row = json.loads(capsys.readouterr().out.splitlines()[0])
+    assert row["name"] == "s" and row["best_val_bleu"] == done.best_val_bleu

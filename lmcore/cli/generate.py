@@ -162,6 +162,10 @@ def cmd_compare(args) -> int:
     device = str(pick_device(args.device))
     store = Store(args.home)
     gens = {name: Generator.from_store(store, name, device=device) for name in dict.fromkeys(args.names)}
+    for name, gen in gens.items():  # refused before anything is printed, as a model that does not generate is
+        if gen.model.family.reads_pairs:
+            raise ConfigError(f"model '{name}' answers a source (an encoder-decoder): compare continues or scores "
+                              f"text; ask it with lmcore generate {name} --prompt SOURCE")
     if args.file or args.text is not None:
         text = args.text if args.text is not None else _read_text_file(args.file)
         return _compare_text(args, gens, text, score_text)

@@ -109,6 +109,7 @@ def _leaderboard(args, store, entries) -> int:
 
     from rich import box
 
+    pairs = args.by != "fill" and any(r.get("best_val_bleu") is not None for r in rows)  # BLEU where fill would be
     cells = []
     for r in rows:
         bpc = f"{r['best_val_bpc']:.3f}" if r["best_val_bpc"] is not None else "-"
@@ -116,12 +117,15 @@ def _leaderboard(args, store, entries) -> int:
         mins, secs = divmod(int(r["elapsed"] or 0), 60)
         rate = f"{r['tokens_per_s']:,.0f}" if r["tokens_per_s"] else "-"
         fill = f"{100 * r['best_val_fill_top1']:.1f}%" if r["best_val_fill_top1"] is not None else "-"
+        if pairs:
+            fill = f"{r['best_val_bleu']:.3f}" if r.get("best_val_bleu") is not None else "-"
         arch = r["arch"] + (" ⚠ reads ahead" if r["reads_ahead"] else "")
         cells.append([str(r["rank"]), escape(_v(r["name"])), arch, r["tokens"], f"{r['params']:,}", bpc, ppl,
                       fill, f"{mins}:{secs:02d}", rate, escape(_v(r["device"]).split(" (")[0])])
     by = ("top-1 fill accuracy (fill)" if args.by == "fill" else
-          "validation bits per character (bpc)")
-    print_named_table(("#", "name", "arch", "tokens", "params", "bpc", "ppl", "fill", "time", "tok/s", "device"),
+          "validation BLEU, then exact match (then bpc)" if pairs else "validation bits per character (bpc)")
+    print_named_table(("#", "name", "arch", "tokens", "params", "bpc", "ppl", "bleu" if pairs else "fill", "time",
+                       "tok/s", "device"),
                       cells, name_col=1, title=f"trained on {escape(_v(args.corpus))}: best first by {by}; ppl is "
                       "per token", box=box.SIMPLE_HEAD, padding=(0, 1), pad_edge=False, collapse_padding=True)
     cheats = sorted({r["reads_ahead"] for r in rows if r["reads_ahead"]})
