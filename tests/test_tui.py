@@ -448,10 +448,14 @@ async def test_train_on_a_finished_model_trains_more_and_steps_mean_more(prose, 
         app.screen.training.query_one("#start").focus()
         posted.clear()
         await pilot.press("s")  # wherever the focus is, s trains: 3 more steps
-        await wait_for(pilot, lambda: any(isinstance(m, RunFinished) for m in posted))
-        assert Store(home).read("m").step == 13
-        done = [m.event for m in posted if isinstance(m, RunEvent) and m.event.kind == "done"]
-        assert done and done[0].steps_trained == 3 and done[0].saved
+        # the news of the first run reaches each follower as a copy: one may land after the clear, so
+        # wait for this run's own end (3 steps), not any RunFinished
+        await wait_for(pilot, lambda: any(isinstance(m, RunEvent) and m.event.kind == "done"
+                                          and m.event.steps_trained == 3 for m in posted))
+        done = [m.event for m in posted if isinstance(m, RunEvent) and m.event.kind == "done"
+                and m.event.steps_trained == 3]
+        assert done[0].saved and done[0].step == 13
+        await wait_for(pilot, lambda: Store(home).read("m").step == 13)
 
 
 async def test_the_palette_on_a_model_screen_offers_its_actions_and_one_about(home):
