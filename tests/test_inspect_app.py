@@ -221,15 +221,7 @@ async def test_the_surprisal_of_a_model_that_does_not_generate_is_one_notificati
     app = create_app(home)
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.pause()
-        await pilot.press("enter")
-        await wait_for(pilot, lambda: isinstance(app.screen, ModelScreen))
-        await pilot.press("f4")
-        pane = app.screen.query_one("InspectPane")
-        await wait_for(pilot, lambda: pane.query_one(".source-text").has_focus)
-        pane.query_one("#inspect-views").active = "view-surprisal"
-        await pilot.pause()
-        pane.query_one("TextSource").text = TEXT
-        await pilot.press("ctrl+r")
+        await open_inspect(pilot, app, "surprisal", TEXT, shown=False)
         await wait_for(pilot, lambda: notes(app))
         said = " ".join(notes(app))
         assert "fills blanks" in said and "AttributeError" not in said

@@ -95,9 +95,10 @@ def notes(app) -> list[str]:
     return list(app.__dict__.get("shown", []))
 
 
-async def open_inspect(pilot, app, view: str, text: str | None):
+async def open_inspect(pilot, app, view: str, text: str | None, shown: bool = True):
     """Open the model under the picker's cursor on its Inspect tab, ``view``; with a text, type it and
-    press ctrl+r; wait until the view is shown. Returns the pane."""
+    press ctrl+r; wait until the view is shown (``shown=False``: not, for a view that fails). Returns
+    the pane."""
     await pilot.press("enter")
     await wait_for(pilot, lambda: type(app.screen).__name__ == "ModelScreen")
     await pilot.press("f4")
@@ -108,7 +109,8 @@ async def open_inspect(pilot, app, view: str, text: str | None):
     if text is not None:
         pane.query_one("TextSource").text = text
         await pilot.press("ctrl+r")
-    await wait_for(pilot, lambda: getattr(pane.view, "shown", False))
+    if shown:
+        await wait_for(pilot, lambda: getattr(pane.view, "shown", False))
     return pane
 
 
