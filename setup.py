@@ -6,5 +6,5 @@ from setuptools import find_packages, setup
 setup(
     packages=[*find_packages(include=["lmcore", "lmcore.*", "tui", "tui.*"]), "lmcore.assets"],
     package_dir={"lmcore.assets": "assets"},
-    package_data={"lmcore.assets": ["*.json", "*.tcss", "*.toml"]},
+    package_data={"lmcore.assets": ["*.json", "*.tcss", "*.toml", "lessons/*.md"]},
 )

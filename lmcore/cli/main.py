@@ -1,5 +1,5 @@
 """The ``lmcore`` command line: the parser, built from each command group's module (corpora, models,
-train, generate and compare, fill, evaluate, inspect, export, bench), and ``main``, which runs the command given."""
+train, generate and compare, fill, evaluate, inspect, export, bench, lesson), and ``main``, which runs the command given."""
 from __future__ import annotations
 
 import argparse
@@ -7,14 +7,14 @@ import os
 import sys
 
 from .. import __version__
-from . import bench, corpora, evaluate, export, fill, generate, inspect, models, train
+from . import bench, corpora, evaluate, export, fill, generate, inspect, lesson, models, train
 from .output import Parser, _out, _v
 
-GROUPS = (corpora, models, train, generate, fill, evaluate, inspect, export, bench)  # in the order --help lists them
+GROUPS = (corpora, models, train, generate, fill, evaluate, inspect, export, bench, lesson)  # in the order --help lists them
 
 # commands that only read files and print them: they start without torch or numpy (lmcore bench --startup)
 _READ_ONLY = {("corpora", None), ("corpora", "fetch"), ("models", None), ("models", "show"), ("models", "rm"),
-              ("models", "rename")}
+              ("models", "rename"), ("lesson", None), ("lesson", "list"), ("lesson", "show"), ("lesson", "export")}
 
 
 def build_parser() -> argparse.ArgumentParser:
