@@ -38,11 +38,12 @@ def add_parser(sub) -> None:
 def chosen(ref: str, sets: list[str], home=None):
     """The lesson ``ref`` with the learner's settings: those of their last run, then ``--set`` ones."""
     from ..errors import ConfigError
-    from ..lessons import find, lessons_dir, load_progress
+    from ..lessons import find, lessons_dir, load_progress, own_dir
 
-    lesson = find(ref)
-    shipped = lesson.path is not None and lesson.path.parent.resolve() == lessons_dir().resolve()
-    last = load_progress(lesson.number, home).settings if shipped else {}  # a lesson file keeps its own
+    lesson = find(ref, home)
+    listed = lesson.path is not None and lesson.path.parent.resolve() in (lessons_dir().resolve(),
+                                                                           own_dir(home).resolve())
+    last = load_progress(lesson.number, home).settings if listed else {}  # a lesson file given keeps its own
     lesson = lesson.with_settings({k: v for k, v in last.items() if k in lesson.settings})
     changes = {}
     for item in sets:
@@ -57,7 +58,7 @@ def cmd_list(args) -> int:
     from ..lessons import catalog, load_progress
 
     rows = []
-    for e in catalog():
+    for e in catalog(args.home):
         if not e.ok:
             rows.append({"file": e.path.name, "broken": e.error})
             continue

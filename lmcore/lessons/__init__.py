@@ -10,7 +10,7 @@ import importlib
 _WHERE = {"Lesson": "lesson_file", "LessonError": "lesson_file", "ModelPlan": "lesson_file",
           "MeasurePlan": "lesson_file", "ViewPlan": "lesson_file", "NextStep": "lesson_file",
           "read_lesson": "lesson_file:read", "dumps": "lesson_file", "Entry": "library", "catalog": "library",
-          "find": "library", "lessons_dir": "library", "LessonRun": "experiment", "run": "experiment",
+          "find": "library", "lessons_dir": "library", "own_dir": "library", "LessonRun": "experiment", "run": "experiment",
           "run_specs": "experiment", "finish": "experiment", "result": "experiment", "mark": "experiment",
           "clear_models": "experiment", "budget_steps": "experiment", "STEPS_ENV": "experiment",
           "Progress": "progress", "load_progress": "progress:load", "save_progress": "progress:save",
