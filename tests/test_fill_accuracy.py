@@ -76,8 +76,10 @@ def test_a_both_ways_model_equals_its_blank_prediction_read_blank_by_blank():
     for p in blank_positions(len(ids)):
         row = ids[p - LEFT: p + RIGHT + 1].clone()
         row[LEFT] = (row[LEFT] + 5) % 12  # whatever stands at the blank: the model never reads it
+        blank = torch.zeros(1, len(row), dtype=torch.bool)
+        blank[0, LEFT] = True
         with torch.inference_mode():
-            ranks.append(_rank(model.blank_logits(row[None])[0, LEFT], int(ids[p])))
+            ranks.append(_rank(model.blank_logits(row[None], blank)[0, LEFT], int(ids[p])))
     got = fill_accuracy(model, ids)
     assert got.method == "both ways" and got.blanks == len(ranks)
     assert (got.top1, got.top5) == pytest.approx(_fractions(ranks))

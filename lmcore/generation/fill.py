@@ -9,7 +9,8 @@ not know).
 Two ways of filling, by what the model can do (its family's capabilities):
 
 - both directions (``fills_both_ways``, the birnn family): the model's ``blank_logits``, which predict
-  a token from the left-to-right state before it and the right-to-left state after it;
+  a token from the left-to-right state before it and the right-to-left state after it (a birnn also
+  scores its first candidates again with each direction reading the other side through them);
 - all at once (``fills_jointly``, the bert family: mask-predict): the whole text is read with every open
   blank masked, each round, and the most confident blank is filled;
 - scoring (any model that generates: the recurrent, min and n-gram models, the transformer): the
@@ -30,7 +31,8 @@ MAX_TOP = 100
 CHUNK = 256       # candidate texts scored in one batch
 BLANK_ID = 0      # what a both-ways model reads at a blank (<unk>; it never reads the token there anyway)
 _MARK = "qzxblankxzq"  # a blank while the text is preprocessed and split: letters only (d2l keeps it)
-BOTH_WAYS = "both directions: the left-to-right state before each blank and the right-to-left state after it"
+BOTH_WAYS = ("both directions: the left-to-right state before each blank and the right-to-left state after it, "
+             "the first candidates scored again by each direction reading on through them")
 JOINTLY = "mask-predict: the whole text read with every open blank masked, the most confident blank filled first"
 SCORING = (f"scoring: the forward model's top {SCORED} candidates at each blank rescored with the probability of "
            f"the text after it (up to the next open blank), renormalised over them")

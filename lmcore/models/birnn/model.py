@@ -17,6 +17,7 @@ from ..config import ModelConfig
 from ..recurrent.model import UNIT_VALUES, trace_cells
 
 CELLS = {"rnn": nn.RNN, "gru": nn.GRU, "lstm": nn.LSTM}
+RESCORED = 16  # the blank head's candidates each direction scores again at a blank
 
 
 def _ce(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
@@ -76,13 +77,54 @@ class BiRNNLM(LanguageModel):
     def blank_logits(self, ids: torch.Tensor, blanks: torch.Tensor | None = None) -> torch.Tensor:
         """(batch, time) -> (batch, time, vocab): at each position the token there predicted from the
         tokens before it (left to right, from a fresh state) and after it (right to left, from the end),
-        never from the token itself."""
+        never from the token itself. At the ``blanks`` (a mask), the blank head's first RESCORED candidates
+        are scored again by each direction as a language model reading the other side through the
+        candidate (the forward one: P(w | left) P(right | left, w); the backward one the mirror of it), and
+        the three opinions multiplied: the logits there are that product, over those candidates only."""
         e = self.embedding(ids)
         hf = self.ltr(e, self.init_state(ids.shape[0], ids.device))[0]
         hb = self._right_to_left(e)
         left = torch.cat([torch.zeros_like(hf[:, :1]), hf[:, :-1]], 1)
         right = torch.cat([hb[:, 1:], torch.zeros_like(hb[:, :1])], 1)
-        return self.blank_head(torch.cat([left, right], -1))
+        logits = self.blank_head(torch.cat([left, right], -1))
+        if blanks is None or not blanks.any():
+            return logits
+        out = logits.clone()
+        rows, cols = blanks.nonzero(as_tuple=True)
+        for p in cols.unique().tolist():
+            r = rows[cols == p]
+            out[r, p] = self._rescored(ids[r, :p], ids[r, p + 1:], logits[r, p]).to(out.dtype)
+        return out
+
+    def _rescored(self, left: torch.Tensor, right: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
+        """(b, vocab) logits of blanks between ``left`` (b, l) and ``right`` (b, r) ids: the blank head's
+        ``logits``' first candidates, each with the log-probability the blank head, the forward and the
+        backward language models give it (each normalised over the candidates); the others far below."""
+        head = torch.log_softmax(logits.float(), -1)
+        cands = head.topk(min(RESCORED, head.shape[-1]), -1).indices
+        score = torch.log_softmax(head.gather(1, cands), -1)
+        for rnn, out_head, before, after in ((self.ltr, self.next_head, left, right),
+                                            (self.rtl, self.previous_head, right.flip(1), left.flip(1))):
+            score = score + torch.log_softmax(self._reading(rnn, out_head, before, after, cands), -1)
+        return torch.full_like(head, -1e4).scatter_(1, cands, score)
+
+    def _reading(self, rnn, head, before: torch.Tensor, after: torch.Tensor, cands: torch.Tensor) -> torch.Tensor:
+        """(b, k): log P(w | before) + log P(after | before, w) for each candidate w, under one direction's
+        network (``rnn`` reading ``before`` then w then ``after``, ``head`` its next-token output)."""
+        b, k = cands.shape
+        state = self.init_state(b, cands.device)
+        logp = torch.zeros(b, k, device=cands.device)
+        if before.shape[1]:
+            h, state = rnn(self.embedding(before), state)
+            logp = torch.log_softmax(head(h[:, -1]).float(), -1).gather(1, cands)
+        if not after.shape[1]:
+            return logp
+        seq = torch.cat([cands.reshape(-1, 1), after.repeat_interleave(k, 0)], 1)
+        state = tuple(s.repeat_interleave(k, 1) for s in state) if isinstance(state, tuple) \
+            else state.repeat_interleave(k, 1)
+        h, _ = rnn(self.embedding(seq[:, :-1]), state)
+        tail = torch.log_softmax(head(h).float(), -1).gather(-1, seq[:, 1:, None]).squeeze(-1).sum(-1)
+        return logp + tail.view(b, k)
 
     @property
     def unit_values(self) -> tuple[str, ...]:
