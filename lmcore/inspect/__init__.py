@@ -13,7 +13,7 @@ _WHERE = {"AlignmentView": "alignment", "alignment_view": "alignment",
           "AttentionView": "attention", "attention_view": "attention", "GradientFlow": "gradients",
           "gradient_flow": "gradients", "gradient_flows": "gradients", "NeuronTrace": "neurons",
           "find_units": "neurons", "text_properties": "neurons", "trace_text": "neurons", "ZipfStats": "zipf",
-          "zipf_stats": "zipf", "EXPLANATIONS": "explain", "Explanation": "explain", "explain": "explain"}
+          "zipf_stats": "zipf", "EXPLANATIONS": "explanations", "Explanation": "explanations", "explain": "explanations"}
 __all__ = sorted(_WHERE)
 
 

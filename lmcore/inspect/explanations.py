@@ -20,7 +20,7 @@ class Explanation:
     def markdown(self) -> str:
         """The whole note as the app's help shows it: title, the line, the note, the chapter."""
         return (f"# {self.title}\n\n*{self.line}*\n\n{self.note.strip()}\n\n"
-                f"**From the book:** {self.chapter} (d2l.ai).\n\n*Esc closes.*\n")
+                f"**From the book:** {self.chapter} (d2l.ai).\n")
 
 
 _SURPRISAL = """\
