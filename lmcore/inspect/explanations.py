@@ -25,12 +25,14 @@ class Explanation:
 
 _SURPRISAL = """\
 Every token of the text is coloured by its **rank**: where it stood among all the tokens the model
-could have predicted there, most likely first (as GLTR shows it).
+could have predicted there, most likely first (as GLTR shows it). Four bands, each with its colour in
+the line above the text (the colours follow the theme; `lmcore inspect surprisal` prints green, yellow,
+red, magenta):
 
-- **green**: rank 1, the model's first choice;
-- **yellow**: ranks 2 to 10; **red**: ranks 11 to 100; **purple**: beyond 100.
+- **top 1**: the model's first choice;
+- **top 10**: ranks 2 to 10; **top 100**: ranks 11 to 100; **rest**: beyond 100.
 
-A text the model knows well is mostly green; a surprising word, a name, a typo shows up red or purple.
+A text the model knows well is mostly top 1; a surprising word, a name, a typo falls to the last bands.
 The line above gives the text's **perplexity** (e to the average loss per token: the number of equally
 likely choices the model hesitated between, on average) and the **bits per character**, which compares
 models with different tokens (characters, words, subwords). Move over a token (shift+Tab, then ←/→) to
@@ -118,7 +120,7 @@ differ by more than 2x."""
 
 EXPLANATIONS: dict[str, Explanation] = {
     "surprisal": Explanation(
-        "Surprisal", "Colour = rank in the model's guesses: green 1, yellow ≤10, red ≤100, purple",
+        "Surprisal", "Each token coloured by its rank in the model's guesses: top 1, 10, 100, rest",
         "d2l 9.3 Language Models (perplexity)", _SURPRISAL),
     "neurons": Explanation(
         "Neurons", "One unit over the text; c h i f o = cell, hidden, input, forget, output gate",
