@@ -23,6 +23,7 @@ _EXPORTS = {
     "settings": ("Settings",),
     "store.model_store": ("ModelEntry", "Store", "leaderboard", "validate_name"),
     "data.text": ("Tokenizer", "build_vocab", "encode"),
+    "store.budget": ("Budget", "model_budget", "budgets_differ", "minutes_label=minutes", "count_label=human"),
     "store.checkpoint": ("Checkpoint", "CheckpointError", "CorpusRef", "EvalPoint"),
     "training.evaluation": ("evaluate_loss=evaluate",),
     "training.evaluate_model": ("Evaluation", "evaluate"),

@@ -282,7 +282,8 @@ async def test_at_80x24_arena_columns_wrap_their_headings_instead_of_cutting_the
         column.describe("transformer", 1.69)
         await pilot.pause()
         info = column.query_one(".arena-info")
-        text = "prompt ppl 1.69 · transformer"
+        text = f"prompt ppl 1.69 · transformer · {column.budget}"  # and its budget: time · tokens seen · params
+        assert "params" in column.budget
         assert str(info.render()).replace("\n", " ").split() == text.split()
         assert info.size.height * info.content_size.width >= len(text)  # every character has a cell
         heading = column.query_one(".arena-name")

@@ -119,6 +119,15 @@ class Core:
         except LmError:
             return None
 
+    def budgets(self, names: list[str]) -> tuple[dict[str, lmcore.Budget], str | None]:
+        """Each readable model's training budget (time, tokens seen, parameters), and the line warning
+        that they differ by more than 2x (None when they do not)."""
+        out = {}
+        for name in names:
+            if (ck := self.model_checkpoint(name)) is not None:
+                out[name] = lmcore.model_budget(ck, name)
+        return out, lmcore.budgets_differ(list(out.values()))
+
     def list_models(self) -> list[lmcore.ModelEntry]:
         """The store's models; a data folder that cannot be read gives a notification and none."""
         try:

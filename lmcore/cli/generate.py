@@ -6,6 +6,7 @@ import sys
 import threading
 
 from .output import _out, _read_text_file, _v, print_named_table
+from ..store.budget import budgets_differ, human, minutes
 
 
 def add_parser(sub) -> None:
@@ -166,13 +167,25 @@ def cmd_compare(args) -> int:
         if gen.model.family.reads_pairs:
             raise ConfigError(f"model '{name}' answers a source (an encoder-decoder): compare continues or scores "
                               f"text; ask it with lmcore generate {name} --prompt SOURCE")
+    budgets = _budgets(store, gens)
     if args.file or args.text is not None:
         text = args.text if args.text is not None else _read_text_file(args.file)
-        return _compare_text(args, gens, text, score_text)
-    return _compare_prompt(args, gens, score_text)
+        rc = _compare_text(args, gens, text, score_text, budgets)
+    else:
+        rc = _compare_prompt(args, gens, score_text, budgets)
+    if args.json:  # last: each model's budget and whether they differ
+        _out({"event": "budgets", "models": {n: b.to_dict() for n, b in budgets.items()},
+              "warning": budgets_differ(list(budgets.values()))})
+    return rc
 
 
-def _compare_prompt(args, gens, score_text) -> int:
+def _budgets(store, gens) -> dict:
+    from ..store.budget import model_budget
+
+    return {name: model_budget(store.read(name), name) for name in gens}
+
+
+def _compare_prompt(args, gens, score_text, budgets) -> int:
     from ..errors import ConfigError
     from ..generation.sampling import SamplingSettings, from_preset, summary
 
@@ -183,6 +196,8 @@ def _compare_prompt(args, gens, score_text) -> int:
         _out({"event": "settings", **settings.to_dict(), "summary": summary(settings.to_dict())})
     else:
         print(f"prompt: {_v(args.prompt)!s}\nsettings: {summary(settings.to_dict())} (the same for every model)")
+        if warning := budgets_differ(list(budgets.values())):
+            print(warning)
     for name, gen in gens.items():
         try:
             prompt_ppl = score_text(gen, args.prompt).ppl
@@ -191,10 +206,11 @@ def _compare_prompt(args, gens, score_text) -> int:
         cfg = gen.model.config
         if args.json:
             _out({"event": "model", "model": name, "arch": cfg.arch, "tokens": gen.tokenizer.level,
-                  "prompt_ppl": prompt_ppl})
+                  "prompt_ppl": prompt_ppl, "budget": budgets[name].to_dict()})
         else:
             ppl = f"perplexity on the prompt {prompt_ppl:.2f}" if prompt_ppl is not None else "prompt too short to score"
-            print(f"\n── {_v(name)} ({cfg.arch}, {gen.tokenizer.level} tokens) · {ppl} ──")
+            print(f"\n── {_v(name)} ({cfg.arch}, {gen.tokenizer.level} tokens) · {ppl} · "
+                  f"{budgets[name].describe()} ──")
             sys.stdout.write(_v(args.prompt))
         pieces = []
         for tok in gen.stream(args.prompt, SamplingSettings(**settings.to_dict())):
@@ -211,24 +227,27 @@ def _compare_prompt(args, gens, score_text) -> int:
     return 0
 
 
-def _compare_text(args, gens, text: str, score_text) -> int:
+def _compare_text(args, gens, text: str, score_text, budgets) -> int:
     scores = {name: score_text(gen, text) for name, gen in gens.items()}
     if args.json:
         for name, sc in scores.items():
             for t in sc.tokens:
                 _out({"model": name, **t.to_dict()})
-            _out({"event": "summary", "model": name, **sc.summary()})
+            _out({"event": "summary", "model": name, **sc.summary(), "budget": budgets[name].to_dict()})
         return 0
     from rich.console import Console
     from rich.markup import escape
     from rich.text import Text
 
     console = Console()
-    print_named_table(("model", "tokens", "loss/token", "ppl/token", "bits/char"),
+    print_named_table(("model", "tokens", "loss/token", "ppl/token", "bits/char", "trained", "seen", "params"),
                        [[escape(_v(name)), f"{len(sc.tokens):,}", f"{sc.loss:.3f}", f"{sc.ppl:.2f}",
-                         f"{sc.bits_per_char:.3f}"]
+                         f"{sc.bits_per_char:.3f}", minutes(budgets[name].seconds), human(budgets[name].tokens),
+                         human(budgets[name].params)]
                         for name, sc in sorted(scores.items(), key=lambda kv: kv[1].bits_per_char)],
-                       console=console, title="the same text under each model")
+                       console=console, title="the same text under each model (trained: time; seen: tokens)")
+    if warning := budgets_differ(list(budgets.values())):
+        console.print(Text(warning))
     (a, sa), (b, sb) = list(scores.items())[:2]
     if [x.text for x in sa.tokens] == [x.text for x in sb.tokens]:
         out = Text(_v(sa.lead))  # the first token: read, not scored

@@ -103,8 +103,22 @@ def _reader(args):
 
 
 def cmd_inspect(args) -> int:
-    return {"surprisal": _surprisal, "neurons": _neurons, "attention": _attention,
-            "gradients": _gradients}[args.view](args)
+    rc = {"surprisal": _surprisal, "neurons": _neurons, "attention": _attention,
+          "gradients": _gradients}[args.view](args)
+    if not args.json:
+        explained(args.view)
+    return rc
+
+
+def explained(view: str) -> None:
+    """The view's line of what it shows and its chapter (lmcore.inspect.explanations), last, dim."""
+    from rich.console import Console
+    from rich.text import Text
+
+    from ..inspect.explanations import explain
+
+    e = explain(view)
+    Console(highlight=False).print(Text(f"{e.line} · {e.chapter}", style="dim"))
 
 
 # ---------------------------------------------------------------------------- surprisal
@@ -255,7 +269,8 @@ def _gradients(args) -> int:
             _out(f.to_dict())
         return 0
     steps = [k for k in (1, 2, 5, 10, 20, 50, 100, 200, 500) if k < args.length] + [args.length]
-    print(f"|d loss at step T / d h_(T-k)|, T = {args.length} ({source})")
+    print(f"gradient norm |d loss at step T / d h_(T-k)|, T = {args.length} ({source}); columns: k = steps "
+          f"back through time")
     print(f"{'model':<24}" + "".join(f"{'k=' + str(k - 1):>10}" for k in steps))
     for f in flows:
         print(f"{_v(f.label)[:24]:<24}" + "".join(f"{f.norms[-k]:>10.1e}" for k in steps))
@@ -298,12 +313,14 @@ def cmd_zipf(args, root) -> int:
         for g in z.ngrams:
             _out({"corpus": c.name, "tokens": args.tokens, "prep": args.prep, **g.to_dict(points=40)})
         return 0
-    print(f"{_v(c.name)}: {z.tokens:,} {args.tokens} tokens (prep {args.prep})")
+    print(f"{_v(c.name)}: {z.tokens:,} {args.tokens} tokens (prep {args.prep}); slope: of log frequency "
+          f"against log rank (rank 1 = the most frequent)")
     for g in z.ngrams:
         cover = ", ".join(f"top {k:,} {v:.0%}" for k, v in g.coverage.items())
         slope = f"{g.slope:+.3f}" if math.isfinite(g.slope) else "n/a (too few)"
         print(f"  {names[g.n]:<9} {g.distinct:>8,} distinct · slope {slope} · {cover} · "
               f"{g.hapax:,} seen once ({g.hapax / max(1, g.distinct):.0%})")
         print("            " + ", ".join(f"{_v(t)!r} {n:,}" for t, n in g.top[:5]))
+    explained("zipf")
     return 0
 

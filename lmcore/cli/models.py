@@ -95,6 +95,7 @@ def cmd_models(args) -> int:
 
 
 def _leaderboard(args, store, entries) -> int:
+    from ..store.budget import human
     from ..store.model_store import leaderboard
 
     rows = leaderboard(entries, args.corpus, args.by)
@@ -121,13 +122,20 @@ def _leaderboard(args, store, entries) -> int:
             fill = f"{r['best_val_bleu']:.3f}" if r.get("best_val_bleu") is not None else "-"
         arch = r["arch"] + (" ⚠ reads ahead" if r["reads_ahead"] else "")
         cells.append([str(r["rank"]), escape(_v(r["name"])), arch, r["tokens"], f"{r['params']:,}", bpc, ppl,
-                      fill, f"{mins}:{secs:02d}", rate, escape(_v(r["device"]).split(" (")[0])])
+                      fill, f"{mins}:{secs:02d}", human(r["tokens_seen"]), rate,
+                      escape(_v(r["device"]).split(" (")[0])])
     by = ("top-1 fill accuracy (fill)" if args.by == "fill" else
           "validation BLEU, then exact match (then bpc)" if pairs else "validation bits per character (bpc)")
     print_named_table(("#", "name", "arch", "tokens", "params", "bpc", "ppl", "bleu" if pairs else "fill", "time",
-                       "tok/s", "device"),
+                       "seen", "tok/s", "device"),
                       cells, name_col=1, title=f"trained on {escape(_v(args.corpus))}: best first by {by}; ppl is "
-                      "per token", box=box.SIMPLE_HEAD, padding=(0, 1), pad_edge=False, collapse_padding=True)
+                      "per token; time: training m:ss; seen: tokens trained on", box=box.SIMPLE_HEAD,
+                      padding=(0, 1), pad_edge=False, collapse_padding=True)
+    if rows[0]["budget_warning"]:  # one corpus: one warning, wrapped at the terminal's width
+        from rich.console import Console
+        from rich.text import Text
+
+        Console(highlight=False).print(Text(rows[0]["budget_warning"]))
     cheats = sorted({r["reads_ahead"] for r in rows if r["reads_ahead"]})
     for why in cheats:  # the lesson of the cheat: its perplexity near 1 measures nothing
         print(f"⚠ reads ahead: {_v(why)}")

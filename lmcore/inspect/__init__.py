@@ -2,7 +2,7 @@
 drawn by the app (or printed by ``lmcore inspect``): the units of a recurrent model over a text,
 a transformer's attention, an encoder-decoder's source-target alignment (``alignment_view``), gradients
 flowing back through time, Zipf's law of a corpus, and a model's
-training curves as a picture (``plot``). (The surprisal of a text is ``lmcore.score_text`` with ``top``.)
+training curves as a picture (``plot``), and what each view shows (``explain``: a line and a note). (The surprisal of a text is ``lmcore.score_text`` with ``top``.)
 
 The views need torch: each is imported on first use (PEP 562), so ``plot`` loads without it."""
 from __future__ import annotations
@@ -13,7 +13,7 @@ _WHERE = {"AlignmentView": "alignment", "alignment_view": "alignment",
           "AttentionView": "attention", "attention_view": "attention", "GradientFlow": "gradients",
           "gradient_flow": "gradients", "gradient_flows": "gradients", "NeuronTrace": "neurons",
           "find_units": "neurons", "text_properties": "neurons", "trace_text": "neurons", "ZipfStats": "zipf",
-          "zipf_stats": "zipf"}
+          "zipf_stats": "zipf", "EXPLANATIONS": "explanations", "Explanation": "explanations", "explain": "explanations"}
 __all__ = sorted(_WHERE)
 
 

@@ -142,6 +142,18 @@ class Checkpoint:
     def model_trainable(self) -> bool:
         return self.model.family.trainable
 
+    @property
+    def tokens_seen(self) -> int | None:
+        """Tokens the training read: steps × batch size × sequence length (a continued run with another
+        batch counts at the last one); a model that counts rather than trains read its training text once.
+        None when the recipe does not say."""
+        if not self.model_trainable:
+            return self.corpus.train_tokens or None
+        t = self.train
+        if not t.batch_size or not t.seq_len:
+            return None
+        return self.step * t.batch_size * t.seq_len
+
     def add_curve_point(self, step: int, loss: float, elapsed: float) -> None:
         if math.isfinite(loss):
             self.curve.append([int(step), round(float(loss), 5), round(float(elapsed), 2)])
@@ -186,7 +198,7 @@ class Checkpoint:
             "params": self.params, "corpus": self.corpus.name, "tokens": self.tokenizer.level,
             "step": self.step, "best_val_loss": self.best_val_loss, "best_val_ppl": self.best_val_ppl,
             "best_val_bpc": self.best_val_bpc, "best_val_fill_top1": self.best_fill[0],
-            "best_val_fill_top5": self.best_fill[1], "elapsed": self.elapsed,
+            "best_val_fill_top5": self.best_fill[1], "elapsed": self.elapsed, "tokens_seen": self.tokens_seen,
             "tokens_per_s": next((h.tokens_per_s for h in reversed(self.history) if h.tokens_per_s), None),
             "device": self.device, "updated": self.updated, **self.own_metrics(),
             **({"best_val_bleu": self.best_val_bleu, "best_val_exact": self.best_val_exact}

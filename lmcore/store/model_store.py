@@ -77,7 +77,8 @@ def leaderboard(entries, corpus: str | None = None, by: str = "bpc") -> list[dic
     top-1 fill accuracy on the validation text's fixed blanks (``by="fill"``, highest first; comparable
     between models of the same tokens). Those without the measure come last, and a model that reads the
     token it predicts (``reads_ahead``: why, e.g. ``--bidirectional``; its perplexity near 1 measures
-    nothing) comes after the honest ones. ``rank`` counts within the corpus."""
+    nothing) comes after the honest ones. ``rank`` counts within the corpus; ``budget_warning`` says when
+    the corpus's models were trained on budgets (time, tokens seen) more than 2x apart."""
     if by not in RANKINGS:
         raise ConfigError(f"unknown ranking {by!r}: rank by {' or '.join(RANKINGS)}")
     rows = []
@@ -95,7 +96,22 @@ def leaderboard(entries, corpus: str | None = None, by: str = "bpc") -> list[dic
                                  r["best_val_bpc"] or 0.0, r["name"]))
     for i, r in enumerate(rows):
         r["rank"] = 1 if i == 0 or rows[i - 1]["corpus"] != r["corpus"] else rows[i - 1]["rank"] + 1
+    _budget_warnings(rows, {e.name: e.checkpoint for e in entries if e.ok})
     return rows
+
+
+def _budget_warnings(rows: list[dict], checkpoints: dict) -> None:
+    """Each row's ``budget_warning``: the line saying its corpus's models were trained on budgets more
+    than 2x apart (``budget.budgets_differ``), or None."""
+    from .budget import budgets_differ, model_budget
+
+    by_corpus: dict[str, list[dict]] = {}
+    for r in rows:
+        by_corpus.setdefault(r["corpus"], []).append(r)
+    for group in by_corpus.values():
+        warning = budgets_differ([model_budget(checkpoints[r["name"]], r["name"]) for r in group])
+        for r in group:
+            r["budget_warning"] = warning
 
 
 def _dedupe(state: dict[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor], dict[str, str]]:

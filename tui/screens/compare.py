@@ -10,9 +10,13 @@ from textual.screen import ModalScreen, Screen
 from textual.widgets import Button, Footer, Header, SelectionList, Static, TabbedContent, TabPane
 from textual.widgets.selection_list import Selection
 
+from rich.text import Text
+
 from lmcore import visible_line
+from lmcore.inspect import explain
 
 from ..widgets.compare import Arena, SameText
+from .docs import DocScreen, explain_text
 
 MAX_MODELS = 4  # columns that still hold a few words each at 80 columns
 
@@ -81,6 +85,7 @@ class CompareScreen(Screen):
         Binding("f2", "show_tab('arena')", "Arena", tooltip="Arena tab (one prompt, every model)"),
         Binding("f3", "show_tab('same')", "Same text", tooltip="Same text tab (one text scored by every model)"),
         Binding("ctrl+b", "back", "Back", tooltip="back to the models"),
+        Binding("f1", "explain", "Help", show=False, tooltip="what the shown comparison means"),
     ]
 
     def __init__(self, names: list[str]) -> None:
@@ -90,6 +95,9 @@ class CompareScreen(Screen):
 
     def compose(self) -> ComposeResult:
         yield Header()
+        budgets, warning = self.app.core.budgets(self.names)
+        yield Static(Text(warning or ""), id="compare-budgets")  # only when the budgets differ by > 2x
+        yield Static("", id="compare-note", classes="summary-line")  # what the shown tab shows (f1: more)
         with TabbedContent(initial="arena"):
             with TabPane("Arena", id="arena"):
                 yield Arena(self.names)
@@ -98,12 +106,20 @@ class CompareScreen(Screen):
         yield Footer(compact=True)
 
     def on_mount(self) -> None:
+        budgets = self.query_one("#compare-budgets", Static)
+        budgets.display = bool(str(budgets.render()))
+        self.on_tabbed_content_tab_activated()
         self.app.core.quitting.subscribe(self, self.stop_generation, immediate=True)
         self.call_after_refresh(self._focus_tab)
 
     def _focus_tab(self) -> None:
         active = self.query_one(TabbedContent).active
         self.query_one("#arena-prompt" if active == "arena" else ".source-text").focus()
+
+    def action_explain(self) -> None:
+        """f1: the note of the shown tab (the arena, the same text)."""
+        tab = self.query_one(TabbedContent).active
+        self.app.push_screen(DocScreen(explain_text("arena" if tab == "arena" else "same_text")))
 
     def action_show_tab(self, tab: str) -> None:
         self.query_one(TabbedContent).active = tab
@@ -119,6 +135,9 @@ class CompareScreen(Screen):
 
     def on_tabbed_content_tab_activated(self) -> None:
         self.refresh_bindings()
+        tab = self.query_one(TabbedContent).active
+        line = explain("arena" if tab == "arena" else "same_text").line
+        self.query_one("#compare-note", Static).update(Text(line, style="dim"))
 
     def action_back(self) -> None:
         self.stop_generation()

@@ -37,7 +37,7 @@ def help_text(app) -> str:
     sections = [
         ("Everywhere", _binding_line([palette, *type(app).BINDINGS]), ""),
         ("Models (the picker)", _binding_line(PickerScreen.BINDINGS), ""),
-        ("Model screen", _binding_line(ModelScreen.BINDINGS, ("show_tab", "back")), ""),
+        ("Model screen", _binding_line(ModelScreen.BINDINGS, ("show_tab", "back", "explain")), ""),
         ("Train tab", _binding_line(ModelScreen.BINDINGS, ("train", "toggle_time")),
          "Leave *minutes* and *steps* empty to use the preset's recipe; *steps* continues by that many more."),
         ("Generate tab", _binding_line(GenerationPane.BINDINGS),
@@ -62,6 +62,14 @@ def help_text(app) -> str:
     ]
     return "# lmplay keys\n\n*Esc closes this help; ↑ / ↓ scroll it.*\n\n" + "\n\n".join(
         f"**{title}**: {line}" + (f"\n\n{prose}" if prose else "") for title, line, prose in sections) + "\n"
+
+
+def explain_text(view: str) -> str:
+    """The note of a view (``lmcore.inspect.explain``): what it shows, how to read it, its chapter."""
+    from lmcore.inspect import explain
+
+    return (explain(view).markdown() + "\n*Esc closes · every key: Help in the command palette "
+            f"({key_label('ctrl+p')}), or {key_label('f1')} on the models list.*\n")
 
 
 class DocScreen(ModalScreen):

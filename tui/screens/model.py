@@ -12,6 +12,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Header, TabbedContent, TabPane
 
 from ..keys import key_label
+from .docs import DocScreen, explain_text
 from ..widgets.fill import FillPane
 from ..widgets.generation import ChatPane, GenerationPane
 from ..widgets.inspect import InspectPane
@@ -32,6 +33,8 @@ class ModelScreen(Screen):
         Binding("p", "train('pause')", "Pause", tooltip="pause / resume"),
         Binding("x", "train('stop')", "Stop", tooltip="stop (saves the best checkpoint)"),
         Binding("t", "toggle_time", "Axis", tooltip="the chart's axis: steps or time"),
+        Binding("f1", "explain", "Help", show=False,
+                tooltip="what the shown chart or Inspect view means (elsewhere: the keys)"),
     ]
 
     def __init__(self, name: str, spec: lmcore.RunSpec | None = None, start: bool = False) -> None:
@@ -124,6 +127,15 @@ class ModelScreen(Screen):
         self.refresh_bindings()
         if event.tabbed_content.id != "inspect-views" and event.pane.id == "inspect":
             self._align_last_turn()
+
+    def action_explain(self) -> None:
+        """f1: the note of the shown Inspect view or of the training chart; on the other tabs, the keys."""
+        active = self.query_one(TabbedContent).active
+        view = self.query_one(InspectPane).view if active == "inspect" else None
+        if active == "train" or view is not None:
+            self.app.push_screen(DocScreen(explain_text(view.explains if view is not None else "training")))
+        else:
+            self.app.action_help()
 
     def action_train(self, what: str) -> None:
         getattr(self.training, f"action_{what}")()

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from rich.markup import escape
+from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -61,6 +62,7 @@ class PickerScreen(Screen):
     ]
     elsewhere: set[str] = frozenset()  # models another process trains (their lock is held)
     ranked = False  # b: the models of each corpus ranked by validation bits per character
+    budget_warnings: dict = {}  # ranked: each model's corpus's warning that the budgets differ (or None)
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -133,6 +135,11 @@ class PickerScreen(Screen):
                 detail.update(f"[yellow]⚠ validation perplexity {ppl}, near 1: {_safe(note)}[/yellow]")
                 return
             m = ck.model
+            if self.ranked:  # a ranking compares: the budget each was trained on, and whether they differ
+                warning = self.budget_warnings.get(name)
+                detail.update(Text(f"trained {lmcore.model_budget(ck, name).describe()} · {m.arch} · "
+                                   f"{ck.tokenizer.level} tokens" + (f"\n{warning}" if warning else "")))
+                return
             detail.update(f"{m.arch} {m.family.size(m)} · {ck.tokenizer.level} tokens · step {ck.step:,} · "
                           f"{_safe(ck.device) or '-'}")
 
@@ -212,6 +219,7 @@ class PickerScreen(Screen):
     def _ranked_rows(self, table: DataTable, entries: list[ModelEntry], live: list[str]) -> None:
         by_name = {e.name: e for e in entries}
         ranked = lmcore.leaderboard(entries)
+        self.budget_warnings = {r["name"]: r["budget_warning"] for r in ranked}
         self.rows = [Row(r["name"], by_name[r["name"]]) for r in ranked]
         for r in ranked:
             bpc = f"{r['best_val_bpc']:.3f}" if r["best_val_bpc"] is not None else "-"

@@ -30,16 +30,20 @@ class ArenaColumn(Vertical):
         self.model_name = name
         self.prompt_ppl: float | None = None
         self.arch = ""
+        self.budget = ""  # its training budget: time · tokens seen · params
 
     def compose(self) -> ComposeResult:
+        budget = self.app.core.budgets([self.model_name])[0].get(self.model_name)
+        self.budget = budget.describe() if budget is not None else ""
         yield Static(Text(visible_line(self.model_name), style="bold"), classes="arena-name")
-        yield Static("", classes="arena-info")
+        yield Static(Text(self.budget, style="dim"), classes="arena-info")
         yield Transcript()
 
     def describe(self, arch: str, prompt_ppl: float | None) -> None:
         self.arch, self.prompt_ppl = arch, prompt_ppl
         ppl = f"prompt ppl {prompt_ppl:.2f}" if prompt_ppl is not None else "prompt too short to score"
-        self.query_one(".arena-info", Static).update(Text(f"{ppl} · {arch}", style="dim"))  # wraps in a narrow column
+        info = " · ".join(x for x in (ppl, arch, self.budget) if x)
+        self.query_one(".arena-info", Static).update(Text(info, style="dim"))  # wraps in a narrow column
 
     def begin(self, prompt: str, colour: bool) -> Continuation:
         """A new prompt: the old text goes; the prompt and an empty continuation come."""

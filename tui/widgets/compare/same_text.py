@@ -184,14 +184,18 @@ class SameText(Vertical):
                              f"{b} likelier (by > {MARGIN} nats)")
 
     def _summary(self, scores: dict) -> Text:
-        out = Text(f"{'model':<22} {'tokens':>7} {'loss/token':>10} {'bits/char':>9}", style="bold")
-        out.append("   shift+tab, ←/→: a token\n", style="dim")
+        budgets = self.app.core.budgets(self.names)[0]
+        out = Text(f"{'model':<22} {'tokens':>7} {'loss/token':>10} {'bits/char':>9} {'trained':>8} {'seen':>6}",
+                   style="bold")
+        out.append("\n")
         best = min(scores.values(), key=lambda s: s.bits_per_char)
         for name in self.names:
-            s = scores[name]
-            line = f"{visible_line(name)[:22]:<22} {len(s.tokens):>7,} {s.loss:>10.3f} {s.bits_per_char:>9.3f}"
+            s, b = scores[name], budgets.get(name)
+            spent = (lmcore.minutes_label(b.seconds), lmcore.count_label(b.tokens)) if b else ("-", "-")
+            line = (f"{visible_line(name)[:22]:<22} {len(s.tokens):>7,} {s.loss:>10.3f} {s.bits_per_char:>9.3f} "
+                    f"{spent[0]:>8} {spent[1]:>6}")
             out.append(line + ("  ◀ best" if s is best else "") + "\n")
-        out.rstrip()
+        out.append("shift+tab, ←/→: a token's probabilities · trained: time · seen: tokens", style="dim")
         return out
 
     def _tokens(self, scores: dict) -> list[ComparedToken]:

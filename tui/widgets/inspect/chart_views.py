@@ -11,20 +11,20 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.widgets import Label, Select, Static
-from textual_plot import HiResMode, PlotWidget
+from textual_plot import HiResMode
 
 import lmcore
 from lmcore import ConfigError, visible_line
 
 from ...colours import theme_style
-from ..training.chart import LogFormatter
+from ..training.chart import AxisPlot, LogFormatter
 
 COLOURS = ("error", "warning", "secondary", "success", "accent")
 FLOOR = 1e-30  # a gradient that underflowed to 0 is drawn at the floor
 
 
-def _plot(widget: Vertical) -> PlotWidget:
-    plot = widget.query_one(PlotWidget)
+def _plot(widget: Vertical) -> AxisPlot:
+    plot = widget.query_one(AxisPlot)
     plot.clear()
     return plot
 
@@ -47,13 +47,8 @@ class ChartView(Vertical):
     def compose(self) -> ComposeResult:
         yield from self.compose_controls()
         yield Static("", classes="chart-legend")
-        yield PlotWidget(allow_pan_and_zoom=False)
+        yield AxisPlot()
         yield Static(Text(self.hint(), style="dim"), classes="view-summary")
-
-    def on_mount(self) -> None:
-        plot = self.query_one(PlotWidget)
-        plot.can_focus = False
-        plot.margin_top, plot.margin_bottom, plot.margin_left = 0, 2, 7
 
     def hint(self) -> str:
         return ""
@@ -64,6 +59,7 @@ class GradientView(ChartView):
     this model when it is recurrent."""
 
     title = "Gradients"
+    explains = "gradients"  # lmcore.inspect.explain: its line and note
     length = 100
 
     def hint(self) -> str:
@@ -88,6 +84,7 @@ class GradientView(ChartView):
             lows.append(min(ys))
             plot.plot(ks, ys, line_style=theme_style(self.app, colour) or "white", hires_mode=HiResMode.BRAILLE)
         plot.set_y_formatter(LogFormatter())
+        plot.set_ylabel("gradient norm |∂loss_T/∂h_(T−k)| (log scale)")
         plot.set_xlabel("steps back through time (k)")
         _legend(self, [(c, f.label) for f, c in zip(flows, COLOURS)])
         fresh = [f for f in flows if f.label != "this model"]  # the families' lessons: the plain RNN first
@@ -105,6 +102,7 @@ class CorpusView(ChartView):
     trigrams, the fitted slopes, the coverage of the most frequent and the n-grams seen once."""
 
     title = "Corpus"
+    explains = "zipf"  # lmcore.inspect.explain: its line and note
 
     needs_model = False
 
@@ -147,7 +145,8 @@ class CorpusView(ChartView):
             labels.append((colour, f"{('uni', 'bi', 'tri')[g.n - 1]}grams slope {slope}"))
         plot.set_x_formatter(LogFormatter())
         plot.set_y_formatter(LogFormatter())
-        plot.set_xlabel("rank")
+        plot.set_ylabel("frequency: times seen in the corpus (log scale)")
+        plot.set_xlabel("rank: 1 = the most frequent (log scale)")
         _legend(self, labels)
         uni = stats.ngrams[0]
         self.query_one(".view-summary", Static).update(Text(

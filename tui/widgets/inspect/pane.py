@@ -10,9 +10,11 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.message import Message
+from rich.text import Text
 from textual.widgets import Button, Static, TabbedContent, TabPane
 
 from lmcore import LmError
+from lmcore.inspect import explain
 
 from ...keys import key_label
 from ..text_source import TextSource
@@ -54,6 +56,15 @@ class InspectPane(Vertical):
         yield Static("", id="inspect-state", classes="summary-line")
         yield TextSource(self.model_name, "Show")
 
+    def on_mount(self) -> None:
+        self.show_idle()
+
+    def show_idle(self) -> None:
+        """The state line when nothing computes: what the shown view shows, in one line (f1: the note)."""
+        view = self.view
+        line = explain(view.explains).line if view is not None else ""
+        self.query_one("#inspect-state", Static).update(Text(line, style="dim"))
+
     def action_view(self, view: str) -> None:
         self.query_one("#inspect-views", TabbedContent).active = f"view-{view}"
 
@@ -74,6 +85,8 @@ class InspectPane(Vertical):
         view = self.view
         source = self.query_one(TextSource)
         source.display = bool(view is not None and view.needs_text)
+        if not self.busy:
+            self.show_idle()
         if not source.display and source.has_focus_within:
             self.query_one("#inspect-views Tabs").focus()  # the pane's keys (ctrl+r) stay at hand
         if view is not None and not view.needs_text and not getattr(view, "shown", False):
@@ -141,12 +154,11 @@ class InspectPane(Vertical):
     def _computed(self, message: ViewComputed) -> None:
         message.stop()
         self.busy = False
-        state = self.query_one("#inspect-state", Static)
         if message.error:
-            state.update("")
+            self.show_idle()
             self.app.notify(message.error, title=message.view.title, severity="error", timeout=8)
             return
-        state.update("")
+        self.show_idle()
         message.view.shown = True
         message.view.show(message.result, message.text)
 

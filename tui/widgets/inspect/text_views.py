@@ -79,6 +79,7 @@ class TextView(Vertical):
 # ---------------------------------------------------------------------------- surprisal
 class SurprisalView(TextView):
     title = "Surprisal"
+    explains = "surprisal"  # lmcore.inspect.explain: its line and note
 
     def compute(self, gen, text: str, stop: threading.Event, progress=None):
         return lmcore.score_text(gen, text, stop, top=5, progress=progress)
@@ -106,6 +107,7 @@ class SurprisalView(TextView):
 # ---------------------------------------------------------------------------- neurons
 class NeuronView(TextView):
     title = "Neurons"
+    explains = "neurons"  # lmcore.inspect.explain: its line and note
     reads_only = True   # the model's units: a birnn, which does not generate, shows both directions
 
     def __init__(self, **kw) -> None:
@@ -249,6 +251,7 @@ def _shade(w: float, theme: dict) -> str:
 
 class AttentionView(Vertical):
     title = "Attention"
+    explains = "attention"  # lmcore.inspect.explain: its line and note
     needs_text = True
     needs_model = True
     reads_only = True   # the model, vocabulary and tokenizer: a model that does not generate (bert) shows it too

@@ -7,12 +7,16 @@ from __future__ import annotations
 
 import math
 
+from rich.markup import escape
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widgets import Label
+from textual_hires_canvas import Canvas, TextAlign
 from textual_plot import HiResMode, PlotWidget
 from textual_plot.axis_formatter import AxisFormatter, NumericAxisFormatter
+
+from lmcore.inspect import explain
 
 from ...colours import theme_style
 
@@ -36,6 +40,28 @@ class LogFormatter(AxisFormatter):
         return [f"{10 ** t:.3g}" for t in ticks]
 
 
+class AxisPlot(PlotWidget):
+    """textual-plot's plot with both axis labels in view: the y label (with its unit) on the row above the
+    plot, from its left edge (textual-plot centres it on the left margin, which cuts a label longer than
+    the margin), the x label on the row under the tick labels. Not focusable: the keys are the screen's."""
+
+    def __init__(self, **kw) -> None:
+        super().__init__(allow_pan_and_zoom=False, **kw)
+        self.y_title = ""
+
+    def on_mount(self) -> None:
+        self.can_focus = False
+        self.margin_top, self.margin_bottom, self.margin_left = 1, 3, 7
+
+    def set_ylabel(self, label: str) -> None:
+        self.y_title = label
+        super().set_ylabel(label)
+
+    def _render_y_label(self) -> None:
+        style = self.get_component_rich_style("plot--label")
+        self.query_one("#margin-top", Canvas).write_text(0, 0, f"[{style}]{escape(self.y_title)}", TextAlign.LEFT)
+
+
 def _log(p: float) -> float:
     return math.log10(max(p, 1.0))
 
@@ -53,15 +79,13 @@ class PerplexityChart(Vertical):
 
     def compose(self) -> ComposeResult:
         yield Label("perplexity: no data yet", id="chart-label", classes="chart-label")
-        yield PlotWidget(allow_pan_and_zoom=False, id="plot")
+        yield AxisPlot(id="plot")
 
     def on_mount(self) -> None:
         core = getattr(self.app, "core", None)  # the axis chosen last time (t)
         settings = core.settings if core is not None else None
         self.by_time = bool(settings.get("chart_by_time", False)) if settings is not None else False
-        plot = self.query_one(PlotWidget)
-        plot.can_focus = False  # the keys belong to the screen (s, p, x, t)
-        plot.margin_top, plot.margin_bottom, plot.margin_left = 0, 2, 7
+        self.query_one(AxisPlot).set_ylabel(explain("training").line)  # the y axis and what the chart shows
         self.set_interval(REDRAW, self._redraw_if_dirty)
         self.redraw()
 
@@ -145,7 +169,7 @@ class PerplexityChart(Vertical):
             plot.set_xlimits(lo, hi)
         plot.set_y_formatter(LogFormatter())
         plot.set_x_formatter(NumericAxisFormatter())
-        plot.set_xlabel("training time (minutes)" if self.by_time else "step")
+        plot.set_xlabel("training time (minutes)" if self.by_time else "step (optimizer updates)")
         self.query_one("#chart-label", Label).update(self._legend())
 
     def _legend(self) -> Text:
