@@ -37,7 +37,8 @@ def add_parser(sub) -> None:
     cp = sub.add_parser("compare", help="models side by side: one prompt continued by each, or one text scored")
     cp.set_defaults(handler=cmd_compare)
     cp.add_argument("names", nargs="+", metavar="MODEL")
-    cp.add_argument("--prompt", default="", help="continue this prompt with every model (the same settings and seed)")
+    cp.add_argument("--prompt", default="", help="continue this prompt with every model (the same settings and "
+                    "seed); models of one pairs corpus answer it as a source (greedy unless --temperature)")
     cp.add_argument("--file", help="score this text file under every model instead")
     cp.add_argument("--text", help="score this text under every model instead")
     cp.add_argument("--length", type=int, default=200)
@@ -151,6 +152,7 @@ def cmd_compare(args) -> int:
     from ..errors import ConfigError
     from ..generation.generator import Generator
     from ..generation.scoring import score_text
+    from ..generation.side_by_side import answers_sources, side_by_side_problem
     from ..store.model_store import Store
 
     if len(set(args.names)) < 2:
@@ -161,15 +163,65 @@ def cmd_compare(args) -> int:
         raise ConfigError("--prompt continues a prompt, --text/--file scores a text: give one of them")
     device = str(pick_device(args.device))
     store = Store(args.home)
-    gens = {name: Generator.from_store(store, name, device=device) for name in dict.fromkeys(args.names)}
-    for name, gen in gens.items():  # refused before anything is printed, as a model that does not generate is
-        if gen.model.family.reads_pairs:
-            raise ConfigError(f"model '{name}' answers a source (an encoder-decoder): compare continues or scores "
-                              f"text; ask it with lmcore generate {name} --prompt SOURCE")
+    cks = {name: store.read(name) for name in dict.fromkeys(args.names)}
+    problem = side_by_side_problem(cks)  # refused before anything is printed
+    if problem:
+        raise ConfigError(problem)
+    gens = {name: Generator.from_store(store, name, device=device) for name in cks}
+    answering = any(answers_sources(ck) for ck in cks.values())
     if args.file or args.text is not None:
+        for name, gen in gens.items():
+            if gen.model.family.reads_pairs:
+                raise ConfigError(f"model '{name}' answers a source (an encoder-decoder): it scores no text; "
+                                  f"give every model the same source with --prompt SOURCE")
         text = args.text if args.text is not None else _read_text_file(args.file)
         return _compare_text(args, gens, text, score_text)
+    if answering:
+        return _compare_sources(args, gens)
     return _compare_prompt(args, gens, score_text)
+
+
+def _compare_sources(args, gens) -> int:
+    """Models of one pairs corpus answer the same source (``--prompt``), one after the other: an
+    encoder-decoder replies, a decoder-only model continues the source and a tab up to the newline. Greedy
+    unless a sampling control is given (as lmcore generate answers a source)."""
+    from ..errors import ConfigError
+    from ..generation.sampling import SamplingSettings, from_preset, summary
+    from ..generation.side_by_side import answer_stream
+
+    if not args.prompt.strip():
+        raise ConfigError("these models answer a source: give every model the same one with --prompt SOURCE")
+    temperature = args.temperature if args.temperature is not None or args.sampling else 0.0
+    given = dict(temperature=temperature, max_tokens=args.length, seed=args.seed, beam=args.beam)
+    settings = (from_preset(args.sampling, **given) if args.sampling
+                else SamplingSettings(**{k: v for k, v in given.items() if v is not None})).validate()
+    streams = {name: answer_stream(gen, args.prompt, SamplingSettings(**settings.to_dict()))
+               for name, gen in gens.items()}  # every source checked before the first reply
+    if args.json:
+        _out({"event": "settings", **settings.to_dict(), "summary": summary(settings.to_dict())})
+    else:
+        print(f"source: {_v(args.prompt)!s}\nsettings: {summary(settings.to_dict())} (the same for every model)")
+    for name, stream in streams.items():
+        gen = gens[name]
+        if args.json:
+            _out({"event": "model", "model": name, "arch": gen.model.config.arch, "tokens": gen.tokenizer.level,
+                  "answers": True, "unknown": stream.info.unknown})
+        else:
+            print(f"\n── {_v(name)} ({gen.model.config.arch}, {gen.tokenizer.level} tokens) · its reply ──")
+        pieces = []
+        for tok in stream:
+            pieces.append(tok.text)
+            if args.json:
+                _out({"model": name, **tok.to_dict()})
+            else:
+                sys.stdout.write(_v(tok.text))
+                sys.stdout.flush()
+        ended = bool(getattr(stream, "ended", False))
+        if args.json:
+            _out({"event": "done", "model": name, "text": "".join(pieces), "ended": ended})
+        else:
+            sys.stdout.write("\n" if ended else f"\n(cut at {len(pieces)} tokens: --length or the model's limit)\n")
+    return 0
 
 
 def _compare_prompt(args, gens, score_text) -> int:
