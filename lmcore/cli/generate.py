@@ -102,36 +102,52 @@ def cmd_generate(args) -> int:
 
 
 def _reply(args, gen, source: str, settings) -> int:
-    """A pairs model's greedy reply to ``source``: the reply's text (with --json: its tokens and their
-    probabilities)."""
+    """A pairs model's reply to ``source`` (greedy, sampled, or with --beam the beam search's, with its
+    log-probability line), at most --length tokens: the reply's text (with --json: its tokens and their
+    probabilities); a note says when the reply was cut, and by which limit."""
     from ..generation.translate import reply
 
     sampling = (args.temperature, args.top_k, args.top_p, args.min_p, args.repetition_penalty, args.seed,
                 args.sampling)
     if args.beam:  # beam search (lmcore/generation/seq2seq_decode.py)
         from ..generation.seq2seq_decode import beam_reply
-        r = beam_reply(gen.model, gen.vocab, gen.tokenizer, source, args.beam, args.length_penalty, args.unknown)
+        r = beam_reply(gen.model, gen.vocab, gen.tokenizer, source, args.beam, args.length_penalty, args.unknown,
+                       args.length)
     elif any(v is not None for v in sampling):  # a sampling control given: sample (else greedy)
         from ..generation.seq2seq_decode import sample_reply
         r = sample_reply(gen.model, gen.vocab, gen.tokenizer, source, settings, args.unknown)
     else:
-        r = reply(gen.model, gen.vocab, gen.tokenizer, source, unknown=args.unknown)
+        r = reply(gen.model, gen.vocab, gen.tokenizer, source, unknown=args.unknown, max_len=args.length)
     note = r.info.message()
     if args.json:
         _out({"event": "prompt", "tokens": r.info.tokens, "unknown": r.info.unknown, "policy": r.info.policy,
               "truncated": 0})
         for i, (t, p) in enumerate(zip(r.tokens, r.probs)):
             _out({"event": "token", "index": i, "text": t, "prob": round(p, 6)})
-        _out({"event": "reply", "text": r.text, "ended": r.ended})
+        if args.beam:  # before the reply, which stays the last line
+            _out({"event": "beam", "tokens": r.scored, "logprob": r.logprob, "score": r.score(_penalty(args))})
+        _out({"event": "reply", "text": r.text, "ended": r.ended, "cut_by": None if r.ended else _cut_by(gen, r)})
         return 0
     if note:
         print(f"note: {_v(note)}", file=sys.stderr)
     print(_v(r.text))
     if not r.ended:
-        n, most = len(r.tokens), gen.model.config.max_len
-        why = f"the model's limit of {most} tokens" if n >= most else "--length"
-        print(f"note: the reply was cut at {n} tokens ({why})", file=sys.stderr)
+        why = ("--length" if _cut_by(gen, r) == "length" else
+               f"the model's limit of {gen.model.config.max_len} tokens")
+        print(f"note: the reply was cut at {len(r.tokens)} tokens ({why})", file=sys.stderr)
+    if args.beam:
+        print(f"beam {args.beam}: log-probability {r.logprob:.3f} over {r.scored} tokens "
+              f"(score {r.score(_penalty(args)):.4f})", file=sys.stderr)
     return 0
+
+
+def _cut_by(gen, r) -> str:
+    """Which limit cut a reply that did not end: "length" (--length, below the model's) or "model"."""
+    return "length" if r.limit < int(gen.model.config.max_len) else "model"
+
+
+def _penalty(args) -> float:
+    return 1.0 if args.length_penalty is None else args.length_penalty
 
 
 def _stdin_text(limit: int = 8 * 2 ** 20) -> str:

@@ -249,17 +249,18 @@ def _text_reply(model, vocab, tok, source: str, unknown: str, decode):
     finally:
         model.train(was)
     tokens = vocab.decode(r.ids)
-    return TextReply(tok.join(tokens), tok.pieces(tokens), r.probs, r.ended, info)
+    return TextReply(tok.join(tokens), tok.pieces(tokens), r.probs, r.ended, info, r.limit, r.logprob, r.length)
 
 
 def beam_reply(model, vocab, tok, source: str, width: int, length_penalty: float | None = None,
-               unknown: str = "unk"):
+               unknown: str = "unk", max_len: int | None = None):
     """The beam-search reply of ``model`` to the text ``source``, as lmcore.generation.translate's
-    ``Reply`` (its text, tokens and their probabilities, whether it ended at eos); ``length_penalty``
-    None: 1 (the mean log-probability per token)."""
+    ``Reply`` (its text, tokens and their probabilities, whether it ended at eos, its log-probability);
+    ``length_penalty`` None: 1 (the mean log-probability per token); ``max_len``: the most tokens (None:
+    the model's limit)."""
     penalty = 1.0 if length_penalty is None else length_penalty
     return _text_reply(model, vocab, tok, source, unknown,
-                       lambda ids, bos, eos: beam_search(model, ids, bos, eos, width, length_penalty=penalty))
+                       lambda ids, bos, eos: beam_search(model, ids, bos, eos, width, max_len, penalty))
 
 
 def sampled(model, src_ids, bos: int, eos: int, settings: SamplingSettings, max_len: int | None = None) -> Reply:
