@@ -105,3 +105,15 @@ def test_bad_input_is_one_line(home, capsys, tmp_path):
                        (["s2s", "--corpus", "nope"], "unknown corpus")):
         rc, _, err = run(capsys, home, *argv)
         assert rc == 1 and len(err.strip().splitlines()) == 1 and says in err and "Traceback" not in err
+
+
+def test_a_masked_language_model_on_pairs_has_no_loss_per_target_token(tmp_path, capsys):
+    """BERT's loss is over masked tokens, not the next one: its replies are scored, its target loss is null."""
+    assert lmcore.train("b", arch="bert", preset="tiny", corpus="dates", steps=2, eval_every=2, batch_size=16,
+                        home=tmp_path).saved
+    rc, out, _ = run(capsys, tmp_path, "b", "--json")
+    got = last_json(out)
+    assert rc == 0 and got["target_loss"] is None and got["target_ppl"] is None and got["target_tokens"] == 0
+    _buckets_cover_the_replies(got)
+    rc, out, _ = run(capsys, tmp_path, "b")
+    assert rc == 0 and "per target token" not in out and "exact match" in out.splitlines()[1]

@@ -49,7 +49,7 @@ def cmd_evaluate(args) -> int:
               f"perplexity {ev.ppl:.3f}")
     else:
         print(f"{_v(ev.name)} on {_v(ev.text)} ({ev.tokens:,} tokens): loss {ev.loss:.4f}, perplexity {ev.ppl:.3f}{bpc}")
-    if rep is not None and not ev.per_target:
+    if rep is not None and not ev.per_target and rep.target_loss is not None:
         print(f"on the targets of its {rep.pairs:,} pairs ({rep.target_tokens:,} tokens after the sources and their "
               f"tabs): loss "
               f"{rep.target_loss:.4f} per target token, perplexity {rep.target_ppl:.3f}")

@@ -18,6 +18,7 @@ import torch
 from ..errors import ConfigError, LmError
 from .sampling import sample, softmax, top_alternatives
 from .sampling_settings import SamplingSettings
+from .translate import target_limit
 
 
 @dataclass
@@ -73,16 +74,6 @@ def _outside(model, ids: list[int], what: str) -> str | None:
     size = getattr(model.config, "vocab_size", 0)
     bad = [i for i in ids if not 0 <= i < size] if size else []
     return f"{what} holds token id {bad[0]}, outside the vocabulary of {size}" if bad else None
-
-
-def target_limit(model, max_len: int | None = None) -> int:
-    """The most target tokens (``eos`` included) a reply may have: ``max_len``, at most the model's."""
-    limit = int(model.config.max_len)
-    if max_len is not None:
-        if isinstance(max_len, bool) or not isinstance(max_len, int) or max_len < 1:
-            raise ConfigError(f"the length limit must be a whole number of at least 1 (got {max_len!r})")
-        limit = min(limit, max_len)
-    return limit
 
 
 def _choosable(logits: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -43,6 +43,16 @@ def greedy(model, src: torch.Tensor, src_len: torch.Tensor, bos: int, eos: int, 
     return out, conf, ended
 
 
+def target_limit(model, max_len: int | None = None) -> int:
+    """The most target tokens (``eos`` included) a reply may have: ``max_len``, at most the model's."""
+    limit = int(model.config.max_len)
+    if max_len is not None:
+        if isinstance(max_len, bool) or not isinstance(max_len, int) or max_len < 1:
+            raise ConfigError(f"the length limit must be a whole number of at least 1 (got {max_len!r})")
+        limit = min(limit, max_len)
+    return limit
+
+
 @dataclass
 class Reply:
     """A model's reply to one source: its text, its tokens' pieces of that text (they join to it) and their
@@ -89,8 +99,6 @@ def encode_source(vocab: Vocab, tok: Tokenizer, source: str, limit: int, unknown
 def reply(model, vocab: Vocab, tok: Tokenizer, source: str, unknown: str = "unk", max_len: int | None = None) -> Reply:
     """The greedy reply of ``model`` to ``source`` (its whole text: a pairs model answers a line), at most
     ``max_len`` tokens (None: the model's limit)."""
-    from .seq2seq_decode import target_limit
-
     ids, info = encode_source(vocab, tok, source, int(model.config.max_len), unknown)
     limit = target_limit(model, max_len)
     bos, eos = special_ids(vocab, tok)

@@ -59,8 +59,8 @@ class PairsReport:
     """A pairs model's figures on a set of pairs (see the module's docstring)."""
 
     pairs: int                # pairs read (the loss's)
-    target_tokens: int        # target tokens the loss is over (each target's end included)
-    target_loss: float        # nats per target token
+    target_tokens: int        # target tokens the loss is over (each target's end included; 0: not measured)
+    target_loss: float | None  # nats per target token (None: not a next-token loss, see decoder_only_report)
     replies: int              # pairs answered (the first REPLY_CAP)
     bleu: float
     corpus_bleu: float
@@ -68,14 +68,16 @@ class PairsReport:
     by_length: list[Bucket] = field(default_factory=list)
 
     @property
-    def target_ppl(self) -> float:
+    def target_ppl(self) -> float | None:
+        if self.target_loss is None:
+            return None
         return math.exp(self.target_loss) if self.target_loss < 700 else math.inf
 
     def to_dict(self) -> dict:
-        """JSON-ready (strict: an infinite perplexity is None)."""
+        """JSON-ready (strict: an infinite or unknown perplexity is None)."""
         p = self.target_ppl
         return {"pairs": self.pairs, "target_tokens": self.target_tokens, "target_loss": self.target_loss,
-                "target_ppl": p if math.isfinite(p) else None, "replies": self.replies, "bleu": self.bleu,
+                "target_ppl": p if p is not None and math.isfinite(p) else None, "replies": self.replies, "bleu": self.bleu,
                 "corpus_bleu": self.corpus_bleu, "exact": self.exact,
                 "buckets": [b.to_dict() for b in self.by_length]}
 
@@ -136,11 +138,15 @@ def encoder_decoder_report(model, ck, pairs: list[tuple[str, str]], autocast=con
 
 def decoder_only_report(model, ck, source: PairsSource, autocast=contextlib.nullcontext) -> PairsReport:
     """A decoder-only model's figures on ``source``'s pairs: each source and its tab continued greedily
-    up to the newline (as training scores it)."""
+    up to the newline (as training scores it). The loss per target token only for a model whose loss is a
+    next-token loss that does not read the token it predicts (not BERT's masked tokens, not a both-ways
+    model's): None otherwise."""
     from .lm_pairs_eval import REPLY_CAP, evaluate_lm_pairs, reply_limit, target_loss
 
-    vocab, tok = ck.vocab, ck.tokenizer
-    loss, tokens = target_loss(model, source.pairs, vocab, tok, autocast)
+    vocab, tok, fam = ck.vocab, ck.tokenizer, ck.model.family
+    loss, tokens = None, 0
+    if fam.next_token_loss and not fam.reads_ahead(ck.model):
+        loss, tokens = target_loss(model, source.pairs, vocab, tok, autocast)
     got = evaluate_lm_pairs(model, source.pairs, vocab, tok, autocast=autocast, max_new=reply_limit(source.every))
     refs = [t for _, t in source.pairs[:REPLY_CAP]]
     return PairsReport(len(source.pairs), tokens, loss, len(got.replies), got.bleu, got.corpus_bleu, got.exact,
