@@ -30,6 +30,7 @@ _EXPORTS = {
     "generation.fill_accuracy": ("FillAccuracy", "fill_accuracy"),
     "generation.translate": ("Reply", "reply"),
     "generation.reply_stream": ("ReplyStream",),
+    "generation.side_by_side": ("answers_sources", "answer_stream", "side_by_side_problem"),
     "training.bleu": ("bleu", "corpus_bleu"),
     "generation.fill": ("FillResult", "fill", "fill_blanks"),
     "generation.scoring": ("TextScore", "TokenScore", "score_text", "validation_text", "rank_bucket",

@@ -70,12 +70,13 @@ def test_compare_refuses_the_same_model_twice_and_mixed_inputs(home, capsys):
         assert said in err and err.count("\n") == 1
 
 
-def test_compare_refuses_an_encoder_decoder_before_printing_anything(home, capsys):
-    """A seq2seq model answers a source: compare says so in one line, before any model's header."""
+def test_compare_refuses_an_encoder_decoder_beside_a_text_model_before_printing_anything(home, capsys):
+    """A seq2seq model answers a source: beside a model that continues text, compare says so in one line,
+    before any model's header (models of one pairs corpus: tests/test_compare_pairs.py)."""
     from . import factories
 
     factories.save(Store(home), "lm")
     factories.save(Store(home), "s2s", "seq2seq")
     assert main(["--home", str(home), "compare", "lm", "s2s", "--prompt", "3 May 1979"]) == 1
     out = capsys.readouterr()
-    assert out.out == "" and "answers a source" in out.err and out.err.count("\n") == 1
+    assert out.out == "" and "answers sources" in out.err and out.err.count("\n") == 1

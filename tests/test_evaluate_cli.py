@@ -113,9 +113,9 @@ def test_damaged_cannot_fill_and_busy_models_are_told_apart(home, capsys):
         _one_line_error(*run(capsys, home, "fw"), "fw")
 
 
-def test_an_encoder_decoder_is_refused_in_one_line(home, capsys):
-    """lmcore evaluate measures language models; an encoder-decoder is told where its scores are (it was
-    a TypeError from its forward pass)."""
+def test_an_encoder_decoder_on_a_text_without_pairs_is_refused_in_one_line(home, capsys):
+    """An encoder-decoder is measured on pairs (tests/test_evaluate_pairs.py); a text with no tab in it is
+    refused in one line (it was a TypeError from its forward pass, then a refusal of every encoder-decoder)."""
     store = Store(home / "home")
     factories.save(store, "s2s", "seq2seq")
-    _one_line_error(*run(capsys, home, "s2s"), "lmcore models show s2s")
+    _one_line_error(*run(capsys, home, "s2s", "--file", str(home / "sentences.txt")), "no pairs")

@@ -12,6 +12,8 @@ lmcore/models/recurrent/bench.py), each name optional:
 - ``SHARED``: arch -> bool: ``--shared`` runs it by default; True: a full run on the CPU does too;
 - ``REFERENCE``: arch -> a published recipe ``--nanogpt`` trains beside preset auto for the same time
   (lmcore/bench/nanogpt.py): ``name``, ``model`` (the family's options) and ``train`` (TrainConfig fields);
+- ``DECODER_ONLY``: arch -> the decoder-only architecture an encoder-decoder's ``greedy`` row is compared
+  with, built at the same width (lmcore/bench/pairs.py);
 - ``compiles(arch, impl)``: whether its training is torch.compile'd on a GPU (default no);
 - ``reference(config, impl, vocab_size)``: the hand-written (module, description) ours is compared with
   (it imports torch); by default the same module in a plain fp32 loop.
@@ -76,6 +78,18 @@ def shared_archs() -> list[str]:
 def reference_recipe() -> tuple[str, dict] | None:
     """The first architecture whose family declares a published ``REFERENCE`` recipe, and the recipe."""
     return next(((a, _declared(a, "REFERENCE")) for a in registered() if _declared(a, "REFERENCE")), None)
+
+
+def decoder_only(arch: str) -> str:
+    """The decoder-only architecture ``arch``'s greedy replies are measured against (its family's
+    ``DECODER_ONLY``); ConfigError when it declares none."""
+    from ..errors import ConfigError
+
+    other = _declared(arch, "DECODER_ONLY")
+    if other is None:
+        raise ConfigError(f"the bench has no decoder-only model to compare {arch}'s greedy replies with "
+                          f"(its family's bench.py declares none)")
+    return other
 
 
 def compiles(arch: str, impl: str) -> bool:

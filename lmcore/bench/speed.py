@@ -13,6 +13,9 @@ Every measurement is taken in one process, one run, with the reference measured 
 - ``memory``: peak memory of a training run (CPU RSS growth, or CUDA max allocated), ours vs reference.
 - ``quality`` (``--nanogpt`` only): the best validation loss of preset auto against nanoGPT's CPU recipe,
   each trained for the same minutes (lmcore/bench/nanogpt.py).
+- pairs families (``--arch seq2seq``, ``seq2seq-transformer``): ``train`` against a plain loop over the same
+  module and the same pair batches, and ``greedy``: output characters/s of greedy replies against a
+  decoder-only LSTM of the same width (lmcore/bench/pairs.py), on the built-in ``dates`` pairs.
 - ``shared``: on the CPU, training tokens/s of ``lmcore train`` processes when the machine is not theirs
   alone: two trainings at once (each against the same run alone), one beside a program that keeps one
   core busy (against alone, and against the same run fixed at one thread beside it), and alone against
@@ -459,8 +462,12 @@ class Bench:
     # ------------------------------------------------------------ the whole run
     def run(self) -> list[Row]:
         """Measure the planned rows (plan.py), in order."""
+        from . import pairs
+
         for job in self.jobs:
-            if job.bench == "train":
+            if job.bench in ("train", "generate") and family(job.arch).reads_pairs:  # on the dates pairs
+                self.add(Row(**(pairs.train_row if job.bench == "train" else pairs.greedy_row)(self, job.arch)))
+            elif job.bench == "train":
                 self.train_throughput(job.arch, job.impl)
             elif job.bench == "generate":
                 self.generation(job.arch)

@@ -9,7 +9,8 @@ from .output import _out, _v
 def add_parser(sub) -> None:
     from ..generation.fill_accuracy import EVERY, LEFT, MAX_BLANKS, RIGHT
 
-    e = sub.add_parser("evaluate", help="measure a saved model: loss, perplexity, bits per character, fill accuracy")
+    e = sub.add_parser("evaluate", help="measure a saved model: loss, perplexity, bits per character, fill accuracy; "
+                       "for pairs models BLEU and exact match, by source length too")
     e.set_defaults(handler=cmd_evaluate)
     e.add_argument("name")
     where = e.add_mutually_exclusive_group()
@@ -27,7 +28,8 @@ def add_parser(sub) -> None:
     e.add_argument("--device", default="cpu")
     e.add_argument("--threads", default=None, metavar="N|auto",
                    help="CPU threads (default auto: the cores other programs leave free)")
-    e.add_argument("--json", action="store_true", help="one JSON object: the measures")
+    e.add_argument("--json", action="store_true", help="one JSON object: the measures (a pairs model's with "
+                   "target_loss, bleu, corpus_bleu, exact and buckets by source characters)")
 
 
 def cmd_evaluate(args) -> int:
@@ -41,7 +43,19 @@ def cmd_evaluate(args) -> int:
         _out({"event": "evaluate", **ev.to_dict()})
         return 0
     bpc = f", {ev.bpc:.4f} bits per character" if ev.bpc is not None else ""
-    print(f"{_v(ev.name)} on {_v(ev.text)} ({ev.tokens:,} tokens): loss {ev.loss:.4f}, perplexity {ev.ppl:.3f}{bpc}")
+    rep = ev.pairs
+    if ev.per_target:  # an encoder-decoder: its loss is the targets'
+        print(f"{_v(ev.name)} on {_v(ev.text)} ({rep.pairs:,} pairs, {ev.tokens:,} target tokens): loss {ev.loss:.4f} per target token, "
+              f"perplexity {ev.ppl:.3f}")
+    else:
+        print(f"{_v(ev.name)} on {_v(ev.text)} ({ev.tokens:,} tokens): loss {ev.loss:.4f}, perplexity {ev.ppl:.3f}{bpc}")
+    if rep is not None and not ev.per_target and rep.target_loss is not None:
+        print(f"on the targets of its {rep.pairs:,} pairs ({rep.target_tokens:,} tokens after the sources and their "
+              f"tabs): loss "
+              f"{rep.target_loss:.4f} per target token, perplexity {rep.target_ppl:.3f}")
+    if rep is not None:
+        from ..training.pairs_report import report_lines
+        print("\n".join(report_lines(rep)))
     if ev.fill is not None:
         f = ev.fill
         print(f"fill ({f.method}, {f.blanks:,} blanks, every {EVERY}th token): top-1 {100 * f.top1:.1f}%, "

@@ -38,7 +38,8 @@ def add_parser(sub) -> None:
     cp = sub.add_parser("compare", help="models side by side: one prompt continued by each, or one text scored")
     cp.set_defaults(handler=cmd_compare)
     cp.add_argument("names", nargs="+", metavar="MODEL")
-    cp.add_argument("--prompt", default="", help="continue this prompt with every model (the same settings and seed)")
+    cp.add_argument("--prompt", default="", help="continue this prompt with every model (the same settings and "
+                    "seed); models of one pairs corpus answer it as a source (greedy unless --temperature)")
     cp.add_argument("--file", help="score this text file under every model instead")
     cp.add_argument("--text", help="score this text under every model instead")
     cp.add_argument("--length", type=int, default=200)
@@ -102,36 +103,52 @@ def cmd_generate(args) -> int:
 
 
 def _reply(args, gen, source: str, settings) -> int:
-    """A pairs model's greedy reply to ``source``: the reply's text (with --json: its tokens and their
-    probabilities)."""
+    """A pairs model's reply to ``source`` (greedy, sampled, or with --beam the beam search's, with its
+    log-probability line), at most --length tokens: the reply's text (with --json: its tokens and their
+    probabilities); a note says when the reply was cut, and by which limit."""
     from ..generation.translate import reply
 
     sampling = (args.temperature, args.top_k, args.top_p, args.min_p, args.repetition_penalty, args.seed,
                 args.sampling)
     if args.beam:  # beam search (lmcore/generation/seq2seq_decode.py)
         from ..generation.seq2seq_decode import beam_reply
-        r = beam_reply(gen.model, gen.vocab, gen.tokenizer, source, args.beam, args.length_penalty, args.unknown)
+        r = beam_reply(gen.model, gen.vocab, gen.tokenizer, source, args.beam, args.length_penalty, args.unknown,
+                       args.length)
     elif any(v is not None for v in sampling):  # a sampling control given: sample (else greedy)
         from ..generation.seq2seq_decode import sample_reply
         r = sample_reply(gen.model, gen.vocab, gen.tokenizer, source, settings, args.unknown)
     else:
-        r = reply(gen.model, gen.vocab, gen.tokenizer, source, unknown=args.unknown)
+        r = reply(gen.model, gen.vocab, gen.tokenizer, source, unknown=args.unknown, max_len=args.length)
     note = r.info.message()
     if args.json:
         _out({"event": "prompt", "tokens": r.info.tokens, "unknown": r.info.unknown, "policy": r.info.policy,
               "truncated": 0})
         for i, (t, p) in enumerate(zip(r.tokens, r.probs)):
             _out({"event": "token", "index": i, "text": t, "prob": round(p, 6)})
-        _out({"event": "reply", "text": r.text, "ended": r.ended})
+        if args.beam:  # before the reply, which stays the last line
+            _out({"event": "beam", "tokens": r.scored, "logprob": r.logprob, "score": r.score(_penalty(args))})
+        _out({"event": "reply", "text": r.text, "ended": r.ended, "cut_by": None if r.ended else _cut_by(gen, r)})
         return 0
     if note:
         print(f"note: {_v(note)}", file=sys.stderr)
     print(_v(r.text))
     if not r.ended:
-        n, most = len(r.tokens), gen.model.config.max_len
-        why = f"the model's limit of {most} tokens" if n >= most else "--length"
-        print(f"note: the reply was cut at {n} tokens ({why})", file=sys.stderr)
+        why = ("--length" if _cut_by(gen, r) == "length" else
+               f"the model's limit of {gen.model.config.max_len} tokens")
+        print(f"note: the reply was cut at {len(r.tokens)} tokens ({why})", file=sys.stderr)
+    if args.beam:
+        print(f"beam {args.beam}: log-probability {r.logprob:.3f} over {r.scored} tokens "
+              f"(score {r.score(_penalty(args)):.4f})", file=sys.stderr)
     return 0
+
+
+def _cut_by(gen, r) -> str:
+    """Which limit cut a reply that did not end: "length" (--length, below the model's) or "model"."""
+    return "length" if r.limit < int(gen.model.config.max_len) else "model"
+
+
+def _penalty(args) -> float:
+    return 1.0 if args.length_penalty is None else args.length_penalty
 
 
 def _stdin_text(limit: int = 8 * 2 ** 20) -> str:
@@ -152,6 +169,7 @@ def cmd_compare(args) -> int:
     from ..errors import ConfigError
     from ..generation.generator import Generator
     from ..generation.scoring import score_text
+    from ..generation.side_by_side import answers_sources, side_by_side_problem
     from ..store.model_store import Store
 
     if len(set(args.names)) < 2:
@@ -162,15 +180,22 @@ def cmd_compare(args) -> int:
         raise ConfigError("--prompt continues a prompt, --text/--file scores a text: give one of them")
     device = str(pick_device(args.device))
     store = Store(args.home)
-    gens = {name: Generator.from_store(store, name, device=device) for name in dict.fromkeys(args.names)}
-    for name, gen in gens.items():  # refused before anything is printed, as a model that does not generate is
-        if gen.model.family.reads_pairs:
-            raise ConfigError(f"model '{name}' answers a source (an encoder-decoder): compare continues or scores "
-                              f"text; ask it with lmcore generate {name} --prompt SOURCE")
+    cks = {name: store.read(name) for name in dict.fromkeys(args.names)}
+    problem = side_by_side_problem(cks)  # refused before anything is printed
+    if problem:
+        raise ConfigError(problem)
+    gens = {name: Generator.from_store(store, name, device=device) for name in cks}
+    answering = any(answers_sources(ck) for ck in cks.values())
     budgets = _budgets(store, gens)
     if args.file or args.text is not None:
+        for name, gen in gens.items():
+            if gen.model.family.reads_pairs:
+                raise ConfigError(f"model '{name}' answers a source (an encoder-decoder): it scores no text; "
+                                  f"give every model the same source with --prompt SOURCE")
         text = args.text if args.text is not None else _read_text_file(args.file)
         rc = _compare_text(args, gens, text, score_text, budgets)
+    elif answering:
+        rc = _compare_sources(args, gens)
     else:
         rc = _compare_prompt(args, gens, score_text, budgets)
     if args.json:  # last: each model's budget and whether they differ
@@ -183,6 +208,49 @@ def _budgets(store, gens) -> dict:
     from ..store.budget import model_budget
 
     return {name: model_budget(store.read(name), name) for name in gens}
+
+
+def _compare_sources(args, gens) -> int:
+    """Models of one pairs corpus answer the same source (``--prompt``), one after the other: an
+    encoder-decoder replies, a decoder-only model continues the source and a tab up to the newline. Greedy
+    unless a sampling control is given (as lmcore generate answers a source)."""
+    from ..errors import ConfigError
+    from ..generation.sampling import SamplingSettings, from_preset, summary
+    from ..generation.side_by_side import answer_stream
+
+    if not args.prompt.strip():
+        raise ConfigError("these models answer a source: give every model the same one with --prompt SOURCE")
+    temperature = args.temperature if args.temperature is not None or args.sampling else 0.0
+    given = dict(temperature=temperature, max_tokens=args.length, seed=args.seed, beam=args.beam)
+    settings = (from_preset(args.sampling, **given) if args.sampling
+                else SamplingSettings(**{k: v for k, v in given.items() if v is not None})).validate()
+    streams = {name: answer_stream(gen, args.prompt, SamplingSettings(**settings.to_dict()))
+               for name, gen in gens.items()}  # every source checked before the first reply
+    if args.json:
+        _out({"event": "settings", **settings.to_dict(), "summary": summary(settings.to_dict())})
+    else:
+        print(f"source: {_v(args.prompt)!s}\nsettings: {summary(settings.to_dict())} (the same for every model)")
+    for name, stream in streams.items():
+        gen = gens[name]
+        if args.json:
+            _out({"event": "model", "model": name, "arch": gen.model.config.arch, "tokens": gen.tokenizer.level,
+                  "answers": True, "unknown": stream.info.unknown})
+        else:
+            print(f"\n── {_v(name)} ({gen.model.config.arch}, {gen.tokenizer.level} tokens) · its reply ──")
+        pieces = []
+        for tok in stream:
+            pieces.append(tok.text)
+            if args.json:
+                _out({"model": name, **tok.to_dict()})
+            else:
+                sys.stdout.write(_v(tok.text))
+                sys.stdout.flush()
+        ended = bool(getattr(stream, "ended", False))
+        if args.json:
+            _out({"event": "done", "model": name, "text": "".join(pieces), "ended": ended})
+        else:
+            sys.stdout.write("\n" if ended else f"\n(cut at {len(pieces)} tokens: --length or the model's limit)\n")
+    return 0
 
 
 def _compare_prompt(args, gens, score_text, budgets) -> int:

@@ -73,6 +73,7 @@ class BeamStream:
         self.tokens: list = []
         self.prompt = ""              # the text continued (a pairs model's: the source and a tab)
         self.end: str | None = None   # the text ends before this (a pairs model's newline): left out
+        self.ended = False            # True once the text reached ``end``
 
     def stop(self) -> None:
         self.stop_event.set()
@@ -97,6 +98,7 @@ class BeamStream:
             tok = self._out(n)
             if self.end is not None and self.end in tok.text:
                 tok.text = tok.text[:tok.text.index(self.end)]
+                self.ended = True
                 if not tok.text:
                     return
             self.tokens.append(tok)

@@ -53,6 +53,7 @@ class Stream:
         self._pieces: list[str] = []
         self.prompt = ""              # the text continued (a pairs model's: the source and a tab)
         self.end: str | None = None   # the reply ends before this text (a pairs model's: the newline)
+        self.ended = False            # True once the reply reached ``end`` (False: stopped, or cut at the length)
 
     @property
     def text(self) -> str:
@@ -92,6 +93,7 @@ class Stream:
                 text = piece(vocab.idx_to_token[nxt])
                 if self.end is not None and self.end in text:  # a pairs model's reply ends at its newline
                     text = text[:text.index(self.end)]
+                    self.ended = True
                     if text:
                         self._pieces.append(text)
                         yield TokenOut(i, nxt, text, float(probs[nxt]), alts)

@@ -18,6 +18,7 @@ import torch
 from ..errors import ConfigError, LmError
 from .sampling import sample, softmax, top_alternatives
 from .sampling_settings import SamplingSettings
+from .translate import target_limit
 
 
 @dataclass
@@ -73,16 +74,6 @@ def _outside(model, ids: list[int], what: str) -> str | None:
     size = getattr(model.config, "vocab_size", 0)
     bad = [i for i in ids if not 0 <= i < size] if size else []
     return f"{what} holds token id {bad[0]}, outside the vocabulary of {size}" if bad else None
-
-
-def target_limit(model, max_len: int | None = None) -> int:
-    """The most target tokens (``eos`` included) a reply may have: ``max_len``, at most the model's."""
-    limit = int(model.config.max_len)
-    if max_len is not None:
-        if isinstance(max_len, bool) or not isinstance(max_len, int) or max_len < 1:
-            raise ConfigError(f"the length limit must be a whole number of at least 1 (got {max_len!r})")
-        limit = min(limit, max_len)
-    return limit
 
 
 def _choosable(logits: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -249,17 +240,18 @@ def _text_reply(model, vocab, tok, source: str, unknown: str, decode):
     finally:
         model.train(was)
     tokens = vocab.decode(r.ids)
-    return TextReply(tok.join(tokens), tok.pieces(tokens), r.probs, r.ended, info)
+    return TextReply(tok.join(tokens), tok.pieces(tokens), r.probs, r.ended, info, r.limit, r.logprob, r.length)
 
 
 def beam_reply(model, vocab, tok, source: str, width: int, length_penalty: float | None = None,
-               unknown: str = "unk"):
+               unknown: str = "unk", max_len: int | None = None):
     """The beam-search reply of ``model`` to the text ``source``, as lmcore.generation.translate's
-    ``Reply`` (its text, tokens and their probabilities, whether it ended at eos); ``length_penalty``
-    None: 1 (the mean log-probability per token)."""
+    ``Reply`` (its text, tokens and their probabilities, whether it ended at eos, its log-probability);
+    ``length_penalty`` None: 1 (the mean log-probability per token); ``max_len``: the most tokens (None:
+    the model's limit)."""
     penalty = 1.0 if length_penalty is None else length_penalty
     return _text_reply(model, vocab, tok, source, unknown,
-                       lambda ids, bos, eos: beam_search(model, ids, bos, eos, width, length_penalty=penalty))
+                       lambda ids, bos, eos: beam_search(model, ids, bos, eos, width, max_len, penalty))
 
 
 def sampled(model, src_ids, bos: int, eos: int, settings: SamplingSettings, max_len: int | None = None) -> Reply:

@@ -43,17 +43,35 @@ def greedy(model, src: torch.Tensor, src_len: torch.Tensor, bos: int, eos: int, 
     return out, conf, ended
 
 
+def target_limit(model, max_len: int | None = None) -> int:
+    """The most target tokens (``eos`` included) a reply may have: ``max_len``, at most the model's."""
+    limit = int(model.config.max_len)
+    if max_len is not None:
+        if isinstance(max_len, bool) or not isinstance(max_len, int) or max_len < 1:
+            raise ConfigError(f"the length limit must be a whole number of at least 1 (got {max_len!r})")
+        limit = min(limit, max_len)
+    return limit
+
+
 @dataclass
 class Reply:
     """A model's reply to one source: its text, its tokens' pieces of that text (they join to it) and their
-    probabilities, whether it ended at the end token (False: cut at the model's length limit), and what
-    happened to the source."""
+    probabilities, whether it ended at the end token (False: cut at ``limit`` tokens, the length asked
+    for or the model's), what happened to the source, and the log-probability of the whole over its
+    ``scored`` tokens (the end token included when it ended there)."""
 
     text: str
     tokens: list[str]
     probs: list[float]
     ended: bool
     info: PromptInfo = field(default_factory=PromptInfo)
+    limit: int = 0
+    logprob: float | None = None
+    scored: int = 0
+
+    def score(self, length_penalty: float = 1.0) -> float | None:
+        """logprob / scored ** length_penalty (how beam search ranks replies), None when not known."""
+        return None if self.logprob is None else self.logprob / max(1, self.scored) ** length_penalty
 
 
 def encode_source(vocab: Vocab, tok: Tokenizer, source: str, limit: int, unknown: str = "unk"
@@ -78,10 +96,11 @@ def encode_source(vocab: Vocab, tok: Tokenizer, source: str, limit: int, unknown
     return ids, info
 
 
-def reply(model, vocab: Vocab, tok: Tokenizer, source: str, unknown: str = "unk") -> Reply:
-    """The greedy reply of ``model`` to ``source`` (its whole text: a pairs model answers a line)."""
-    limit = int(model.config.max_len)
-    ids, info = encode_source(vocab, tok, source, limit, unknown)
+def reply(model, vocab: Vocab, tok: Tokenizer, source: str, unknown: str = "unk", max_len: int | None = None) -> Reply:
+    """The greedy reply of ``model`` to ``source`` (its whole text: a pairs model answers a line), at most
+    ``max_len`` tokens (None: the model's limit)."""
+    ids, info = encode_source(vocab, tok, source, int(model.config.max_len), unknown)
+    limit = target_limit(model, max_len)
     bos, eos = special_ids(vocab, tok)
     device = next(model.parameters()).device
     was = model.training
@@ -92,4 +111,4 @@ def reply(model, vocab: Vocab, tok: Tokenizer, source: str, unknown: str = "unk"
     finally:
         model.train(was)
     tokens = vocab.decode(out[0])
-    return Reply(tok.join(tokens), tok.pieces(tokens), probs[0], ended[0], info)
+    return Reply(tok.join(tokens), tok.pieces(tokens), probs[0], ended[0], info, limit)

@@ -1,7 +1,10 @@
 """``lmcore.evaluate``: a saved model measured on a text, read-only under the model's lock (so never while
 it trains): loss, perplexity and bits per character, as training measures its validation split; with
 ``fill``, the fill accuracy on the same fixed blanks training measures (lmcore.generation.fill_accuracy);
-and the metrics of the model's task (``tasks``: :func:`task_metrics`).
+and the metrics of the model's task (``tasks``: :func:`task_metrics`). A model that answers pairs (an
+encoder-decoder, or a decoder-only model trained on a pairs corpus, when the text is pairs) also gets its
+loss per target token, BLEU and exact match, by source length too (``pairs``: lmcore/training/pairs_report.py);
+an encoder-decoder's loss and perplexity are per target token.
 
 The text: the model's own validation split (default: the numbers training reported for it), the
 validation split of another corpus (``corpus``: the held-out tail training would keep of it), or a whole
@@ -19,6 +22,8 @@ from ..generation.fill_accuracy import LEFT, MAX_BLANKS, RIGHT, FillAccuracy
 from ..store.checkpoint import Checkpoint, ppl
 from ..device import flushing_denormals
 from .evaluation import EVAL_CAP
+from .pairs_report import (PairsReport, PairsSource, decoder_only_report, encoder_decoder_report,
+                           pairs_source)
 from .threads import ThreadGovernor
 
 
@@ -31,6 +36,8 @@ class Evaluation:
     bpc: float | None          # bits per character (None: the characters are not known)
     fill: FillAccuracy | None = None
     tasks: dict = field(default_factory=dict)  # the model's task metrics: name -> number (task_metrics)
+    pairs: PairsReport | None = None  # a pairs model's: loss per target token, BLEU, exact match, by length
+    per_target: bool = False   # the loss is per target token (an encoder-decoder's)
 
     @property
     def ppl(self) -> float:
@@ -42,6 +49,8 @@ class Evaluation:
              "ppl": self.ppl if math.isfinite(self.ppl) else None, "bpc": self.bpc}
         if self.fill is not None:
             d.update(self.fill.to_dict())
+        if self.pairs is not None:
+            d.update(self.pairs.to_dict())
         return {**d, **self.tasks}
 
 
@@ -71,13 +80,13 @@ def evaluate(name: str, *, corpus: str | None = None, file: str | None = None, f
     cores = ThreadGovernor(threads)  # its first look spans the reading
     with store.lock(name):
         ck = store.read(name)
-        if ck.model.family.reads_pairs:
-            raise ConfigError(f"model '{name}' answers sources (an encoder-decoder): lmcore evaluate does not "
-                              f"measure it yet; its validation BLEU and exact match are in lmcore models show {name}")
         problem = ck.model.family.cannot_fill(ck.model) if fill else None
         if problem:
             raise ConfigError(f"model '{name}' cannot fill blanks: {problem}")
-        text = _text(store, ck, name, corpus, file)
+        if ck.model.family.reads_pairs:
+            return _encoder_decoder(store, ck, name, corpus, file, device, cores)
+        source = pairs_source(store, ck, name, corpus, file) if _on_pairs(ck, corpus, file) else None
+        text = _pairs_text(ck, source) if source else _text(store, ck, name, corpus, file)
         model, _, _ = load_model(store, name, ck, device)
         ids = text.ids.to(device)
         if torch.device(device).type == "cpu":
@@ -88,13 +97,61 @@ def evaluate(name: str, *, corpus: str | None = None, file: str | None = None, f
                 if not math.isfinite(loss):
                     raise ConfigError(f"model '{name}': its loss on {text.what} is not a number (damaged weights?)")
                 acc = fill_accuracy(model, ids, blanks) if fill else None
+                report = decoder_only_report(model, ck, source) if source else None
         finally:
             cores.close()
         if fill and acc is None:
             raise ConfigError(f"{text.what} is too short for one blank ({len(ids):,} tokens; a blank needs {LEFT} "
                               f"before it and {RIGHT} after): fill accuracy needs more text")
         tokens = min(len(ids), (ck.train.eval_tokens or EVAL_CAP) + 1)
-        return Evaluation(name, text.what, tokens, loss, _bpc(loss, ck, text), acc, task_metrics(ck, model, text))
+        return Evaluation(name, text.what, tokens, loss, _bpc(loss, ck, text), acc, task_metrics(ck, model, text),
+                          report)
+
+
+def _on_pairs(ck: Checkpoint, corpus: str | None, file: str | None) -> bool:
+    """Whether a decoder-only model is measured as a pairs model: it was trained on a pairs corpus and the
+    text is one (its own corpus, another pairs corpus, or a file that reads as pairs)."""
+    from ..data import corpus as corpora
+    from ..generation.generator import trained_on_pairs
+
+    if not trained_on_pairs(ck):
+        return False
+    if file is not None:
+        path = Path(file).expanduser()
+        return path.is_file() and corpora.open_source(str(path.resolve())).pairs
+    if corpus is None:
+        return True
+    e = corpora.entry(corpus)  # a registry corpus is not fetched to be told apart
+    return bool(e.pairs) if e is not None else corpora.open_source(corpus).pairs
+
+
+def _pairs_text(ck: Checkpoint, source: PairsSource) -> _Text:
+    """The lines a decoder-only model reads for ``source``'s pairs (``source<TAB>target<NEWLINE>``)."""
+    from ..data.pairs import pairs_lines
+
+    lines = pairs_lines(source.pairs)
+    ids = torch.tensor(ck.vocab.encode(ck.tokenizer.tokenize(lines)), dtype=torch.long)
+    return _Text(ids, len(lines), source.what)
+
+
+def _encoder_decoder(store, ck: Checkpoint, name: str, corpus: str | None, file: str | None, device: str,
+                     cores: ThreadGovernor) -> Evaluation:
+    """An encoder-decoder measured on pairs: its loss per target token and its replies' scores."""
+    from ..generation.generator import load_model
+
+    source = pairs_source(store, ck, name, corpus, file)
+    model, _, _ = load_model(store, name, ck, device)
+    if torch.device(device).type == "cpu":
+        cores.start()
+    try:
+        with flushing_denormals():
+            report = encoder_decoder_report(model, ck, source.pairs)
+    finally:
+        cores.close()
+    if not math.isfinite(report.target_loss):
+        raise ConfigError(f"model '{name}': its loss on {source.what} is not a number (damaged weights?)")
+    return Evaluation(name, source.what, report.target_tokens, report.target_loss, None, pairs=report,
+                      per_target=True)
 
 
 def task_metrics(ck: Checkpoint, model, text: _Text) -> dict:

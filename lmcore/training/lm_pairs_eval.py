@@ -7,8 +7,9 @@ import contextlib
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 
-from ..data.pairs import END, pair_prompt
+from ..data.pairs import END, pair_line, pair_prompt
 from ..data.text import Tokenizer
 from ..data.vocab import Vocab
 from . import bleu as scores
@@ -92,3 +93,51 @@ def evaluate_lm_pairs(model, valid: list[tuple[str, str]], vocab: Vocab, tok: To
         model.train(was)
     return LmPairScores(scores.mean_bleu(replies, refs), scores.corpus_bleu(replies, refs),
                         scores.exact(replies, refs), sources, replies)
+
+
+def _target_rows(pairs: list[tuple[str, str]], vocab: Vocab, tok: Tokenizer, window: int | None
+                 ) -> list[tuple[list[int], int]]:
+    """Each pair's line as ids and the index of its first target token: the first token past the tokens
+    the line shares with the source's prompt (a token holding the tab and the target's start counts as the
+    target's). A line longer than the model's window keeps its end."""
+    rows = []
+    for s, t in pairs:
+        prompt, line = tok.tokenize(pair_prompt(s)), tok.tokenize(pair_line(s, t))
+        k = 0
+        while k < min(len(prompt), len(line) - 1) and prompt[k] == line[k]:
+            k += 1
+        ids = vocab.encode(line)
+        if window and len(ids) > window + 1:
+            k, ids = max(1, k - (len(ids) - window - 1)), ids[-(window + 1):]
+        rows.append((ids, max(k, 1)))
+    return rows
+
+
+@torch.no_grad()
+def target_loss(model, pairs: list[tuple[str, str]], vocab: Vocab, tok: Tokenizer,
+                autocast=contextlib.nullcontext) -> tuple[float, int]:
+    """A decoder-only model's loss per target token on ``pairs`` (nats), and the tokens counted: each pair's
+    line read from the model's first state, the loss on its target's tokens and the newline after it."""
+    device = next(model.parameters()).device
+    groups: dict[int, list[tuple[list[int], int]]] = {}
+    for ids, k in _target_rows(pairs, vocab, tok, model.context_window):
+        groups.setdefault(len(ids), []).append((ids, k))
+    total, count = 0.0, 0
+    was = model.training
+    model.eval()
+    try:
+        for rows in groups.values():
+            for start in range(0, len(rows), BATCH):
+                part = rows[start: start + BATCH]
+                ids = torch.tensor([r for r, _ in part], device=device)
+                y = ids[:, 1:].clone()
+                for i, (_, k) in enumerate(part):
+                    y[i, : k - 1] = -100
+                with autocast():
+                    logits, _ = model(ids[:, :-1], model.init_state(len(part), device))
+                total += F.cross_entropy(logits.float().flatten(0, 1), y.flatten(), ignore_index=-100,
+                                         reduction="sum").item()
+                count += int((y != -100).sum())
+    finally:
+        model.train(was)
+    return (total / count if count else float("nan")), count

@@ -4,7 +4,7 @@ sacrebleu's corpus BLEU)."""
 from __future__ import annotations
 
 import contextlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
@@ -29,6 +29,7 @@ class PairScores:
     pairs: int           # the pairs answered
     replies: list[str]
     references: list[str]
+    sources: list[str] = field(default_factory=list)  # each reply's source, as read (texts of the pairs)
 
 
 def _batches(valid: EncodedPairs, batch_size: int, limit: int = 0):
@@ -45,7 +46,7 @@ def evaluate_pairs(model, valid: EncodedPairs, vocab: Vocab, tok: Tokenizer, bos
     ids = valid.ids.to(device)
     was = model.training
     model.eval()
-    total, count, hyps, refs = 0.0, 0, [], []
+    total, count, hyps, refs, srcs = 0.0, 0, [], [], []
     try:
         for rows in _batches(valid, batch_size):
             x, y = make_batch(ids, valid.spans[rows], bos, eos)
@@ -61,9 +62,10 @@ def evaluate_pairs(model, valid: EncodedPairs, vocab: Vocab, tok: Tokenizer, bos
                 out, _, _ = greedy(model, src, src_len, bos, eos, limit)
             hyps += [tok.join(vocab.decode(o)) for o in out]
             refs += [tok.join(vocab.decode([t for t in row if t not in (IGNORE, eos)])) for row in y.tolist()]
+            srcs += [valid.texts[i][0] if valid.texts else "" for i in rows.tolist()]
     finally:
         model.train(was)
     if not count:
         raise ConfigError("the validation split holds no pairs to evaluate")
     return PairScores(total / count, scores.mean_bleu(hyps, refs), scores.corpus_bleu(hyps, refs),
-                      scores.exact(hyps, refs), len(hyps), hyps, refs)
+                      scores.exact(hyps, refs), len(hyps), hyps, refs, srcs)

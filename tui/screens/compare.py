@@ -12,6 +12,7 @@ from textual.widgets.selection_list import Selection
 
 from rich.text import Text
 
+import lmcore
 from lmcore import visible_line
 from lmcore.inspect import explain
 
@@ -71,6 +72,10 @@ class ChooseModelsScreen(ModalScreen[list[str] | None]):
         if not 2 <= len(chosen) <= MAX_MODELS:
             self.app.notify(f"Tick 2 to {MAX_MODELS} models (space ticks the one under the cursor).",
                             severity="warning")
+            return
+        problem = lmcore.side_by_side_problem({e.name: e.checkpoint for e in self.entries if e.name in chosen})
+        if problem:  # a model that answers sources goes beside models of its pairs corpus only
+            self.app.notify(problem[0].upper() + problem[1:] + ".", severity="warning")
             return
         order = [e.name for e in self.entries]
         self.dismiss(sorted(chosen, key=order.index))

@@ -1,5 +1,9 @@
 """The arena: several models continue the same prompt with the same sampling settings and seed, side
-by side, one column each, with each model's perplexity on the prompt itself.
+by side, one column each, with each model's perplexity on the prompt itself. Models that answer sources
+(an encoder-decoder, a decoder-only model trained on a pairs corpus; only beside models of the same pairs
+corpus: ``lmcore.side_by_side_problem``) are each given the same source line and reply to it, each reply
+streamed in its column (``lmcore.answer_stream``: the decoder-only model continues the source and a tab up
+to the newline); a column's line then says whether its reply ended or was cut at the length.
 
 One worker thread takes a token from each model in turn (each stream has its own random generator, so
 a column is exactly what that model generates alone with these settings); the columns are drawn once
@@ -39,10 +43,11 @@ class ArenaColumn(Vertical):
         yield Static(Text(self.budget, style="dim"), classes="arena-info")
         yield Transcript()
 
-    def describe(self, arch: str, prompt_ppl: float | None) -> None:
+    def describe(self, arch: str, prompt_ppl: float | None, what: str | None = None) -> None:
+        """Its line: the perplexity on the prompt (or ``what``, said instead) and the architecture."""
         self.arch, self.prompt_ppl = arch, prompt_ppl
         ppl = f"prompt ppl {prompt_ppl:.2f}" if prompt_ppl is not None else "prompt too short to score"
-        info = " · ".join(x for x in (ppl, arch, self.budget) if x)
+        info = " · ".join(x for x in (what or ppl, arch, self.budget) if x)
         self.query_one(".arena-info", Static).update(Text(info, style="dim"))  # wraps in a narrow column
 
     def begin(self, prompt: str, colour: bool) -> Continuation:
@@ -73,6 +78,10 @@ class Arena(StreamingPane):
     def __init__(self, names: list[str], **kw) -> None:
         super().__init__(len(names), **kw)
         self.names = names
+        core = self.app.core
+        self.answering = any(ck is not None and lmcore.answers_sources(ck)
+                             for ck in (core.model_checkpoint(n) for n in names))  # each replies to a source
+        self._streams: list = []  # the running turn's streams (whether each reply ended)
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="arena-columns"):
@@ -83,8 +92,8 @@ class Arena(StreamingPane):
             yield Static("", id="arena-state")
         yield Static("", id="arena-next", classes="summary-line")
         yield SettingsBar(self.settings, self.colour, id="gen-settings")
-        yield Input(placeholder="A prompt for every model, then Enter (Esc stops)", id="arena-prompt",
-                    classes="stream-prompt")
+        hint = "A source for every model to answer" if self.answering else "A prompt for every model"
+        yield Input(placeholder=f"{hint}, then Enter (Esc stops)", id="arena-prompt", classes="stream-prompt")
 
     def show_ready(self) -> None:
         self._set_state("ready")
@@ -113,18 +122,29 @@ class Arena(StreamingPane):
             column.begin(prompt, self.colour)
         self.prompt = prompt
 
+    def _open(self, i: int, prompt: str, settings: SamplingSettings):
+        """Model ``i``'s stream for this turn (in the worker), its column told what it does."""
+        gen = self.app.core.get_generator(self.names[i])
+        arch = gen.model.config.arch
+        if self.answering:
+            stream = lmcore.answer_stream(gen, prompt, settings, stop_event=self.stop_event)
+            self.app.call_from_thread(self.columns[i].describe, arch, None, "replying")
+            return stream
+        try:
+            ppl = lmcore.score_text(gen, prompt, self.stop_event).ppl
+        except ConfigError:
+            ppl = None  # fewer than two tokens: nothing to score
+        self.app.call_from_thread(self.columns[i].describe, arch, ppl)
+        return gen.stream(prompt, settings, stop_event=self.stop_event)
+
     def produce(self, prompt: str, settings: list[SamplingSettings]) -> None:
-        streams = []
+        self._streams, streams = [], []
         for i, name in enumerate(self.names):
-            gen = self.app.core.get_generator(name)
-            try:
-                ppl = lmcore.score_text(gen, prompt, self.stop_event).ppl
-            except ConfigError:
-                ppl = None  # fewer than two tokens: nothing to score
-            self.app.call_from_thread(self.columns[i].describe, gen.model.config.arch, ppl)
-            stream = gen.stream(prompt, settings[i], stop_event=self.stop_event)
+            stream = self._open(i, prompt, settings[i])
             if note := stream.info.message():
-                self.app.call_from_thread(self.app.notify, note, title=f"Prompt ({name})", severity="warning")
+                self.app.call_from_thread(self.app.notify, note, title=f"Source ({name})" if self.answering
+                                          else f"Prompt ({name})", severity="warning")
+            self._streams.append(stream)
             streams.append(iter(stream))
         live = list(range(len(streams)))
         while live:  # one token from each model in turn: the columns grow together
@@ -160,6 +180,13 @@ class Arena(StreamingPane):
         else:
             counts = " / ".join(str(len(c.continuation.tokens)) if c.continuation else "0" for c in self.columns)
             self._set_state(f"{reason}: {counts} tokens")
+        if self.answering and not error and len(self._streams) == len(self.columns):
+            for column, stream in zip(self.columns, self._streams):
+                n = len(column.continuation.tokens) if column.continuation else 0
+                ended = bool(getattr(stream, "ended", False))
+                column.describe(column.arch, None, "reply ended" if ended else
+                                f"cut at {n} tokens" if reason == "done" else f"{reason} at {n} tokens")
+        self._streams = []
 
     def texts(self) -> dict[str, str]:
         """Each model's continuation, as shown."""
