@@ -219,6 +219,14 @@ def parse(source: str, path: Path | None = None) -> Lesson:
     keys = [p.key for p in (*models, *measures)]
     if len(set(keys)) != len(keys):
         raise LessonError("two models or measures have the same key")
+    for m in measures:  # a measure of one of the lesson's models names it by its key
+        from .measures import MEASURES
+
+        named = m.args.get("model")
+        if named is None and "model" in MEASURES[m.kind].args:
+            raise LessonError(f"measure {m.key}: a {m.kind} measure needs model = the key of one of the lesson's models")
+        if named is not None and named not in {p.key for p in models}:
+            raise LessonError(f"measure {m.key}: model '{visible_line(str(named))[:30]}' is not one of the lesson's models")
     lesson = Lesson(number, _str(meta, "title", 80), _str(meta, "chapter", 120),
                     _float(meta, "minutes", 0, 600), text, settings, models, measures,
                     _view(_table(meta, "view"), {m.key for m in models}), _next(_table(meta, "next"), settings),
