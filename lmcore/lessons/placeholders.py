@@ -26,7 +26,7 @@ def fields_of(lesson: Lesson) -> dict[str, tuple[str, ...]]:
     from .measures import MEASURES
 
     out = {m.key: MODEL_FIELDS for m in lesson.models}
-    out.update({m.key: MEASURES[m.kind].fields for m in lesson.measures})
+    out.update({m.key: MEASURES[m.kind].field_names() for m in lesson.measures})
     return out
 
 
