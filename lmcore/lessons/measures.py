@@ -192,6 +192,8 @@ PATTERN_FIELDS = {"itself": "the token itself", "previous": "the previous token"
 def attention_measure(args: dict, ctx: Context) -> dict:
     """What each head of a transformer (or BERT) looks at over the model's validation text: for each
     pattern, the head that gives it the most attention and how much (lmcore.inspect attention_view)."""
+    import numpy as np
+
     from ..inspect.attention import attention_view
 
     a = Measure.arguments(MEASURES["attention"], args)
@@ -199,8 +201,9 @@ def attention_measure(args: dict, ctx: Context) -> dict:
     view = attention_view(gen, _text(ctx, a["model"], a["chars"]))
     ctx.check_stop()
     patterns = view.head_patterns()
-    out = {"layers": view.layers, "heads": view.heads, "tokens": len(view.tokens),
-           "uniform": 1.0 / max(1, len(view.tokens))}
+    first = view.matrix(0, 0)[1:] if view.layers and len(view.tokens) > 1 else None  # what each row may see
+    uniform = float((1.0 / np.maximum(1, (first > 0).sum(1))).mean()) if first is not None else 1.0
+    out = {"layers": view.layers, "heads": view.heads, "tokens": len(view.tokens), "uniform": uniform}
     for short, name in PATTERN_FIELDS.items():
         mass, where = max(((p["mass"], (li, hi)) for li, layer in enumerate(patterns) for hi, head in enumerate(layer)
                            for p in head if p["pattern"] == name), default=(None, None))
