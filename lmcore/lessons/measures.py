@@ -224,7 +224,8 @@ def alignment_measure(args: dict, ctx: Context) -> dict:
     gen = _loaded(ctx, a["model"])
     answer = reply(gen.model, gen.vocab, gen.tokenizer, a["source"])
     shown = " ".join(answer.text.split())
-    out = {"source": a["source"], "reply": shown if len(shown) <= 80 else shown[:79] + "…", "correct": "yes" if answer.text == a["expected"] else "no",
+    out = {"source": a["source"], "reply": shown if len(shown) <= 80 else shown[:77] + "...",
+           "correct": "yes" if answer.text == a["expected"] else "no",
            "sharpness": None, "diagonal_share": None, "mirror_share": None}
     if not gen.model.shows_attention:
         return out
