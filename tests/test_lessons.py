@@ -168,3 +168,13 @@ def test_a_bad_setting_on_the_command_line_is_one_line(home, capsys):
     assert main(["--home", str(home), "lesson", "run", "3", "--set", "lr=fast", "--steps", "1"]) != 0
     err = capsys.readouterr().err
     assert "lr must be a number" in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("kind", ["units", "attention", "alignment", "gradient_flow"])  # an n-gram has none
+def test_a_measure_of_the_wrong_kind_of_model_fails_the_lesson_in_one_line(home, tmp_path, capsys, kind):
+    extra = '\n[[measures]]\nkey = "look"\nkind = "%s"\nmodel = "uni"\n+++' % kind
+    path = write(tmp_path, GOOD.replace("+++\nPerplexity", extra + "\nPerplexity"))
+    assert main(["--home", str(home), "lesson", "run", str(path), "--steps", "1"]) != 0
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len([line for line in err if line.startswith("error")]) == 1 and "Traceback" not in "\n".join(err)
+    assert L.load_progress(42, home).state == "failed"

@@ -123,12 +123,17 @@ def _loaded(ctx: Context, key: str):
 
 
 def _text(ctx: Context, key: str, chars: int, text: str = "") -> str:
-    """``text``, or about ``chars`` characters of the model's validation text (fewer in a tiny run)."""
+    """``text``, or about ``chars`` characters (20 to 50,000; fewer in a tiny run) of the model's
+    validation text."""
     from ..generation.scoring import validation_text
 
     if text:
         return text
-    return validation_text(ctx.store, ctx.names[key], min(chars, 1500) if ctx.tiny else chars)
+    chars = max(20, min(chars, 1500 if ctx.tiny else 50_000))
+    found = validation_text(ctx.store, ctx.names[key], chars)
+    if not found.strip():
+        raise LessonError(f"model {key}'s validation text is empty: there is nothing to look at")
+    return found
 
 
 # ------------------------------------------------------------------------------------------ units
@@ -222,6 +227,9 @@ def alignment_measure(args: dict, ctx: Context) -> dict:
 
     a = Measure.arguments(MEASURES["alignment"], args)
     gen = _loaded(ctx, a["model"])
+    if not gen.model.family.reads_pairs:
+        raise LessonError(f"an alignment measure needs an encoder-decoder; model {a['model']} is a "
+                          f"{gen.model.config.arch} model")
     answer = reply(gen.model, gen.vocab, gen.tokenizer, a["source"])
     shown = " ".join(answer.text.split())
     out = {"source": a["source"], "reply": shown if len(shown) <= 80 else shown[:77] + "...",
