@@ -232,9 +232,9 @@ def alignment_measure(args: dict, ctx: Context) -> dict:
                           f"{gen.model.config.arch} model")
     answer = reply(gen.model, gen.vocab, gen.tokenizer, a["source"])
     shown = " ".join(answer.text.split())
-    out = {"source": a["source"], "reply": shown if len(shown) <= 80 else shown[:77] + "...",
+    out = {"source": a["source"], "expected": a["expected"] or "(not given)", "reply": shown if len(shown) <= 80 else shown[:77] + "...",
            "correct": "yes" if answer.text == a["expected"] else "no",
-           "sharpness": None, "diagonal_share": None, "mirror_share": None}
+           "sharpness": None, "diagonal_share": None, "mirror_share": None, "looks": None}
     if not gen.model.shows_attention:
         return out
     view = alignment_view(gen, a["source"], a["expected"] or None)
@@ -244,7 +244,14 @@ def alignment_measure(args: dict, ctx: Context) -> dict:
     out["sharpness"] = float(m.max(1).mean())
     out["diagonal_share"] = float(sum(best[i] == i for i in range(rows)) / max(1, rows))
     out["mirror_share"] = float(sum(best[i] == cols - 1 - i for i in range(rows)) / max(1, rows))
+    target, source = view.labels("cross")
+    out["looks"] = ", ".join(f"{_piece(target[i])} ← {_piece(source[best[i]])} ({best[i] + 1} of {cols})"
+                             for i in range(min(rows, 4)))
     return out
+
+
+def _piece(text: str) -> str:
+    return "'" + text.replace("\n", "⏎") + "'"
 
 
 # ------------------------------------------------------------------------------------------ samples
@@ -311,7 +318,7 @@ MEASURES.update({
     "attention": Measure(("layers", "heads", "tokens", "uniform", *_prefixed(PATTERN_FIELDS, ("_mass", "_head"))),
                          {"model": (str, ""), "chars": (int, 300)}, attention_measure,
                          "what a transformer's heads look at: the head of each pattern, and its attention"),
-    "alignment": Measure(("source", "reply", "correct", "sharpness", "diagonal_share", "mirror_share"),
+    "alignment": Measure(("source", "expected", "reply", "correct", "sharpness", "diagonal_share", "mirror_share", "looks"),
                          {"model": (str, ""), "source": (str, ""), "expected": (str, "")}, alignment_measure,
                          "an encoder-decoder's reply to a source and how sharp and diagonal its alignment is"),
     "samples": Measure(("prompt", *_prefixed(SAMPLERS, ("", "_ppl", "_distinct"))),
