@@ -47,7 +47,7 @@ try:
 except ModuleNotFoundError:  # Python 3.10: the same parser, as the tomli package
     import tomli as tomllib
 
-from ..errors import LmError
+from ..errors import LessonError
 from ..safe_text import visible_line
 
 FENCE = "+++"
@@ -56,10 +56,6 @@ VIEWS = ("compare", "chart", "inspect", "fill", "generate", "chat")  # what a le
 INSPECT_TABS = ("surprisal", "neurons", "attention", "gradients", "corpus")
 _KEY_RE = re.compile(r"^[a-z][a-z0-9_]{0,23}$")
 _SETTING_RE = re.compile(r"^\$([a-z][a-z0-9_]*)$")
-
-
-class LessonError(LmError):
-    """A lesson file that cannot be used, and why."""
 
 
 @dataclass(frozen=True)

@@ -10,8 +10,7 @@ import threading
 from dataclasses import dataclass, field
 from typing import Callable
 
-from ..errors import Cancelled
-from .lesson_file import LessonError
+from ..errors import Cancelled, LessonError
 
 
 @dataclass
