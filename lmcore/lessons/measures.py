@@ -118,16 +118,15 @@ def _loaded(ctx: Context, key: str):
     if key not in ctx.names:
         raise LessonError(f"a measure names model '{key}', which the lesson does not train")
     model, vocab, tokenizer = load_model(ctx.store, ctx.names[key])
-    return SimpleNamespace(model=model, vocab=vocab, tokenizer=tokenizer, device=next(model.parameters()).device)
+    weight = next(iter(model.parameters()), None)
+    device = weight.device if weight is not None else "cpu"
+    return SimpleNamespace(model=model, vocab=vocab, tokenizer=tokenizer, device=device)
 
 
-def _text(ctx: Context, key: str, chars: int, text: str = "") -> str:
-    """``text``, or about ``chars`` characters (20 to 50,000; fewer in a tiny run) of the model's
-    validation text."""
+def _text(ctx: Context, key: str, chars: int) -> str:
+    """About ``chars`` characters (20 to 50,000; fewer in a tiny run) of the model's validation text."""
     from ..generation.scoring import validation_text
 
-    if text:
-        return text
     chars = max(20, min(chars, 1500 if ctx.tiny else 50_000))
     found = validation_text(ctx.store, ctx.names[key], chars)
     if not found.strip():
@@ -231,7 +230,8 @@ def alignment_measure(args: dict, ctx: Context) -> dict:
                           f"{gen.model.config.arch} model")
     answer = reply(gen.model, gen.vocab, gen.tokenizer, a["source"])
     shown = " ".join(answer.text.split())
-    out = {"source": a["source"], "expected": a["expected"] or "(not given)", "reply": shown if len(shown) <= 80 else shown[:77] + "...",
+    out = {"source": a["source"], "expected": a["expected"] or "(not given)",
+           "reply": shown if len(shown) <= 80 else shown[:77] + "...",
            "correct": "yes" if answer.text == a["expected"] else "no",
            "sharpness": None, "diagonal_share": None, "mirror_share": None, "looks": None}
     if not gen.model.shows_attention:
@@ -310,14 +310,16 @@ MEASURES.update({
     "units": Measure(("tokens", "quote_share", "bracket_share", *_prefixed(UNIT_PROPS, ("_r", "_unit")),
                       "saturated", "saturated_unit"),
                      {"model": (str, ""), "chars": (int, 6000)}, units_measure,
-                     "the units of a trained recurrent model that track quotes, brackets, lines; its most saturated gate"),
+                     "the units of a trained recurrent model that track quotes, brackets, lines; its most "
+                     "saturated gate"),
     "gradient_flow": Measure(("shrink", "steps", "last_norm", "first_norm"),
                              {"model": (str, ""), "back": (int, 50)}, gradient_flow_measure,
                              "gradients through time in a trained model, over its validation text"),
     "attention": Measure(("layers", "heads", "tokens", "uniform", *_prefixed(PATTERN_FIELDS, ("_mass", "_head"))),
                          {"model": (str, ""), "chars": (int, 300)}, attention_measure,
                          "what a transformer's heads look at: the head of each pattern, and its attention"),
-    "alignment": Measure(("source", "expected", "reply", "correct", "sharpness", "diagonal_share", "mirror_share", "looks"),
+    "alignment": Measure(("source", "expected", "reply", "correct", "sharpness", "diagonal_share", "mirror_share",
+                          "looks"),
                          {"model": (str, ""), "source": (str, ""), "expected": (str, "")}, alignment_measure,
                          "an encoder-decoder's reply to a source and how sharp and diagonal its alignment is"),
     "samples": Measure(("prompt", *_prefixed(SAMPLERS, ("", "_ppl", "_distinct"))),
