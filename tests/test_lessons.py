@@ -46,6 +46,8 @@ def test_a_shipped_lesson_runs_at_a_tiny_budget_and_fills_every_placeholder(path
     for text in (lesson.text, lesson.view.look, lesson.next.say):
         assert L.unfilled(text, values) == []
     assert L.UNFILLED not in shown.text and "n/a" not in shown.text
+    for m in lesson.measures:  # a measure gives every field it declares (a lesson may name any of them)
+        assert set(values[m.key]) == set(L.MEASURES[m.kind].field_names())
     store = Store(home)
     assert all(store.exists(lesson.model_name(m.key)) for m in lesson.models)
     again = L.result(lesson, L.load_progress(lesson.number, home))  # what the Learn screen shows later
