@@ -1,5 +1,5 @@
 """The errors the CLI and the TUI show to users as a single clear line: ``LmError`` and its kinds
-(corpus, download, store, save, config, cancelled)."""
+(corpus, download, store, save, config, cancelled, lesson)."""
 
 
 class LmError(Exception):
@@ -35,6 +35,10 @@ class Cancelled(LmError):
 
 class ConfigError(LmError):
     """An option or hyper-parameter is out of range."""
+
+
+class LessonError(LmError):
+    """A lesson file that cannot be used, and why (lmcore.lessons)."""
 
 
 def one_line(exc: BaseException) -> str:

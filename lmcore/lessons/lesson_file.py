@@ -47,7 +47,7 @@ try:
 except ModuleNotFoundError:  # Python 3.10: the same parser, as the tomli package
     import tomli as tomllib
 
-from ..errors import LmError
+from ..errors import LessonError
 from ..safe_text import visible_line
 
 FENCE = "+++"
@@ -56,10 +56,6 @@ VIEWS = ("compare", "chart", "inspect", "fill", "generate", "chat")  # what a le
 INSPECT_TABS = ("surprisal", "neurons", "attention", "gradients", "corpus")
 _KEY_RE = re.compile(r"^[a-z][a-z0-9_]{0,23}$")
 _SETTING_RE = re.compile(r"^\$([a-z][a-z0-9_]*)$")
-
-
-class LessonError(LmError):
-    """A lesson file that cannot be used, and why."""
 
 
 @dataclass(frozen=True)
@@ -219,6 +215,14 @@ def parse(source: str, path: Path | None = None) -> Lesson:
     keys = [p.key for p in (*models, *measures)]
     if len(set(keys)) != len(keys):
         raise LessonError("two models or measures have the same key")
+    for m in measures:  # a measure of one of the lesson's models names it by its key
+        from .measures import MEASURES
+
+        named = m.args.get("model")
+        if named is None and "model" in MEASURES[m.kind].args:
+            raise LessonError(f"measure {m.key}: a {m.kind} measure needs model = the key of one of the lesson's models")
+        if named is not None and named not in {p.key for p in models}:
+            raise LessonError(f"measure {m.key}: model '{visible_line(str(named))[:30]}' is not one of the lesson's models")
     lesson = Lesson(number, _str(meta, "title", 80), _str(meta, "chapter", 120),
                     _float(meta, "minutes", 0, 600), text, settings, models, measures,
                     _view(_table(meta, "view"), {m.key for m in models}), _next(_table(meta, "next"), settings),

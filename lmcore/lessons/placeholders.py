@@ -8,7 +8,7 @@ import re
 import string
 
 from ..safe_text import visible_line
-from .lesson_file import Lesson, LessonError
+from ..errors import LessonError
 
 _FIELD_RE = re.compile(r"^([a-z][a-z0-9_]*)\.([a-z][a-z0-9_]*)$")
 _SPEC_RE = re.compile(r"^[<>^=]?[+\- ]?(\d{1,2})?[,_]?(\.\d{1,2})?[%efgdx]?$")
@@ -21,12 +21,12 @@ MODEL_FIELDS = ("best_val_ppl", "best_val_bpc", "best_val_loss", "step", "elapse
                 "last_train_loss", "max_train_loss", "max_train_ppl", "unigram_val_ppl", "name", "arch")
 
 
-def fields_of(lesson: Lesson) -> dict[str, tuple[str, ...]]:
+def fields_of(lesson) -> dict[str, tuple[str, ...]]:
     """Each key of the lesson (model or measure) and the fields its placeholders may name."""
     from .measures import MEASURES
 
     out = {m.key: MODEL_FIELDS for m in lesson.models}
-    out.update({m.key: MEASURES[m.kind].fields for m in lesson.measures})
+    out.update({m.key: MEASURES[m.kind].field_names() for m in lesson.measures})
     return out
 
 
@@ -48,7 +48,7 @@ def placeholders(text: str) -> list[tuple[str, str, str]]:
     return out
 
 
-def check_text(lesson: Lesson) -> None:
+def check_text(lesson) -> None:
     """Every placeholder of the lesson's texts names one of its keys and a field that key has."""
     known = fields_of(lesson)
     for text in (lesson.text, lesson.view.look, lesson.next.say):
