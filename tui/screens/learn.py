@@ -79,8 +79,8 @@ class LearnScreen(Screen):
         usable = sum(e.ok for e in self.entries)
         broken = len(self.entries) - usable
         self.query_one("#learn-title", Static).update(
-            f"{usable} lesson(s){f', {broken} broken' if broken else ''} · Enter opens one · each runs an "
-            "experiment on your machine")
+            f"{usable} lesson(s){f', {broken} broken' if broken else ''} · Enter opens one · each is an "
+            "experiment you run")
         if self.entries:
             table.move_cursor(row=min(selected, len(self.entries) - 1))
             table.focus()

@@ -6,6 +6,8 @@ shows where they are. Once measured, the text is filled, a line says what to loo
 that makes the lesson's point and n runs the lesson again with its next setting. s / Esc stop it."""
 from __future__ import annotations
 
+import asyncio
+
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -43,6 +45,7 @@ class LessonScreen(Screen):
         super().__init__()
         self.lesson = lesson
         self.own_settings = own_settings
+        self._panel_lock = asyncio.Lock()
         self.title = f"Lesson {lesson.number}"
         self.sub_title = visible_line(lesson.title)[:60]
 
@@ -93,7 +96,7 @@ class LessonScreen(Screen):
         self.query_one("#lesson-markdown", Markdown).update(text)
         self._status(state, line)
         self._settings_line()
-        self._live_panel(live if live is not None and live.state == "running" else None)
+        self.run_worker(self._live_panel(), group="lesson-panel", exit_on_error=False)
         self.refresh_bindings()
 
     def _status(self, state: str, line: str) -> None:
@@ -120,20 +123,19 @@ class LessonScreen(Screen):
             out.append(" · e changes them", style="dim")
         self.query_one("#lesson-settings", Static).update(out)
 
-    def _live_panel(self, live) -> None:
-        """The training panel of the model training now (a new one when the lesson moved to the next)."""
-        box = self.query_one("#lesson-live", Vertical)
-        box.display = live is not None
-        panels = list(box.query(TrainingPanel))
-        if live is None:
-            for p in panels:
-                p.remove()
-            return
-        if panels and panels[0].model_name == live.current:
-            return
-        for p in panels:
-            p.remove()
-        box.mount(TrainingPanel(live.current, live.specs[live.index][1]))
+    async def _live_panel(self) -> None:
+        """The training panel of the model training now (a new one when the lesson moved to the next); none
+        shown when no model trains. One change at a time, each panel mounted before the next replaces it."""
+        async with self._panel_lock:
+            live = self.app.lessons.get(self.lesson.number)
+            live = live if live is not None and live.state == "running" else None
+            box = self.query_one("#lesson-live", Vertical)
+            box.display = live is not None
+            panels = list(box.query(TrainingPanel))
+            if live is None or (panels and panels[0].model_name == live.current):
+                return
+            await box.remove_children()
+            await box.mount(TrainingPanel(live.current, live.specs[live.index][1]))
 
     def on_lesson_changed(self, message: LessonChanged) -> None:
         if message.number == self.lesson.number:
