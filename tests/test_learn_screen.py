@@ -156,6 +156,58 @@ async def test_a_failed_model_fails_the_lesson_with_its_line(home, shipped):
         assert type(app.screen).__name__ == "LessonScreen"  # no new-model dialog for a lesson's model
 
 
+async def test_an_unknown_corpus_fails_the_lesson_in_one_line(home, shipped):
+    app = create_app(home)
+    async with app.run_test(size=SIZE) as pilot:
+        await _open_lesson_2(pilot, app)
+        await pilot.press("e")
+        await wait_for(pilot, lambda: type(app.screen).__name__ == "LessonSettingsScreen")
+        app.screen.query_one("#setting-corpus", Input).value = "no-such-corpus"
+        await pilot.press("enter", "r")
+        await wait_for(pilot, lambda: "failed" in _text(app, "#lesson-status"))
+        assert "no-such-corpus" in _text(app, "#lesson-status") and type(app.screen).__name__ == "LessonScreen"
+        await pilot.press("v")  # no view for a failed lesson
+        assert type(app.screen).__name__ == "LessonScreen"
+
+
+MEASURES_ONLY = """+++
+number = 60
+title = "Only counting"
+chapter = "mine"
+minutes = 0.1
+
+[settings]
+corpus = "pythondocs"
+
+[[measures]]
+key = "text"
+kind = "corpus"
+corpus = "$corpus"
+
+[view]
+kind = "compare"
+look = "Nothing trained."
++++
+# Counting
+
+Characters: {text.chars}.
+"""
+
+
+async def test_a_lesson_that_trains_nothing_measures_and_is_done(home, shipped):
+    (home / "lessons").mkdir(parents=True)
+    (home / "lessons" / "60-count.md").write_text(MEASURES_ONLY, "utf-8")
+    app = create_app(home, opens="learn")
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: type(app.screen).__name__ == "LearnScreen")
+        await pilot.press("down", "down", "enter", "r")
+        await wait_for(pilot, lambda: type(app.screen).__name__ == "LessonScreen"
+                       and "done" in _text(app, "#lesson-status"))
+        assert L.UNFILLED not in app.screen.query_one(Markdown).source
+        await pilot.press("v")
+        assert any("nothing to compare" in n for n in notes(app))
+
+
 async def test_a_lesson_left_running_shows_interrupted(home, shipped):
     (home / "lessons").mkdir(parents=True)
     (home / "lessons" / "state-02.json").write_text(json.dumps(

@@ -41,8 +41,8 @@ class LessonLive:
 
     @property
     def current(self) -> str:
-        """The name of the model training now (the last one once all trained)."""
-        return self.specs[min(self.index, len(self.specs) - 1)][1].name
+        """The name of the model training now (the last one once all trained; none when it trains none)."""
+        return self.specs[min(self.index, len(self.specs) - 1)][1].name if self.specs else ""
 
     def line(self) -> str:
         """One line: which model of how many trains now."""
@@ -69,8 +69,6 @@ class LessonRuns:
         if live is not None and live.active:
             raise LmError(f"lesson {lesson.number} is already running: s stops it")
         specs = L.run_specs(lesson)
-        if not specs:
-            raise LmError(f"lesson {lesson.number} trains no model")
         busy = [spec.name for _, spec in specs if self.core.runs.is_running(spec.name)]
         if busy:
             raise LmError(f"'{busy[0]}' is training: stop it first (open it, then x)")
@@ -81,7 +79,10 @@ class LessonRuns:
         except OSError as exc:
             raise LmError(f"cannot write the lesson's progress: {exc.strerror or exc}") from None
         live = self.live[lesson.number] = LessonLive(lesson, specs)
-        self._train(live)
+        if specs:
+            self._train(live)
+        else:  # a lesson that only measures
+            self._measure(live)
         return live
 
     def _train(self, live: LessonLive) -> None:
@@ -102,7 +103,8 @@ class LessonRuns:
         if live is None or not live.active:
             return
         live.stop.set()
-        self.core.runs.stop(live.current)
+        if live.current:
+            self.core.runs.stop(live.current)
         self._end(live, "stopped", "stopped before it finished: r runs it again")
 
     def stop_all(self) -> None:
@@ -125,11 +127,14 @@ class LessonRuns:
             live.index += 1
             self._train(live)
         else:
-            live.state = "measuring"
-            self._changed(live)
-            self.app.run_worker(lambda: self._finish(live), thread=True, group="lesson",
-                                name=f"lesson:{live.lesson.number}", exit_on_error=False)
+            self._measure(live)
         return True
+
+    def _measure(self, live: LessonLive) -> None:
+        live.state = "measuring"
+        self._changed(live)
+        self.app.run_worker(lambda: self._finish(live), thread=True, group="lesson",
+                            name=f"lesson:{live.lesson.number}", exit_on_error=False)
 
     def _finish(self, live: LessonLive) -> None:
         """In a worker thread: the lesson's numbers (the models' and its measures'), saved as done."""

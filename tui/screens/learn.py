@@ -38,7 +38,9 @@ def minutes_label(minutes: float) -> str:
 
 class LearnScreen(Screen):
     BINDINGS = [
-        Binding("enter", "open", "Open", priority=True),
+        # not a priority binding: the table's own Enter (RowSelected) comes after the keys before it (a ↓
+        # typed just before Enter moves the cursor first)
+        Binding("enter", "open", "Open"),
         Binding("ctrl+b,escape", "back", "Back", tooltip="back to the models"),
         Binding("f5", "refresh", "Refresh", show=False, tooltip="read the lessons again"),
     ]
@@ -107,6 +109,7 @@ class LearnScreen(Screen):
             out.append(visible_line(line))
         detail.update(out)
 
+    @on(DataTable.RowSelected)
     def action_open(self) -> None:
         table = self.query_one(DataTable)
         entries = getattr(self, "entries", [])

@@ -25,7 +25,6 @@ from .learn import lesson_state
 from .lesson_settings import LessonSettingsScreen
 
 STATUS = {"not started": "r runs the experiment", "done": "done · v opens the view · n tries the next step · r runs it again",
-          "stopped": "stopped · r runs it again", "failed": "failed · r runs it again",
           "interrupted": "interrupted (the app quit while it ran) · r runs it again"}
 
 
@@ -108,11 +107,13 @@ class LessonScreen(Screen):
             out.append(f" · {run.status() if run else 'starting…'} · s stops")
         elif state == "measuring":
             out.append("measuring… · s stops", style="bold")
+        elif state in ("stopped", "failed"):
+            out.append(state, style="red" if state == "failed" else "yellow")
+            out.append(f": {visible_line(line)}" if line else "")
+            out.append("" if "r runs" in line else " · r runs it again")
         else:
             out.append(f"~{self.lesson.minutes:g} min · " if state == "not started" else "")
             out.append(STATUS.get(state, state))
-            if line and state in ("failed", "stopped"):
-                out.append(f": {visible_line(line)}", style="red" if state == "failed" else "yellow")
         self.query_one("#lesson-status", Static).update(out)
 
     def _settings_line(self) -> None:

@@ -15,6 +15,9 @@ async def open_view(app, lesson) -> None:
     names = [lesson.model_name(m.key) for m in lesson.models]
     saved = [n for n in names if app.core.model_exists(n)]
     if view.kind == "compare":
+        if len(names) < 2:
+            app.notify("This lesson has fewer than two models: nothing to compare.", severity="warning")
+            return
         if len(saved) < 2:
             app.notify("The lesson's models are not saved: r runs the lesson first.", severity="warning")
             return
