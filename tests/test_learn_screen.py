@@ -246,3 +246,28 @@ def test_lmplay_lesson_bad_file_is_one_line(tmp_path, capsys):
     assert err.startswith("error: lesson bad.md") and err.count("\n") == 1 and "Traceback" not in err
     assert run_app(["--lesson", str(tmp_path / "none.md")]) == 1
     assert "no lesson file" in capsys.readouterr().err
+
+
+async def test_a_lesson_model_training_elsewhere_is_not_cleared(home, shipped):
+    app = create_app(home, trainer_factory=ScriptedTrainer)
+    async with app.run_test(size=SIZE) as pilot:
+        await _open_lesson_2(pilot, app)
+        _, spec = L.run_specs(L.find(2, home))[1]
+        app.runs.start(spec)  # lesson02-bigram, trained from its own screen
+        await pilot.press("r")
+        assert any("'lesson02-bigram' is training: stop it first" in n for n in notes(app))
+        assert list(app.runs.runs) == ["lesson02-bigram"] and L.load_progress(2, home).state == "not started"
+        app.runs.stop_all()
+        await wait_for(pilot, lambda: not app.runs.runs)
+
+
+async def test_quitting_during_a_lesson_stops_it_and_its_run_saves(home, shipped):
+    app = create_app(home, trainer_factory=ScriptedTrainer)
+    async with app.run_test(size=SIZE) as pilot:
+        await _open_lesson_2(pilot, app)
+        await pilot.press("r")
+        await wait_for(pilot, lambda: "model 1 of 5" in _text(app, "#lesson-status"))
+        run = app.runs.get("lesson02-unigram")
+        await app.shutdown_workers()  # what ctrl+q does before the app exits
+        assert run.closed.is_set() and run.end is not None and run.end.reason == "stopped"
+    assert L.load_progress(2, home).state == "stopped"
