@@ -352,7 +352,8 @@ def run(argv=None) -> int:
     add_learn_arguments(p)
     args = p.parse_args(argv)
     try:
-        app = create_app(args.home, opens=opens(args))
+        what = opens(args)
+        app = create_app(args.home) if what is None else create_app(args.home, opens=what)
     except LmError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
