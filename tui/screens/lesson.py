@@ -114,6 +114,8 @@ class LessonScreen(Screen):
         else:
             out.append(f"~{self.lesson.minutes:g} min · " if state == "not started" else "")
             out.append(STATUS.get(state, state))
+            if line and state == "not started":  # its saved progress could not be read
+                out.append(f" · {visible_line(line)}", style="yellow")
         self.query_one("#lesson-status", Static).update(out)
 
     def _settings_line(self) -> None:
