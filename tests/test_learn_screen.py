@@ -271,3 +271,66 @@ async def test_quitting_during_a_lesson_stops_it_and_its_run_saves(home, shipped
         await app.shutdown_workers()  # what ctrl+q does before the app exits
         assert run.closed.is_set() and run.end is not None and run.end.reason == "stopped"
     assert L.load_progress(2, home).state == "stopped"
+
+
+async def test_lesson_1_view_opens_the_inspect_tab_at_its_view(home, shipped):
+    app = create_app(home)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("l")
+        await wait_for(pilot, lambda: type(app.screen).__name__ == "LearnScreen")
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: type(app.screen).__name__ == "LessonScreen")
+        await _use_builtin_corpus(pilot, app)
+        await pilot.press("r")
+        await wait_for(pilot, lambda: "done" in _text(app, "#lesson-status"))
+        await pilot.press("v")
+        await wait_for(pilot, lambda: type(app.screen).__name__ == "ModelScreen")
+        screen = app.screen
+        assert screen.model_name == "lesson01-words" and screen.query_one("TabbedContent").active == "inspect"
+        assert screen.query_one("#inspect-views").active == "view-corpus"
+
+
+ONE_MODEL = """+++
+number = 61
+title = "One n-gram"
+chapter = "mine"
+minutes = 0.1
+
+[settings]
+corpus = "pythondocs"
+
+[[models]]
+key = "tri"
+arch = "ngram"
+corpus = "$corpus"
+options = {{ order = 3 }}
+train = {{ steps = 1 }}
+
+[view]
+kind = "{kind}"
+model = "tri"
+{text}
+look = "Look."
++++
+# One n-gram: {{tri.best_val_ppl:.2f}}
+"""
+
+
+@pytest.mark.parametrize("kind, tab, field", [("generate", "generate", "#prompt"), ("fill", "fill", "#fill-text"),
+                                              ("chart", "train", None)])
+async def test_a_lesson_view_opens_its_tab_with_its_text(home, shipped, kind, tab, field):
+    (home / "lessons").mkdir(parents=True)
+    text = 'text = "The _ of"' if field else ""
+    (home / "lessons" / "61-one.md").write_text(ONE_MODEL.format(kind=kind, text=text), "utf-8")
+    app = create_app(home, opens=(L.find(61, home), False))
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: type(app.screen).__name__ == "LessonScreen")
+        await pilot.press("r")
+        await wait_for(pilot, lambda: "done" in _text(app, "#lesson-status"))
+        await pilot.press("v")
+        await wait_for(pilot, lambda: type(app.screen).__name__ == "ModelScreen")
+        assert app.screen.query_one("TabbedContent").active == tab
+        if field:
+            assert app.screen.query_one(field, Input).value == "The _ of"
+        await pilot.press("ctrl+b")  # back to the lesson
+        await wait_for(pilot, lambda: type(app.screen).__name__ == "LessonScreen")
