@@ -367,5 +367,5 @@ def opens(args):
     if args.lesson is not None:
         import lmcore.lessons as L
 
-        return L.find(args.lesson), not args.lesson.strip().isdigit()
+        return L.find(args.lesson, args.home), not args.lesson.strip().isdigit()
     return "learn" if args.learn else None
