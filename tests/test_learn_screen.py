@@ -334,3 +334,24 @@ async def test_a_lesson_view_opens_its_tab_with_its_text(home, shipped, kind, ta
             assert app.screen.query_one(field, Input).value == "The _ of"
         await pilot.press("ctrl+b")  # back to the lesson
         await wait_for(pilot, lambda: type(app.screen).__name__ == "LessonScreen")
+
+
+class SlowStartTrainer(ScriptedTrainer):
+    """Its corpus takes until the run is stopped to prepare: stopped, it saved nothing."""
+
+    def prepare(self, spec, progress=None):
+        self.stop.wait(120)
+        return self
+
+
+async def test_stopping_a_lesson_before_its_model_saved_is_no_failed_start(home, shipped):
+    app = create_app(home, trainer_factory=SlowStartTrainer)
+    async with app.run_test(size=SIZE) as pilot:
+        await _open_lesson_2(pilot, app)
+        await pilot.press("r")
+        await wait_for(pilot, lambda: "model 1 of 5" in _text(app, "#lesson-status"))
+        await pilot.press("s")
+        await wait_for(pilot, lambda: not app.runs.runs)
+        await pilot.pause()
+        assert "stopped" in _text(app, "#lesson-status") and type(app.screen).__name__ == "LessonScreen"
+        assert not any("new-model dialog" in n for n in notes(app))

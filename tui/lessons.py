@@ -113,11 +113,12 @@ class LessonRuns:
 
     def run_finished(self, name: str, error: str | None, run) -> bool:
         """A run ended (the app's RunFinished; ``run``: the registry's record of it, or None): the lesson
-        it belongs to moves on. Whether it was a lesson's."""
-        live = next((lv for lv in self.live.values() if lv.active and lv.state == "running" and lv.current == name),
-                    None)
+        it belongs to moves on. Whether it was a lesson's (one this app ran: its end is the lesson's news)."""
+        live = next((lv for lv in self.live.values() if any(spec.name == name for _, spec in lv.specs)), None)
         if live is None:
             return False
+        if live.state != "running" or live.current != name:
+            return True  # the lesson was stopped meanwhile: this is its model saving
         end = getattr(run, "end", None)
         if error or (end is not None and end.kind == "failed"):
             self._end(live, "failed", f"model {name} failed: {error or end.message}")
