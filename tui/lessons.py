@@ -69,9 +69,11 @@ class LessonRuns:
         if live is not None and live.active:
             raise LmError(f"lesson {lesson.number} is already running: s stops it")
         specs = L.run_specs(lesson)
-        busy = [spec.name for _, spec in specs if self.core.runs.is_running(spec.name)]
+        busy = [self.core.runs.get(spec.name) for _, spec in specs if self.core.runs.is_running(spec.name)]
+        if busy and busy[0].stop.is_set():
+            raise LmError(f"'{busy[0].name}' is still saving (it was stopped): r again in a moment")
         if busy:
-            raise LmError(f"'{busy[0]}' is training: stop it first (open it, then x)")
+            raise LmError(f"'{busy[0].name}' is training: stop it first (open it, then x)")
         store = self.core.store
         try:
             L.clear_models(lesson, store)
