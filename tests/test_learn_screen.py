@@ -355,3 +355,55 @@ async def test_stopping_a_lesson_before_its_model_saved_is_no_failed_start(home,
         await pilot.pause()
         assert "stopped" in _text(app, "#lesson-status") and type(app.screen).__name__ == "LessonScreen"
         assert not any("new-model dialog" in n for n in notes(app))
+
+
+NEXT_ORDER = """+++
+number = 62
+title = "Order"
+chapter = "mine"
+minutes = 0.1
+
+[settings]
+corpus = "pythondocs"
+order = 3
+
+[[models]]
+key = "a"
+arch = "ngram"
+corpus = "$corpus"
+options = { order = "$order" }
+train = { steps = 1 }
+
+[[models]]
+key = "b"
+arch = "ngram"
+corpus = "$corpus"
+options = { order = 1 }
+train = { steps = 1 }
+
+[view]
+look = "Compare them."
+
+[next]
+setting = "order"
+value = 2
+say = "Try order 2."
++++
+# Order: {a.best_val_ppl:.2f} against {b.best_val_ppl:.2f}
+"""
+
+
+async def test_n_sets_the_next_setting_and_runs_again(home, shipped):
+    (home / "lessons").mkdir(parents=True)
+    (home / "lessons" / "62-order.md").write_text(NEXT_ORDER, "utf-8")
+    app = create_app(home, opens=(L.find(62, home), False))
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: type(app.screen).__name__ == "LessonScreen")
+        await pilot.press("r")
+        await wait_for(pilot, lambda: "done" in _text(app, "#lesson-status"))
+        await pilot.press("n")
+        await wait_for(pilot, lambda: L.load_progress(62, home).settings.get("order") == 2
+                       and L.load_progress(62, home).state == "done" and "done" in _text(app, "#lesson-status"))
+        assert "order = 2" in _text(app, "#lesson-settings")
+        assert L.load_progress(62, home).settings == {"corpus": "pythondocs", "order": 2}
+        assert any("order = 2: the lesson runs again" in n for n in notes(app))
