@@ -407,3 +407,15 @@ async def test_n_sets_the_next_setting_and_runs_again(home, shipped):
         assert "order = 2" in _text(app, "#lesson-settings")
         assert L.load_progress(62, home).settings == {"corpus": "pythondocs", "order": 2}
         assert any("order = 2: the lesson runs again" in n for n in notes(app))
+
+
+async def test_changed_settings_stay_when_the_learner_leaves_and_comes_back(home, shipped):
+    app = create_app(home)
+    async with app.run_test(size=SIZE) as pilot:
+        await _open_lesson_2(pilot, app)
+        await _use_builtin_corpus(pilot, app)
+        await pilot.press("ctrl+b")
+        await wait_for(pilot, lambda: type(app.screen).__name__ == "LearnScreen")
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: type(app.screen).__name__ == "LessonScreen")
+        assert "corpus = pythondocs" in _text(app, "#lesson-settings")

@@ -54,6 +54,7 @@ class LessonRuns:
         self.app = app
         self.core = core
         self.live: dict[int, LessonLive] = {}
+        self.chosen: dict[int, dict] = {}  # the settings each lesson's screen last showed (this session)
 
     def get(self, number: int) -> LessonLive | None:
         return self.live.get(number)

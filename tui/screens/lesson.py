@@ -62,8 +62,9 @@ class LessonScreen(Screen):
         live = app.lessons.get(self.lesson.number)
         if live is not None and live.active:
             self.lesson = live.lesson
-        elif not self.own_settings:
-            saved = L.load_progress(self.lesson.number, app.core.store.home).settings
+        elif not self.own_settings:  # changed and not run yet, else the last run's
+            home = app.core.store.home
+            saved = app.lessons.chosen.get(self.lesson.number, L.load_progress(self.lesson.number, home).settings)
             try:
                 self.lesson = self.lesson.with_settings({k: v for k, v in saved.items() if k in self.lesson.settings})
             except LmError:
@@ -81,6 +82,7 @@ class LessonScreen(Screen):
 
     def show(self) -> None:
         """The text filled with the last numbers, the status line, the live chart while a model trains."""
+        self.app.lessons.chosen[self.lesson.number] = dict(self.lesson.settings)
         live = self.app.lessons.get(self.lesson.number)
         state, line = self.state()
         if live is not None and live.result is not None and state == "done":
