@@ -37,6 +37,7 @@ class LessonScreen(Screen):
         Binding("v", "view", "View", tooltip="open the view that makes the lesson's point"),
         Binding("n", "next", "Next", tooltip="set the next setting and run again"),
         Binding("ctrl+b", "back", "Back", tooltip="back (the lesson goes on running)"),
+        Binding("t", "toggle_time", "Axis", show=False, tooltip="the live chart's axis: steps or time"),
     ]
 
     def __init__(self, lesson, own_settings: bool = False) -> None:
@@ -173,6 +174,11 @@ class LessonScreen(Screen):
         if action == "next":
             return state == "done" and self.lesson.next.setting is not None
         return True
+
+    def action_toggle_time(self) -> None:
+        for chart in self.query("#lesson-live PerplexityChart"):
+            chart.toggle_x()
+            self.app.core.remember("chart_by_time", chart.by_time)
 
     def action_run(self) -> None:
         try:
