@@ -13,6 +13,7 @@ def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="lmplay", description="Train small language models and play with them.")
     p.add_argument("--home", help="data folder (default: $LMPLAY_HOME or the user data dir)")
     p.add_argument("--version", action="version", version=f"lmplay {lmcore.__version__}")
+    add_learn_arguments(p)
     web = p.add_argument_group("in a browser")
     web.add_argument("--web", action="store_true",
                      help="serve the app to browsers instead of running it here (one app per tab); Ctrl+C stops "
@@ -21,6 +22,12 @@ def parser() -> argparse.ArgumentParser:
                                     "only; anyone who can reach another address can train and delete models)")
     web.add_argument("--port", type=int, help=f"port to listen on with --web (default {DEFAULT_PORT})")
     return p
+
+
+def add_learn_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--learn", action="store_true", help="open the Learn screen: the lessons in order")
+    p.add_argument("--lesson", metavar="FILE", help="open a lesson: a lesson file (one exported with lmcore lesson "
+                                                    "export opens with its own settings) or a lesson's number")
 
 
 def main(argv=None) -> int:
@@ -33,6 +40,8 @@ def main(argv=None) -> int:
         from .app import run
 
         return run(argv)
+    if args.learn or args.lesson is not None:
+        p.error("--learn and --lesson open the app in this terminal, not with --web")
     if args.port is not None and not 1 <= args.port <= 65535:
         p.error(f"--port {args.port} is not a port: choose one from 1 to 65535")
     if args.host is not None and not args.host.strip():

@@ -17,6 +17,7 @@ import lmcore
 from lmcore import LmError
 
 from .core import Core, cpu_cores
+from .lessons import LessonRuns
 from .messages import RunEvent, RunFinished, RunPreparing
 from .screens.compare import ChooseModelsScreen, CompareScreen
 from .screens.dialogs import MIN_SIZE, TooSmallScreen
@@ -42,6 +43,7 @@ class LmplayCommands(Provider):
         cmds = [("New model", "Create a model and train it", app.new_model),
                 ("Models", "Back to the model picker", app.show_picker),
                 ("Compare models", "Two to four models side by side: one prompt, or one text scored", app.compare_models),
+                ("Learn", "The lessons: each chapter's claim as an experiment on your machine", app.show_learn),
                 ("Help", "Keys and how things work", app.action_help)]
         # the screen under the palette offers its own (a model screen: train, stop, sampling…)
         cmds += getattr(self.screen, "palette_commands", list)()
@@ -86,10 +88,13 @@ class LmplayApp(App):
     ]
 
     def __init__(self, home=None, trainer_factory: Callable[..., lmcore.Trainer] | None = None,
-                 generator_factory: Callable[..., lmcore.Generator] | None = None) -> None:
+                 generator_factory: Callable[..., lmcore.Generator] | None = None, opens: object = None) -> None:
+        """``opens``: what shows over the picker at start: "learn" (the Learn screen) or a lesson (its screen)."""
         super().__init__()
         self.core = Core(self, home, trainer_factory, generator_factory)
         self.runs = self.core.runs  # the live runs: quitting stops them and waits until each has saved
+        self.lessons = LessonRuns(self, self.core)  # the lessons running: their models train one by one
+        self.opens = opens
         self.retry_choices: lmcore.RunSpec | None = None  # a failed start's spec, for the next n
 
     # ------------------------------------------------------------ start-up and settings
@@ -102,6 +107,10 @@ class LmplayApp(App):
             self.notify(msg, title="Settings", severity="warning", timeout=10)
         self.core.cpu_threads()  # a remembered value that is not valid says so now
         self.push_screen(PickerScreen())
+        if self.opens == "learn":
+            self.show_learn()
+        elif self.opens is not None:
+            self.open_lesson(*self.opens)
         self.call_after_refresh(self._warm_up)
 
     def _warm_up(self) -> None:
@@ -198,6 +207,19 @@ class LmplayApp(App):
         self.show_picker()
         self.push_screen(ModelScreen(name, spec, start))
 
+    def show_learn(self) -> None:
+        """The Learn screen: the lessons in order."""
+        from .screens.learn import LearnScreen
+
+        self.show_picker()
+        self.push_screen(LearnScreen())
+
+    def open_lesson(self, lesson, own_settings: bool = False) -> None:
+        """A lesson's screen over the current one (``own_settings``: the file's, not the last run's)."""
+        from .screens.lesson import LessonScreen
+
+        self.push_screen(LessonScreen(lesson, own_settings))
+
     def compare_models(self, ticked: list[str] | None = None) -> None:
         """Choose the models to compare, then the compare screen (arena and same text)."""
         entries = [e for e in self.core.list_models() if e.ok]
@@ -230,7 +252,9 @@ class LmplayApp(App):
         a notification."""
         self.core.announce(message)
         e = message.event
-        if e.kind == "done":
+        if e.kind == "done" and self.lessons.owns(message.name):
+            pass  # a lesson's model: the lesson says when it is done
+        elif e.kind == "done":
             how = e.how
             if e.saved:
                 ppl = f"{e.best_val_ppl:.3f}" if e.best_val_ppl and math.isfinite(e.best_val_ppl) else "-"
@@ -247,9 +271,11 @@ class LmplayApp(App):
 
     def on_run_finished(self, message: RunFinished) -> None:
         run = self.runs.finished(message.name)
+        in_lesson = self.lessons.run_finished(message.name, message.error, run)
         if not self.is_running:  # quitting: the run saved; nothing to show it on
             return
-        if message.error and run is not None and run.spec is not None and not self.core.model_exists(message.name):
+        if (message.error and not in_lesson and run is not None and run.spec is not None
+                and not self.core.model_exists(message.name)):
             self._failed_start(message.name, run.spec, message.error)
         elif message.error:
             self.notify(message.error, title=f"Cannot train {message.name}", severity="error", timeout=10)
@@ -277,6 +303,7 @@ class LmplayApp(App):
     # ------------------------------------------------------------ quitting
     def _signal_workers(self) -> None:
         self.core.quitting.publish(None)  # generations stop; a training panel shows "stopping (saving)…"
+        self.lessons.stop_all()  # marked stopped: their runs save like any run
         self.runs.stop_all()
 
     def exit(self, *args, **kwargs) -> None:
@@ -301,7 +328,8 @@ class LmplayApp(App):
             self.notify("Stopping: saving the best checkpoint…")
         self._signal_workers()
         await self.runs.wait_all(timeout)
-        workers = [w for w in self.workers if w.group in ("generation", "scoring", "inspect", "text-source", "fill")]
+        workers = [w for w in self.workers if w.group in ("generation", "scoring", "inspect", "text-source", "fill",
+                                                            "lesson")]
         if workers:
             try:
                 await asyncio.wait_for(asyncio.gather(*(w.wait() for w in workers), return_exceptions=True), 10)
@@ -309,8 +337,8 @@ class LmplayApp(App):
                 pass
 
 
-def create_app(home=None, trainer_factory=None, generator_factory=None) -> LmplayApp:
-    return LmplayApp(home, trainer_factory, generator_factory)
+def create_app(home=None, trainer_factory=None, generator_factory=None, opens=None) -> LmplayApp:
+    return LmplayApp(home, trainer_factory, generator_factory, opens)
 
 
 def run(argv=None) -> int:
@@ -319,11 +347,25 @@ def run(argv=None) -> int:
     p = argparse.ArgumentParser(prog="lmplay", description="Train small language models and play with them.")
     p.add_argument("--home", help="data folder (default: $LMPLAY_HOME or the user data dir)")
     p.add_argument("--version", action="version", version=f"lmplay {lmcore.__version__}")
+    from .__main__ import add_learn_arguments
+
+    add_learn_arguments(p)
     args = p.parse_args(argv)
     try:
-        app = create_app(args.home)
+        what = opens(args)
+        app = create_app(args.home) if what is None else create_app(args.home, opens=what)
     except LmError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     app.run()
     return app.return_code or 0  # 1 when the app ended on an error
+
+
+def opens(args):
+    """What the app opens over the picker: "learn", (lesson, own settings) from --lesson (a lesson file, or
+    a lesson's number; LmError: why not), or None."""
+    if args.lesson is not None:
+        import lmcore.lessons as L
+
+        return L.find(args.lesson, args.home), not args.lesson.strip().isdigit()
+    return "learn" if args.learn else None

@@ -29,6 +29,9 @@ def help_text(app) -> str:
     from .compare import ChooseModelsScreen, CompareScreen
     from .corpus import CorpusScreen
     from .dialogs import ConfirmScreen, RenameScreen
+    from .learn import LearnScreen
+    from .lesson import LessonScreen
+    from .lesson_settings import LessonSettingsScreen
     from .model import ModelScreen
     from .new_model import NewModelScreen
     from .picker import PickerScreen
@@ -54,11 +57,17 @@ def help_text(app) -> str:
         ("Compare: choosing the models", _binding_line(ChooseModelsScreen.BINDINGS),
          "`Space` ticks the model under the cursor; Tab goes to the buttons."),
         ("Compare screen", _binding_line(CompareScreen.BINDINGS), ""),
+        ("Learn (the lessons)", _binding_line(LearnScreen.BINDINGS),
+         "Each lesson is a chapter's claim as an experiment on your machine: `Enter` opens it."),
+        ("A lesson", _binding_line(LessonScreen.BINDINGS),
+         "`r` trains the lesson's models one after another (the chart of the one training now above the text), "
+         "then fills the text with your numbers; leaving the lesson keeps it running."),
         ("Arena", _binding_line(Arena.BINDINGS), "Type a prompt for every model, then `Enter`."),
         ("Same text", _binding_line(SameText.BINDINGS), ""),
         ("Dialogs", "; ".join(f"{title}: {_binding_line(cls.BINDINGS)}" for title, cls in (
             ("new model", NewModelScreen), ("delete", ConfirmScreen), ("rename", RenameScreen),
-            ("corpus", CorpusScreen), ("help", DocScreen))), ""),
+            ("corpus", CorpusScreen), ("lesson settings", LessonSettingsScreen),
+            ("help", DocScreen))), ""),
     ]
     return "# lmplay keys\n\n*Esc closes this help; ↑ / ↓ scroll it.*\n\n" + "\n\n".join(
         f"**{title}**: {line}" + (f"\n\n{prose}" if prose else "") for title, line, prose in sections) + "\n"

@@ -37,8 +37,11 @@ class ModelScreen(Screen):
                 tooltip="what the shown chart or Inspect view means (elsewhere: the keys)"),
     ]
 
-    def __init__(self, name: str, spec: lmcore.RunSpec | None = None, start: bool = False) -> None:
+    def __init__(self, name: str, spec: lmcore.RunSpec | None = None, start: bool = False,
+                 tab: str | None = None) -> None:
+        """``tab``: the tab it opens on (a lesson's view), else the one that suits the model."""
         super().__init__()
+        self.tab = tab
         self.model_name = name
         self.spec = spec
         self.start = start
@@ -49,7 +52,7 @@ class ModelScreen(Screen):
         yield Header()
         # a model that is training (here or started earlier and left) opens on its live chart
         live = self.app.core.runs.is_running(self.model_name)
-        initial = "train" if self.start or self.spec or live else self._first_tab()
+        initial = self.tab or ("train" if self.start or self.spec or live else self._first_tab())
         with TabbedContent(initial=initial):
             with TabPane("Train", id="train"):
                 yield TrainingPanel(self.model_name, self.spec)

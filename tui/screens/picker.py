@@ -58,6 +58,7 @@ class PickerScreen(Screen):
         Binding("r", "rename", "Rename"),
         Binding("b", "toggle_ranking", "Rank", tooltip="rank each corpus's models by bits per character (again: back)"),
         Binding("c", "compare", "Compare", tooltip="compare models (two to four)"),
+        Binding("l", "learn", "Learn", tooltip="the lessons: each chapter as an experiment on your machine"),
         Binding("f5", "refresh", "Refresh", show=False, tooltip="read the data folder again"),
     ]
     elsewhere: set[str] = frozenset()  # models another process trains (their lock is held)
@@ -306,6 +307,9 @@ class PickerScreen(Screen):
 
     def action_new(self) -> None:
         self.app.new_model()
+
+    def action_learn(self) -> None:
+        self.app.show_learn()
 
     def action_compare(self) -> None:
         name = self._selected()
