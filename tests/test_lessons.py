@@ -180,3 +180,16 @@ def test_a_measure_of_the_wrong_kind_of_model_fails_the_lesson_in_one_line(home,
     err = capsys.readouterr().err.strip().splitlines()
     assert len([line for line in err if line.startswith("error")]) == 1 and "Traceback" not in "\n".join(err)
     assert L.load_progress(42, home).state == "failed"
+
+
+def test_the_view_starts_with_the_text_the_learner_set():
+    lesson = L.find(6)
+    assert lesson.view_text == lesson.settings["text"]
+    assert lesson.with_settings({"text": "the time _ was"}).view_text == "the time _ was"
+
+
+def test_a_view_naming_an_unknown_setting_is_one_lesson_error_line(tmp_path):
+    text = GOOD.replace("+++\nPerplexity", '[view]\nkind = "fill"\nmodel = "uni"\ntext = "$prompt"\n+++\nPerplexity', 1)
+    assert text != GOOD
+    with pytest.raises(L.LessonError, match=r"the view uses \$prompt, which is not in \[settings\]"):
+        L.read_lesson(write(tmp_path, text))

@@ -128,6 +128,12 @@ class Lesson:
             settings[name] = coerce(name, value, settings[name])
         return replace(self, settings=settings)
 
+    @property
+    def view_text(self) -> str | None:
+        """The text the view starts with, a ``"$setting"`` replaced by the setting's value."""
+        text = substitute(self.view.text, self.settings)
+        return None if text is None else str(text)
+
     def resolved(self) -> tuple[tuple[ModelPlan, ...], tuple[MeasurePlan, ...]]:
         """The models and measures with every ``"$setting"`` replaced by the setting's value."""
         sub = lambda v: substitute(v, self.settings)  # noqa: E731
@@ -225,7 +231,7 @@ def parse(source: str, path: Path | None = None) -> Lesson:
             raise LessonError(f"measure {m.key}: model '{visible_line(str(named))[:30]}' is not one of the lesson's models")
     lesson = Lesson(number, _str(meta, "title", 80), _str(meta, "chapter", 120),
                     _float(meta, "minutes", 0, 600), text, settings, models, measures,
-                    _view(_table(meta, "view"), {m.key for m in models}), _next(_table(meta, "next"), settings),
+                    _view(_table(meta, "view"), {m.key for m in models}, settings), _next(_table(meta, "next"), settings),
                     path)
     from .placeholders import check_text
 
@@ -282,7 +288,7 @@ def _measure(d, settings: dict) -> MeasurePlan:
     return plan
 
 
-def _view(d: dict, model_keys: set) -> ViewPlan:
+def _view(d: dict, model_keys: set, settings: dict) -> ViewPlan:
     _only(d, {f.name for f in fields(ViewPlan)}, "the view")
     view = ViewPlan(d.get("kind", "compare"), d.get("model"), d.get("tab"), d.get("text"), d.get("look", ""))
     if view.kind not in VIEWS:
@@ -291,6 +297,7 @@ def _view(d: dict, model_keys: set) -> ViewPlan:
         raise LessonError(f"the {view.kind} view needs model = the key of one of the lesson's models")
     if view.kind == "inspect" and view.tab not in INSPECT_TABS:
         raise LessonError(f"the inspect view needs tab = one of {', '.join(INSPECT_TABS)}")
+    _check_settings_used(view, settings, "the view")
     for name in ("look", "text"):
         if getattr(view, name) is not None and not isinstance(getattr(view, name), str):
             raise LessonError(f"the view's {name} must be a text")

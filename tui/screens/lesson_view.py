@@ -29,19 +29,19 @@ async def open_view(app, lesson) -> None:
         return
     screen = ModelScreen(name, tab=TABS.get(view.kind, "train"))
     await app.push_screen(screen)
-    _put_in(screen, view)
+    _put_in(screen, view, lesson.view_text)
 
 
-def _put_in(screen, view) -> None:
-    """The view's Inspect tab and text, on the model screen just opened."""
+def _put_in(screen, view, text: str | None) -> None:
+    """The view's Inspect tab and ``text`` (its settings applied), on the model screen just opened."""
     if view.kind == "inspect":
         pane = screen.query_one("InspectPane")
         if view.tab:
             pane.action_view(view.tab)
-        if view.text:
-            pane.query_one("TextSource").text = view.text
+        if text:
+            pane.query_one("TextSource").text = text
             pane.call_after_refresh(pane.action_compute)
-    elif view.text and view.kind == "fill":
-        screen.query_one("#fill-text").value = view.text
-    elif view.text and view.kind in ("generate", "chat"):
-        screen.query_one("#prompt").value = view.text
+    elif text and view.kind == "fill":
+        screen.query_one("#fill-text").value = text
+    elif text and view.kind in ("generate", "chat"):
+        screen.query_one("#prompt").value = text
