@@ -87,7 +87,8 @@ def _one_line_error(rc, out, err, says):
 
 @pytest.mark.parametrize("argv,says", [
     (["nope"], "no model named 'nope'"),
-    (["fw", "--blanks", "-1"], "number of blanks"),
+    (["fw", "--fill", "--blanks", "-1"], "number of blanks"),
+    (["fw", "--blanks", "20"], "give --fill too"),
     (["fw", "--file", "missing.txt"], "no file"),
 ])
 def test_bad_input_is_one_line(home, capsys, argv, says):

@@ -22,7 +22,7 @@ def add_parser(sub) -> None:
                    f"model reading {LEFT} tokens before it and {RIGHT} after; the same blanks as training "
                    f"measures. Forward models score their top 100 candidates at each blank with the text after "
                    f"it (slower)")
-    e.add_argument("--blanks", type=int, default=MAX_BLANKS,
+    e.add_argument("--blanks", type=int, default=None,
                    help=f"with --fill: blanks measured, spread over the text (default {MAX_BLANKS}, as at each "
                    f"evaluation of training; 0: all of them)")
     e.add_argument("--device", default="cpu")
@@ -34,10 +34,15 @@ def add_parser(sub) -> None:
 
 def cmd_evaluate(args) -> int:
     from ..device import pick_device
-    from ..generation.fill_accuracy import EVERY
+    from ..generation.fill_accuracy import EVERY, MAX_BLANKS
     from ..training.evaluate_model import evaluate
 
-    ev = evaluate(args.name, corpus=args.corpus, file=args.file, fill=args.fill, blanks=args.blanks,
+    if args.blanks is not None and not args.fill:
+        from ..errors import ConfigError
+
+        raise ConfigError("--blanks counts the blanks of --fill: give --fill too (lmcore evaluate NAME --fill --blanks N)")
+    blanks = MAX_BLANKS if args.blanks is None else args.blanks
+    ev = evaluate(args.name, corpus=args.corpus, file=args.file, fill=args.fill, blanks=blanks,
                   home=args.home, device=str(pick_device(args.device)), threads=args.threads)
     if args.json:
         _out({"event": "evaluate", **ev.to_dict()})
