@@ -19,6 +19,8 @@ from textual.dom import DOMNode
 from textual.signal import Signal
 
 import lmcore
+
+from .keys import key_label
 from lmcore import LmError, SamplingSettings, Settings, Store
 
 from .messages import News
@@ -214,6 +216,9 @@ class Core:
         cached = self._generators.get(name)
         if cached and cached[0] == stamp:
             return cached[1]
+        if not ck.model.family.can_generate(ck.model) and self.why_cannot_fill(name) is None:
+            problem = ck.model.family.cannot_generate(ck.model)
+            raise lmcore.ConfigError(f"{problem}. Here: the Fill tab ({key_label('f10')}) fills its blanks.")
         gen = self._generator_factory(self.store, name)
         self._generators[name] = (stamp, gen)
         return gen

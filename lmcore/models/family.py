@@ -202,7 +202,7 @@ class Family:
         """Its size in a few words ("2 layers × 256")."""
         o = config.options
         if hasattr(o, "num_layers") and hasattr(o, "hidden"):
-            return f"{o.num_layers} layers × {o.hidden}"
+            return f"{o.num_layers} layer{'s' if o.num_layers != 1 else ''} × {o.hidden}"
         return ""
 
     # ------------------------------------------------------------ its code (imports torch)
