@@ -40,7 +40,8 @@ def corpus_bleu(preds: list[str], labels: list[str]) -> float:
     targets scores 0 even when every reply is right; on longer sentences the figure is the default's)."""
     from sacrebleu.metrics import BLEU
 
-    return BLEU(effective_order=True).corpus_score(list(preds), [list(labels)]).score / 100.0
+    score = BLEU(effective_order=True).corpus_score(list(preds), [list(labels)]).score / 100.0
+    return min(1.0, max(0.0, score))  # its percentage over 100 can land a rounding error above 1
 
 
 def exact(preds: list[str], labels: list[str]) -> float:
