@@ -56,7 +56,8 @@ class LearnScreen(Screen):
         self.sub_title = "learn"
         self.app.core.follow(self)  # a lesson running here moves on: its row says so
         table = self.query_one(DataTable)
-        for key, label in (("n", "#"), ("title", "lesson"), ("minutes", "takes"), ("state", "state")):
+        # the title last: at 80 columns a long one is cut, never the state
+        for key, label in (("n", "#"), ("state", "state"), ("minutes", "takes"), ("title", "lesson")):
             table.add_column(label, key=key)
         self.action_refresh()
 
@@ -74,10 +75,10 @@ class LearnScreen(Screen):
         for i, e in enumerate(self.entries):
             if e.ok:
                 state, _ = lesson_state(self.app, e.lesson.number)
-                table.add_row(str(e.lesson.number), escape(visible_line(e.lesson.title)),
-                              minutes_label(e.lesson.minutes), Text(state, style=STATE_STYLE.get(state, "")), key=str(i))
+                table.add_row(str(e.lesson.number), Text(state, style=STATE_STYLE.get(state, "")),
+                              minutes_label(e.lesson.minutes), escape(visible_line(e.lesson.title)), key=str(i))
             else:
-                table.add_row("", escape(visible_line(e.path.name)), "", Text("broken", style="red"), key=str(i))
+                table.add_row("", Text("broken", style="red"), "", escape(visible_line(e.path.name)), key=str(i))
         usable = sum(e.ok for e in self.entries)
         broken = len(self.entries) - usable
         self.query_one("#learn-title", Static).update(

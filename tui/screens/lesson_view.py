@@ -43,5 +43,7 @@ def _put_in(screen, view, text: str | None) -> None:
             pane.call_after_refresh(pane.action_compute)
     elif text and view.kind == "fill":
         screen.query_one("#fill-text").value = text
+        pane = screen.query_one("FillPane")
+        pane.call_after_refresh(pane.fill, text)  # filled at once: the view makes the lesson's point
     elif text and view.kind in ("generate", "chat"):
         screen.query_one("#prompt").value = text
