@@ -273,6 +273,35 @@ async def test_a_birnn_with_a_gru_cell_is_created_and_trained(home, prose):
         assert saved.arch == "birnn" and saved.cell == "gru"
 
 
+async def test_a_bert_is_created_trained_and_fills_the_time_blank_from_its_screen(home, prose):
+    """The issue's path: a bert from the dialog, trained, then "the time _ was" filled in its Fill tab."""
+    app = create_app(home)
+    async with app.run_test(size=(80, 24)) as pilot:
+        scr = await _dialog(pilot, app)
+        scr.query_one("#arch", Select).value = "bert"
+        await pilot.pause()
+        scr.query_one("#preset", Select).value = "tiny"
+        scr.query_one("#corpus", Select).value = "__path__"
+        await pilot.pause()
+        scr.query_one("#path", Input).value = str(prose)
+        scr.query_one("#new-steps", Input).value = "20"
+        await pilot.pause()
+        name = scr.query_one("#name", Input).value
+        assert name.startswith("bert-")
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: isinstance(app.screen, ModelScreen))
+        await wait_for(pilot, lambda: not app.runs.runs and Store(home).exists(name))
+        assert Store(home).read(name).model.arch == "bert"
+        await pilot.press("f10")
+        pane = app.screen.query_one("FillPane")
+        await wait_for(pilot, lambda: app.screen.query_one("TabbedContent").active == "fill")
+        pane.query_one("#fill-text", Input).value = "the time _ was"
+        pane.fill("the time _ was")
+        await wait_for(pilot, lambda: not pane.filling and pane.result is not None)
+        assert len(pane.result.blanks) == 1 and len(pane.result.blanks[0].candidates) == 5
+        assert "mask-predict" in str(pane.query_one("#fill-method").render()).lower()
+
+
 async def test_pairs_corpora_and_encoder_decoders_are_offered_and_a_plain_text_is_refused_in_one_line(home):
     app = create_app(home)
     async with app.run_test(size=(80, 24)) as pilot:
