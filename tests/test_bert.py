@@ -148,6 +148,10 @@ def test_a_tiny_bert_trains_from_the_command_line_and_reports_its_numbers(traine
     assert "does not generate" in capsys.readouterr().err
 
     assert main(["--home", str(home), "inspect", "attention", "tb", "--text", "the time machine", "--json"]) == 0
+    capsys.readouterr()
+    ppl = f"{ck.best_val_ppl:.3f} mask"  # the tables say its perplexity is of masked tokens
+    assert main(["--home", str(home), "models"]) == 0 and ppl in capsys.readouterr().out
+    assert main(["--home", str(home), "models", "--corpus", ck.corpus.name]) == 0 and ppl in capsys.readouterr().out
 
 
 def test_the_special_tokens_go_after_the_texts_and_only_once():

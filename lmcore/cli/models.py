@@ -85,6 +85,8 @@ def cmd_models(args) -> int:
         s = e.summary()
         arch = escape(e.checkpoint.model.family.describe(e.checkpoint.model))
         ppl = f"{s['best_val_ppl']:.3f}" if s["best_val_ppl"] else "-"
+        if s["best_val_ppl"] and not e.checkpoint.model.family.next_token_loss:
+            ppl += " mask"  # the masked tokens' perplexity (BERT), not the next token's
         rows.append([escape(e.name), arch, f"{s['params']:,}", escape(_v(s["corpus"])), str(s["step"]), ppl,
                      escape(_v(s["device"]).split(" (")[0]), escape(_v(s["updated"])[5:16].replace("T", " "))])
     from rich import box
@@ -92,6 +94,11 @@ def cmd_models(args) -> int:
     print_named_table(("name", "arch", "params", "corpus", "step", "val ppl", "device", "updated"), rows,
                        box=box.SIMPLE_HEAD, padding=(0, 1), pad_edge=False, collapse_padding=True)
     return 0
+
+
+def _masked(entries) -> set:
+    """The architectures among ``entries`` whose perplexity is of masked tokens (BERT), not next tokens."""
+    return {e.checkpoint.model.arch for e in entries if e.ok and not e.checkpoint.model.family.next_token_loss}
 
 
 def _leaderboard(args, store, entries) -> int:
@@ -115,6 +122,8 @@ def _leaderboard(args, store, entries) -> int:
     for r in rows:
         bpc = f"{r['best_val_bpc']:.3f}" if r["best_val_bpc"] is not None else "-"
         ppl = f"{r['best_val_ppl']:.3f}" if r["best_val_ppl"] else "-"
+        if r["best_val_ppl"] and r["best_val_bpc"] is None and r["arch"] in _masked(entries):
+            ppl += " mask"
         mins, secs = divmod(int(r["elapsed"] or 0), 60)
         rate = f"{r['tokens_per_s']:,.0f}" if r["tokens_per_s"] else "-"
         fill = f"{100 * r['best_val_fill_top1']:.1f}%" if r["best_val_fill_top1"] is not None else "-"
