@@ -59,8 +59,11 @@ def test_the_wheel_holds_every_module_and_every_asset_the_code_reads(wheel):
     assert tops == set(PACKAGES), tops
     read = assets_the_code_reads()
     assert {"corpora.json", "defaults.json", "lmplay.tcss"} <= read  # the scan finds the loaders
-    for name in read:
-        assert f"lmcore/assets/{name}" in names, f"{name} is read at run time but not in the wheel"
+    for name in read:  # a file, or a folder of files (the lessons)
+        assert f"lmcore/assets/{name}" in names or any(n.startswith(f"lmcore/assets/{name}/") for n in names), \
+            f"{name} is read at run time but not in the wheel"
+    shipped = sorted(p.name for p in (ROOT / "assets" / "lessons").glob("*.md"))
+    assert shipped and all(f"lmcore/assets/lessons/{n}" in names for n in shipped)  # every lesson ships
     for package in PACKAGES:
         for path in (ROOT / package).rglob("*.py"):
             module = path.relative_to(ROOT).as_posix()

@@ -43,7 +43,7 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
 try:
-    import tomllib
+    import tomllib  # novermin: Python 3.10 reads it as tomli, below
 except ModuleNotFoundError:  # Python 3.10: the same parser, as the tomli package
     import tomli as tomllib
 
