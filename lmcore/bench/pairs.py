@@ -112,6 +112,25 @@ class _NoEnd:
         logits, state = self._model.decode_step(token, state)
         return logits.index_fill(-1, torch.tensor([self._eos], device=logits.device), float("-inf")), state
 
+    def fast_decoder(self):
+        fast = self._model.fast_decoder()
+        return None if fast is None else _NoEndSteps(fast, self._eos)
+
+
+class _NoEndSteps:
+    """A model's fast decoder whose end token is never chosen."""
+
+    def __init__(self, fast, eos: int):
+        self._fast, self._eos = fast, eos
+
+    def __getattr__(self, name):
+        return getattr(self._fast, name)
+
+    def step(self, tokens):
+        logits = self._fast.step(tokens)
+        logits[:, self._eos] = -np.inf
+        return logits
+
 
 def _timed(chunks) -> float:
     """Characters per second of an iterator of text pieces."""

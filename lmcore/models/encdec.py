@@ -59,6 +59,13 @@ class EncoderDecoder(LanguageModel):
         """The state's rows ``index`` (K,), picked or repeated (beams of one source)."""
         raise NotImplementedError
 
+    def fast_decoder(self) -> Any:
+        """A faster decoder than ``decode_step`` for the model as it is now (its device, dtype, mode), or None.
+        It offers ``start(src, src_len)``, ``step(tokens) -> logits`` (rows, vocab) as a float32 numpy array,
+        and ``select(rows)``, and computes what ``encode`` and ``decode_step`` compute
+        (lmcore/generation/seq2seq_decode.py uses it)."""
+        return None
+
     def forward(self, src: torch.Tensor, src_len: torch.Tensor, tgt_in: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
         """Teacher forcing: tgt_in (B, T) starts with bos; logits (B, T, V)."""
         raise NotImplementedError
