@@ -91,3 +91,40 @@ def test_a_stored_model_decodes_alike_through_both(tmp_path):
     ids = gen.vocab.encode(gen.tokenizer.tokenize("3 May 1979"))
     src, src_len = torch.tensor([ids]), torch.tensor([len(ids)])
     same_steps(m, src, src_len, torch.randint(1, len(gen.vocab), (1, 8)))
+
+
+def test_weights_changed_in_place_are_read_again():
+    m = tiny("lstm", "additive")
+    src, src_len, tgt = torch.randint(0, 23, (2, 5)), torch.tensor([5, 3]), torch.randint(0, 23, (2, 4))
+    same_steps(m, src, src_len, tgt)
+    with torch.no_grad():  # as an optimizer step does
+        m.head.weight.add_(0.5)
+        m.decoder.weight_hh_l0.mul_(1.5)
+    same_steps(m, src, src_len, tgt)
+    other = tiny("lstm", "additive")
+    with torch.no_grad():
+        other.attention.W_q.weight.normal_()
+    m.load_state_dict(other.state_dict())  # as reading a checkpoint into the same model does
+    same_steps(m, src, src_len, tgt)
+
+
+def tiny_transformer(pos="sinusoidal", vocab=23):
+    torch.manual_seed(0)
+    c = ModelConfig("seq2seq-transformer", vocab, num_layers=2, heads=2, hidden=16, ffn=24, max_len=12, pos=pos,
+                    dropout=0.1)
+    return build_model(c.validate()).eval()
+
+
+@pytest.mark.parametrize("pos", ["sinusoidal", "learned"])
+def test_the_transformers_numpy_step_equals_decode_step_token_by_token(pos):
+    m = tiny_transformer(pos)
+    with torch.no_grad():  # layer norms with gains and shifts of their own (folded into the next layer)
+        for p in m.parameters():
+            if p.dim() == 1:
+                p.add_(torch.randn_like(p) * 0.3)
+    src, src_len = torch.randint(0, 23, (3, 7)), torch.tensor([7, 2, 5])
+    tgt = torch.randint(0, 23, (3, 12))
+    same_steps(m, src, src_len, tgt)  # up to the model's limit
+    same_steps(m, src, src_len, tgt, rows=[2, 2, 0])
+    a, b = beam_search(m, [3, 4, 5], 1, 2, 3, 9), beam_search(Plain(m), [3, 4, 5], 1, 2, 3, 9)
+    assert a.ids == b.ids and a.logprob == pytest.approx(b.logprob, rel=1e-4)

@@ -1,0 +1,193 @@
+"""The seq2seq-transformer's one-token decoder step on the CPU in numpy (as lmcore/models/transformer/decoder.py
+does for the decoder-only transformer): the source read once by the same equations (the encoder, then every
+decoder layer's cross-attention keys/values), then per token a few numpy calls on a batch of rows
+(one for a reply, one per beam) with the self-attention keys/values in preallocated buffers. Each
+LayerNorm's gain and shift are folded into the linear layer after it, the queries carry attention's
+1/sqrt(head size), the self-attention's query, key and value are one product. It computes what
+``Seq2SeqTransformer.decode_step`` computes (the tests compare them token by token), in float32, for a
+model in eval mode."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+
+
+def _a(t: torch.Tensor) -> np.ndarray:
+    return np.ascontiguousarray(t.detach().float().cpu().numpy())
+
+
+def _folded(ln, w: np.ndarray, b: np.ndarray, scale: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """A LayerNorm's gain and shift folded into the linear layer (w, b) after it, transposed for x @ w:
+    W (g * xhat + s) + b = (W g) xhat + (W s + b); ``scale`` multiplies the output rows."""
+    if scale is not None:
+        w, b = w * scale[:, None], b * scale
+    return np.ascontiguousarray((w * _a(ln.weight)[None, :]).T), (w @ _a(ln.bias) + b).astype(np.float32)
+
+
+class Layout:
+    """The model's weights laid out for numpy (float32)."""
+
+    def __init__(self, model):
+        c = model.config
+        self.width, self.heads, self.hd, self.max_len = c.hidden, c.heads, c.hidden // c.heads, c.max_len
+        W = c.hidden
+        scale = np.ones(3 * W, np.float32)
+        scale[:W] = self.hd ** -0.5  # the queries carry 1/sqrt(head size)
+        self.emb = _a(model.tgt_emb.weight) * np.float32(math.sqrt(W))
+        self.pos = _a(model.tgt_pos.weight) if c.pos == "learned" else _a(model.table)
+        self.layers = []
+        for b in model.decoder:
+            qkv_w = np.concatenate([_a(b.attn.q.weight), _a(b.attn.kv.weight)])
+            qkv_b = np.concatenate([_a(b.attn.q.bias), _a(b.attn.kv.bias)])
+            self.layers.append((*_folded(b.ln1, qkv_w, qkv_b, scale), _a(b.attn.out.weight).T.copy(),
+                                _a(b.attn.out.bias),
+                                *_folded(b.ln2, _a(b.cross.q.weight), _a(b.cross.q.bias), scale[:W]),
+                                _a(b.cross.out.weight).T.copy(), _a(b.cross.out.bias),
+                                *_folded(b.ln3, _a(b.mlp.fc.weight), _a(b.mlp.fc.bias)),
+                                _a(b.mlp.proj.weight).T.copy(), _a(b.mlp.proj.bias)))
+        self.head = _folded(model.dec_ln, _a(model.head.weight), _a(model.head.bias))
+        self._encoder(model, scale)
+
+    def _encoder(self, model, scale: np.ndarray) -> None:
+        """The encoder's blocks, and each decoder layer's cross-attention keys/values with the encoder's
+        last LayerNorm folded in."""
+        c = model.config
+        self.src_emb = _a(model.src_emb.weight) * np.float32(math.sqrt(c.hidden))
+        self.src_pos = _a(model.src_pos.weight) if c.pos == "learned" else _a(model.table)
+        self.enc = []
+        for b in model.encoder:
+            qkv_w = np.concatenate([_a(b.attn.q.weight), _a(b.attn.kv.weight)])
+            qkv_b = np.concatenate([_a(b.attn.q.bias), _a(b.attn.kv.bias)])
+            self.enc.append((*_folded(b.ln1, qkv_w, qkv_b, scale), _a(b.attn.out.weight).T.copy(),
+                             _a(b.attn.out.bias), *_folded(b.ln2, _a(b.mlp.fc.weight), _a(b.mlp.fc.bias)),
+                             _a(b.mlp.proj.weight).T.copy(), _a(b.mlp.proj.bias)))
+        self.cross_kv = [_folded(model.enc_ln, _a(b.cross.kv.weight), _a(b.cross.kv.bias)) for b in model.decoder]
+
+    def encode(self, src: np.ndarray, lengths: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Per decoder layer, the cross-attention keys and values (B, heads, S, hd) of sources ``src``
+        (B, S) of ``lengths`` (B,), as ``Seq2SeqTransformer.encode`` computes them."""
+        B, S = src.shape
+        if S > self.max_len:
+            raise ValueError(f"a source of {S} tokens is longer than the model's limit of {self.max_len}")
+        H, hd, W = self.heads, self.hd, self.width
+        mask = np.where(np.arange(S)[None, :] < lengths[:, None], 0.0, -np.inf).astype(np.float32)[:, None, None]
+        x = self.src_emb[src] + self.src_pos[:S]
+        for qkv_w, qkv_b, out_w, out_b, fc_w, fc_b, pr_w, pr_b in self.enc:
+            qkv = _norm(x) @ qkv_w
+            qkv += qkv_b
+            q, k, v = qkv.reshape(B, S, 3, H, hd).transpose(2, 0, 3, 1, 4)  # each (B, H, S, hd)
+            s = np.matmul(q, k.transpose(0, 1, 3, 2))
+            s += mask
+            s -= np.maximum.reduce(s, -1, keepdims=True)
+            np.exp(s, out=s)
+            s /= np.add.reduce(s, -1, keepdims=True)
+            a = np.matmul(s, v).transpose(0, 2, 1, 3).reshape(B, S, W) @ out_w
+            a += out_b
+            x = x + a
+            f = _norm(x) @ fc_w
+            f += fc_b
+            np.maximum(f, 0, out=f)
+            a = f @ pr_w
+            a += pr_b
+            x += a
+        memory = _norm(x)
+        out = []
+        for kv_w, kv_b in self.cross_kv:
+            kv = memory @ kv_w
+            kv += kv_b
+            k, v = kv.reshape(B, S, 2, H, hd).transpose(2, 0, 3, 1, 4)
+            out.append((np.ascontiguousarray(k), np.ascontiguousarray(v)))
+        return out
+
+
+def layout(model) -> Layout:
+    """The model's :class:`Layout`, made again only when a parameter changed (training, loading)."""
+    key = tuple((p.data_ptr(), p._version) for p in model.parameters())
+    cached = model.__dict__.get("_numpy_layout")
+    if cached is None or cached[0] != key:
+        cached = (key, Layout(model))
+        model.__dict__["_numpy_layout"] = cached
+    return cached[1]
+
+
+def _norm(x: np.ndarray) -> np.ndarray:
+    """LayerNorm of each row without its gain and shift (folded into the next layer)."""
+    xc = x - np.add.reduce(x, -1, keepdims=True) / x.shape[-1]
+    var = np.add.reduce(xc * xc, -1, keepdims=True) / x.shape[-1]
+    xc *= 1.0 / np.sqrt(var + 1e-5)
+    return xc
+
+
+def _attend(q: np.ndarray, keys: np.ndarray, values: np.ndarray, mask: np.ndarray | None) -> np.ndarray:
+    """q (B, heads, hd) over keys/values (B, heads, n, hd), ``mask`` (B, 1, n) added to the scores:
+    (B, heads * hd)."""
+    s = np.matmul(keys, q[..., None])[..., 0]  # (B, heads, n)
+    if mask is not None:
+        s += mask
+    s -= np.maximum.reduce(s, -1, keepdims=True)
+    np.exp(s, out=s)
+    s /= np.add.reduce(s, -1, keepdims=True)
+    y = np.matmul(s[:, :, None, :], values)[:, :, 0]
+    return y.reshape(y.shape[0], -1)
+
+
+class TransformerSeq2SeqDecoder:
+    """``start(src, src_len)``, then ``step(tokens)`` -> logits (rows, vocab) float32, ``select(rows)``."""
+
+    def __init__(self, model):
+        self.model, self.w = model, layout(model)
+
+    def start(self, src: torch.Tensor, src_len: torch.Tensor) -> None:
+        lengths = src_len.cpu().numpy().clip(min=1)  # as the model's key mask
+        self.cross = self.w.encode(src.cpu().numpy().astype(np.int64), lengths)  # per layer (B, heads, S, hd)
+        valid = np.arange(src.shape[1])[None, :] < lengths[:, None]
+        self.mask = np.where(valid, 0.0, -np.inf).astype(np.float32)[:, None]  # (B, 1, S)
+        w, B = self.w, src.shape[0]
+        shape = (len(w.layers), B, w.heads, w.max_len, w.hd)
+        self.k, self.v, self.pos = np.zeros(shape, np.float32), np.zeros(shape, np.float32), 0
+
+    def select(self, rows) -> None:
+        rows = np.asarray(rows, dtype=np.int64)
+        self.cross = [(k[rows], v[rows]) for k, v in self.cross]
+        self.mask, self.k, self.v = self.mask[rows], self.k[:, rows], self.v[:, rows]
+
+    def step(self, tokens) -> np.ndarray:
+        w, p = self.w, self.pos
+        if p >= w.max_len:
+            raise ValueError(f"a target of {p + 1} tokens is longer than the model's limit of {w.max_len}")
+        x = w.emb[np.asarray(tokens, dtype=np.int64)] + w.pos[p]
+        B, H, hd, W = x.shape[0], w.heads, w.hd, w.width
+        for l, (qkv_w, qkv_b, out_w, out_b, cq_w, cq_b, cout_w, cout_b, fc_w, fc_b, pr_w, pr_b) in enumerate(w.layers):
+            qkv = _norm(x) @ qkv_w
+            qkv += qkv_b
+            qkv = qkv.reshape(B, 3, H, hd)
+            self.k[l, :, :, p] = qkv[:, 1]
+            self.v[l, :, :, p] = qkv[:, 2]
+            a = _attend(qkv[:, 0], self.k[l, :, :, : p + 1], self.v[l, :, :, : p + 1], None) @ out_w
+            a += out_b
+            x = x + a
+            q = (_norm(x) @ cq_w + cq_b).reshape(B, H, hd)
+            a = _attend(q, *self.cross[l], self.mask) @ cout_w
+            a += cout_b
+            x += a
+            f = _norm(x) @ fc_w
+            f += fc_b
+            np.maximum(f, 0, out=f)
+            a = f @ pr_w
+            a += pr_b
+            x += a
+        self.pos = p + 1
+        logits = _norm(x) @ w.head[0]
+        logits += w.head[1]
+        return logits
+
+
+def choose(model) -> TransformerSeq2SeqDecoder | None:
+    """The numpy decoder for a float32 model in eval mode on the CPU; None elsewhere (the model's own
+    ``decode_step`` then)."""
+    p = next(model.parameters(), None)
+    if p is None or p.device.type != "cpu" or p.dtype != torch.float32 or model.training:
+        return None
+    return TransformerSeq2SeqDecoder(model)
