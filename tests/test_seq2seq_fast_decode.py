@@ -126,5 +126,7 @@ def test_the_transformers_numpy_step_equals_decode_step_token_by_token(pos):
     tgt = torch.randint(0, 23, (3, 12))
     same_steps(m, src, src_len, tgt)  # up to the model's limit
     same_steps(m, src, src_len, tgt, rows=[2, 2, 0])
+    same_steps(m, src[:1, :4], torch.tensor([4]), tgt[:1])  # one reply
+    same_steps(m, src[:1, :4], torch.tensor([4]), tgt[:1], rows=[0, 0, 0])  # its beams
     a, b = beam_search(m, [3, 4, 5], 1, 2, 3, 9), beam_search(Plain(m), [3, 4, 5], 1, 2, 3, 9)
     assert a.ids == b.ids and a.logprob == pytest.approx(b.logprob, rel=1e-4)

@@ -113,19 +113,22 @@ def layout(model) -> Layout:
 
 
 def _norm(x: np.ndarray) -> np.ndarray:
-    """LayerNorm of each row without its gain and shift (folded into the next layer)."""
+    """LayerNorm of each row without its gain and shift (folded into the next layer); one row (a reply)
+    through Python floats, as ndarray methods cost microseconds each."""
+    if x.shape[0] == 1 and x.ndim == 2:
+        v = x[0]
+        xc = v - float(np.add.reduce(v)) / v.size
+        xc *= 1.0 / math.sqrt(float(xc @ xc) / v.size + 1e-5)
+        return xc[None]
     xc = x - np.add.reduce(x, -1, keepdims=True) / x.shape[-1]
     var = np.add.reduce(xc * xc, -1, keepdims=True) / x.shape[-1]
     xc *= 1.0 / np.sqrt(var + 1e-5)
     return xc
 
 
-def _attend(q: np.ndarray, keys: np.ndarray, values: np.ndarray, mask: np.ndarray | None) -> np.ndarray:
-    """q (B, heads, hd) over keys/values (B, heads, n, hd), ``mask`` (B, 1, n) added to the scores:
-    (B, heads * hd)."""
+def _attend(q: np.ndarray, keys: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """q (B, heads, hd) over keys/values (B, heads, n, hd): (B, heads * hd)."""
     s = np.matmul(keys, q[..., None])[..., 0]  # (B, heads, n)
-    if mask is not None:
-        s += mask
     s -= np.maximum.reduce(s, -1, keepdims=True)
     np.exp(s, out=s)
     s /= np.add.reduce(s, -1, keepdims=True)
@@ -141,35 +144,66 @@ class TransformerSeq2SeqDecoder:
 
     def start(self, src: torch.Tensor, src_len: torch.Tensor) -> None:
         lengths = src_len.cpu().numpy().clip(min=1)  # as the model's key mask
-        self.cross = self.w.encode(src.cpu().numpy().astype(np.int64), lengths)  # per layer (B, heads, S, hd)
+        cross = self.w.encode(src.cpu().numpy().astype(np.int64), lengths)  # per layer (B, heads, S, hd)
+        self.cross = [self._cross(l, k, v) for l, (k, v) in enumerate(cross)]
         valid = np.arange(src.shape[1])[None, :] < lengths[:, None]
         self.mask = np.where(valid, 0.0, -np.inf).astype(np.float32)[:, None]  # (B, 1, S)
         w, B = self.w, src.shape[0]
         shape = (len(w.layers), B, w.heads, w.max_len, w.hd)
         self.k, self.v, self.pos = np.zeros(shape, np.float32), np.zeros(shape, np.float32), 0
 
+    def _cross(self, l: int, k: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Layer l's cross-attention of one source through its query and output weights, made once: the
+        scores of head h are xhat @ (Wq_h K_h^T) + K_h bq_h, its output p_h @ (V_h Wout_h)."""
+        H, hd, W = self.w.heads, self.w.hd, self.w.width
+        cq_w, cq_b, cout_w = self.w.layers[l][4], self.w.layers[l][5], self.w.layers[l][6]
+        B, S = k.shape[0], k.shape[2]
+        a = np.einsum("whd,bhsd->bwhs", cq_w.reshape(W, H, hd), k).reshape(B, W, H * S)
+        c = np.einsum("bhsd,hd->bhs", k, cq_b.reshape(H, hd)).reshape(B, H * S)
+        vo = np.einsum("bhsd,hdw->bhsw", v, cout_w.reshape(H, hd, W)).reshape(B, H * S, W)
+        return np.ascontiguousarray(a), c, np.ascontiguousarray(vo)
+
     def select(self, rows) -> None:
         rows = np.asarray(rows, dtype=np.int64)
-        self.cross = [(k[rows], v[rows]) for k, v in self.cross]
-        self.mask, self.k, self.v = self.mask[rows], self.k[:, rows], self.v[:, rows]
+        self.k, self.v = self.k[:, rows], self.v[:, rows]
+        if self.mask.shape[0] > 1:  # one source (a reply, beams): every row reads it, nothing to pick
+            self.cross = [(a[rows], c[rows], vo[rows]) for a, c, vo in self.cross]
+            self.mask = self.mask[rows]
+
+    def _attend_source(self, l: int, xhat: np.ndarray) -> np.ndarray:
+        """Layer l's cross-attention output (before its bias) for normalised rows ``xhat`` (B, W)."""
+        a, c, vo = self.cross[l]
+        B, H = xhat.shape[0], self.w.heads
+        if a.shape[0] == 1:
+            s = xhat @ a[0]
+            s += c[0]
+        else:
+            s = np.matmul(xhat[:, None, :], a)[:, 0]
+            s += c
+        s = s.reshape(B, H, -1)
+        s += self.mask
+        s -= np.maximum.reduce(s, -1, keepdims=True)
+        np.exp(s, out=s)
+        s /= np.add.reduce(s, -1, keepdims=True)
+        s = s.reshape(B, -1)
+        return s @ vo[0] if vo.shape[0] == 1 else np.matmul(s[:, None, :], vo)[:, 0]
 
     def step(self, tokens) -> np.ndarray:
         w, p = self.w, self.pos
         if p >= w.max_len:
             raise ValueError(f"a target of {p + 1} tokens is longer than the model's limit of {w.max_len}")
         x = w.emb[np.asarray(tokens, dtype=np.int64)] + w.pos[p]
-        B, H, hd, W = x.shape[0], w.heads, w.hd, w.width
-        for l, (qkv_w, qkv_b, out_w, out_b, cq_w, cq_b, cout_w, cout_b, fc_w, fc_b, pr_w, pr_b) in enumerate(w.layers):
+        B, H, hd = x.shape[0], w.heads, w.hd
+        for l, (qkv_w, qkv_b, out_w, out_b, _, _, _, cout_b, fc_w, fc_b, pr_w, pr_b) in enumerate(w.layers):
             qkv = _norm(x) @ qkv_w
             qkv += qkv_b
             qkv = qkv.reshape(B, 3, H, hd)
             self.k[l, :, :, p] = qkv[:, 1]
             self.v[l, :, :, p] = qkv[:, 2]
-            a = _attend(qkv[:, 0], self.k[l, :, :, : p + 1], self.v[l, :, :, : p + 1], None) @ out_w
+            a = _attend(qkv[:, 0], self.k[l, :, :, : p + 1], self.v[l, :, :, : p + 1]) @ out_w
             a += out_b
             x = x + a
-            q = (_norm(x) @ cq_w + cq_b).reshape(B, H, hd)
-            a = _attend(q, *self.cross[l], self.mask) @ cout_w
+            a = self._attend_source(l, _norm(x))
             a += cout_b
             x += a
             f = _norm(x) @ fc_w
