@@ -96,7 +96,10 @@ def train_row(bench, arch: str) -> dict:
     stream = PairStream(ours_stream.ids, ours_stream.spans, ours_stream.batch_size, ours_stream.bos,
                         ours_stream.eos, ours_stream.seed)
     ref = reference_pairs_train(build_model(tr.model_cfg), stream, per_step, t.lr, steps, warm, bench.device, every)
-    return _row(bench, "train", arch, ours, "tokens/s", ref, "plain fp32 loop, same module, same pair batches")
+    against = "plain fp32 loop, same module, same pair batches"
+    if bench.device.type == "cpu":  # ours chooses its threads by the free cores: a differing count shows here
+        against += f" (CPU threads: ours {getattr(tr.threads, 'threads', '?')}, the loop {torch.get_num_threads()})"
+    return _row(bench, "train", arch, ours, "tokens/s", ref, against)
 
 
 class _NoEnd:
