@@ -130,3 +130,13 @@ def test_the_transformers_numpy_step_equals_decode_step_token_by_token(pos):
     same_steps(m, src[:1, :4], torch.tensor([4]), tgt[:1], rows=[0, 0, 0])  # its beams
     a, b = beam_search(m, [3, 4, 5], 1, 2, 3, 9), beam_search(Plain(m), [3, 4, 5], 1, 2, 3, 9)
     assert a.ids == b.ids and a.logprob == pytest.approx(b.logprob, rel=1e-4)
+
+
+def test_a_model_made_in_inference_mode_decodes_alike():
+    with torch.inference_mode():  # its parameters track no version: laid out each time
+        m = tiny("gru", "dot")
+        src, src_len, tgt = torch.randint(0, 23, (2, 5)), torch.tensor([5, 3]), torch.randint(0, 23, (2, 4))
+        same_steps(m, src, src_len, tgt)
+        with torch.no_grad():
+            m.head.bias.add_(1.0)
+        same_steps(m, src, src_len, tgt)

@@ -13,6 +13,8 @@ import math
 import numpy as np
 import torch
 
+from ..encdec import weights_layout
+
 
 def _halves(cell: str, H: int) -> np.ndarray:
     """Per gate row: 0.5 where the gate is a sigmoid (sigmoid(a) = (tanh(a / 2) + 1) / 2), else 1."""
@@ -114,12 +116,7 @@ class Layout:
 
 def layout(model) -> Layout:
     """The model's :class:`Layout`, made again only when a parameter changed (training, loading)."""
-    key = tuple((p.data_ptr(), p._version) for p in model.parameters())
-    cached = model.__dict__.get("_numpy_layout")
-    if cached is None or cached[0] != key:
-        cached = (key, Layout(model))
-        model.__dict__["_numpy_layout"] = cached
-    return cached[1]
+    return weights_layout(model, Layout)
 
 
 class Seq2SeqDecoder:
