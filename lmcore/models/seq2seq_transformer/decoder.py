@@ -144,10 +144,11 @@ class TransformerSeq2SeqDecoder:
         cross = self.w.encode(src.cpu().numpy().astype(np.int64), lengths)  # per layer (B, heads, S, hd)
         self.cross = [self._cross(l, k, v) for l, (k, v) in enumerate(cross)]
         valid = np.arange(src.shape[1])[None, :] < lengths[:, None]
-        self.mask = np.where(valid, 0.0, -np.inf).astype(np.float32)[:, None]  # (B, 1, S)
+        # (B, 1, S); None when no source has padding (one source never has)
+        self.mask = None if valid.all() else np.where(valid, 0.0, -np.inf).astype(np.float32)[:, None]
         w, B = self.w, src.shape[0]
-        shape = (len(w.layers), B, w.heads, w.max_len, w.hd)
-        self.k, self.v, self.pos = np.zeros(shape, np.float32), np.zeros(shape, np.float32), 0
+        # per layer and row, the keys [0] and values [1] of the target so far
+        self.kv, self.pos = np.zeros((len(w.layers), B, 2, w.heads, w.max_len, w.hd), np.float32), 0
 
     def _cross(self, l: int, k: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Layer l's cross-attention of one source through its query and output weights, made once: the
@@ -162,10 +163,10 @@ class TransformerSeq2SeqDecoder:
 
     def select(self, rows) -> None:
         rows = np.asarray(rows, dtype=np.int64)
-        self.k, self.v = self.k[:, rows], self.v[:, rows]
-        if self.mask.shape[0] > 1:  # one source (a reply, beams): every row reads it, nothing to pick
+        self.kv = self.kv[:, rows]
+        if self.cross[0][0].shape[0] > 1:  # one source (a reply, beams): every row reads it, nothing to pick
             self.cross = [(a[rows], c[rows], vo[rows]) for a, c, vo in self.cross]
-            self.mask = self.mask[rows]
+            self.mask = None if self.mask is None else self.mask[rows]
 
     def _attend_source(self, l: int, xhat: np.ndarray) -> np.ndarray:
         """Layer l's cross-attention output (before its bias) for normalised rows ``xhat`` (B, W)."""
@@ -178,7 +179,8 @@ class TransformerSeq2SeqDecoder:
             s = np.matmul(xhat[:, None, :], a)[:, 0]
             s += c
         s = s.reshape(B, H, -1)
-        s += self.mask
+        if self.mask is not None:
+            s += self.mask
         s -= np.maximum.reduce(s, -1, keepdims=True)
         np.exp(s, out=s)
         s /= np.add.reduce(s, -1, keepdims=True)
@@ -195,11 +197,11 @@ class TransformerSeq2SeqDecoder:
             qkv = _norm(x) @ qkv_w
             qkv += qkv_b
             qkv = qkv.reshape(B, 3, H, hd)
-            self.k[l, :, :, p] = qkv[:, 1]
-            self.v[l, :, :, p] = qkv[:, 2]
-            a = _attend(qkv[:, 0], self.k[l, :, :, : p + 1], self.v[l, :, :, : p + 1]) @ out_w
+            kv = self.kv[l]
+            kv[:, :, :, p] = qkv[:, 1:]
+            a = _attend(qkv[:, 0], kv[:, 0, :, : p + 1], kv[:, 1, :, : p + 1]) @ out_w
             a += out_b
-            x = x + a
+            x += a  # x is this step's own array (the embedding plus the position made it)
             a = self._attend_source(l, _norm(x))
             a += cout_b
             x += a
