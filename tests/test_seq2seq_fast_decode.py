@@ -140,3 +140,12 @@ def test_a_model_made_in_inference_mode_decodes_alike():
         with torch.no_grad():
             m.head.bias.add_(1.0)
         same_steps(m, src, src_len, tgt)
+
+
+def test_a_vocabulary_too_big_for_a_table_is_projected_per_token(monkeypatch):
+    from lmcore.models.seq2seq import decoder
+
+    monkeypatch.setattr(decoder, "TABLE_MAX_BYTES", 0)
+    m = tiny("gru", "none")
+    src, src_len, tgt = torch.randint(0, 23, (2, 5)), torch.tensor([5, 3]), torch.randint(0, 23, (2, 4))
+    same_steps(m, src, src_len, tgt)

@@ -1,11 +1,12 @@
 """The seq2seq decoder's one-token step on the CPU in numpy (as lmcore/models/recurrent/decoder.py does for
 the decoder-only RNNs): the weights laid out once per version of the model's parameters, the source read
 once by the same cells (packed: each source's final state at its own length), then per token a few numpy
-calls on a batch of rows (one row for a reply, a row per beam for beam search): the first layers'
-embedding projections are a table row per token, the gates' sigmoids are ``tanh`` of pre-halved rows (one
-call for all gates), the attention's keys, mask and the encoder outputs' projection through the decoder's
-input weights (the context's, for ``none``) are computed once per source. It computes what ``Seq2Seq.decode_step`` computes (the
-tests compare them token by token), in float32, for a model in eval mode."""
+calls on a batch of rows (one row for a reply, a row per beam for beam search): the decoder's embedding
+projection is a table row per token (up to ``TABLE_MAX_BYTES``), the gates' sigmoids are ``tanh`` of
+pre-halved rows (one call for all gates), the attention's keys, mask and the encoder outputs' projection
+through the decoder's input weights (the context's, for ``none``) are computed once per source. It
+computes what ``Seq2Seq.decode_step`` computes (the tests compare them token by token), in float32, for a
+model in eval mode."""
 from __future__ import annotations
 
 import math
@@ -14,6 +15,9 @@ import numpy as np
 import torch
 
 from ..encdec import weights_layout
+
+
+TABLE_MAX_BYTES = 64 * 2 ** 20  # a bigger table of the first layer's input per token: projected per step
 
 
 def _halves(cell: str, H: int) -> np.ndarray:
@@ -76,9 +80,11 @@ class Layout:
         sd = {k: v.detach().float().cpu().numpy() for k, v in model.state_dict().items()}
         self.enc = Stack(sd, "encoder", c.cell, c.hidden, c.num_layers)
         self.dec = d = Stack(sd, "decoder", c.cell, c.hidden, c.num_layers)
-        self.src_table = np.ascontiguousarray(sd["src_embedding.weight"] @ self.enc.w_ih_t[0] + self.enc.b_in[0])
+        self.src_emb = sd["src_embedding.weight"]
         E = self.E  # decoder layer 0 reads [embedding; context]: the embedding's part is a table row per token
-        self.table = np.ascontiguousarray(sd["tgt_embedding.weight"] @ d.w_ih_t[0][:E] + d.b_in[0])
+        self.tgt_emb, self.w_emb_t, self.table = sd["tgt_embedding.weight"], np.ascontiguousarray(d.w_ih_t[0][:E]), None
+        if self.tgt_emb.shape[0] * self.w_emb_t.shape[1] * 4 <= TABLE_MAX_BYTES:
+            self.table = np.ascontiguousarray(self.tgt_emb @ self.w_emb_t + d.b_in[0])
         self.w_ctx_t = np.ascontiguousarray(d.w_ih_t[0][E:])
         self.head_t, self.head_b = np.ascontiguousarray(sd["head.weight"].T), sd["head.bias"]
         if c.attention == "additive":
@@ -93,7 +99,7 @@ class Layout:
         B, S = src.shape
         ragged = bool((lengths < S).any())
         keep = (np.arange(S)[:, None] < lengths[None, :])[:, :, None]  # (S, B, 1)
-        xs, hs, cs = self.src_table[src], [], []  # (B, S, gates)
+        xs, hs, cs = self.src_emb[src] @ self.enc.w_ih_t[0] + self.enc.b_in[0], [], []  # (B, S, gates)
         for l in range(self.L):
             h = np.zeros((B, self.H), np.float32)
             c = np.zeros((B, self.H), np.float32) if self.cell == "lstm" else None
@@ -186,7 +192,9 @@ class Seq2SeqDecoder:
 
     def step(self, tokens) -> np.ndarray:
         """tokens (rows,): the logits (rows, vocab) of the next token; the state moves on by one."""
-        xp = self.w.table[np.asarray(tokens, dtype=np.int64)] + self._context_projection()
+        ids, w = np.asarray(tokens, dtype=np.int64), self.w
+        xp = w.table[ids] if w.table is not None else w.tgt_emb[ids] @ w.w_emb_t + w.dec.b_in[0]
+        xp += self._context_projection()  # xp is this step's own array
         x = self._cell(0, xp)
         for l in range(1, self.L):
             xp = x @ self.w.dec.w_ih_t[l]
