@@ -128,6 +128,7 @@ def test_the_transformers_numpy_step_equals_decode_step_token_by_token(pos):
     same_steps(m, src, src_len, tgt, rows=[2, 2, 0])
     same_steps(m, src[:1, :4], torch.tensor([4]), tgt[:1])  # one reply
     same_steps(m, src[:1, :4], torch.tensor([4]), tgt[:1], rows=[0, 0, 0])  # its beams
+    same_steps(m, src[:1], torch.tensor([3]), tgt[:1])  # one source with padding after it
     a, b = beam_search(m, [3, 4, 5], 1, 2, 3, 9), beam_search(Plain(m), [3, 4, 5], 1, 2, 3, 9)
     assert a.ids == b.ids and a.logprob == pytest.approx(b.logprob, rel=1e-4)
 

@@ -123,14 +123,23 @@ def _norm(x: np.ndarray) -> np.ndarray:
     return xc
 
 
-def _attend(q: np.ndarray, keys: np.ndarray, values: np.ndarray) -> np.ndarray:
-    """q (B, heads, hd) over keys/values (B, heads, n, hd): (B, heads * hd)."""
-    s = np.matmul(keys, q[..., None])[..., 0]  # (B, heads, n)
+def _softmax(s: np.ndarray) -> np.ndarray:
+    """Softmax over the last axis, in place."""
     s -= np.maximum.reduce(s, -1, keepdims=True)
     np.exp(s, out=s)
     s /= np.add.reduce(s, -1, keepdims=True)
-    y = np.matmul(s[:, :, None, :], values)[:, :, 0]
+    return s
+
+
+def _mix(p: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Weights p (B, heads, n) of values (B, heads, n, hd): (B, heads * hd)."""
+    y = np.matmul(p[:, :, None, :], values)[:, :, 0]
     return y.reshape(y.shape[0], -1)
+
+
+def _attend(q: np.ndarray, keys: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """q (B, heads, hd) over keys/values (B, heads, n, hd): (B, heads * hd)."""
+    return _mix(_softmax(np.matmul(keys, q[..., None])[..., 0]), values)
 
 
 class TransformerSeq2SeqDecoder:
@@ -142,7 +151,9 @@ class TransformerSeq2SeqDecoder:
     def start(self, src: torch.Tensor, src_len: torch.Tensor) -> None:
         lengths = src_len.cpu().numpy().clip(min=1)  # as the model's key mask
         cross = self.w.encode(src.cpu().numpy().astype(np.int64), lengths)  # per layer (B, heads, S, hd)
-        self.cross = [self._cross(l, k, v) for l, (k, v) in enumerate(cross)]
+        # one source (a reply, its beams): folded through the weights once; a batch keeps its keys/values
+        self.folded = src.shape[0] == 1
+        self.cross = [self._cross(l, k, v) for l, (k, v) in enumerate(cross)] if self.folded else cross
         valid = np.arange(src.shape[1])[None, :] < lengths[:, None]
         # (B, 1, S); None when no source has padding (one source never has)
         self.mask = None if valid.all() else np.where(valid, 0.0, -np.inf).astype(np.float32)[:, None]
@@ -164,28 +175,29 @@ class TransformerSeq2SeqDecoder:
     def select(self, rows) -> None:
         rows = np.asarray(rows, dtype=np.int64)
         self.kv = self.kv[:, rows]
-        if self.cross[0][0].shape[0] > 1:  # one source (a reply, beams): every row reads it, nothing to pick
-            self.cross = [(a[rows], c[rows], vo[rows]) for a, c, vo in self.cross]
+        if not self.folded:  # one source (a reply, beams): every row reads it, nothing to pick
+            self.cross = [(k[rows], v[rows]) for k, v in self.cross]
             self.mask = None if self.mask is None else self.mask[rows]
 
     def _attend_source(self, l: int, xhat: np.ndarray) -> np.ndarray:
         """Layer l's cross-attention output (before its bias) for normalised rows ``xhat`` (B, W)."""
-        a, c, vo = self.cross[l]
         B, H = xhat.shape[0], self.w.heads
-        if a.shape[0] == 1:
-            s = xhat @ a[0]
-            s += c[0]
-        else:
-            s = np.matmul(xhat[:, None, :], a)[:, 0]
-            s += c
+        if not self.folded:  # a batch of sources: query, attention, output projection
+            cq_w, cq_b, cout_w = self.w.layers[l][4], self.w.layers[l][5], self.w.layers[l][6]
+            q = (xhat @ cq_w + cq_b).reshape(B, H, -1)
+            k, v = self.cross[l]
+            s = np.matmul(k, q[..., None])[..., 0]  # (B, H, S)
+            if self.mask is not None:
+                s += self.mask
+            return _mix(_softmax(s), v) @ cout_w
+        a, c, vo = self.cross[l]
+        s = xhat @ a[0]
+        s += c[0]
         s = s.reshape(B, H, -1)
-        if self.mask is not None:
+        if self.mask is not None:  # a source padded on its own (never from lmcore's decoding)
             s += self.mask
-        s -= np.maximum.reduce(s, -1, keepdims=True)
-        np.exp(s, out=s)
-        s /= np.add.reduce(s, -1, keepdims=True)
-        s = s.reshape(B, -1)
-        return s @ vo[0] if vo.shape[0] == 1 else np.matmul(s[:, None, :], vo)[:, 0]
+        s = _softmax(s).reshape(B, -1)
+        return s @ vo[0]
 
     def step(self, tokens) -> np.ndarray:
         w, p = self.w, self.pos
