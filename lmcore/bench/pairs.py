@@ -96,7 +96,10 @@ def train_row(bench, arch: str) -> dict:
     stream = PairStream(ours_stream.ids, ours_stream.spans, ours_stream.batch_size, ours_stream.bos,
                         ours_stream.eos, ours_stream.seed)
     ref = reference_pairs_train(build_model(tr.model_cfg), stream, per_step, t.lr, steps, warm, bench.device, every)
-    return _row(bench, "train", arch, ours, "tokens/s", ref, "plain fp32 loop, same module, same pair batches")
+    against = "plain fp32 loop, same module, same pair batches"
+    if bench.device.type == "cpu":  # ours chooses its threads by the free cores: a differing count shows here
+        against += f" (CPU threads: ours {getattr(tr.threads, 'threads', '?')}, the loop {torch.get_num_threads()})"
+    return _row(bench, "train", arch, ours, "tokens/s", ref, against)
 
 
 class _NoEnd:
@@ -111,6 +114,25 @@ class _NoEnd:
     def decode_step(self, token, state):
         logits, state = self._model.decode_step(token, state)
         return logits.index_fill(-1, torch.tensor([self._eos], device=logits.device), float("-inf")), state
+
+    def fast_decoder(self):
+        fast = self._model.fast_decoder()
+        return None if fast is None else _NoEndSteps(fast, self._eos)
+
+
+class _NoEndSteps:
+    """A model's fast decoder whose end token is never chosen."""
+
+    def __init__(self, fast, eos: int):
+        self._fast, self._eos = fast, eos
+
+    def __getattr__(self, name):
+        return getattr(self._fast, name)
+
+    def step(self, tokens):
+        logits = self._fast.step(tokens)
+        logits[:, self._eos] = -np.inf
+        return logits
 
 
 def _timed(chunks) -> float:

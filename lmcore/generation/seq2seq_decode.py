@@ -5,7 +5,10 @@ for all of them: greedy (one source or a batch), sampling with the usual control
 The source is read once; the target starts from ``bos`` and ends at ``eos`` or at the length limit (the
 ``max_len`` asked for, never more than the model's ``max_len``), and a :class:`Reply` says which. The
 probabilities reported are the model's own (softmax of the raw logits), so they can be checked against a
-forward pass; ``<unk>`` (id 0) is never chosen, as in sampling."""
+forward pass; ``<unk>`` (id 0) is never chosen, as in sampling.
+
+Each goes through the model's ``fast_decoder`` where it offers one (the seq2seq family's numpy step on the
+CPU: lmcore/models/seq2seq/decoder.py), else through ``encode`` and ``decode_step``."""
 from __future__ import annotations
 
 import math
@@ -109,6 +112,41 @@ def _batch(model, sources, eos: int, bos: int) -> tuple[torch.Tensor, torch.Tens
     return src.to(dev), torch.tensor([len(s) for s in sources], dtype=torch.long, device=dev)
 
 
+class _Decoding:
+    """The decoder of one batch of sources: the model's ``fast_decoder`` where it has one (e.g. numpy on the
+    CPU), else its ``encode`` and ``decode_step``; tokens and rows are lists of ids."""
+
+    def __init__(self, model, src: torch.Tensor, src_len: torch.Tensor):
+        self.model, self.device = model, src.device
+        make = getattr(model, "fast_decoder", None)
+        self.fast = make() if make is not None else None
+        if self.fast is not None:
+            self.fast.start(src, src_len)
+        else:
+            self.state = model.encode(src, src_len)
+
+    def logits(self, tokens: list[int]) -> torch.Tensor:
+        """The next logits (rows, vocab) as a tensor (on the CPU for the fast decoder)."""
+        if self.fast is not None:
+            return torch.from_numpy(self.fast.step(tokens))
+        logits, self.state = self.model.decode_step(torch.tensor(tokens, dtype=torch.long, device=self.device),
+                                                    self.state)
+        return logits
+
+    def vectors(self, tokens: list[int]) -> np.ndarray:
+        """The next logits (rows, vocab) as a float32 numpy array."""
+        if self.fast is not None:
+            return self.fast.step(tokens)
+        return self.logits(tokens).detach().float().cpu().numpy()
+
+    def select(self, rows: list[int]) -> None:
+        if self.fast is not None:
+            self.fast.select(rows)
+        else:
+            index = torch.tensor(rows, dtype=torch.long, device=self.device)
+            self.state = self.model.select_state(self.state, index)
+
+
 @torch.no_grad()
 def greedy_many(model, sources: list, bos: int, eos: int, max_len: int | None = None) -> list[Reply]:
     """The most likely token at every step, for each source of a batch (one encoder pass; rows that
@@ -118,15 +156,15 @@ def greedy_many(model, sources: list, bos: int, eos: int, max_len: int | None = 
     limit = target_limit(model, max_len)
     src, src_len = _batch(model, sources, eos, bos)
     replies = [Reply(limit=limit) for _ in sources]
-    state = model.encode(src, src_len)
-    token = torch.full((len(sources),), bos, dtype=torch.long, device=src.device)
+    decoding = _Decoding(model, src, src_len)
+    tokens = [bos] * len(sources)
     done = [False] * len(sources)
     for _ in range(limit):
-        logits, state = model.decode_step(token, state)
-        logp, pick = _choosable(logits)
+        logp, pick = _choosable(decoding.logits(tokens))
         token = pick.argmax(-1)
         best = logp.gather(1, token[:, None])[:, 0].tolist()
-        for i, (t, lp) in enumerate(zip(token.tolist(), best)):
+        tokens = token.tolist()
+        for i, (t, lp) in enumerate(zip(tokens, best)):
             if done[i]:
                 continue
             r = replies[i]
@@ -155,11 +193,10 @@ def sample_steps(model, src_ids, bos: int, eos: int, settings: SamplingSettings 
     rng = rng if rng is not None else np.random.default_rng(s.seed)
     limit = target_limit(model, max_len)
     src, src_len = _batch(model, [list(src_ids)], eos, bos)
-    state = model.encode(src, src_len)
+    decoding = _Decoding(model, src, src_len)
     token, recent = bos, []
     for _ in range(limit):
-        logits, state = model.decode_step(torch.tensor([token], device=src.device), state)
-        vec = logits[0].detach().float().cpu().numpy()
+        vec = decoding.vectors([token])[0]
         probs = softmax(vec.copy())
         token = sample(vec, s, recent[-s.repetition_window:] if s.repetition_window else (), rng, probs)
         yield Step(token, float(probs[token]), top_alternatives(probs), token == eos)
@@ -209,18 +246,16 @@ def beam_search(model, src_ids, bos: int, eos: int, width: int = 4, max_len: int
         raise ConfigError(f"the beam width must be a whole number of at least 1 (got {width!r})")
     limit = target_limit(model, max_len)
     src, src_len = _batch(model, [list(src_ids)], eos, bos)
-    state = model.encode(src, src_len)
-    beams, token, finished = [_Beam([], [], 0.0)], torch.tensor([bos], device=src.device), []
+    decoding = _Decoding(model, src, src_len)
+    beams, tokens, finished = [_Beam([], [], 0.0)], [bos], []
     for _ in range(limit):
-        logits, state = model.decode_step(token, state)
-        live, ended = _advance(beams, _choosable(logits)[1], eos, width, limit)
+        live, ended = _advance(beams, _choosable(decoding.logits(tokens))[1], eos, width, limit)
         finished += ended
         if len(finished) >= width or not live:
             beams = []
             break
-        index = torch.tensor([row for row, _, _ in live], dtype=torch.long, device=src.device)
-        state = model.select_state(state, index)
-        token = torch.tensor([t for _, t, _ in live], dtype=torch.long, device=src.device)
+        decoding.select([row for row, _, _ in live])
+        tokens = [t for _, t, _ in live]
         beams = [b for _, _, b in live]
     finished += [Reply(b.ids, b.probs, b.logprob, False, limit) for b in beams]
     return max(finished, key=lambda r: r.score(length_penalty))

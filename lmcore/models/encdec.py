@@ -44,6 +44,21 @@ def masked_softmax(scores: torch.Tensor, src_len: torch.Tensor) -> torch.Tensor:
     return torch.softmax(scores.masked_fill(~mask, float("-inf")), dim=-1)
 
 
+def weights_layout(model, make):
+    """``make(model)``, kept on the model while none of its parameters changed (a fast decoder's weights laid
+    out once, not per reply; an optimizer step or reading a checkpoint changes a parameter's version).
+    Parameters made under ``torch.inference_mode`` track no version: laid out each time."""
+    params = list(model.parameters())
+    if any(p.is_inference() for p in params):
+        return make(model)
+    key = tuple((p.data_ptr(), p._version) for p in params)
+    cached = model.__dict__.get("_weights_layout")
+    if cached is None or cached[0] != key:
+        cached = (key, make(model))
+        model.__dict__["_weights_layout"] = cached
+    return cached[1]
+
+
 class EncoderDecoder(LanguageModel):
     """The interface both encoder–decoder families implement (their models subclass this)."""
 
@@ -58,6 +73,13 @@ class EncoderDecoder(LanguageModel):
     def select_state(self, state: Any, index: torch.Tensor) -> Any:
         """The state's rows ``index`` (K,), picked or repeated (beams of one source)."""
         raise NotImplementedError
+
+    def fast_decoder(self) -> Any:
+        """A faster decoder than ``decode_step`` for the model as it is now (its device, dtype, mode), or None.
+        It offers ``start(src, src_len)``, ``step(tokens) -> logits`` (rows, vocab) as a float32 numpy array,
+        and ``select(rows)``, and computes what ``encode`` and ``decode_step`` compute
+        (lmcore/generation/seq2seq_decode.py uses it)."""
+        return None
 
     def forward(self, src: torch.Tensor, src_len: torch.Tensor, tgt_in: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
         """Teacher forcing: tgt_in (B, T) starts with bos; logits (B, T, V)."""

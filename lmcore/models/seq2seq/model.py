@@ -110,6 +110,11 @@ class Seq2Seq(EncoderDecoder):
     def select_state(self, state: State, index: torch.Tensor) -> State:
         return state.rows(index)
 
+    def fast_decoder(self):
+        """The decoder step in numpy on the CPU (decoder.py), for a float32 model in eval mode."""
+        from .decoder import choose
+        return choose(self)
+
     def forward(self, src: torch.Tensor, src_len: torch.Tensor, tgt_in: torch.Tensor) -> torch.Tensor:
         state = self.encode(src, src_len)
         if self.attention is None:  # the same context at every step: the whole target in one call

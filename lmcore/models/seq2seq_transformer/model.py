@@ -203,6 +203,11 @@ class Seq2SeqTransformer(EncoderDecoder):
         logits, state, _ = self._decode(token.reshape(-1, 1), state)
         return logits[:, -1], state
 
+    def fast_decoder(self):
+        """The decoder step in numpy on the CPU (decoder.py), for a float32 model in eval mode."""
+        from .decoder import choose
+        return choose(self)
+
     def select_state(self, state: DecodeState, index: torch.Tensor) -> DecodeState:
         pick = lambda t: t.index_select(0, index)  # noqa: E731
         return DecodeState([(pick(k), pick(v)) for k, v in state.cross], pick(state.mask),

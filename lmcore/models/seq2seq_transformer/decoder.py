@@ -1,0 +1,238 @@
+"""The seq2seq-transformer's one-token decoder step on the CPU in numpy (as lmcore/models/transformer/decoder.py
+does for the decoder-only transformer): the source read once by the same equations (the encoder, then every
+decoder layer's cross-attention keys/values), then per token a few numpy calls on a batch of rows
+(one for a reply, one per beam) with the self-attention keys/values in preallocated buffers. Each
+LayerNorm's gain and shift are folded into the linear layer after it, the queries carry attention's
+1/sqrt(head size), the self-attention's query, key and value are one product. It computes what
+``Seq2SeqTransformer.decode_step`` computes (the tests compare them token by token), in float32, for a
+model in eval mode."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+
+from ..encdec import weights_layout
+
+
+def _a(t: torch.Tensor) -> np.ndarray:
+    return np.ascontiguousarray(t.detach().float().cpu().numpy())
+
+
+def _folded(ln, w: np.ndarray, b: np.ndarray, scale: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """A LayerNorm's gain and shift folded into the linear layer (w, b) after it, transposed for x @ w:
+    W (g * xhat + s) + b = (W g) xhat + (W s + b); ``scale`` multiplies the output rows."""
+    if scale is not None:
+        w, b = w * scale[:, None], b * scale
+    return np.ascontiguousarray((w * _a(ln.weight)[None, :]).T), (w @ _a(ln.bias) + b).astype(np.float32)
+
+
+class Layout:
+    """The model's weights laid out for numpy (float32)."""
+
+    def __init__(self, model):
+        c = model.config
+        self.width, self.heads, self.hd, self.max_len = c.hidden, c.heads, c.hidden // c.heads, c.max_len
+        W = c.hidden
+        scale = np.ones(3 * W, np.float32)
+        scale[:W] = self.hd ** -0.5  # the queries carry 1/sqrt(head size)
+        self.emb = _a(model.tgt_emb.weight) * np.float32(math.sqrt(W))
+        self.pos = _a(model.tgt_pos.weight) if c.pos == "learned" else _a(model.table)
+        self.layers = []
+        for b in model.decoder:
+            qkv_w = np.concatenate([_a(b.attn.q.weight), _a(b.attn.kv.weight)])
+            qkv_b = np.concatenate([_a(b.attn.q.bias), _a(b.attn.kv.bias)])
+            self.layers.append((*_folded(b.ln1, qkv_w, qkv_b, scale), _a(b.attn.out.weight).T.copy(),
+                                _a(b.attn.out.bias),
+                                *_folded(b.ln2, _a(b.cross.q.weight), _a(b.cross.q.bias), scale[:W]),
+                                _a(b.cross.out.weight).T.copy(), _a(b.cross.out.bias),
+                                *_folded(b.ln3, _a(b.mlp.fc.weight), _a(b.mlp.fc.bias)),
+                                _a(b.mlp.proj.weight).T.copy(), _a(b.mlp.proj.bias)))
+        self.head = _folded(model.dec_ln, _a(model.head.weight), _a(model.head.bias))
+        self._encoder(model, scale)
+
+    def _encoder(self, model, scale: np.ndarray) -> None:
+        """The encoder's blocks, and each decoder layer's cross-attention keys/values with the encoder's
+        last LayerNorm folded in."""
+        c = model.config
+        self.src_emb = _a(model.src_emb.weight) * np.float32(math.sqrt(c.hidden))
+        self.src_pos = _a(model.src_pos.weight) if c.pos == "learned" else _a(model.table)
+        self.enc = []
+        for b in model.encoder:
+            qkv_w = np.concatenate([_a(b.attn.q.weight), _a(b.attn.kv.weight)])
+            qkv_b = np.concatenate([_a(b.attn.q.bias), _a(b.attn.kv.bias)])
+            self.enc.append((*_folded(b.ln1, qkv_w, qkv_b, scale), _a(b.attn.out.weight).T.copy(),
+                             _a(b.attn.out.bias), *_folded(b.ln2, _a(b.mlp.fc.weight), _a(b.mlp.fc.bias)),
+                             _a(b.mlp.proj.weight).T.copy(), _a(b.mlp.proj.bias)))
+        self.cross_kv = [_folded(model.enc_ln, _a(b.cross.kv.weight), _a(b.cross.kv.bias)) for b in model.decoder]
+
+    def encode(self, src: np.ndarray, lengths: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Per decoder layer, the cross-attention keys and values (B, heads, S, hd) of sources ``src``
+        (B, S) of ``lengths`` (B,), as ``Seq2SeqTransformer.encode`` computes them."""
+        B, S = src.shape
+        if S > self.max_len:
+            raise ValueError(f"a source of {S} tokens is longer than the model's limit of {self.max_len}")
+        H, hd, W = self.heads, self.hd, self.width
+        mask = np.where(np.arange(S)[None, :] < lengths[:, None], 0.0, -np.inf).astype(np.float32)[:, None, None]
+        x = self.src_emb[src] + self.src_pos[:S]
+        for qkv_w, qkv_b, out_w, out_b, fc_w, fc_b, pr_w, pr_b in self.enc:
+            qkv = _norm(x) @ qkv_w
+            qkv += qkv_b
+            q, k, v = qkv.reshape(B, S, 3, H, hd).transpose(2, 0, 3, 1, 4)  # each (B, H, S, hd)
+            s = np.matmul(q, k.transpose(0, 1, 3, 2))
+            s += mask
+            s -= np.maximum.reduce(s, -1, keepdims=True)
+            np.exp(s, out=s)
+            s /= np.add.reduce(s, -1, keepdims=True)
+            a = np.matmul(s, v).transpose(0, 2, 1, 3).reshape(B, S, W) @ out_w
+            a += out_b
+            x = x + a
+            f = _norm(x) @ fc_w
+            f += fc_b
+            np.maximum(f, 0, out=f)
+            a = f @ pr_w
+            a += pr_b
+            x += a
+        memory = _norm(x)
+        out = []
+        for kv_w, kv_b in self.cross_kv:
+            kv = memory @ kv_w
+            kv += kv_b
+            k, v = kv.reshape(B, S, 2, H, hd).transpose(2, 0, 3, 1, 4)
+            out.append((np.ascontiguousarray(k), np.ascontiguousarray(v)))
+        return out
+
+
+def layout(model) -> Layout:
+    """The model's :class:`Layout`, made again only when a parameter changed (training, loading)."""
+    return weights_layout(model, Layout)
+
+
+def _norm(x: np.ndarray) -> np.ndarray:
+    """LayerNorm of each row without its gain and shift (folded into the next layer); one row (a reply)
+    through Python floats, as ndarray methods cost microseconds each."""
+    if x.shape[0] == 1 and x.ndim == 2:
+        v = x[0]
+        xc = v - float(np.add.reduce(v)) / v.size
+        xc *= 1.0 / math.sqrt(float(xc @ xc) / v.size + 1e-5)
+        return xc[None]
+    xc = x - np.add.reduce(x, -1, keepdims=True) / x.shape[-1]
+    var = np.add.reduce(xc * xc, -1, keepdims=True) / x.shape[-1]
+    xc *= 1.0 / np.sqrt(var + 1e-5)
+    return xc
+
+
+def _softmax(s: np.ndarray) -> np.ndarray:
+    """Softmax over the last axis, in place."""
+    s -= np.maximum.reduce(s, -1, keepdims=True)
+    np.exp(s, out=s)
+    s /= np.add.reduce(s, -1, keepdims=True)
+    return s
+
+
+def _mix(p: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Weights p (B, heads, n) of values (B, heads, n, hd): (B, heads * hd)."""
+    y = np.matmul(p[:, :, None, :], values)[:, :, 0]
+    return y.reshape(y.shape[0], -1)
+
+
+def _attend(q: np.ndarray, keys: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """q (B, heads, hd) over keys/values (B, heads, n, hd): (B, heads * hd)."""
+    return _mix(_softmax(np.matmul(keys, q[..., None])[..., 0]), values)
+
+
+class TransformerSeq2SeqDecoder:
+    """``start(src, src_len)``, then ``step(tokens)`` -> logits (rows, vocab) float32, ``select(rows)``."""
+
+    def __init__(self, model):
+        self.model, self.w = model, layout(model)
+
+    def start(self, src: torch.Tensor, src_len: torch.Tensor) -> None:
+        lengths = src_len.cpu().numpy().clip(min=1)  # as the model's key mask
+        cross = self.w.encode(src.cpu().numpy().astype(np.int64), lengths)  # per layer (B, heads, S, hd)
+        # one source (a reply, its beams): folded through the weights once; a batch keeps its keys/values
+        self.folded = src.shape[0] == 1
+        self.cross = [self._cross(l, k, v) for l, (k, v) in enumerate(cross)] if self.folded else cross
+        valid = np.arange(src.shape[1])[None, :] < lengths[:, None]
+        # (B, 1, S); None when no source has padding (one source never has)
+        self.mask = None if valid.all() else np.where(valid, 0.0, -np.inf).astype(np.float32)[:, None]
+        w, B = self.w, src.shape[0]
+        # per layer and row, the keys [0] and values [1] of the target so far
+        self.kv, self.pos = np.zeros((len(w.layers), B, 2, w.heads, w.max_len, w.hd), np.float32), 0
+
+    def _cross(self, l: int, k: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Layer l's cross-attention of one source through its query and output weights, made once: the
+        scores of head h are xhat @ (Wq_h K_h^T) + K_h bq_h, its output p_h @ (V_h Wout_h)."""
+        H, hd, W = self.w.heads, self.w.hd, self.w.width
+        cq_w, cq_b, cout_w = self.w.layers[l][4], self.w.layers[l][5], self.w.layers[l][6]
+        B, S = k.shape[0], k.shape[2]
+        a = np.einsum("whd,bhsd->bwhs", cq_w.reshape(W, H, hd), k).reshape(B, W, H * S)
+        c = np.einsum("bhsd,hd->bhs", k, cq_b.reshape(H, hd)).reshape(B, H * S)
+        vo = np.einsum("bhsd,hdw->bhsw", v, cout_w.reshape(H, hd, W)).reshape(B, H * S, W)
+        return np.ascontiguousarray(a), c, np.ascontiguousarray(vo)
+
+    def select(self, rows) -> None:
+        rows = np.asarray(rows, dtype=np.int64)
+        self.kv = self.kv[:, rows]
+        if not self.folded:  # one source (a reply, beams): every row reads it, nothing to pick
+            self.cross = [(k[rows], v[rows]) for k, v in self.cross]
+            self.mask = None if self.mask is None else self.mask[rows]
+
+    def _attend_source(self, l: int, xhat: np.ndarray) -> np.ndarray:
+        """Layer l's cross-attention output (before its bias) for normalised rows ``xhat`` (B, W)."""
+        B, H = xhat.shape[0], self.w.heads
+        if not self.folded:  # a batch of sources: query, attention, output projection
+            cq_w, cq_b, cout_w = self.w.layers[l][4], self.w.layers[l][5], self.w.layers[l][6]
+            q = (xhat @ cq_w + cq_b).reshape(B, H, -1)
+            k, v = self.cross[l]
+            s = np.matmul(k, q[..., None])[..., 0]  # (B, H, S)
+            if self.mask is not None:
+                s += self.mask
+            return _mix(_softmax(s), v) @ cout_w
+        a, c, vo = self.cross[l]
+        s = xhat @ a[0]
+        s += c[0]
+        s = s.reshape(B, H, -1)
+        if self.mask is not None:  # a source padded on its own (never from lmcore's decoding)
+            s += self.mask
+        s = _softmax(s).reshape(B, -1)
+        return s @ vo[0]
+
+    def step(self, tokens) -> np.ndarray:
+        w, p = self.w, self.pos
+        if p >= w.max_len:
+            raise ValueError(f"a target of {p + 1} tokens is longer than the model's limit of {w.max_len}")
+        x = w.emb[np.asarray(tokens, dtype=np.int64)] + w.pos[p]
+        B, H, hd = x.shape[0], w.heads, w.hd
+        for l, (qkv_w, qkv_b, out_w, out_b, _, _, _, cout_b, fc_w, fc_b, pr_w, pr_b) in enumerate(w.layers):
+            qkv = _norm(x) @ qkv_w
+            qkv += qkv_b
+            qkv = qkv.reshape(B, 3, H, hd)
+            kv = self.kv[l]
+            kv[:, :, :, p] = qkv[:, 1:]
+            a = _attend(qkv[:, 0], kv[:, 0, :, : p + 1], kv[:, 1, :, : p + 1]) @ out_w
+            a += out_b
+            x += a  # x is this step's own array (the embedding plus the position made it)
+            a = self._attend_source(l, _norm(x))
+            a += cout_b
+            x += a
+            f = _norm(x) @ fc_w
+            f += fc_b
+            np.maximum(f, 0, out=f)
+            a = f @ pr_w
+            a += pr_b
+            x += a
+        self.pos = p + 1
+        logits = _norm(x) @ w.head[0]
+        logits += w.head[1]
+        return logits
+
+
+def choose(model) -> TransformerSeq2SeqDecoder | None:
+    """The numpy decoder for a float32 model in eval mode on the CPU; None elsewhere (the model's own
+    ``decode_step`` then)."""
+    p = next(model.parameters(), None)
+    if p is None or p.device.type != "cpu" or p.dtype != torch.float32 or model.training:
+        return None
+    return TransformerSeq2SeqDecoder(model)
