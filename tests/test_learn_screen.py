@@ -421,3 +421,27 @@ async def test_changed_settings_stay_when_the_learner_leaves_and_comes_back(home
         await pilot.press("enter")
         await wait_for(pilot, lambda: type(app.screen).__name__ == "LessonScreen")
         assert "corpus = pythondocs" in _text(app, "#lesson-settings")
+
+
+SHIPPED_LESSONS = sorted(p.name for p in L.lessons_dir().glob("*.md"))
+
+
+@pytest.mark.parametrize("file", SHIPPED_LESSONS)
+async def test_every_shipped_lesson_opens_its_view_after_a_tiny_run(home, file):
+    """Each shipped lesson run at one step a model on a built-in corpus (tests/test_lessons.py's settings),
+    then its screen shows it done and v opens the view that makes its point."""
+    from .test_lessons import tiny
+
+    lesson = tiny(L.read_lesson(L.lessons_dir() / file))
+    L.run(lesson, home=home, steps=1)
+    app = create_app(home, opens=(L.find(lesson.number, home), False))
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: type(app.screen).__name__ == "LessonScreen")
+        await wait_for(pilot, lambda: "done" in str(app.screen.query_one("#lesson-status").render()))
+        await pilot.press("v")
+        want = "CompareScreen" if lesson.view.kind == "compare" else "ModelScreen"
+        await wait_for(pilot, lambda: type(app.screen).__name__ == want)
+        if want == "ModelScreen":
+            tab = {"inspect": "inspect", "fill": "fill", "generate": "generate", "chat": "generate", "chart": "train"}
+            assert app.screen.model_name == lesson.model_name(lesson.view.model)
+            assert app.screen.query_one("TabbedContent").active == tab[lesson.view.kind]
