@@ -195,6 +195,7 @@ def _train_a_tiny_model(tab: Tab) -> None:
     tab.wait_for(r"base \(GPU\)")
     tab.press("Home", "ArrowDown", "Enter")  # auto, then tiny
     tab.wait_for(r"Size +tiny")
+    tab.wait_for(r"Train for +(preset steps)")  # the field's hint follows the size a moment later
     tab.click(r"Train for +(preset steps)")
     tab.type("100000")
     tab.wait_for(r"Train for +100000")
