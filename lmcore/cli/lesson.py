@@ -3,6 +3,7 @@ stands, shown with the learner's numbers, run (each model trained, then the text
 with the learner's settings as a lesson file a teacher can hand out (``lmplay --lesson FILE`` opens it)."""
 from __future__ import annotations
 
+import os
 import sys
 import threading
 
@@ -126,7 +127,14 @@ def cmd_export(args) -> int:
         raise ConfigError(f"a lesson file ends in .md (got {_v(args.file)})")
     from ..store.files import write_bytes
 
-    write_bytes(target, dumps(lesson).encode("utf-8"))
+    try:
+        write_bytes(target, dumps(lesson).encode("utf-8"))
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(target, 0o666 & ~umask)  # a file to hand out: readable as any new file is
+    except OSError as exc:
+        raise ConfigError(f"cannot write {_v(target)}: {exc.strerror or exc} (give a file in a folder you can "
+                          f"write)") from None
     settings = ", ".join(f"{k}={v}" for k, v in lesson.settings.items()) or "no settings"
     print(f"wrote lesson {lesson.number} ({_v(settings)}) to {_v(target)}: lmplay --lesson {_v(target)} opens it")
     return 0
