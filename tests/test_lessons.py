@@ -166,6 +166,15 @@ def test_an_exported_lesson_keeps_its_settings(home, tmp_path, capsys):
     assert store.read(out["models"]["unclipped"]).train.clip == 0.0
 
 
+def test_an_export_it_cannot_write_is_one_line(home, tmp_path, capsys):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder", "utf-8")
+    assert main(["--home", str(home), "lesson", "export", "2", str(blocker / "x.md")]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: cannot write") and len(err.strip().splitlines()) == 1
+    assert not (blocker / "x.md").exists()
+
+
 def test_a_bad_setting_on_the_command_line_is_one_line(home, capsys):
     assert main(["--home", str(home), "lesson", "run", "3", "--set", "lr=fast", "--steps", "1"]) != 0
     err = capsys.readouterr().err
