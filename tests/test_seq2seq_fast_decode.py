@@ -133,6 +133,23 @@ def test_the_transformers_numpy_step_equals_decode_step_token_by_token(pos):
     assert a.ids == b.ids and a.logprob == pytest.approx(b.logprob, rel=1e-4)
 
 
+@pytest.mark.parametrize("table", [True, False])
+def test_one_reply_decodes_alike_with_large_scores_and_without_the_first_layers_table(monkeypatch, table):
+    from lmcore.models.seq2seq_transformer import decoder
+
+    if not table:  # as for a word vocabulary: the first layer computed per token
+        monkeypatch.setattr(decoder, "FIRST_TABLE_MAX_BYTES", 0)
+    m = tiny_transformer("learned")
+    with torch.no_grad():  # cross-attention scores in the hundreds: exp of them unshifted would overflow
+        for b in m.decoder:
+            b.cross.q.weight.mul_(1000.0)
+            b.cross.q.bias.add_(3.0)
+        m.tgt_emb.weight.mul_(5.0)
+    src, tgt = torch.randint(0, 23, (1, 6)), torch.randint(0, 23, (1, 12))
+    same_steps(m, src, torch.tensor([6]), tgt)
+    same_steps(m, src, torch.tensor([6]), tgt, rows=[0, 0])
+
+
 def test_a_model_made_in_inference_mode_decodes_alike():
     with torch.inference_mode():  # its parameters track no version: laid out each time
         m = tiny("gru", "dot")

@@ -1,6 +1,7 @@
 """Greedy replies of encoder–decoder models (families that ``reads_pairs``): the source encoded once, then
 the likeliest token at each step until the end token (eos) or the model's length limit. ``greedy``
-decodes a batch (evaluation); ``reply`` answers one source text (``lmcore generate``)."""
+decodes a padded batch in torch (evaluation: batched, on any device, under the run's autocast); ``reply``
+answers one source text (``lmcore generate``) through lmcore/generation/seq2seq_decode.py."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -10,7 +11,6 @@ import torch
 from ..data.text import Tokenizer
 from ..data.vocab import Vocab
 from ..errors import ConfigError
-from ..models.encdec import special_ids
 from .generator import PromptInfo
 
 
@@ -98,17 +98,9 @@ def encode_source(vocab: Vocab, tok: Tokenizer, source: str, limit: int, unknown
 
 def reply(model, vocab: Vocab, tok: Tokenizer, source: str, unknown: str = "unk", max_len: int | None = None) -> Reply:
     """The greedy reply of ``model`` to ``source`` (its whole text: a pairs model answers a line), at most
-    ``max_len`` tokens (None: the model's limit)."""
-    ids, info = encode_source(vocab, tok, source, int(model.config.max_len), unknown)
-    limit = target_limit(model, max_len)
-    bos, eos = special_ids(vocab, tok)
-    device = next(model.parameters()).device
-    was = model.training
-    model.eval()
-    try:
-        out, probs, ended = greedy(model, torch.tensor([ids], device=device), torch.tensor([len(ids)], device=device),
-                                   bos, eos, limit)
-    finally:
-        model.train(was)
-    tokens = vocab.decode(out[0])
-    return Reply(tok.join(tokens), tok.pieces(tokens), probs[0], ended[0], info, limit)
+    ``max_len`` tokens (None: the model's limit), decoded as every reply is (lmcore/generation/seq2seq_decode.py:
+    the model's fast decoder where it has one), with its log-probability."""
+    from .seq2seq_decode import text_reply, greedy as one_greedy
+
+    target_limit(model, max_len)  # a bad limit is refused before anything is read
+    return text_reply(model, vocab, tok, source, unknown, lambda ids, bos, eos: one_greedy(model, ids, bos, eos, max_len))

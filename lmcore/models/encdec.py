@@ -48,7 +48,9 @@ def weights_layout(model, make):
     """``make(model)``, kept on the model while none of its parameters changed (a fast decoder's weights laid
     out once, not per reply; an optimizer step or reading a checkpoint changes a parameter's version).
     Parameters made under ``torch.inference_mode`` track no version: laid out each time."""
-    params = list(model.parameters())
+    params = model.__dict__.get("_weights_params")  # the same objects while no module is added or removed
+    if params is None:
+        params = model.__dict__["_weights_params"] = list(model.parameters())
     if any(p.is_inference() for p in params):
         return make(model)
     key = tuple((p.data_ptr(), p._version) for p in params)
