@@ -81,12 +81,17 @@ def test_models_of_different_pairs_corpora_are_told_apart():
                                         "y": factories.checkpoint("y", "gru")[0]}) is None
 
 
+async def _compare(app, pilot) -> None:
+    """The compare screen of the seq2seq and the decoder-only model, its arena ready."""
+    await pilot.pause()
+    app.push_screen(CompareScreen(["s2s", "lm"]))
+    await wait_for(pilot, lambda: isinstance(app.screen, CompareScreen) and app.screen.query("#arena-prompt"))
+
+
 async def test_the_arena_streams_each_models_reply_to_the_source(home):
     app = create_app(home)
     async with app.run_test(size=(80, 24)) as pilot:
-        await pilot.pause()
-        app.push_screen(CompareScreen(["s2s", "lm"]))
-        await wait_for(pilot, lambda: isinstance(app.screen, CompareScreen) and app.screen.query("#arena-prompt"))
+        await _compare(app, pilot)
         arena = app.screen.arena
         field = arena.query_one("#arena-prompt", Input)
         assert field.placeholder.startswith("A source for every model to answer")
@@ -107,6 +112,21 @@ async def test_the_arena_streams_each_models_reply_to_the_source(home):
             assert shown == f"{said} · {column.budget}"  # then its training budget
             assert f"› {SOURCE}" in str(column.query_one(".arena-prompt").render())
         assert not [n for n in notes(app) if "Cannot generate" in n]
+
+
+async def test_the_same_text_tab_says_why_models_that_answer_sources_score_no_text(home):
+    app = create_app(home)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await _compare(app, pilot)
+        await pilot.press("f3")
+        summary = app.screen.query_one("#same-summary")
+        await wait_for(pilot, lambda: summary.region.height > 0)
+        said = " ".join(str(summary.render()).split())
+        assert "s2s, lm answer a source line instead" in said and "Arena (F2)" in said
+        app.screen.query_one(".source-text").text = "a text to score"
+        await pilot.press("ctrl+r")
+        await wait_for(pilot, lambda: any("answer a source line instead" in n for n in notes(app)))
+        assert not [n for n in notes(app) if "Cannot score" in n]
 
 
 async def test_choosing_a_pairs_model_beside_a_text_model_is_refused(home):

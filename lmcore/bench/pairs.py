@@ -23,6 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from . import plan as planning
+from .plain_loop import median_rate, plain_step
 from ..data.pair_batches import IGNORE, PairStream
 from ..data.pairs import dates_pairs
 from ..data.text import Tokenizer, build_vocab
@@ -51,21 +52,12 @@ def reference_pairs_train(model: nn.Module, stream: PairStream, tokens_per_step:
         src, src_len, tgt_in, y = (t.to(device) for t in (src, src_len, tgt_in, y))
         logits = model(src, src_len, tgt_in)
         loss = F.cross_entropy(logits.flatten(0, 1), y.flatten(), ignore_index=IGNORE)
-        opt.zero_grad()
-        loss.backward()
-        nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
-        loss.item()
+        plain_step(model, opt, loss)
         if step >= warm and (step - warm) % interval == 0:
             if device.type == "cuda":
                 torch.cuda.synchronize()
             times.append(time.perf_counter())
-    return _median_rate(times, tokens_per_step, interval)
-
-
-def _median_rate(times: list[float], tokens_per_step: int, interval: int) -> float:
-    rates = [interval * tokens_per_step / (b - a) for a, b in zip(times, times[1:]) if b > a]
-    return statistics.median(rates) if rates else float("nan")
+    return median_rate(times, tokens_per_step, interval)
 
 
 def _row(bench, name: str, arch: str, value: float, unit: str, reference: float, against: str) -> dict:
@@ -91,7 +83,7 @@ def train_row(bench, arch: str) -> dict:
     tr.run()
     t, ours_stream = tr.cfg, tr.prepared.stream
     per_step = t.batch_size * t.seq_len
-    ours = _median_rate(times, per_step, every)
+    ours = median_rate(times, per_step, every)
     torch.manual_seed(0)
     stream = PairStream(ours_stream.ids, ours_stream.spans, ours_stream.batch_size, ours_stream.bos,
                         ours_stream.eos, ours_stream.seed)

@@ -41,6 +41,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from . import plan as planning
+from .plain_loop import median_rate, plain_step
 from ..data import corpus as corpora
 from ..device import pick_device
 from ..errors import ConfigError
@@ -126,11 +127,6 @@ def _sync(device):
         torch.cuda.synchronize()
 
 
-def _median_rate(times: list[float], tokens_per_step: int, interval: int) -> float:
-    rates = [interval * tokens_per_step / (b - a) for a, b in zip(times, times[1:]) if b > a]
-    return statistics.median(rates) if rates else float("nan")
-
-
 # ---------------------------------------------------------------------------- references
 def reference_train(model: nn.Module, ids: torch.Tensor, batch: int, seq: int, lr: float, steps: int,
                     warm: int, device: torch.device, interval: int = 5, measure: bool = True) -> tuple[float, int]:
@@ -153,14 +149,10 @@ def reference_train(model: nn.Module, ids: torch.Tensor, batch: int, seq: int, l
                 out = model(x)
                 out = out[0] if isinstance(out, tuple) else out
                 loss = F.cross_entropy(out.flatten(0, 1), y.flatten())
-            opt.zero_grad()
-            loss.backward()
-            nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            opt.step()
-            loss.item()
+            plain_step(model, opt, loss)
             if step >= warm and (step - warm) % interval == 0:
                 times.append(time.perf_counter())
-    return _median_rate(times, batch * seq, interval), mem.peak
+    return median_rate(times, batch * seq, interval), mem.peak
 
 
 def reference_model(arch: str, impl: str, preset: str, vocab_size: int, c) -> tuple[nn.Module, str]:
@@ -257,7 +249,7 @@ class Bench:
         with mem if cuda else contextlib.nullcontext():
             tr.run()
         c, t = tr.model_cfg, tr.cfg
-        ours = _median_rate(times, t.batch_size * t.seq_len, every)
+        ours = median_rate(times, t.batch_size * t.seq_len, every)
         torch.manual_seed(0)
         ref_model, against = reference_model(arch, impl, self.preset, len(tr.vocab), c)
         ref, ref_mem = reference_train(ref_model, tr.train_ids, t.batch_size, t.seq_len, t.lr, steps, warm,
@@ -374,10 +366,7 @@ class Bench:
             starts = torch.randint(0, len(ids) - t.seq_len - 1, (t.batch_size,), generator=g).to(self.device)
             idx = starts[:, None] + torch.arange(t.seq_len, device=self.device)
             loss = F.cross_entropy(model(ids[idx].long()).flatten(0, 1), ids[idx + 1].long().flatten())
-            opt.zero_grad()
-            loss.backward()
-            nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            opt.step()
+            plain_step(model, opt, loss)
             step += 1
             if step % 50 == 0:
                 model.eval()

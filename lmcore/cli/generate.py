@@ -237,20 +237,27 @@ def _compare_sources(args, gens) -> int:
                   "answers": True, "unknown": stream.info.unknown})
         else:
             print(f"\n── {_v(name)} ({gen.model.config.arch}, {gen.tokenizer.level} tokens) · its reply ──")
-        pieces = []
-        for tok in stream:
-            pieces.append(tok.text)
-            if args.json:
-                _out({"model": name, **tok.to_dict()})
-            else:
-                sys.stdout.write(_v(tok.text))
-                sys.stdout.flush()
+        pieces = _echo_stream(args, name, stream)
         ended = bool(getattr(stream, "ended", False))
         if args.json:
             _out({"event": "done", "model": name, "text": "".join(pieces), "ended": ended})
         else:
             sys.stdout.write("\n" if ended else f"\n(cut at {len(pieces)} tokens: --length or the model's limit)\n")
     return 0
+
+
+def _echo_stream(args, name: str, stream) -> list[str]:
+    """A model's tokens as they come: a JSON line each (--json), else their text (control characters made
+    visible); the pieces of text, in order."""
+    pieces = []
+    for tok in stream:
+        pieces.append(tok.text)
+        if args.json:
+            _out({"model": name, **tok.to_dict()})
+        else:
+            sys.stdout.write(_v(tok.text))
+            sys.stdout.flush()
+    return pieces
 
 
 def _compare_prompt(args, gens, score_text, budgets) -> int:
@@ -280,14 +287,7 @@ def _compare_prompt(args, gens, score_text, budgets) -> int:
             print(f"\n── {_v(name)} ({cfg.arch}, {gen.tokenizer.level} tokens) · {ppl} · "
                   f"{budgets[name].describe()} ──")
             sys.stdout.write(_v(args.prompt))
-        pieces = []
-        for tok in gen.stream(args.prompt, SamplingSettings(**settings.to_dict())):
-            pieces.append(tok.text)
-            if args.json:
-                _out({"model": name, **tok.to_dict()})
-            else:
-                sys.stdout.write(_v(tok.text))
-                sys.stdout.flush()
+        pieces = _echo_stream(args, name, gen.stream(args.prompt, SamplingSettings(**settings.to_dict())))
         if args.json:
             _out({"event": "done", "model": name, "text": "".join(pieces)})
         else:

@@ -32,6 +32,19 @@ def _folded(ln, w: np.ndarray, b: np.ndarray, scale: np.ndarray | None = None) -
     return np.ascontiguousarray((w * _a(ln.weight)[None, :]).T), (w @ _a(ln.bias) + b).astype(np.float32)
 
 
+def _self_attention(ln, attn, scale: np.ndarray) -> tuple:
+    """A block's self-attention after its LayerNorm ``ln``: the query, key and value as one product (the
+    LayerNorm folded in, the queries scaled), then the output projection: (qkv_w, qkv_b, out_w, out_b)."""
+    qkv_w = np.concatenate([_a(attn.q.weight), _a(attn.kv.weight)])
+    qkv_b = np.concatenate([_a(attn.q.bias), _a(attn.kv.bias)])
+    return (*_folded(ln, qkv_w, qkv_b, scale), _a(attn.out.weight).T.copy(), _a(attn.out.bias))
+
+
+def _mlp(ln, mlp) -> tuple:
+    """A block's feed-forward layers after its LayerNorm ``ln`` (folded in): (fc_w, fc_b, proj_w, proj_b)."""
+    return (*_folded(ln, _a(mlp.fc.weight), _a(mlp.fc.bias)), _a(mlp.proj.weight).T.copy(), _a(mlp.proj.bias))
+
+
 class Layout:
     """The model's weights laid out for numpy (float32)."""
 
@@ -45,14 +58,9 @@ class Layout:
         self.pos = _a(model.tgt_pos.weight) if c.pos == "learned" else _a(model.table)
         self.layers = []
         for b in model.decoder:
-            qkv_w = np.concatenate([_a(b.attn.q.weight), _a(b.attn.kv.weight)])
-            qkv_b = np.concatenate([_a(b.attn.q.bias), _a(b.attn.kv.bias)])
-            self.layers.append((*_folded(b.ln1, qkv_w, qkv_b, scale), _a(b.attn.out.weight).T.copy(),
-                                _a(b.attn.out.bias),
+            self.layers.append((*_self_attention(b.ln1, b.attn, scale),
                                 *_folded(b.ln2, _a(b.cross.q.weight), _a(b.cross.q.bias), scale[:W]),
-                                _a(b.cross.out.weight).T.copy(), _a(b.cross.out.bias),
-                                *_folded(b.ln3, _a(b.mlp.fc.weight), _a(b.mlp.fc.bias)),
-                                _a(b.mlp.proj.weight).T.copy(), _a(b.mlp.proj.bias)))
+                                _a(b.cross.out.weight).T.copy(), _a(b.cross.out.bias), *_mlp(b.ln3, b.mlp)))
         self.head = _folded(model.dec_ln, _a(model.head.weight), _a(model.head.bias))
         self.one_row = None  # OneRow, made at the first reply
         # per layer the cross-attention's query weights centred (see OneRow), (heads, W, hd)
@@ -68,11 +76,7 @@ class Layout:
         self.src_pos = _a(model.src_pos.weight) if c.pos == "learned" else _a(model.table)
         self.enc = []
         for b in model.encoder:
-            qkv_w = np.concatenate([_a(b.attn.q.weight), _a(b.attn.kv.weight)])
-            qkv_b = np.concatenate([_a(b.attn.q.bias), _a(b.attn.kv.bias)])
-            self.enc.append((*_folded(b.ln1, qkv_w, qkv_b, scale), _a(b.attn.out.weight).T.copy(),
-                             _a(b.attn.out.bias), *_folded(b.ln2, _a(b.mlp.fc.weight), _a(b.mlp.fc.bias)),
-                             _a(b.mlp.proj.weight).T.copy(), _a(b.mlp.proj.bias)))
+            self.enc.append((*_self_attention(b.ln1, b.attn, scale), *_mlp(b.ln2, b.mlp)))
         self.cross_kv = [_folded(model.enc_ln, _a(b.cross.kv.weight), _a(b.cross.kv.bias)) for b in model.decoder]
 
     def encode(self, src: np.ndarray, lengths: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:

@@ -93,12 +93,24 @@ class SameText(Vertical):
         self.scores: dict | None = None
         self.stop_event = threading.Event()
         self.scoring = False
+        core = self.app.core
+        # models that answer a source line (encoder-decoders, models trained on pairs): no running text to score
+        self.answering = [n for n in names if (ck := core.model_checkpoint(n)) is not None
+                          and lmcore.answers_sources(ck)]
+
+    def _cannot_score(self) -> str:
+        """Why this tab scores nothing for these models, in one line."""
+        who = ", ".join(visible_line(n) for n in self.answering[:3]) + (" …" if len(self.answering) > 3 else "")
+        return (f"Same text scores running text with language models; {who} "
+                f"{'answers' if len(self.answering) == 1 else 'answer'} a source line instead: compare the "
+                f"replies in the Arena (F2), and the scores on the validation pairs with lmcore evaluate NAME.")
 
     def on_unmount(self) -> None:
         self.stop_event.set()
 
     def compose(self) -> ComposeResult:
-        yield Static("Type or paste a text below, or take a slice of the validation text (ctrl+t); "
+        yield Static(Text(self._cannot_score()) if self.answering else
+                     "Type or paste a text below, or take a slice of the validation text (ctrl+t); "
                      "then ctrl+r scores it with every model.", id="same-summary")
         yield Transcript(id="same-view")
         yield Static("", id="same-token", classes="summary-line")
@@ -106,6 +118,9 @@ class SameText(Vertical):
 
     @on(Button.Pressed, ".source-go")
     def action_score(self) -> None:
+        if self.answering:
+            self.app.notify(self._cannot_score(), title="Nothing to score", severity="warning", timeout=8)
+            return
         text = self.query_one(TextSource).text
         if not text.strip():
             self.app.notify("Type or paste a text first (or ctrl+t for validation text).", severity="warning")
