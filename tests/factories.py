@@ -14,9 +14,11 @@ TEXT = "the time traveller held in his hand a glittering metallic framework " * 
 
 
 def checkpoint(name: str = "m", arch: str = "lstm", step: int = 1, val_loss: float = 1.5,
-               corpus: str = "timemachine", **model_overrides) -> tuple[Checkpoint, dict[str, torch.Tensor]]:
-    """A valid checkpoint (tiny preset) and its model's weights."""
-    vocab = Vocab(TOKENS)
+               corpus: str = "timemachine", vocab: Vocab | None = None,
+               **model_overrides) -> tuple[Checkpoint, dict[str, torch.Tensor]]:
+    """A valid checkpoint (tiny preset) and its model's weights; ``vocab``: another vocabulary (default:
+    TOKENS, then the family's special tokens)."""
+    vocab = vocab or Vocab(TOKENS).with_tokens(family(arch).special_tokens)
     cfg = preset_config(arch, "tiny", vocab_size=len(vocab), **model_overrides)
     torch.manual_seed(0)
     model = build_model(cfg)

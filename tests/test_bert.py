@@ -10,6 +10,8 @@ from lmcore.cli.main import main
 from lmcore.models import build_model, family, preset_config
 from lmcore.models.bert.batch import IGNORE, Specials, make_batch, mask_tokens, sentence_ends, sentence_pairs
 
+from . import factories
+
 V = 40                      # 37 text tokens, then <cls> <sep> <mask>
 SPECIALS = Specials.of(V)
 
@@ -153,6 +155,19 @@ def test_a_tiny_bert_trains_from_the_command_line_and_reports_its_numbers(traine
     ppl = f"{ck.best_val_ppl:.3f} mask"  # the tables say its perplexity is of masked tokens
     assert main(["--home", str(home), "models"]) == 0 and ppl in capsys.readouterr().out
     assert main(["--home", str(home), "models", "--corpus", ck.corpus.name]) == 0 and ppl in capsys.readouterr().out
+
+
+def test_a_bert_whose_vocabulary_lost_its_special_tokens_is_listed_as_damaged(tmp_path):
+    from lmcore.data.vocab import Vocab
+
+    store = Store(tmp_path)
+    factories.save(store, "whole", "bert")
+    factories.save(store, "no-specials", "bert", vocab=Vocab(list("abcdefgh \nxyz")))  # as many tokens, no specials
+    entries = {e.name: e for e in store.list()}
+    assert entries["whole"].ok
+    assert not entries["no-specials"].ok and "damaged" in entries["no-specials"].reason
+    assert "must end with <cls> <sep> <mask>" in entries["no-specials"].reason
+    assert main(["--home", str(tmp_path), "fill", "no-specials", "--text", "a _ c"]) != 0
 
 
 def test_the_special_tokens_go_after_the_texts_and_only_once():

@@ -254,6 +254,10 @@ class Checkpoint:
         if model.vocab_size != len(vocab):
             raise CheckpointError(f"the vocabulary holds {len(vocab):,} tokens but the model expects "
                                   f"{model.vocab_size:,}")
+        specials = model.family.special_tokens  # its vocabulary ends with them, in this order (BERT's)
+        if specials and list(vocab.idx_to_token[-len(specials):]) != list(specials):
+            raise CheckpointError(f"the vocabulary of a {model.arch} model must end with "
+                                  f"{' '.join(specials)}; it does not")
         tokenizer = from_mapping(Tokenizer, d["tokenizer"], "tokenizer")  # a BPE is checked as it is read
         if tokenizer.needs_fitting:
             raise CheckpointError("tokenizer.bpe is missing: the model's BPE tokens were not saved")
