@@ -109,12 +109,14 @@ def test_cli_preset_auto_trains_and_the_checkpoint_records_the_choice(home, pros
 def test_lmcore_train_preset_auto_keeps_what_was_given(home, prose):
     events = []
     done = lmcore.train("b", arch="lstm", preset="auto", corpus=str(prose), steps=2, eval_every=2, lr=1e-3,
-                        model_overrides={"embed": 16}, on_event=events.append)
+                        model_overrides={"embed": 16, "dropout": 0.05}, on_event=events.append)
     assert done.kind == "done"
     start = next(e for e in events if e.kind == "start")
     assert start.auto.startswith("auto: ")
     ck = Store(home).read("b")
-    assert ck.preset == "auto" and ck.train.lr == 1e-3 and ck.model.embed == 16
+    assert ck.preset == "auto" and ck.train.lr == 1e-3 and ck.model.embed == 16 and ck.model.dropout == 0.05
+    # the line says what the run uses: what was given, beside what the rule would have chosen
+    assert "dropout 0.05 (given; the rule says" in ck.auto and ck.auto.endswith("given, kept over the rule: lr 0.001")
 
 
 @pytest.mark.parametrize("arch", UNSIZED)

@@ -208,7 +208,11 @@ def _auto(store: Store, mc: ModelConfig, given: TrainConfig, cfg: TrainConfig, d
                                 rate=rate, corpus=corpus_name, given=options, max_epochs=cap, why=why)
     model_cfg = preset_config(mc.arch, auto_preset.BASE_PRESET, **{**choice.model, **options})
     train = TrainConfig(**{**budget, **choice.train, **given.given()}).resolved(mc.arch, AUTO, fam.stateful)
-    return model_cfg, train, choice.line
+    kept = {k: v for k, v in given.given().items() if k in choice.train and choice.train[k] != v}
+    line = choice.line + ("; given, kept over the rule: " + ", ".join(f"{k.replace('_', ' ')} {v:g}" if isinstance(v, float)
+                                                               else f"{k.replace('_', ' ')} {v}" for k, v in kept.items())
+                          if kept else "")
+    return model_cfg, train, line
 
 
 def prepare_continue(store: Store, name: str, given: TrainConfig, corpus: str | None = None,
