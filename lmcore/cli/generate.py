@@ -106,7 +106,7 @@ def _reply(args, gen, source: str, settings) -> int:
     """A pairs model's reply to ``source`` (greedy, sampled, or with --beam the beam search's, with its
     log-probability line), at most --length tokens: the reply's text (with --json: its tokens and their
     probabilities); a note says when the reply was cut, and by which limit."""
-    from ..generation.translate import reply
+    from ..generation.seq2seq_decode import reply
 
     sampling = (args.temperature, args.top_k, args.top_p, args.min_p, args.repetition_penalty, args.seed,
                 args.sampling)

@@ -22,7 +22,7 @@ import torch
 from ..errors import ConfigError, LmError
 from .sampling import sample, softmax, top_alternatives
 from .sampling_settings import SamplingSettings
-from .translate import target_limit
+from .translate import Reply as TextReply, encode_source, target_limit
 
 
 @dataclass
@@ -286,7 +286,6 @@ def beam_search(model, src_ids, bos: int, eos: int, width: int = 4, max_len: int
 def text_reply(model, vocab, tok, source: str, unknown: str, decode):
     """``decode(src_ids, bos, eos) -> Reply`` on the text ``source``, as translate's ``Reply``."""
     from ..models.encdec import special_ids
-    from .translate import Reply as TextReply, encode_source
 
     ids, info = encode_source(vocab, tok, source, int(model.config.max_len), unknown)
     bos, eos = special_ids(vocab, tok)
@@ -298,6 +297,13 @@ def text_reply(model, vocab, tok, source: str, unknown: str, decode):
         model.train(was)
     tokens = vocab.decode(r.ids)
     return TextReply(tok.join(tokens), tok.pieces(tokens), r.probs, r.ended, info, r.limit, r.logprob, r.length)
+
+
+def reply(model, vocab, tok, source: str, unknown: str = "unk", max_len: int | None = None):
+    """The greedy reply of ``model`` to the text ``source`` (its whole text: a pairs model answers a line), at
+    most ``max_len`` tokens (None: the model's limit), with its log-probability, as translate's ``Reply``."""
+    target_limit(model, max_len)  # a bad limit is refused before anything is read
+    return text_reply(model, vocab, tok, source, unknown, lambda ids, bos, eos: greedy(model, ids, bos, eos, max_len))
 
 
 def beam_reply(model, vocab, tok, source: str, width: int, length_penalty: float | None = None,

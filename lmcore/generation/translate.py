@@ -1,7 +1,7 @@
 """Greedy replies of encoder–decoder models (families that ``reads_pairs``): the source encoded once, then
 the likeliest token at each step until the end token (eos) or the model's length limit. ``greedy``
-decodes a padded batch in torch (evaluation: batched, on any device, under the run's autocast); ``reply``
-answers one source text (``lmcore generate``) through lmcore/generation/seq2seq_decode.py."""
+decodes a padded batch in torch (evaluation: batched, on any device, under the run's autocast); one
+source text is answered by lmcore/generation/seq2seq_decode.py (``reply``), as a :class:`Reply`."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -94,13 +94,3 @@ def encode_source(vocab: Vocab, tok: Tokenizer, source: str, limit: int, unknown
                           f"give a shorter one")
     info.tokens = len(ids)
     return ids, info
-
-
-def reply(model, vocab: Vocab, tok: Tokenizer, source: str, unknown: str = "unk", max_len: int | None = None) -> Reply:
-    """The greedy reply of ``model`` to ``source`` (its whole text: a pairs model answers a line), at most
-    ``max_len`` tokens (None: the model's limit), decoded as every reply is (lmcore/generation/seq2seq_decode.py:
-    the model's fast decoder where it has one), with its log-probability."""
-    from .seq2seq_decode import text_reply, greedy as one_greedy
-
-    target_limit(model, max_len)  # a bad limit is refused before anything is read
-    return text_reply(model, vocab, tok, source, unknown, lambda ids, bos, eos: one_greedy(model, ids, bos, eos, max_len))

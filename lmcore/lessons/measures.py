@@ -220,7 +220,7 @@ def alignment_measure(args: dict, ctx: Context) -> dict:
     """An encoder-decoder's greedy reply to ``source`` and, where it has attention, how its alignment
     looks: how sharp (the mean of each row's largest weight) and how much of it lies on the diagonal or
     on the mirrored diagonal (a reversal's)."""
-    from ..generation.translate import reply
+    from ..generation.seq2seq_decode import reply
     from ..inspect.alignment import alignment_view
 
     a = Measure.arguments(MEASURES["alignment"], args)
