@@ -9,6 +9,7 @@ import numpy as np
 import torch
 
 from .decoders import decoder_for
+from .one_thread import one_torch_thread
 from .token_out import TokenOut
 from ..errors import ConfigError, LmError
 from ..models import LanguageModel, build_model
@@ -70,15 +71,10 @@ class Stream:
         history = list(self._ids)
         prev = vocab.idx_to_token[history[-1]] if history and self.info.tokens else None
         piece = tok.piece_decoder(prev)  # the text of each token (a bpe character split over tokens comes whole)
-        # One token at a time is latency-bound: on the CPU one thread beats two (+35% on 2 cores). The
-        # setting is per thread, so a training run in another thread keeps its threads.
-        threads = torch.get_num_threads() if gen.device.type == "cpu" else 1
         decoder = gen.decoder()
         tail = ""
-        try:
-            logits = decoder.prefill(history)
-            if threads > 1:
-                torch.set_num_threads(1)
+        logits = decoder.prefill(history)
+        with one_torch_thread(gen.device.type == "cpu"):  # a token at a time (one_thread.py)
             for i in range(s.max_tokens):
                 if self.stop_event.is_set():
                     return
@@ -107,9 +103,6 @@ class Stream:
                         return
                     tail = tail[-max(1, *(len(stop) for stop in s.stop)):]
                 logits = decoder.step(nxt)
-        finally:
-            if threads > 1:
-                torch.set_num_threads(threads)
 
 
 class Generator:
