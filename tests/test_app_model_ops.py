@@ -103,11 +103,12 @@ async def test_the_train_tab_keys_start_pause_resume_switch_the_axis_and_stop(ho
         assert "paused at 600" in str(app.runs.get("m").status())
         await pilot.press("p")
         assert not panel.trainer.paused.is_set() and state() == "training" and str(pause.label) == "Pause"
-        assert legend().endswith("t: by time") and not chart.by_time
+        # the chart redraws (and writes its legend) after the data arrives: wait for it
+        await wait_for(pilot, lambda: legend().endswith("t: by time") and not chart.by_time)
         await pilot.press("t")
-        assert legend().endswith("t: by step") and chart.by_time
+        await wait_for(pilot, lambda: legend().endswith("t: by step") and chart.by_time)
         await pilot.press("t")
-        assert legend().endswith("t: by time")
+        await wait_for(pilot, lambda: legend().endswith("t: by time"))
         trainer = panel.trainer
         await pilot.press("x")
         assert trainer.stop.is_set()
