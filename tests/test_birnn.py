@@ -70,6 +70,40 @@ def test_the_blank_prediction_never_reads_the_blank(cell):
         assert not torch.allclose(a, b)  # the other positions do read it
 
 
+def _reading_log_probs(rnn, head, embedding, seq: list[int], start: int) -> float:
+    """log P(seq[start:] | seq[:start]) under one direction (its network from a fresh state, its head)."""
+    out, _ = rnn(embedding(torch.tensor([seq[:-1]])))
+    logp = torch.log_softmax(head(out[0]).float(), -1)
+    return float(sum(logp[t - 1, seq[t]] for t in range(start, len(seq))))
+
+
+def test_a_blank_is_the_product_of_both_readings_and_a_quarter_of_the_head():
+    """At a blank, the candidates' log-probabilities are, renormalised: the forward network's log P(w | left)
+    + log P(right | left, w), the backward network's mirror of it, and HEAD_WEIGHT times the blank head's
+    (each normalised over the candidates), worked out here by reading every candidate text whole."""
+    from lmcore.models.birnn.model import HEAD_WEIGHT, RESCORED
+
+    torch.manual_seed(0)
+    v = 11
+    assert v <= RESCORED  # every token is a candidate
+    model = build_model(preset_config("birnn", "tiny", vocab_size=v, num_layers=2)).eval()
+    ids = torch.randint(0, v, (1, 9))
+    at = 4
+    blanks = torch.zeros_like(ids, dtype=torch.bool)
+    blanks[0, at] = True
+    with torch.no_grad():
+        got = torch.log_softmax(model.blank_logits(ids, blanks)[0, at].float(), -1)
+        head = torch.log_softmax(model.blank_logits(ids)[0, at].float(), -1)
+        left, right = ids[0, :at].tolist(), ids[0, at + 1:].tolist()
+        fwd = torch.tensor([_reading_log_probs(model.ltr, model.next_head, model.embedding, left + [w] + right, at)
+                            for w in range(v)])
+        bwd = torch.tensor([_reading_log_probs(model.rtl, model.previous_head, model.embedding,
+                                               (left + [w] + right)[::-1], len(right)) for w in range(v)])
+    want = torch.log_softmax(HEAD_WEIGHT * head + torch.log_softmax(fwd, -1) + torch.log_softmax(bwd, -1), -1)
+    torch.testing.assert_close(got, want, atol=1e-4, rtol=1e-4)
+    assert HEAD_WEIGHT < 1  # the head reads one step less than the readings: its opinion counts less
+
+
 @pytest.mark.parametrize("cell", ["rnn", "gru", "lstm"])
 def test_its_units_are_traced_in_both_directions(cell):
     """trace: the forward layers then the backward ones, named; a forward unit at t reads nothing after
