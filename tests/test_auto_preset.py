@@ -8,7 +8,7 @@ import pytest
 
 import lmcore
 from lmcore.cli.main import main
-from lmcore.models import families
+from lmcore.models import families, family
 from lmcore.store.model_store import Store
 from lmcore.training import auto_preset
 from lmcore.training.auto_preset import calibrated_rate, choose
@@ -217,4 +217,37 @@ def test_the_calibration_measures_with_the_threads_the_run_would_take(home, monk
     monkeypatch.setattr(calibrate, "measure", measure)
     monkeypatch.setattr(calibrate, "ThreadGovernor", lambda: ThreadGovernor(1))
     rate = calibrate.rate_for(home, "lstm", 65, torch.device("cpu"))
-    assert seen == [1] and rate(1000, None) > 0 and torch.get_num_threads() == before
+    small = family("lstm").candidates("lstm")[0]
+    assert rate(1000, small) == 1000.0 and seen == [1] and torch.get_num_threads() == before
+
+
+def test_each_size_is_measured_once_when_the_rule_asks_for_it(home, monkeypatch):
+    """Sizes are measured, not scaled from one by their parameters (small sizes pay a fixed cost a step):
+    the rule asks for the largest sizes first and stops at the first that qualifies; a size is measured
+    once per device and data folder."""
+    import torch
+
+    from lmcore.training import calibrate
+
+    measured = []
+
+    def measure(cfg, batch, seq_len, lr, device):
+        measured.append(cfg.hidden)
+        return {128: 400_000.0}.get(cfg.hidden, 1_000.0)  # only the smallest is fast enough for the budget
+
+    monkeypatch.setattr(calibrate, "measure", measure)
+    sizes = family("lstm").candidates("lstm")
+    rate = calibrate.rate_for(home, "lstm", 65, torch.device("cpu"))
+    choice = choose("lstm", 65, SHAKESPEARE, minutes=1, rate=rate)
+    assert measured == [s["model"]["hidden"] for s in reversed(sizes)]  # largest first, each once
+    assert choice.params == choose("lstm", 65, SHAKESPEARE, steps=1).params  # the smallest size
+    assert "24M tokens/min" in choice.line  # its own rate: 400k tokens/s
+    again = calibrate.rate_for(home, "lstm", 65, torch.device("cpu"))
+    assert choose("lstm", 65, SHAKESPEARE, minutes=1, rate=again).line == choice.line
+    assert len(measured) == len(sizes)  # read from the cache
+
+
+@pytest.mark.parametrize("n, said", [(4_100_000, "4.1M"), (153_000, "153k"), (999_600, "1M"), (999_400, "999k"),
+                                     (2_360_000, "2.36M"), (512, "512")])
+def test_token_counts_are_said_in_three_figures_with_their_unit(n, said):
+    assert auto_preset.short(n) == said

@@ -197,15 +197,23 @@ def _auto(store: Store, mc: ModelConfig, given: TrainConfig, cfg: TrainConfig, d
         steps, minutes, cap = None, auto_preset.DEFAULT_MINUTES, auto_preset.DEFAULT_MAX_EPOCHS
         budget = {"steps": None, "minutes": minutes}
         why = f"no budget given, so {minutes:g} min or {cap:g} epochs, whichever ends first: "
-    rate = None
+    rate, failed = None, []
     if minutes is not None and fam.trainable:
         from .calibrate import rate_for
-        try:
-            rate = rate_for(store.home, mc.arch, vocab, device, options)
-        except (RuntimeError, ValueError) as exc:  # out of memory, say: the smallest size, and the line says why
-            why += f"this device's speed could not be measured ({type(exc).__name__}), so the smallest size: "
+        measured = rate_for(store.home, mc.arch, vocab, device, options)
+
+        def rate(params: int, size: dict) -> float:  # a size that cannot be measured (out of memory) is skipped
+            try:
+                return measured(params, size)
+            except (RuntimeError, ValueError) as exc:
+                failed.append(exc)
+                return 0.0
     choice = auto_preset.choose(mc.arch, vocab, len(data.train_ids), steps=steps, minutes=minutes,
                                 rate=rate, corpus=corpus_name, given=options, max_epochs=cap, why=why)
+    if failed and not choice.tokens:  # not even the size chosen: the smallest, and the line says why
+        why += f"this device's speed could not be measured ({type(failed[-1]).__name__}), so the smallest size: "
+        choice = auto_preset.choose(mc.arch, vocab, len(data.train_ids), steps=steps, minutes=minutes,
+                                    rate=None, corpus=corpus_name, given=options, max_epochs=cap, why=why)
     model_cfg = preset_config(mc.arch, auto_preset.BASE_PRESET, **{**choice.model, **options})
     train = TrainConfig(**{**budget, **choice.train, **given.given()}).resolved(mc.arch, AUTO, fam.stateful)
     kept = {k: v for k, v in given.given().items() if k in choice.train and choice.train[k] != v}

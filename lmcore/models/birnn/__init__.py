@@ -35,12 +35,16 @@ class BiRNNFamily(Family):
 def _recipe() -> dict[str, dict]:
     """The recurrent family's sizes: each direction is one of its networks. ``small`` drops 20% (the
     two directions fit a short text fast: on timemachine's characters in 3 minutes, dropout 0.2 took the
-    validation perplexity from 4.62 to 4.16 and the fill accuracy from 85.5% to 88.0%)."""
+    validation perplexity from 4.62 to 4.16 and the fill accuracy from 85.5% to 88.0%) and evaluates
+    every 600 steps (each evaluation also measures the fill accuracy and saves: every 200 steps they took
+    a fifth of a 3-minute run; every 600, timemachine's words went from 546 to 681 steps and from 34.4%
+    to 37.1% of all the validation blanks, its characters from 1,667 to 1,931 steps and 89.7% to 90.1%;
+    quiet 2-core CPU, 2026-12-04)."""
     return {
         "tiny": {"model": {"num_layers": 1, "hidden": 64, "embed": 32},
                  "train": {"batch_size": 16, "seq_len": 32, "lr": 3e-3, "steps": 300}},
         "small": {"model": {"num_layers": 2, "hidden": 256, "embed": 64, "dropout": 0.2},
-                  "train": {"batch_size": 24, "seq_len": 64, "lr": 1e-2, "steps": 1500}},
+                  "train": {"batch_size": 24, "seq_len": 64, "lr": 1e-2, "steps": 1500, "eval_every": 600}},
         "base": {"model": {"num_layers": 2, "hidden": 512, "embed": 128, "dropout": 0.25},
                  "train": {"batch_size": 64, "seq_len": 256, "lr": 2e-3, "steps": 5000}},
     }
