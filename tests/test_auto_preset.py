@@ -231,7 +231,7 @@ def test_each_size_is_measured_once_when_the_rule_asks_for_it(home, monkeypatch)
 
     measured = []
 
-    def measure(cfg, batch, seq_len, lr, device):
+    def measure(cfg, batch, seq_len, lr, device, stop=None):
         measured.append(cfg.hidden)
         return {128: 400_000.0}.get(cfg.hidden, 1_000.0)  # only the smallest is fast enough for the budget
 
@@ -251,3 +251,23 @@ def test_each_size_is_measured_once_when_the_rule_asks_for_it(home, monkeypatch)
                                      (2_360_000, "2.36M"), (512, "512")])
 def test_token_counts_are_said_in_three_figures_with_their_unit(n, said):
     assert auto_preset.short(n) == said
+
+
+def test_a_calibration_says_what_it_measures_and_stops_when_asked(home):
+    """Measuring a size reports progress (the app shows it while a run prepares) and a set stop event
+    cancels it before a step is taken (quitting the app does not wait for the calibration)."""
+    import threading
+
+    import torch
+
+    from lmcore import Cancelled
+    from lmcore.training import calibrate
+
+    heard, stop = [], threading.Event()
+    stop.set()
+    rate = calibrate.rate_for(home, "lstm", 65, torch.device("cpu"), stop=stop,
+                              progress=lambda what, done, total: heard.append((what, done, total)))
+    with pytest.raises(Cancelled):
+        rate(1000, family("lstm").candidates("lstm")[0])
+    assert heard == [("measuring this device's speed", 0, len(family("lstm").candidates("lstm")))]
+    assert auto_preset.cached_rates(home) == {}  # nothing was measured, nothing kept

@@ -9,6 +9,7 @@ import time
 
 import torch
 
+from ..errors import Cancelled
 from ..models import ModelConfig, build_model
 from . import auto_preset
 from .threads import ThreadGovernor
@@ -27,14 +28,17 @@ def device_key(device: torch.device) -> str:
     return device.type
 
 
-def measure(cfg: ModelConfig, batch: int, seq_len: int, lr: float, device: torch.device) -> float:
-    """Tokens per second of training ``cfg`` at ``batch`` × ``seq_len`` on ``device``."""
+def measure(cfg: ModelConfig, batch: int, seq_len: int, lr: float, device: torch.device, stop=None) -> float:
+    """Tokens per second of training ``cfg`` at ``batch`` × ``seq_len`` on ``device``; Cancelled as soon as
+    ``stop`` (a threading.Event) is set."""
     torch.manual_seed(0)
     model = build_model(cfg).to(device)
     opt = torch.optim.AdamW(model.parameters(), lr=lr)
     x = torch.randint(0, cfg.vocab_size, (batch, seq_len + 1), device=device)
 
     def step() -> None:  # the family's own objective (a birnn trains three heads, BERT masks and pairs)
+        if stop is not None and stop.is_set():
+            raise Cancelled("stopped while measuring this device's speed")
         loss, _ = model.train_loss(x[:, :-1], x[:, 1:])
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -55,33 +59,42 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def rate_for(home, arch: str, vocab_size: int, device: torch.device, given: dict | None = None) -> auto_preset.Rate:
+def rate_for(home, arch: str, vocab_size: int, device: torch.device, given: dict | None = None, stop=None,
+             progress=None) -> auto_preset.Rate:
     """The rate function ``auto_preset.choose`` takes: a size's tokens per second, measured the first time
     it is asked for on this device (then read from the cache). Each size is measured, not scaled from
     another by its parameters: on the 2-core CPU the lstm's 2×192 trained at 48.7k tokens/s where 2×256's
-    39.4k scaled by parameters said 67k (small sizes pay a fixed cost a step)."""
+    39.4k scaled by parameters said 67k (small sizes pay a fixed cost a step). ``stop``: a threading.Event
+    that cancels a measurement; ``progress(what, done, total)``: called before each size is measured."""
     from ..models import family, preset_config
 
     fam = family(arch)
+    sizes, measured = len(fam.candidates(arch)), []
 
     def rate(params: int, size: dict) -> float:
         cfg = preset_config(arch, auto_preset.BASE_PRESET, vocab_size=vocab_size, **{**size["model"], **(given or {})})
         t = size["train"]
         key = (f"{device_key(device)}|{fam.describe(cfg)}|{fam.size(cfg)}|{t['batch_size']}x{t['seq_len']}|"
                f"v{vocab_size}")
-        return auto_preset.calibrated_rate(home, key, lambda: _measured(cfg, t, device))
+        def now() -> float:
+            if progress is not None:
+                progress("measuring this device's speed", len(measured), sizes)
+            measured.append(key)
+            return _measured(cfg, t, device, stop)
+
+        return auto_preset.calibrated_rate(home, key, now)
 
     return rate
 
 
-def _measured(cfg: ModelConfig, t: dict, device: torch.device) -> float:
+def _measured(cfg: ModelConfig, t: dict, device: torch.device, stop=None) -> float:
     """``measure`` with the threads the run will take: the cores other programs leave free (two threads
     beside a busy core spin and measure a tenth of the rate)."""
     threads = ThreadGovernor() if device.type == "cpu" else None
     if threads is not None:
         threads.start()
     try:
-        return measure(cfg, t["batch_size"], t["seq_len"], t["lr"], device)
+        return measure(cfg, t["batch_size"], t["seq_len"], t["lr"], device, stop)
     finally:
         if threads is not None:
             threads.close()

@@ -176,7 +176,8 @@ def prepare_new(store: Store, name: str, model_cfg: ModelConfig, preset: str, gi
     data = _pairs_tail(_tokens(store, src, key, tokenizer, None, cfg.val_fraction, progress, stop), split)
     note = ""
     if preset == AUTO:
-        model_cfg, cfg, note = _auto(store, model_cfg, given, cfg, data, device, src.name, given_options or {})
+        model_cfg, cfg, note = _auto(store, model_cfg, given, cfg, data, device, src.name, given_options or {},
+                                     stop, progress)
     ref = _corpus_ref(src, sha1, data, split.seed if split else None)
     return _finish(PreparedRun(name, preset, model_cfg, cfg, data.tokenizer, data.vocab, ref, data.train_ids,
                                data.val_ids, device, tokens=data, lm_pairs=split,
@@ -184,8 +185,10 @@ def prepare_new(store: Store, name: str, model_cfg: ModelConfig, preset: str, gi
 
 
 def _auto(store: Store, mc: ModelConfig, given: TrainConfig, cfg: TrainConfig, data: TokenData,
-          device: torch.device, corpus_name: str, options: dict) -> tuple[ModelConfig, TrainConfig, str]:
-    """Preset auto: the size and recipe for this corpus and budget (auto_preset.py), what was given kept."""
+          device: torch.device, corpus_name: str, options: dict, stop: threading.Event | None = None,
+          progress: Progress | None = None) -> tuple[ModelConfig, TrainConfig, str]:
+    """Preset auto: the size and recipe for this corpus and budget (auto_preset.py), what was given kept;
+    ``stop`` cancels the calibration (Cancelled), ``progress`` hears of each size measured."""
     from . import auto_preset
 
     fam, vocab = mc.family, len(data.vocab)
@@ -200,7 +203,7 @@ def _auto(store: Store, mc: ModelConfig, given: TrainConfig, cfg: TrainConfig, d
     rate, failed = None, []
     if minutes is not None and fam.trainable:
         from .calibrate import rate_for
-        measured = rate_for(store.home, mc.arch, vocab, device, options)
+        measured = rate_for(store.home, mc.arch, vocab, device, options, stop, progress)
 
         def rate(params: int, size: dict) -> float:  # a size that cannot be measured (out of memory) is skipped
             try:
