@@ -49,6 +49,26 @@ def test_more_epochs_bring_more_regularisation(arch):
 
 
 @pytest.mark.parametrize("arch", TRAINED)
+def test_dropout_follows_what_the_model_can_learn_by_heart_not_the_epochs_alone(arch):
+    def at_30_epochs(corpus_tokens):
+        c = choose(arch, 65, corpus_tokens, steps=30 * corpus_tokens, max_epochs=30)  # stopped at 30 epochs
+        assert round(c.epochs) == 30
+        return c
+
+    larger_text, smaller_text = at_30_epochs(50_000_000), at_30_epochs(500_000)
+    assert larger_text.params < 50_000_000  # even the largest size is smaller than its text
+    assert larger_text.model["dropout"] == 0  # 30 readings of a text it cannot hold
+    assert smaller_text.params > 500_000 and smaller_text.model["dropout"] > 0  # 30 readings of a text it can
+
+
+@pytest.mark.parametrize("arch", TRAINED)
+def test_the_learning_rate_warms_up_over_100_steps_or_a_quarter_of_a_short_run(arch):
+    assert choose(arch, 65, SHAKESPEARE, steps=10_000).train["warmup"] == 100
+    assert choose(arch, 65, SHAKESPEARE, steps=200).train["warmup"] == 50
+    assert choose(arch, 65, SHAKESPEARE, steps=2).train["warmup"] == 1
+
+
+@pytest.mark.parametrize("arch", TRAINED)
 def test_a_tiny_corpus_gets_the_smallest_size(arch):
     tiny = choose(arch, 65, 5_000, minutes=10, rate=rate)
     assert tiny.params == min(choose(arch, 65, n, minutes=10, rate=rate).params for n in (5_000, SHAKESPEARE))
@@ -245,6 +265,20 @@ def test_each_size_is_measured_once_when_the_rule_asks_for_it(home, monkeypatch)
     again = calibrate.rate_for(home, "lstm", 65, torch.device("cpu"))
     assert choose("lstm", 65, SHAKESPEARE, minutes=1, rate=again).line == choice.line
     assert len(measured) == len(sizes)  # read from the cache
+
+
+def test_a_data_folder_moved_to_another_cpu_measures_that_cpu_afresh(home, monkeypatch):
+    import torch
+
+    from lmcore.training import calibrate
+
+    measured = []
+    monkeypatch.setattr(calibrate, "measure", lambda cfg, *a, **k: measured.append(cfg.hidden) or 5_000.0)
+    size = family("lstm").candidates("lstm")[0]
+    for cpu in ("AMD EPYC", "Intel(R) Xeon(R) Platinum 8375C", "AMD EPYC"):
+        monkeypatch.setattr(calibrate, "cpu_model", lambda: cpu)
+        assert calibrate.rate_for(home, "lstm", 65, torch.device("cpu"))(1000, size) == 5_000.0
+    assert len(measured) == 2  # each CPU once: the third run read the first one's rate
 
 
 @pytest.mark.parametrize("n, said", [(4_100_000, "4.1M"), (153_000, "153k"), (999_600, "1M"), (999_400, "999k"),

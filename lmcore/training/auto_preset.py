@@ -15,9 +15,19 @@ The rule (a first one, fitted to what the presets' tuning measured; scripts/auto
   regularisation reached 1.475 (2.7 tokens per parameter, 5.7 parameters per character) and 1.431; 2,
   not 2.5: the calibration of 2×256 on that machine read 36.3k to 39.4k tokens/s, and 2.5 needs 36.5k
   to choose it at 1 minute (at 2.5 the check's auto took 2×192 again: 1.495 against small's 1.482);
-- the epochs E = T / corpus tokens set the regularisation: dropout 0 up to 3 epochs, 0.1 up to 20, 0.2 up to
-  30, 0.3 beyond; weight decay 0.1 up to 10 epochs, 0.2 beyond;
-- the size's own batch, sequence length and learning rate; warm-up 5% of the steps, at most 100; a text
+  then to 1.3 on a machine half as fast (2-core AMD EPYC, timemachine, 1 minute): the gru's 2×256 at
+  1.44 tokens per parameter reached 1.491 where 2×192 reached 1.519, and the transformer's 4×128 at 1.22
+  reached 1.704 where 2×64 reached 1.563 (both without dropout);
+- the epochs E = T / corpus tokens set the weight decay: 0.1 up to 10 epochs, 0.2 beyond; the dropout grows
+  with the repetition R = E × min(1, parameters / corpus tokens) (a model smaller than its text cannot learn it
+  by heart however often it reads it): 0 up to 25, 0.1 up to 35, 0.2 up to 45, 0.3 beyond. First it was
+  E alone (0 up to 3, 0.1 up to 20, ...): on a 2-core AMD EPYC, timemachine, that cost the transformer 0.32
+  at 1 minute (2×64, 105k parameters, 31 epochs: dropout 0.3 1.886, none 1.563) and 0.08 at 2.2 (4×128,
+  13.4 epochs: 0.1 1.617, none 1.534), and the gru 0.03 at 1 (2×192, 8.4 epochs: 1.551 against 1.519);
+  up to 25, not 20: the transformer's 2×64 at R 20.2 reached 1.674 with 0.1 against 1.563 with none;
+- the size's own batch, sequence length and learning rate; warm-up 100 steps, at most a quarter of the run
+  (first 5% of the steps: the gru's 2×256 for 1 minute on the AMD machine, 440 steps at lr 0.01, reached
+  1.549 with 23 warm-up steps, twice, and 1.493 with 100, as its small preset warms up); a text
   too short for one batch of them gets a smaller batch, then a shorter sequence (``fit_batch``);
 - no budget given: DEFAULT_MINUTES minutes, stopped earlier at DEFAULT_MAX_EPOCHS passes over the corpus
   (a short text is learnt long before 3 minutes end).
@@ -35,11 +45,12 @@ from typing import Callable
 from ..models import family as family_of, preset_config
 from ..store.files import KB, BadFile, read_json, write_json
 
-TOKENS_PER_PARAM = 2.0
+TOKENS_PER_PARAM = 1.3
 PARAMS_PER_TOKEN = 6.0
-# 0.1 up to 20 epochs: lstm auto on tinyshakespeare, 5 min (11.5-13.7 epochs), reached 1.447 with dropout
-# 0.1 against 1.47 with 0.2 (quiet 2-core CPU, 2026-12-03)
-DROPOUT_BY_EPOCHS = ((3.0, 0.0), (20.0, 0.1), (30.0, 0.2), (math.inf, 0.3))
+# by repetition (epochs × min(1, parameters / corpus tokens); see the docstring): lstm on tinyshakespeare,
+# 5 min (R 10-12), 1.447 with dropout 0.1, 1.47 with 0.2, 1.451 with none; on timemachine (R 18) 0.1 and none
+# within 0.01, at R 40 0.2 1.445 and 0.3 1.431 against none 1.49-1.51 (quiet 2-core Xeon, 2026-12-03/04)
+DROPOUT_BY_REPETITION = ((25.0, 0.0), (35.0, 0.1), (45.0, 0.2), (math.inf, 0.3))
 WEIGHT_DECAY_BY_EPOCHS = ((10.0, 0.1), (math.inf, 0.2))
 DEFAULT_MINUTES = 3.0        # the budget when none is given: the small presets' run on a 2-core CPU
 DEFAULT_MAX_EPOCHS = 100.0   # ... stopped at this many passes over the corpus
@@ -172,9 +183,9 @@ def _choice(fam, arch, size, cfg, params, n, budget: Budget, corpus, given: dict
     fitted = _fitted(train, n)
     tokens, how, stop = budget.seen(_per_step(train))
     epochs = tokens / n
-    dropout = by_epochs(DROPOUT_BY_EPOCHS, epochs)
+    dropout = by_epochs(DROPOUT_BY_REPETITION, repetition(epochs, params, n))
     train["weight_decay"] = by_epochs(WEIGHT_DECAY_BY_EPOCHS, epochs)
-    train["warmup"] = min(100, max(1, round(tokens / _per_step(train) / 20)))
+    train["warmup"] = min(100, max(1, round(tokens / _per_step(train) / 4)))
     if stop is not None:
         train["steps"] = stop
     model = dict(size["model"])
@@ -207,6 +218,12 @@ def _small_preset(fam, arch, cfg, params, n, budget: Budget, corpus) -> Choice:
 
 def _per_step(train: dict) -> int:
     return train["batch_size"] * train["seq_len"]
+
+
+def repetition(epochs: float, params: int, corpus_tokens: int) -> float:
+    """How hard a run can learn its text by heart: its epochs, times the parameters per corpus token when
+    there are fewer parameters than tokens."""
+    return epochs * min(1.0, params / max(1, corpus_tokens))
 
 
 def by_epochs(table, epochs: float) -> float:

@@ -20,12 +20,25 @@ MAX_STEPS = 50
 
 
 def device_key(device: torch.device) -> str:
-    """The device a rate was measured on: the GPU's name, or the CPU's kind, cores and threads."""
+    """The device a rate was measured on: the GPU's name, or the CPU's model, cores and threads."""
     if device.type == "cuda":
         return f"cuda:{torch.cuda.get_device_name(device)}"
     if device.type == "cpu":
-        return f"cpu:{platform.machine()}:{platform.processor()[:60]}:{os.cpu_count()}:{torch.get_num_threads()}t"
+        return f"cpu:{platform.machine()}:{cpu_model()[:60]}:{os.cpu_count()}:{torch.get_num_threads()}t"
     return device.type
+
+
+def cpu_model() -> str:
+    """The CPU's model name (Linux: /proc/cpuinfo's, where platform.processor() is empty), or ''. A data
+    folder that moves to another machine (or is shared by two) then measures that machine afresh."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
+            for line in f:
+                if line.lower().startswith("model name") and ":" in line:
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor()
 
 
 def measure(cfg: ModelConfig, batch: int, seq_len: int, lr: float, device: torch.device, stop=None) -> float:
@@ -76,6 +89,7 @@ def rate_for(home, arch: str, vocab_size: int, device: torch.device, given: dict
         t = size["train"]
         key = (f"{device_key(device)}|{fam.describe(cfg)}|{fam.size(cfg)}|{t['batch_size']}x{t['seq_len']}|"
                f"v{vocab_size}")
+
         def now() -> float:
             if progress is not None:
                 progress("measuring this device's speed", len(measured), sizes)
