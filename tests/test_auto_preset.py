@@ -69,6 +69,18 @@ def test_the_learning_rate_warms_up_over_100_steps_or_a_quarter_of_a_short_run(a
 
 
 @pytest.mark.parametrize("arch", TRAINED)
+def test_a_short_timed_run_halves_its_batch_to_take_enough_steps(arch):
+    declared = {(s["train"]["batch_size"], s["train"]["seq_len"]) for s in family(arch).candidates(arch)}
+    short = choose(arch, 65, SHAKESPEARE, minutes=0.02, rate=rate)  # a second or so: a few hundred thousand tokens
+    b, seq = short.train["batch_size"], short.train["seq_len"]
+    assert (b, seq) not in declared and b >= 8
+    assert short.tokens / (b * seq) >= auto_preset.MIN_STEPS or b // 2 < 8
+    assert "a short run takes 500 steps at least" in short.line and f"batch {b}×{seq}" in short.line
+    by_steps = choose(arch, 65, SHAKESPEARE, steps=20)  # steps given: the size's own batch
+    assert (by_steps.train["batch_size"], by_steps.train["seq_len"]) in declared and "halved" not in by_steps.line
+
+
+@pytest.mark.parametrize("arch", TRAINED)
 def test_a_tiny_corpus_gets_the_smallest_size(arch):
     tiny = choose(arch, 65, 5_000, minutes=10, rate=rate)
     assert tiny.params == min(choose(arch, 65, n, minutes=10, rate=rate).params for n in (5_000, SHAKESPEARE))

@@ -25,7 +25,8 @@ The rule (a first one, fitted to what the presets' tuning measured; scripts/auto
   at 1 minute (2×64, 105k parameters, 31 epochs: dropout 0.3 1.886, none 1.563) and 0.08 at 2.2 (4×128,
   13.4 epochs: 0.1 1.617, none 1.534), and the gru 0.03 at 1 (2×192, 8.4 epochs: 1.551 against 1.519);
   up to 25, not 20: the transformer's 2×64 at R 20.2 reached 1.674 with 0.1 against 1.563 with none;
-- the size's own batch, sequence length and learning rate; warm-up 100 steps, at most a quarter of the run
+- the size's own batch (halved, down to 8, while a timed run would take fewer than MIN_STEPS steps),
+  sequence length and learning rate; warm-up 100 steps, at most a quarter of the run
   (first 5% of the steps: the gru's 2×256 for 1 minute on the AMD machine, 440 steps at lr 0.01, reached
   1.549 with 23 warm-up steps, twice, and 1.493 with 100, as its small preset warms up); a text
   too short for one batch of them gets a smaller batch, then a shorter sequence (``fit_batch``);
@@ -46,6 +47,11 @@ from ..models import family as family_of, preset_config
 from ..store.files import KB, BadFile, read_json, write_json
 
 TOKENS_PER_PARAM = 1.3
+# a timed run takes at least this many steps, its batch halved down to MIN_BATCH: minGRU's 2×128 (batch 32×128)
+# for 1 minute on the AMD machine took 377 steps and reached 1.700, at batch 16×64 1,000 steps and 1.594, at
+# 16×32 1,619 and 1.574 (its tiny preset: 1.632)
+MIN_STEPS = 500
+MIN_BATCH = 8
 PARAMS_PER_TOKEN = 6.0
 # by repetition (epochs × min(1, parameters / corpus tokens); see the docstring): lstm on tinyshakespeare,
 # 5 min (R 10-12), 1.447 with dropout 0.1, 1.47 with 0.2, 1.451 with none; on timemachine (R 18) 0.1 and none
@@ -182,6 +188,8 @@ def _choice(fam, arch, size, cfg, params, n, budget: Budget, corpus, given: dict
         train["seq_len"] = window
     fitted = _fitted(train, n)
     tokens, how, stop = budget.seen(_per_step(train))
+    fitted += _more_steps(train, tokens, budget)
+    tokens, how, stop = budget.seen(_per_step(train))
     epochs = tokens / n
     dropout = by_epochs(DROPOUT_BY_REPETITION, repetition(epochs, params, n))
     train["weight_decay"] = by_epochs(WEIGHT_DECAY_BY_EPOCHS, epochs)
@@ -198,6 +206,17 @@ def _choice(fam, arch, size, cfg, params, n, budget: Budget, corpus, given: dict
             f"({short(params)} parameters), batch {train['batch_size']}×{train['seq_len']}{fitted}, "
             f"lr {train['lr']:g}, {said}, weight decay {train['weight_decay']:g}")
     return Choice(arch, model, train, params, tokens, epochs, line)
+
+
+def _more_steps(train: dict, tokens: int, budget: Budget) -> str:
+    """A short timed run that would take fewer than MIN_STEPS steps: its batch halved (changed in place),
+    down to MIN_BATCH, until it takes them; what was done, for the line, or ""."""
+    before = train["batch_size"]
+    if budget.steps is not None or budget.per_s is None:  # steps given: their tokens are the budget
+        return ""
+    while tokens / _per_step(train) < MIN_STEPS and train["batch_size"] // 2 >= MIN_BATCH:
+        train["batch_size"] //= 2
+    return f" (halved from {before}: a short run takes {MIN_STEPS} steps at least)" if train["batch_size"] != before else ""
 
 
 def _small_preset(fam, arch, cfg, params, n, budget: Budget, corpus) -> Choice:
