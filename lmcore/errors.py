@@ -33,6 +33,11 @@ class Cancelled(LmError):
     """Work stopped because it was asked to (the user left, or asked for something else)."""
 
 
+class NotFinite(LmError):
+    """A model whose numbers are no longer finite (NaN or infinite scores or loss): damaged weights, or a
+    training run that diverged."""
+
+
 class ConfigError(LmError):
     """An option or hyper-parameter is out of range."""
 

@@ -223,7 +223,9 @@ def scored_rows(model, left: torch.Tensor, right: torch.Tensor) -> torch.Tensor:
         prior = torch.log_softmax(logits[:, -1].float(), -1)
         if not right.shape[1]:
             return prior.exp()
-        cands = torch.topk(prior, min(SCORED, v)).indices
+        # the first SCORED by probability, ties by token id (topk breaks ties as the CPU's kernel goes: the
+        # same counted model filled "you" on one machine and "tired" on another)
+        cands = torch.argsort(prior, dim=-1, descending=True, stable=True)[:, :min(SCORED, v)]
     else:  # nothing before the blank: every token, equally likely until the right side is read
         prior = torch.full((b, v), -math.log(v), device=device)
         if not right.shape[1]:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..errors import LmError
+from ..errors import NotFinite
 from .sampling_settings import MAX_BEAM, MAX_SEED, PRESETS, SamplingSettings, from_preset, summary  # noqa: F401
 
 FLOAT_MAX = 1e30  # penalised logits are clipped to this: never an infinity that turns into NaN
@@ -114,7 +114,7 @@ def finite_logits(logits) -> np.ndarray:
     out[np.isnan(out)] = -np.inf
     out[out == np.inf] = FLOAT_MAX
     if out.size > 1 and not np.isfinite(out[1:]).any():
-        raise LmError("the model's output is not a number (NaN or infinite scores): its weights are "
+        raise NotFinite("the model's output is not a number (NaN or infinite scores): its weights are "
                       "damaged or training diverged; train it again from its last good checkpoint")
     return out
 

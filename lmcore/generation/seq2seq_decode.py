@@ -18,7 +18,7 @@ from typing import Iterator
 import numpy as np
 import torch
 
-from ..errors import ConfigError, LmError
+from ..errors import ConfigError, NotFinite
 from .one_thread import one_torch_thread
 from .sampling import sample, softmax, top_alternatives
 from .sampling_settings import SamplingSettings
@@ -85,7 +85,7 @@ def _choosable(logits: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     when a row has no finite score (damaged weights, a diverged run)."""
     logp = torch.log_softmax(logits.double(), -1)
     if logp.shape[1] > 1 and not torch.isfinite(logp[:, 1:]).any(-1).all():
-        raise LmError("the model's output is not a number (NaN or infinite scores): its weights are "
+        raise NotFinite("the model's output is not a number (NaN or infinite scores): its weights are "
                       "damaged or training diverged; train it again from its last good checkpoint")
     pick = logp.nan_to_num(float("-inf"))
     if pick.shape[1] > 1:

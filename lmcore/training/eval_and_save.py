@@ -6,6 +6,7 @@ import math
 import torch
 
 from . import distributed
+from ..errors import NotFinite
 from ..events import EvalEvent
 from ..store.checkpoint import OWN_METRICS, EvalPoint, ppl
 from .evaluation import EVAL_CAP, evaluate, fill_point, sample_text
@@ -39,12 +40,20 @@ class EvalAndSave:
         val = pairs.loss if pairs else evaluate(j.model, self.val_ids, cfg.seq_len, autocast=j.autocast,
                                                 max_tokens=cfg.eval_tokens or EVAL_CAP)
         if not math.isfinite(val):
-            raise FloatingPointError("the validation loss is not finite")
+            raise NotFinite(f"the validation loss became {val}")
         top1, top5 = fill_point(j.model, self.val_ids, cfg.fill_eval) if pairs is None else (None, None)
         lm_pairs = self._lm_pairs() if r.lm_pairs is not None else None  # a decoder-only model on pairs
         figures = dict(lm_pairs.fields() if lm_pairs else _scores(pairs), fill_top1=top1, fill_top5=top5)
         own = j.model.val_metrics(self.val_ids, cfg.seq_len, val, j.autocast) if pairs is None else {}
         self.metrics = {k: v for k, v in own.items() if k in OWN_METRICS and v is not None and math.isfinite(v)}
+        # the sample before saving: scores that are not finite end the run as diverged (NotFinite) and the
+        # last good checkpoint stays
+        if pairs:  # a source and the model's reply to it
+            sample = greedy = f"{r.pairs.valid.texts[0][0]} → {pairs.replies[0]}" if pairs.replies else ""
+        elif lm_pairs:
+            sample = greedy = f"{lm_pairs.sources[0]} → {lm_pairs.replies[0]}" if lm_pairs.replies else ""
+        else:
+            sample, greedy = sample_text(j.model, r.vocab, r.tokenizer, r.val_ids, cfg.sample_tokens, cfg.seed + step)
         now = clock.elapsed()  # tokens/s of the run so far (not of the last interval, which an evaluation slows)
         run_rate = (step - r.run_start_step) * cfg.batch_size * cfg.seq_len / max(now - r.run_start_elapsed, 1e-9)
         ck.history.append(EvalPoint(step=step, val_loss=val, elapsed=round(now, 3),
@@ -56,12 +65,6 @@ class EvalAndSave:
         ck.step, ck.elapsed, ck.best_val_loss = step, clock.elapsed(), self.best
         resume = resume_state(step, j.model, self.opt, cfg, r.device, whole, clock)
         j.saver.save(ck, j.model.state_dict() if improved else None, resume)
-        if pairs:  # a source and the model's reply to it
-            sample = greedy = f"{r.pairs.valid.texts[0][0]} → {pairs.replies[0]}" if pairs.replies else ""
-        elif lm_pairs:
-            sample = greedy = f"{lm_pairs.sources[0]} → {lm_pairs.replies[0]}" if lm_pairs.replies else ""
-        else:
-            sample, greedy = sample_text(j.model, r.vocab, r.tokenizer, r.val_ids, cfg.sample_tokens, cfg.seed + step)
         j.emit(EvalEvent(step, val, ppl(val), self.best, ppl(self.best), improved, sample, clock.elapsed(), greedy,
                          metrics=dict(self.metrics), **figures))
 

@@ -9,6 +9,7 @@ from dataclasses import replace
 
 import torch
 
+from ..errors import NotFinite
 from ..events import DoneEvent, FailedEvent
 from ..models import LanguageModel
 from ..store.checkpoint import ppl
@@ -36,6 +37,14 @@ def train_by_gradients(job: Job) -> DoneEvent | FailedEvent:
     log = TrainLog(cfg, step0, device, job.ranks, clock)
     lr = cfg.lr
 
+    def evaluated(step: int) -> FailedEvent | None:
+        """Evaluate and save; an evaluation that finds the model's numbers not finite ends the run as diverged."""
+        try:
+            evaluate_and_save(step, carry, log.last, lr)
+        except NotFinite as exc:
+            return job.end(diverged(log.last, step, cfg, job.saver.kept(r), str(exc)))
+        return None
+
     model.train()
     batches = stream.iterate(step0)
     while (reason := ctl.before_step(step)) is None:
@@ -61,15 +70,15 @@ def train_by_gradients(job: Job) -> DoneEvent | FailedEvent:
                 return job.end(diverged(log.last, step, cfg, job.saver.kept(r)))
             job.ck.add_curve_point(step, log.last, clock.elapsed())
             job.emit(log.step_event(step, lr, ctl))
-        if is_eval:
-            evaluate_and_save(step, carry, log.last, lr)
+        if is_eval and (failed := evaluated(step)) is not None:
+            return failed
 
     if log.n:  # the steps since the last report
         if not math.isfinite(log.average()):
             return job.end(diverged(log.last, step, cfg, job.saver.kept(r)))
         job.ck.add_curve_point(step, log.last, clock.elapsed())
-    if step > step0 and job.saver.saved_step != step:
-        evaluate_and_save(step, carry, log.last, lr)
+    if step > step0 and job.saver.saved_step != step and (failed := evaluated(step)) is not None:
+        return failed
     best = evaluate_and_save.best
     top1, top5 = job.ck.best_fill
     return job.end(DoneEvent(reason, step, best, ppl(best), clock.elapsed(), log.rate(step),

@@ -40,7 +40,8 @@ class RecurrentDecoder(ModelDecoder):
         if emb is None:  # one-hot input: the projection of token t is column t
             self.table = np.ascontiguousarray(w_ih[0].T + self.b_in[0])
         elif emb.shape[0] * w_ih[0].shape[0] * 4 <= TABLE_MAX_BYTES:
-            self.table = np.ascontiguousarray(emb @ w_ih[0].T + self.b_in[0])
+            with np.errstate(all="ignore"):  # weights that overflow: the scores say so (sampling.finite_logits)
+                self.table = np.ascontiguousarray(emb @ w_ih[0].T + self.b_in[0])
         # one product for [input; state] of deeper layers: their rows in ``h`` are next to each other
         self.w_cat = [np.ascontiguousarray(np.concatenate([w_ih[l], w_hh[l]], 1)) if l and c.arch != "gru" else None
                       for l in range(self.L)]
