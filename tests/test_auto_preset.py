@@ -317,3 +317,46 @@ def test_a_calibration_says_what_it_measures_and_stops_when_asked(home):
         rate(1000, family("lstm").candidates("lstm")[0])
     assert heard == [("measuring this device's speed", 0, len(family("lstm").candidates("lstm")))]
     assert auto_preset.cached_rates(home) == {}  # nothing was measured, nothing kept
+
+
+def gpu_rate(speedup):
+    """A device where a step of up to 4,096 tokens costs the same (parallel units to spare): the base
+    recipe's 64×256 trains ``speedup`` times as fast (tokens/s) as the sizes' batches; asked sizes kept."""
+    asked = []
+
+    def rate(params, size):
+        t = size["train"]
+        asked.append((t["batch_size"], t["seq_len"]))
+        return 300_000 * (speedup if t["batch_size"] * t["seq_len"] >= 64 * 256 else 1)
+    return rate, asked
+
+
+@pytest.mark.parametrize("arch", ["lstm", "gru", "transformer"])
+def test_an_accelerator_that_trains_the_base_recipe_twice_as_fast_takes_it(arch):
+    base = family(arch).preset(arch, "base")
+    rate, asked = gpu_rate(3.0)
+    c = choose(arch, 65, 50_000_000, minutes=1, rate=rate, corpus="big", accelerator=True)
+    assert (c.train["batch_size"], c.train["seq_len"]) == (base["train"]["batch_size"], base["train"]["seq_len"])
+    assert c.model["hidden"] == base["model"]["hidden"] and c.model["num_layers"] == base["model"]["num_layers"]
+    assert c.train["lr"] == base["train"]["lr"]
+    assert "its base recipe (this device trains it 3.0x as fast as" in c.line
+    assert c.tokens == 3 * 300_000 * 60  # the budget at the base recipe's own rate
+
+
+@pytest.mark.parametrize("arch", ["lstm", "transformer"])
+def test_a_cpu_never_measures_the_base_recipe_and_a_small_gain_keeps_the_size(arch):
+    rate, asked = gpu_rate(3.0)
+    cpu = choose(arch, 65, 50_000_000, minutes=1, rate=rate, accelerator=False)
+    assert (64, 256) not in asked and "base recipe" not in cpu.line
+    rate, asked = gpu_rate(1.5)  # an accelerator with little to spare: the size's own batch
+    slow = choose(arch, 65, 50_000_000, minutes=1, rate=rate, accelerator=True)
+    assert (64, 256) in asked and "base recipe" not in slow.line
+    assert (slow.train["batch_size"], slow.model["hidden"]) == (cpu.train["batch_size"], cpu.model["hidden"])
+
+
+def test_the_base_recipe_is_not_taken_for_a_text_it_would_learn_by_heart_or_with_steps_given():
+    rate, asked = gpu_rate(3.0)
+    short = choose("lstm", 65, TIMEMACHINE, minutes=1, rate=rate, accelerator=True)  # 3.5M parameters, 153k tokens
+    assert "base recipe" not in short.line and short.params <= 12 * TIMEMACHINE
+    by_steps = choose("lstm", 65, 50_000_000, steps=1000, accelerator=True)
+    assert "base recipe" not in by_steps.line

@@ -30,6 +30,12 @@ The rule (a first one, fitted to what the presets' tuning measured; scripts/auto
   (first 5% of the steps: the gru's 2×256 for 1 minute on the AMD machine, 440 steps at lr 0.01, reached
   1.549 with 23 warm-up steps, twice, and 1.493 with 100, as its small preset warms up); a text
   too short for one batch of them gets a smaller batch, then a shorter sequence (``fit_batch``);
+- on an accelerator (a GPU: many parallel units, which the sizes' CPU batches leave idle) and a timed run,
+  the family's ``base`` recipe (its GPU preset: batch 64×256) is a candidate above the size chosen: taken
+  when the device trains it FAST_DEVICE (2) times as fast in tokens/s as that size, the budget gives it
+  TOKENS_PER_PARAM tokens per parameter and the corpus has a token for every BASE_PARAMS_PER_TOKEN (12) of
+  its parameters; dropout and weight decay by the rule as above. On an H200 (tinyshakespeare, 1 minute) the
+  sizes alone lost to the base preset by 0.013 (lstm) and 0.014 (transformer). A CPU never measures it;
 - no budget given: DEFAULT_MINUTES minutes, stopped earlier at DEFAULT_MAX_EPOCHS passes over the corpus
   (a short text is learnt long before 3 minutes end).
 
@@ -43,6 +49,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+from ..errors import ConfigError
 from ..models import family as family_of, preset_config
 from ..store.files import KB, BadFile, read_json, write_json
 
@@ -61,6 +68,14 @@ WEIGHT_DECAY_BY_EPOCHS = ((10.0, 0.1), (math.inf, 0.2))
 DEFAULT_MINUTES = 3.0        # the budget when none is given: the small presets' run on a 2-core CPU
 DEFAULT_MAX_EPOCHS = 100.0   # ... stopped at this many passes over the corpus
 BASE_PRESET = "small"        # the preset the chosen sizes are written over (and a counted family's)
+# on an accelerator, the family's GPU recipe is a candidate above the size chosen: taken when the device trains it
+# FAST_DEVICE times as fast (tokens/s) as that size and the corpus has a token for every BASE_PARAMS_PER_TOKEN of its
+# parameters (H200, tinyshakespeare, 1 minute: the lstm's 2×512 at its size's batch 32×128 1.444, the base preset
+# 1.432, the rule's base recipe (dropout 0.2) 1.406; the transformer's 6×256 at 16×256 1.464, base's 6×384 at
+# 64×256, 10.7 parameters per token, 1.450 -- but its calibration read base 1.5x as fast, not the runs' 4x)
+BIG_PRESET = "base"
+FAST_DEVICE = 2.0
+BASE_PARAMS_PER_TOKEN = 12.0
 CACHE_FILE = "calibration.json"
 CACHE_LIMIT = 64 * KB
 
@@ -82,12 +97,15 @@ class Choice:
 
 def choose(arch: str, vocab_size: int, corpus_tokens: int, *, steps: int | None = None,
            minutes: float | None = None, rate: Rate | None = None, corpus: str = "the corpus",
-           given: dict | None = None, max_epochs: float | None = None, why: str = "") -> Choice:
+           given: dict | None = None, max_epochs: float | None = None, why: str = "",
+           accelerator: bool = False) -> Choice:
     """The size and recipe for ``arch`` on a corpus of ``corpus_tokens`` training tokens (``vocab_size``
     tokens in its vocabulary) and a budget of ``steps`` and/or ``minutes`` (``rate``: tokens per second
     of a size, needed for ``minutes``), and at most ``max_epochs`` passes over the corpus (then
     ``train["steps"]`` says where the run stops). ``given``: model options the user fixed (they count
-    in the sizes' parameters). ``why``: said first in the line (how the budget was chosen)."""
+    in the sizes' parameters). ``why``: said first in the line (how the budget was chosen).
+    ``accelerator``: the device is a GPU (or another device of many parallel units), where the family's
+    BIG_PRESET recipe is a candidate above the size chosen (see the module's docstring)."""
     fam = family_of(arch)
     if not fam.trainable:
         return Choice(arch, line=f"auto: {arch} is counted in one pass, not trained: its {BASE_PRESET} preset")
@@ -106,10 +124,35 @@ def choose(arch: str, vocab_size: int, corpus_tokens: int, *, steps: int | None 
             break
     size, cfg, params, _ = pick
     per_s = rate(params, size) if rate is not None and minutes is not None else None
-    budget = Budget(steps, minutes, per_s, cap, why)
     if not fam.sizes.get(arch):
-        return _small_preset(fam, arch, cfg, params, n, budget, corpus)
-    return _choice(fam, arch, size, cfg, params, n, budget, corpus, given or {})
+        return _small_preset(fam, arch, cfg, params, n, Budget(steps, minutes, per_s, cap, why), corpus)
+    why_base = ""
+    if accelerator and per_s:
+        base = _base_row(fam, arch, vocab_size, given)
+        if base is not None and base[2] <= BASE_PARAMS_PER_TOKEN * n and 2 * base[3] <= n:
+            base_per_s = rate(base[2], base[0])
+            if base_per_s >= FAST_DEVICE * per_s and \
+                    tokens_seen(base[3], steps, minutes, rate, base[2], base[0], cap) >= TOKENS_PER_PARAM * base[2]:
+                why_base = (f"its {BIG_PRESET} recipe (this device trains it {base_per_s / per_s:.1f}x as fast as "
+                            f"{fam.size(cfg) or fam.describe(cfg)}, batch {size['train']['batch_size']}×"
+                            f"{size['train']['seq_len']}): ")
+                (size, cfg, params, _), per_s = base, base_per_s
+    budget = Budget(steps, minutes, per_s, cap, why)
+    return _choice(fam, arch, size, cfg, params, n, budget, corpus, given or {}, why_base)
+
+
+def _base_row(fam, arch: str, vocab_size: int, given: dict | None):
+    """The family's BIG_PRESET recipe as a size row (size, config, parameters, tokens a step), or None."""
+    try:
+        recipe = fam.preset(arch, BIG_PRESET)
+    except ConfigError:  # a family without one
+        return None
+    train = {k: v for k, v in recipe["train"].items() if k != "steps"}
+    if "batch_size" not in train or "seq_len" not in train:
+        return None
+    size = {"model": dict(recipe["model"]), "train": train}
+    cfg = preset_config(arch, BASE_PRESET, vocab_size=vocab_size, **{**size["model"], **(given or {})})
+    return size, cfg, count_params(cfg), train["batch_size"] * train["seq_len"]
 
 
 def tokens_seen(per_step: int, steps: int | None, minutes: float | None, rate: Rate | None, params: int,
@@ -181,7 +224,7 @@ def _fitted(train: dict, n: int) -> str:
     return " (made smaller to fit the short text)"
 
 
-def _choice(fam, arch, size, cfg, params, n, budget: Budget, corpus, given: dict) -> Choice:
+def _choice(fam, arch, size, cfg, params, n, budget: Budget, corpus, given: dict, why_base: str = "") -> Choice:
     train = {k: v for k, v in size["train"].items() if k != "steps"}
     window = fam.window(cfg)  # a context given smaller than the size's: sequences as long as it
     if window is not None and train["seq_len"] > window:
@@ -202,7 +245,7 @@ def _choice(fam, arch, size, cfg, params, n, budget: Budget, corpus, given: dict
     said = f"dropout {dropout:g}"
     if given.get("dropout") is not None:  # the user's, kept over the rule's
         said = f"dropout {given['dropout']:g} (given; the rule says {dropout:g})"
-    line = (f"auto: {budget.why}{how} = {epochs:.3g} epochs of {corpus}: {fam.size(cfg) or fam.describe(cfg)} "
+    line = (f"auto: {budget.why}{how} = {epochs:.3g} epochs of {corpus}: {why_base}{fam.size(cfg) or fam.describe(cfg)} "
             f"({short(params)} parameters), batch {train['batch_size']}×{train['seq_len']}{fitted}, "
             f"lr {train['lr']:g}, {said}, weight decay {train['weight_decay']:g}")
     return Choice(arch, model, train, params, tokens, epochs, line)

@@ -212,7 +212,8 @@ def _auto(store: Store, mc: ModelConfig, given: TrainConfig, cfg: TrainConfig, d
                 failed.append(exc)
                 return 0.0
     choice = auto_preset.choose(mc.arch, vocab, len(data.train_ids), steps=steps, minutes=minutes,
-                                rate=rate, corpus=corpus_name, given=options, max_epochs=cap, why=why)
+                                rate=rate, corpus=corpus_name, given=options, max_epochs=cap, why=why,
+                                accelerator=device.type != "cpu")
     if failed and not choice.tokens:  # not even the size chosen: the smallest, and the line says why
         why += f"this device's speed could not be measured ({type(failed[-1]).__name__}), so the smallest size: "
         choice = auto_preset.choose(mc.arch, vocab, len(data.train_ids), steps=steps, minutes=minutes,
