@@ -35,7 +35,11 @@ class Cancelled(LmError):
 
 class NotFinite(LmError):
     """A model whose numbers are no longer finite (NaN or infinite scores or loss): damaged weights, or a
-    training run that diverged."""
+    training run that diverged. ``what``: what was found, in a few words (the message says what to do)."""
+
+    def __init__(self, message: str, what: str = ""):
+        super().__init__(message)
+        self.what = what or message
 
 
 class ConfigError(LmError):

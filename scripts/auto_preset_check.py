@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -68,7 +69,7 @@ def main(argv=None) -> int:
     corpora = args.corpus or [str(SHARED / f) for f in ("timemachine.txt", "tinyshakespeare.txt")]
     budgets, presets = sorted(args.minutes or [1, 2.2, 5, 10]), args.preset or list(PRESET_NAMES)
     home = args.home or tempfile.mkdtemp(prefix="auto-check-")
-    rows, n = [], 0
+    rows, n, stamp = [], 0, time.strftime("%m%d-%H%M%S")  # run names new in a data folder used before
     print(f"| corpus | arch | minutes | auto | {' | '.join(presets)} | auto chose |")
     print("|" + "---|" * (5 + len(presets)))
     for corpus in corpora:
@@ -77,7 +78,7 @@ def main(argv=None) -> int:
                 row = {"corpus": Path(corpus).stem, "arch": arch, "minutes": minutes}
                 for preset in ["auto", *presets]:
                     n += 1
-                    row[preset], line = best_loss(home, f"run{n}", arch, preset, corpus, minutes)
+                    row[preset], line = best_loss(home, f"check-{stamp}-{n}", arch, preset, corpus, minutes)
                     row["line"] = line if preset == "auto" else row["line"]
                 rows.append(row)
                 print(f"| {row['corpus']} | {arch} | {minutes:g} | {row['auto']:.3f} | "

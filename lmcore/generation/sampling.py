@@ -115,7 +115,8 @@ def finite_logits(logits) -> np.ndarray:
     out[out == np.inf] = FLOAT_MAX
     if out.size > 1 and not np.isfinite(out[1:]).any():
         raise NotFinite("the model's output is not a number (NaN or infinite scores): its weights are "
-                      "damaged or training diverged; train it again from its last good checkpoint")
+                        "damaged or training diverged; train it again from its last good checkpoint",
+                        what="the model's output is not a number (NaN or infinite scores)")
     return out
 
 

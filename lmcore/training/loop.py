@@ -42,7 +42,7 @@ def train_by_gradients(job: Job) -> DoneEvent | FailedEvent:
         try:
             evaluate_and_save(step, carry, log.last, lr)
         except NotFinite as exc:
-            return job.end(diverged(log.last, step, cfg, job.saver.kept(r), str(exc)))
+            return job.end(diverged(log.last, step, cfg, job.saver.kept(r), exc.what))
         return None
 
     model.train()

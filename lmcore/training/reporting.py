@@ -57,8 +57,8 @@ class TrainLog:
 
 def diverged(loss: float, step: int, cfg: TrainConfig, kept: str, found: str = "") -> FailedEvent:
     """The failure of a training loss that became NaN or infinite (or, ``found``, of what an evaluation
-    found not finite: the validation loss, or the scores of its sample)."""
-    what = f"at step {step}'s evaluation, {found[:1].lower()}{found[1:].split(':')[0]}" if found else \
+    found not finite, in a few words: the validation loss, or the scores of its sample)."""
+    what = f"at step {step}'s evaluation, {found[:1].lower()}{found[1:]}" if found else \
         f"the loss became {loss} at step {step}"
     return FailedEvent(f"{what}: training diverged and stopped{kept}. Lower the learning rate (now {cfg.lr:g}, "
                        f"try --lr {cfg.lr / 4:g}) or keep gradient clipping on", step)
