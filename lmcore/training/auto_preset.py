@@ -25,7 +25,8 @@ The rule (a first one, fitted to what the presets' tuning measured; scripts/auto
   at 1 minute (2×64, 105k parameters, 31 epochs: dropout 0.3 1.886, none 1.563) and 0.08 at 2.2 (4×128,
   13.4 epochs: 0.1 1.617, none 1.534), and the gru 0.03 at 1 (2×192, 8.4 epochs: 1.551 against 1.519);
   up to 25, not 20: the transformer's 2×64 at R 20.2 reached 1.674 with 0.1 against 1.563 with none;
-- the size's own batch (halved, down to 8, while a timed run would take fewer than MIN_STEPS steps),
+- the size's own batch (halved, down to 8 sequences and 2048 tokens, while a timed run would take fewer than
+  MIN_STEPS (1000) steps),
   sequence length and learning rate; warm-up 100 steps, at most a quarter of the run
   (first 5% of the steps: the gru's 2×256 for 1 minute on the AMD machine, 440 steps at lr 0.01, reached
   1.549 with 23 warm-up steps, twice, and 1.493 with 100, as its small preset warms up); a text
@@ -54,11 +55,15 @@ from ..models import family as family_of, preset_config
 from ..store.files import KB, BadFile, read_json, write_json
 
 TOKENS_PER_PARAM = 1.3
-# a timed run takes at least this many steps, its batch halved down to MIN_BATCH: minGRU's 2×128 (batch 32×128)
-# for 1 minute on the AMD machine took 377 steps and reached 1.700, at batch 16×64 1,000 steps and 1.594, at
-# 16×32 1,619 and 1.574 (its tiny preset: 1.632)
-MIN_STEPS = 500
+# a timed run takes at least this many steps, its batch halved down to MIN_BATCH sequences and MIN_TOKENS_PER_STEP
+# tokens: minGRU's 2×128 (batch 32×128) for 1 minute on the AMD machine took 377 steps and reached 1.700, at batch
+# 16×64 1,000 steps and 1.594, at 16×32 1,619 and 1.574 (its tiny preset: 1.632); 500 steps then 1000 (same machine,
+# timemachine: rnn's 2×512 for 2.2 minutes at 32×128 1.584, at 16×128 1.533 (small 1.547); minLSTM's 2×128 for 2.2
+# at 32×128 1.608, at 16×128 1.551 (tiny 1.570)); not below 2048 tokens a step: halving 32×64 to 16×64 gave the
+# rnn 1.546 where 32×64 gave 1.507 (1 minute; the machine ran slower during the first run, so not conclusive)
+MIN_STEPS = 1000
 MIN_BATCH = 8
+MIN_TOKENS_PER_STEP = 2048
 PARAMS_PER_TOKEN = 6.0
 # by repetition (epochs × min(1, parameters / corpus tokens); see the docstring): lstm on tinyshakespeare,
 # 5 min (R 10-12), 1.447 with dropout 0.1, 1.47 with 0.2, 1.451 with none; on timemachine (R 18) 0.1 and none
@@ -257,7 +262,8 @@ def _more_steps(train: dict, tokens: int, budget: Budget) -> str:
     before = train["batch_size"]
     if budget.steps is not None or budget.per_s is None:  # steps given: their tokens are the budget
         return ""
-    while tokens / _per_step(train) < MIN_STEPS and train["batch_size"] // 2 >= MIN_BATCH:
+    while tokens / _per_step(train) < MIN_STEPS and train["batch_size"] // 2 >= MIN_BATCH and \
+            train["batch_size"] // 2 * train["seq_len"] >= MIN_TOKENS_PER_STEP:
         train["batch_size"] //= 2
     return f" (halved from {before}: a short run takes {MIN_STEPS} steps at least)" if train["batch_size"] != before else ""
 
