@@ -41,6 +41,13 @@ class NotFinite(LmError):
         super().__init__(message)
         self.what = what or message
 
+    @classmethod
+    def scores(cls) -> "NotFinite":
+        """A model's output that is not a number anywhere: damaged weights or a diverged run."""
+        what = "the model's output is not a number (NaN or infinite scores)"
+        return cls(f"{what}: its weights are damaged or training diverged; train it again from its last good "
+                   "checkpoint", what=what)
+
 
 class ConfigError(LmError):
     """An option or hyper-parameter is out of range."""

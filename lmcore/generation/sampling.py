@@ -114,9 +114,7 @@ def finite_logits(logits) -> np.ndarray:
     out[np.isnan(out)] = -np.inf
     out[out == np.inf] = FLOAT_MAX
     if out.size > 1 and not np.isfinite(out[1:]).any():
-        raise NotFinite("the model's output is not a number (NaN or infinite scores): its weights are "
-                        "damaged or training diverged; train it again from its last good checkpoint",
-                        what="the model's output is not a number (NaN or infinite scores)")
+        raise NotFinite.scores()
     return out
 
 

@@ -85,9 +85,7 @@ def _choosable(logits: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     when a row has no finite score (damaged weights, a diverged run)."""
     logp = torch.log_softmax(logits.double(), -1)
     if logp.shape[1] > 1 and not torch.isfinite(logp[:, 1:]).any(-1).all():
-        raise NotFinite("the model's output is not a number (NaN or infinite scores): its weights are "
-                        "damaged or training diverged; train it again from its last good checkpoint",
-                        what="the model's output is not a number (NaN or infinite scores)")
+        raise NotFinite.scores()
     pick = logp.nan_to_num(float("-inf"))
     if pick.shape[1] > 1:
         pick[:, 0] = float("-inf")

@@ -36,7 +36,7 @@ The rule (a first one, fitted to what the presets' tuning measured; scripts/auto
   when the device trains it FAST_DEVICE (2) times as fast in tokens/s as that size, the budget gives it
   TOKENS_PER_PARAM tokens per parameter and the corpus has a token for every BASE_PARAMS_PER_TOKEN (12) of
   its parameters; dropout and weight decay by the rule as above. On an H200 (tinyshakespeare, 1 minute) the
-  sizes alone lost to the base preset by 0.013 (lstm) and 0.014 (transformer). A CPU never measures it;
+  sizes alone lost to the base preset by 0.012 (lstm) and 0.014 (transformer). A CPU never measures it;
 - no budget given: DEFAULT_MINUTES minutes, stopped earlier at DEFAULT_MAX_EPOCHS passes over the corpus
   (a short text is learnt long before 3 minutes end).
 
@@ -116,10 +116,7 @@ def choose(arch: str, vocab_size: int, corpus_tokens: int, *, steps: int | None 
         return Choice(arch, line=f"auto: {arch} is counted in one pass, not trained: its {BASE_PRESET} preset")
     n = max(1, int(corpus_tokens))
     cap = max_epochs * n if max_epochs else None
-    rows = []
-    for size in fam.candidates(arch):
-        cfg = preset_config(arch, BASE_PRESET, vocab_size=vocab_size, **{**size["model"], **(given or {})})
-        rows.append((size, cfg, count_params(cfg), size["train"]["batch_size"] * size["train"]["seq_len"]))
+    rows = [_row(arch, vocab_size, size, given) for size in fam.candidates(arch)]
     pick = rows[0]
     for row in reversed(rows[1:]):  # the largest that qualifies (its speed asked for only when the rest do)
         size, _, params, per_step = row
@@ -132,22 +129,29 @@ def choose(arch: str, vocab_size: int, corpus_tokens: int, *, steps: int | None 
     if not fam.sizes.get(arch):
         return _small_preset(fam, arch, cfg, params, n, Budget(steps, minutes, per_s, cap, why), corpus)
     why_base = ""
-    if accelerator and per_s:
-        base = _base_row(fam, arch, vocab_size, given)
-        if base is not None and base[2] <= BASE_PARAMS_PER_TOKEN * n and 2 * base[3] <= n:
-            base_per_s = rate(base[2], base[0])
-            if base_per_s >= FAST_DEVICE * per_s and \
-                    tokens_seen(base[3], steps, minutes, rate, base[2], base[0], cap) >= TOKENS_PER_PARAM * base[2]:
-                why_base = (f"its {BIG_PRESET} recipe (this device trains it {base_per_s / per_s:.1f}x as fast as "
+    recipe = _big_recipe(fam, arch) if accelerator and per_s else None
+    if recipe is not None:
+        b_size, b_cfg, b_params, b_per_step = base = _row(arch, vocab_size, recipe, given)
+        if b_params <= BASE_PARAMS_PER_TOKEN * n and 2 * b_per_step <= n:
+            b_per_s = rate(b_params, b_size)
+            if b_per_s >= FAST_DEVICE * per_s and \
+                    tokens_seen(b_per_step, steps, minutes, rate, b_params, b_size, cap) >= TOKENS_PER_PARAM * b_params:
+                why_base = (f"its {BIG_PRESET} recipe (this device trains it {b_per_s / per_s:.1f}x as fast as "
                             f"{fam.size(cfg) or fam.describe(cfg)}, batch {size['train']['batch_size']}×"
                             f"{size['train']['seq_len']}): ")
-                (size, cfg, params, _), per_s = base, base_per_s
+                (size, cfg, params, _), per_s = base, b_per_s
     budget = Budget(steps, minutes, per_s, cap, why)
     return _choice(fam, arch, size, cfg, params, n, budget, corpus, given or {}, why_base)
 
 
-def _base_row(fam, arch: str, vocab_size: int, given: dict | None):
-    """The family's BIG_PRESET recipe as a size row (size, config, parameters, tokens a step), or None."""
+def _row(arch: str, vocab_size: int, size: dict, given: dict | None) -> tuple:
+    """A size as the rule compares it: (size, config, parameters, tokens a step)."""
+    cfg = preset_config(arch, BASE_PRESET, vocab_size=vocab_size, **{**size["model"], **(given or {})})
+    return size, cfg, count_params(cfg), size["train"]["batch_size"] * size["train"]["seq_len"]
+
+
+def _big_recipe(fam, arch: str) -> dict | None:
+    """The family's BIG_PRESET recipe as a size ({"model", "train"} without steps), or None."""
     try:
         recipe = fam.preset(arch, BIG_PRESET)
     except ConfigError:  # a family without one
@@ -155,9 +159,7 @@ def _base_row(fam, arch: str, vocab_size: int, given: dict | None):
     train = {k: v for k, v in recipe["train"].items() if k != "steps"}
     if "batch_size" not in train or "seq_len" not in train:
         return None
-    size = {"model": dict(recipe["model"]), "train": train}
-    cfg = preset_config(arch, BASE_PRESET, vocab_size=vocab_size, **{**size["model"], **(given or {})})
-    return size, cfg, count_params(cfg), train["batch_size"] * train["seq_len"]
+    return {"model": dict(recipe["model"]), "train": train}
 
 
 def tokens_seen(per_step: int, steps: int | None, minutes: float | None, rate: Rate | None, params: int,
