@@ -3,6 +3,7 @@ the preset end to end through the command line and lmcore.train (tiny step budge
 from __future__ import annotations
 
 import json
+import math
 
 import pytest
 
@@ -73,15 +74,42 @@ def test_a_short_timed_run_halves_its_batch_to_take_enough_steps(arch):
     declared = {(s["train"]["batch_size"], s["train"]["seq_len"]) for s in family(arch).candidates(arch)}
     short = choose(arch, 65, SHAKESPEARE, minutes=0.02, rate=rate)  # a second or so: a few hundred thousand tokens
     b, seq = short.train["batch_size"], short.train["seq_len"]
-    assert b >= 8 and (b * seq >= 2048 or (b, seq) in declared) and f"batch {b}×{seq}" in short.line
-    assert short.tokens / (b * seq) >= auto_preset.MIN_STEPS or b // 2 < 8 or b // 2 * seq < 2048
-    if (b, seq) in declared:  # no room to halve (the lstm takes 24×64, the gru 32×64)
-        assert b // 2 * seq < 2048 and "halved" not in short.line
+    floor = auto_preset.MIN_TOKENS_PER_STEP
+    assert b >= 8 and (b * seq >= floor or (b, seq) in declared) and f"batch {b}×{seq}" in short.line
+    assert short.tokens / (b * seq) >= auto_preset.MIN_STEPS or b // 2 < 8 or b // 2 * seq < floor
+    if (b, seq) in declared:  # no room to halve (the lstm takes 24×64)
+        assert b // 2 * seq < floor and "halved" not in short.line
     else:
         assert "a short run takes 1000 steps at least" in short.line
     assert arch not in ("mingru", "minlstm") or (b, seq) not in declared
     by_steps = choose(arch, 65, SHAKESPEARE, steps=20)  # steps given: the size's own batch
     assert (by_steps.train["batch_size"], by_steps.train["seq_len"]) in declared and "halved" not in by_steps.line
+
+
+@pytest.mark.parametrize("arch", TRAINED)
+def test_a_batch_is_halved_only_where_the_device_trains_the_half_nearly_as_fast(arch):
+    def slower_halves(params, size):  # a step costs its length, whatever its batch (a GRU on a CPU)
+        return rate(params, size) * size["train"]["batch_size"] / 64
+
+    def asked_at(keeps):  # (the batch chosen, the batches whose speed was asked for)
+        asked = []
+
+        def speed(params, size):
+            b = size["train"]["batch_size"]
+            asked.append(b)
+            return rate(params, size) * keeps ** math.log2(max(1, 64 // b))
+        c = choose(arch, 65, SHAKESPEARE, minutes=0.02, rate=speed)
+        return c, asked
+
+    declared = {(s["train"]["batch_size"], s["train"]["seq_len"]) for s in family(arch).candidates(arch)}
+    slow = choose(arch, 65, SHAKESPEARE, minutes=0.02, rate=slower_halves)
+    assert (slow.train["batch_size"], slow.train["seq_len"]) in declared and "halved" not in slow.line
+    kept, asked = asked_at(auto_preset.HALVED_KEEPS + 0.05)
+    if kept.train["batch_size"] // 2 * kept.train["seq_len"] >= auto_preset.MIN_TOKENS_PER_STEP:
+        assert "halved" in kept.line  # nearly as fast: halved
+        assert kept.train["batch_size"] in asked  # the batch taken was measured
+    lost, _ = asked_at(auto_preset.HALVED_KEEPS - 0.05)
+    assert (lost.train["batch_size"], lost.train["seq_len"]) in declared and "halved" not in lost.line
 
 
 @pytest.mark.parametrize("arch", TRAINED)

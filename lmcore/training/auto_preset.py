@@ -25,8 +25,8 @@ The rule (a first one, fitted to what the presets' tuning measured; scripts/auto
   at 1 minute (2×64, 105k parameters, 31 epochs: dropout 0.3 1.886, none 1.563) and 0.08 at 2.2 (4×128,
   13.4 epochs: 0.1 1.617, none 1.534), and the gru 0.03 at 1 (2×192, 8.4 epochs: 1.551 against 1.519);
   up to 25, not 20: the transformer's 2×64 at R 20.2 reached 1.674 with 0.1 against 1.563 with none;
-- the size's own batch (halved, down to 8 sequences and 2048 tokens, while a timed run would take fewer than
-  MIN_STEPS (1000) steps),
+- the size's own batch (halved, down to 8 sequences and 1024 tokens, while a timed run would take fewer than
+  MIN_STEPS (1000) steps and the halved batch trains at 0.9 of the tokens/s at least, calibrated),
   sequence length and learning rate; warm-up 100 steps, at most a quarter of the run
   (first 5% of the steps: the gru's 2×256 for 1 minute on the AMD machine, 440 steps at lr 0.01, reached
   1.549 with 23 warm-up steps, twice, and 1.493 with 100, as its small preset warms up); a text
@@ -46,7 +46,7 @@ declares no ``sizes`` (its batch fitted to a short text). What the user gives (`
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable
 
@@ -56,14 +56,23 @@ from ..store.files import KB, BadFile, read_json, write_json
 
 TOKENS_PER_PARAM = 1.3
 # a timed run takes at least this many steps, its batch halved down to MIN_BATCH sequences and MIN_TOKENS_PER_STEP
-# tokens: minGRU's 2×128 (batch 32×128) for 1 minute on the AMD machine took 377 steps and reached 1.700, at batch
-# 16×64 1,000 steps and 1.594, at 16×32 1,619 and 1.574 (its tiny preset: 1.632); 500 steps then 1000 (same machine,
-# timemachine: rnn's 2×512 for 2.2 minutes at 32×128 1.584, at 16×128 1.533 (small 1.547); minLSTM's 2×128 for 2.2
-# at 32×128 1.608, at 16×128 1.551 (tiny 1.570)); not below 2048 tokens a step: halving 32×64 to 16×64 gave the
-# rnn 1.546 where 32×64 gave 1.507 (1 minute; the machine ran slower during the first run, so not conclusive)
+# tokens while the halved batch trains at HALVED_KEEPS of the tokens/s at least (both calibrated): minGRU's 2×128
+# (batch 32×128) for 1 minute on the AMD machine took 377 steps and reached 1.700, at batch 16×64 1,000 steps and
+# 1.594, at 16×32 1,619 and 1.574 (its tiny preset: 1.632); 500 steps then 1000 (same machine, timemachine: rnn's
+# 2×512 for 2.2 minutes at 32×128 1.584, at 16×128 1.533 (small 1.547); minLSTM's 2×128 for 2.2 at 32×128 1.608,
+# at 16×128 1.551 (tiny 1.570)). Halving costs speed where a step's cost is its length, not its tokens (a GRU's
+# sequential steps): calibrated at half the batch, minLSTM and minGRU 2×128 (16×128 → 8×128) and the lstm's
+# 2×192 (24×64 → 12×64) kept 0.93-1.17 of their tokens/s, the transformer's 4×128 0.89-0.91, the rnn's 2×384
+# (32×64 → 16×64) 0.72-0.75 and the gru's 2×192 0.53-0.73 (two readings each); at 1 minute of timemachine minLSTM
+# at 8×128 reached 1.615 where 16×128 gave 1.685 (tiny: 1.643), minGRU 1.582 against 1.640, while the gru
+# at 16×64 on tinyshakespeare reached 1.737 where 32×64 gave 1.610 (600 steps at 10.5k tokens/s: no more steps);
+# at 0.8, a calibration that read the gru's 16×64 at 0.80 of 32×64 halved it: 1.674 (741 steps, 12.2k tokens/s).
+# The rule, at 1 minute of timemachine: minLSTM 8×128 1.566, minGRU 8×128 1.563 (tiny 1.643 and 1.632); the
+# transformer's 4×128 at 2.2 minutes of tinyshakespeare: 8×128 1.766, 1.729, 16×128 1.749, 1.747 (a tie)
 MIN_STEPS = 1000
 MIN_BATCH = 8
-MIN_TOKENS_PER_STEP = 2048
+MIN_TOKENS_PER_STEP = 1024
+HALVED_KEEPS = 0.9
 PARAMS_PER_TOKEN = 6.0
 # by repetition (epochs × min(1, parameters / corpus tokens); see the docstring): lstm on tinyshakespeare,
 # 5 min (R 10-12), 1.447 with dropout 0.1, 1.47 with 0.2, 1.451 with none; on timemachine (R 18) 0.1 and none
@@ -141,7 +150,11 @@ def choose(arch: str, vocab_size: int, corpus_tokens: int, *, steps: int | None 
                             f"{size['train']['seq_len']}): ")
                 (size, cfg, params, _), per_s = base, b_per_s
     budget = Budget(steps, minutes, per_s, cap, why)
-    return _choice(fam, arch, size, cfg, params, n, budget, corpus, given or {}, why_base)
+    speed = None
+    if rate is not None and minutes is not None:
+        def speed(train: dict, size=size, params=params) -> float:  # the size's tokens/s at another batch
+            return rate(params, {**size, "train": {**size["train"], **train}})
+    return _choice(fam, arch, size, cfg, params, n, budget, corpus, given or {}, why_base, speed)
 
 
 def _row(arch: str, vocab_size: int, size: dict, given: dict | None) -> tuple:
@@ -231,14 +244,16 @@ def _fitted(train: dict, n: int) -> str:
     return " (made smaller to fit the short text)"
 
 
-def _choice(fam, arch, size, cfg, params, n, budget: Budget, corpus, given: dict, why_base: str = "") -> Choice:
+def _choice(fam, arch, size, cfg, params, n, budget: Budget, corpus, given: dict, why_base: str = "",
+            speed: Callable[[dict], float] | None = None) -> Choice:
     train = {k: v for k, v in size["train"].items() if k != "steps"}
     window = fam.window(cfg)  # a context given smaller than the size's: sequences as long as it
     if window is not None and train["seq_len"] > window:
         train["seq_len"] = window
     fitted = _fitted(train, n)
     tokens, how, stop = budget.seen(_per_step(train))
-    fitted += _more_steps(train, tokens, budget)
+    halved, budget = _more_steps(train, tokens, budget, speed)
+    fitted += halved
     tokens, how, stop = budget.seen(_per_step(train))
     epochs = tokens / n
     dropout = by_epochs(DROPOUT_BY_REPETITION, repetition(epochs, params, n))
@@ -258,16 +273,25 @@ def _choice(fam, arch, size, cfg, params, n, budget: Budget, corpus, given: dict
     return Choice(arch, model, train, params, tokens, epochs, line)
 
 
-def _more_steps(train: dict, tokens: int, budget: Budget) -> str:
+def _more_steps(train: dict, tokens: int, budget: Budget, speed: Callable[[dict], float] | None) -> tuple[str, Budget]:
     """A short timed run that would take fewer than MIN_STEPS steps: its batch halved (changed in place),
-    down to MIN_BATCH, until it takes them; what was done, for the line, or ""."""
+    down to MIN_BATCH sequences and MIN_TOKENS_PER_STEP tokens, until it takes them, while the halved
+    batch trains at HALVED_KEEPS of the speed at least (``speed``: the size's tokens/s at a batch,
+    calibrated); what was done, for the line, or "", and the budget at the batch's speed."""
     before = train["batch_size"]
-    if budget.steps is not None or budget.per_s is None:  # steps given: their tokens are the budget
-        return ""
+    if budget.steps is not None or budget.per_s is None or speed is None:  # steps given: their tokens are the budget
+        return "", budget
     while tokens / _per_step(train) < MIN_STEPS and train["batch_size"] // 2 >= MIN_BATCH and \
             train["batch_size"] // 2 * train["seq_len"] >= MIN_TOKENS_PER_STEP:
-        train["batch_size"] //= 2
-    return f" (halved from {before}: a short run takes {MIN_STEPS} steps at least)" if train["batch_size"] != before else ""
+        half = {"batch_size": train["batch_size"] // 2, "seq_len": train["seq_len"]}
+        per_s = speed(half)
+        if per_s < HALVED_KEEPS * budget.per_s:
+            break
+        train["batch_size"], budget = half["batch_size"], replace(budget, per_s=per_s)
+        tokens = budget.seen(_per_step(train))[0]
+    if train["batch_size"] == before:
+        return "", budget
+    return f" (halved from {before}: a short run takes {MIN_STEPS} steps at least)", budget
 
 
 def _small_preset(fam, arch, cfg, params, n, budget: Budget, corpus) -> Choice:

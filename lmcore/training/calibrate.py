@@ -92,7 +92,7 @@ def rate_for(home, arch: str, vocab_size: int, device: torch.device, given: dict
 
         def now() -> float:
             if progress is not None:
-                progress("measuring this device's speed", len(measured), sizes)
+                progress("measuring this device's speed", len(measured), max(sizes, len(measured) + 1))
             measured.append(key)
             return _measured(cfg, t, device, stop)
 
