@@ -26,7 +26,8 @@ The rule (a first one, fitted to what the presets' tuning measured; scripts/auto
   13.4 epochs: 0.1 1.617, none 1.534), and the gru 0.03 at 1 (2×192, 8.4 epochs: 1.551 against 1.519);
   up to 25, not 20: the transformer's 2×64 at R 20.2 reached 1.674 with 0.1 against 1.563 with none;
 - the size's own batch (halved, down to 8 sequences and 1024 tokens, while a timed run would take fewer than
-  MIN_STEPS (1000) steps and the halved batch trains at 0.9 of the tokens/s at least, calibrated),
+  MIN_STEPS (1000) steps; below 2048 tokens only while the halved batch trains at 0.9 of the tokens/s at
+  least, calibrated),
   sequence length and learning rate; warm-up 100 steps, at most a quarter of the run
   (first 5% of the steps: the gru's 2×256 for 1 minute on the AMD machine, 440 steps at lr 0.01, reached
   1.549 with 23 warm-up steps, twice, and 1.493 with 100, as its small preset warms up); a text
@@ -68,10 +69,13 @@ TOKENS_PER_PARAM = 1.3
 # at 16×64 on tinyshakespeare reached 1.737 where 32×64 gave 1.610 (600 steps at 10.5k tokens/s: no more steps);
 # at 0.8, a calibration that read the gru's 16×64 at 0.80 of 32×64 halved it: 1.674 (741 steps, 12.2k tokens/s).
 # The rule, at 1 minute of timemachine: minLSTM 8×128 1.566, minGRU 8×128 1.563 (tiny 1.643 and 1.632); the
-# transformer's 4×128 at 2.2 minutes of tinyshakespeare: 8×128 1.766, 1.729, 16×128 1.749, 1.747 (a tie)
+# transformer's 4×128 at 2.2 minutes of tinyshakespeare: 8×128 1.766, 1.729, 16×128 1.749, 1.747 (a tie).
+# Down to 2048 tokens a step a batch is halved whatever its speed: the rnn's 32×128 → 16×128 above (1.584 →
+# 1.533) lost speed too (its 32×64 → 16×64: 0.72-0.75) and gained by the steps
 MIN_STEPS = 1000
 MIN_BATCH = 8
 MIN_TOKENS_PER_STEP = 1024
+SPEED_CHECKED_BELOW = 2048
 HALVED_KEEPS = 0.9
 PARAMS_PER_TOKEN = 6.0
 # by repetition (epochs × min(1, parameters / corpus tokens); see the docstring): lstm on tinyshakespeare,
@@ -275,20 +279,23 @@ def _choice(fam, arch, size, cfg, params, n, budget: Budget, corpus, given: dict
 
 def _more_steps(train: dict, tokens: int, budget: Budget, speed: Callable[[dict], float] | None) -> tuple[str, Budget]:
     """A short timed run that would take fewer than MIN_STEPS steps: its batch halved (changed in place),
-    down to MIN_BATCH sequences and MIN_TOKENS_PER_STEP tokens, until it takes them, while the halved
-    batch trains at HALVED_KEEPS of the speed at least (``speed``: the size's tokens/s at a batch,
-    calibrated); what was done, for the line, or "", and the budget at the batch's speed."""
+    down to MIN_BATCH sequences and MIN_TOKENS_PER_STEP tokens, until it takes them; below
+    SPEED_CHECKED_BELOW tokens a step only while the halved batch trains at HALVED_KEEPS of the speed at
+    least (``speed``: the size's tokens/s at a batch, calibrated); what was done, for the line, or "", and
+    the budget at the batch's speed."""
     before = train["batch_size"]
     if budget.steps is not None or budget.per_s is None or speed is None:  # steps given: their tokens are the budget
         return "", budget
     while tokens / _per_step(train) < MIN_STEPS and train["batch_size"] // 2 >= MIN_BATCH and \
             train["batch_size"] // 2 * train["seq_len"] >= MIN_TOKENS_PER_STEP:
         half = {"batch_size": train["batch_size"] // 2, "seq_len": train["seq_len"]}
-        per_s = speed(half)
-        if per_s < HALVED_KEEPS * budget.per_s:
-            break
-        train["batch_size"], budget = half["batch_size"], replace(budget, per_s=per_s)
-        tokens = budget.seen(_per_step(train))[0]
+        if _per_step(half) < SPEED_CHECKED_BELOW:
+            per_s = speed(half)
+            if per_s < HALVED_KEEPS * budget.per_s:
+                break
+            budget = replace(budget, per_s=per_s)
+            tokens = budget.seen(_per_step(half))[0]
+        train["batch_size"] = half["batch_size"]
     if train["batch_size"] == before:
         return "", budget
     return f" (halved from {before}: a short run takes {MIN_STEPS} steps at least)", budget
