@@ -7,6 +7,12 @@ budgets: 2 corpora × 4 budgets × (auto + 3 presets) per architecture; run it o
 
     python3 scripts/auto_preset_check.py                         # every family, 1 / 2.2 / 5 / 10 minutes
     python3 scripts/auto_preset_check.py --arch lstm --minutes 0.05 --minutes 0.1 --preset small   # a smoke run
+    python3 scripts/auto_preset_check.py --results runs.jsonl ...   # keep each run; a second sitting reuses them
+
+``--results FILE`` appends each finished run to FILE (one JSON line: machine, date, corpus, architecture,
+budget, preset, best loss, auto's line) and reads back the runs of this machine already there instead of
+training them again, so the full table can be filled over several sittings (delete the file when the rule
+changes: auto's rows would be the old rule's).
 
 Corpora come from ../shared/corpora (timemachine.txt, tinyshakespeare.txt) or --corpus PATH. Prints one
 markdown table (corpus, architecture, budget, auto's loss and line, each preset's loss) and the failed
@@ -14,6 +20,8 @@ checks; exits 1 when a check fails."""
 from __future__ import annotations
 
 import argparse
+import json
+import math
 import sys
 import tempfile
 import time
@@ -36,7 +44,49 @@ def parse(argv=None):
     p.add_argument("--minutes", action="append", type=float, help="budgets (default 1, 2.2, 5, 10)")
     p.add_argument("--preset", action="append", choices=PRESET_NAMES, help="fixed presets (default: all)")
     p.add_argument("--home", help="data folder for the runs (default: a temporary one)")
+    p.add_argument("--results", help="a JSON-lines file that keeps each run and gives back this machine's")
     return p.parse_args(argv)
+
+
+def machine() -> str:
+    """The CPU (model, cores, threads) the runs are measured on, as the calibration names it."""
+    import torch
+
+    from lmcore.training.calibrate import device_key
+    return device_key(torch.device("cpu"))
+
+
+class Results:
+    """The runs kept in a JSON-lines file (``--results``): this machine's read back, new ones appended."""
+
+    def __init__(self, path: str | None):
+        self.path, self.here, self.kept = path, machine(), {}
+        if path and Path(path).exists():
+            for line in Path(path).read_text(encoding="utf-8", errors="replace").splitlines():
+                try:
+                    r = json.loads(line)
+                    key = (r["corpus"], r["arch"], float(r["minutes"]), r["preset"])
+                    loss = float(r["loss"])
+                except (ValueError, KeyError, TypeError):
+                    continue  # a line cut short (a sitting stopped while writing) or not a run
+                if r.get("machine") == self.here:
+                    self.kept[key] = (loss, str(r.get("line", "")), str(r.get("date", "")))
+
+    def get(self, key: tuple) -> tuple[float, str, str] | None:
+        return self.kept.get(key)
+
+    def add(self, key: tuple, loss: float, line: str) -> None:
+        if not self.path or not math.isfinite(loss):  # a failed run is tried again next time
+            return
+        corpus, arch, minutes, preset = key
+        row = {"machine": self.here, "date": time.strftime("%Y-%m-%d %H:%M"), "corpus": corpus, "arch": arch,
+               "minutes": minutes, "preset": preset, "loss": loss, "line": line}
+        with open(self.path, "a+b") as f:
+            cut = False
+            if f.seek(0, 2) > 0:  # a line a stopped sitting left cut: ended first
+                f.seek(-1, 2)
+                cut = f.read(1) != b"\n"
+            f.write((("\n" if cut else "") + json.dumps(row) + "\n").encode())
 
 
 def best_loss(home: str, name: str, arch: str, preset: str, corpus: str, minutes: float) -> tuple[float, str]:
@@ -70,6 +120,7 @@ def main(argv=None) -> int:
     budgets, presets = sorted(args.minutes or [1, 2.2, 5, 10]), args.preset or list(PRESET_NAMES)
     home = args.home or tempfile.mkdtemp(prefix="auto-check-")
     rows, n, stamp = [], 0, time.strftime("%m%d-%H%M%S")  # run names new in a data folder used before
+    results, reused = Results(args.results), 0
     print(f"| corpus | arch | minutes | auto | {' | '.join(presets)} | auto chose |")
     print("|" + "---|" * (5 + len(presets)))
     for corpus in corpora:
@@ -77,12 +128,20 @@ def main(argv=None) -> int:
             for minutes in budgets:
                 row = {"corpus": Path(corpus).stem, "arch": arch, "minutes": minutes}
                 for preset in ["auto", *presets]:
-                    n += 1
-                    row[preset], line = best_loss(home, f"check-{stamp}-{n}", arch, preset, corpus, minutes)
+                    key = (row["corpus"], arch, float(minutes), preset)
+                    kept = results.get(key)
+                    if kept is not None:
+                        (row[preset], line, _), reused = kept, reused + 1
+                    else:
+                        n += 1
+                        row[preset], line = best_loss(home, f"check-{stamp}-{n}", arch, preset, corpus, minutes)
+                        results.add(key, row[preset], line)
                     row["line"] = line if preset == "auto" else row["line"]
                 rows.append(row)
                 print(f"| {row['corpus']} | {arch} | {minutes:g} | {row['auto']:.3f} | "
                       + " | ".join(f"{row[p]:.3f}" for p in presets) + f" | {row['line']} |", flush=True)
+    if reused:
+        print(f"\n{reused} of the runs read back from {args.results} (this machine's, measured before)")
     failed = check(rows, presets)
     print("\n".join(["", "failed:", *failed]) if failed else "\nevery check passed")
     return 1 if failed else 0
