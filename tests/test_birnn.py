@@ -104,6 +104,44 @@ def test_a_blank_is_the_product_of_both_readings_and_a_quarter_of_the_head():
     assert HEAD_WEIGHT < 1  # the head reads one step less than the readings: its opinion counts less
 
 
+def test_its_training_loss_is_the_two_readings_and_the_blank_head_at_every_few_positions():
+    """The training loss: the mean of the next-token loss, the previous-token loss (each at every position)
+    and the blank head's loss — for a vocabulary whose blank head costs more than the two networks, at
+    every BLANK_EVERY-th position from a first drawn at random — worked out here from the model's own
+    networks and heads; every first position is drawn. A small vocabulary's head learns everywhere."""
+    import torch.nn.functional as F
+
+    from lmcore.models.birnn.model import BLANK_EVERY
+
+    assert build_model(preset_config("birnn", "small", vocab_size=65)).blank_every == 1  # characters
+    assert build_model(preset_config("birnn", "small", vocab_size=5000)).blank_every == BLANK_EVERY  # words
+    torch.manual_seed(0)
+    v = 1000
+    model = build_model(preset_config("birnn", "tiny", vocab_size=v, num_layers=2)).eval()  # no dropout
+    assert model.blank_every == BLANK_EVERY
+    seq = torch.randint(0, v, (3, 17))
+    x, y = seq[:, :-1], seq[:, 1:]
+    with torch.no_grad():
+        e = model.embedding(seq)
+        hf = model.ltr(e[:, :-1])[0]                                 # after s_0 .. s_t
+        hb = model.rtl(e[:, 1:].flip(1))[0].flip(1)                  # after s_T .. s_(t+1)
+        left = torch.cat([torch.zeros_like(hf[:, :1]), hf], 1)       # after s_(t-1)
+        right = torch.cat([hb, torch.zeros_like(hb[:, :1])], 1)      # after s_(t+1)
+        readings = (F.cross_entropy(model.next_head(hf).flatten(0, 1), y.flatten())
+                    + F.cross_entropy(model.previous_head(hb).flatten(0, 1), x.flatten()))
+        blank = model.blank_head(torch.cat([left, right], -1))
+        want = [float((readings + F.cross_entropy(blank[:, f::BLANK_EVERY].flatten(0, 1),
+                                                  seq[:, f::BLANK_EVERY].flatten())) / 3)
+                for f in range(BLANK_EVERY)]
+        drawn = set()
+        for _ in range(40):
+            loss = float(model.train_loss(x, y)[0])
+            drawn.add(min(range(BLANK_EVERY), key=lambda f: abs(want[f] - loss)))
+            assert min(abs(w - loss) for w in want) < 1e-5
+    assert drawn == set(range(BLANK_EVERY))
+    assert BLANK_EVERY > 1 and len(set(round(w, 6) for w in want)) == BLANK_EVERY  # the firsts differ
+
+
 @pytest.mark.parametrize("cell", ["rnn", "gru", "lstm"])
 def test_its_units_are_traced_in_both_directions(cell):
     """trace: the forward layers then the backward ones, named; a forward unit at t reads nothing after
