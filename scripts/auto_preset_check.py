@@ -70,9 +70,9 @@ class Results:
                 except (ValueError, KeyError, TypeError):
                     continue  # a line cut short (a sitting stopped while writing) or not a run
                 if r.get("machine") == self.here:
-                    self.kept[key] = (loss, str(r.get("line", "")), str(r.get("date", "")))
+                    self.kept[key] = (loss, str(r.get("line", "")))
 
-    def get(self, key: tuple) -> tuple[float, str, str] | None:
+    def get(self, key: tuple) -> tuple[float, str] | None:
         return self.kept.get(key)
 
     def add(self, key: tuple, loss: float, line: str) -> None:
@@ -131,7 +131,7 @@ def main(argv=None) -> int:
                     key = (row["corpus"], arch, float(minutes), preset)
                     kept = results.get(key)
                     if kept is not None:
-                        (row[preset], line, _), reused = kept, reused + 1
+                        (row[preset], line), reused = kept, reused + 1
                     else:
                         n += 1
                         row[preset], line = best_loss(home, f"check-{stamp}-{n}", arch, preset, corpus, minutes)
