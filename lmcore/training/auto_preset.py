@@ -17,7 +17,10 @@ The rule (a first one, fitted to what the presets' tuning measured; scripts/auto
   to choose it at 1 minute (at 2.5 the check's auto took 2×192 again: 1.495 against small's 1.482);
   then to 1.3 on a machine half as fast (2-core AMD EPYC, timemachine, 1 minute): the gru's 2×256 at
   1.44 tokens per parameter reached 1.491 where 2×192 reached 1.519, and the transformer's 4×128 at 1.22
-  reached 1.704 where 2×64 reached 1.563 (both without dropout);
+  reached 1.704 where 2×64 reached 1.563 (both without dropout); and 2 tokens per parameter where the budget
+  reads the text fewer than 4 times (FEW_EPOCHS): on that machine, 5 minutes of tinyshakespeare gave the lstm's
+  and the gru's 2×384 1.3 and 1.5 tokens per parameter (2.6 and 2.2 epochs), 1.513 and 1.471 against 1.478
+  and 1.460 for their 2×256 (small presets), where timemachine, read 5 times and more, gained at 1.3;
 - the epochs E = T / corpus tokens set the weight decay: 0.1 up to 10 epochs, 0.2 beyond; the dropout grows
   with the repetition R = E × min(1, parameters / corpus tokens) (a model smaller than its text cannot learn it
   by heart however often it reads it): 0 up to 25, 0.1 up to 35, 0.2 up to 45, 0.3 beyond. First it was
@@ -56,6 +59,11 @@ from ..models import family as family_of, preset_config
 from ..store.files import KB, BadFile, read_json, write_json
 
 TOKENS_PER_PARAM = 1.3
+# ... on a text the budget reads fewer than FEW_EPOCHS times, FEW_EPOCHS_TOKENS_PER_PARAM (2-core AMD EPYC,
+# tinyshakespeare, 5 minutes: lstm 2×384 at 1.3 tokens per parameter (2.55 epochs) 1.513 against its small preset's
+# 2×256 1.478, gru 2×384 at 1.5 (2.16 epochs) 1.471 against 1.460; on timemachine, read 5 times and more, 1.3 holds)
+FEW_EPOCHS = 4.0
+FEW_EPOCHS_TOKENS_PER_PARAM = 2.0
 # a timed run takes at least this many steps, its batch halved down to MIN_BATCH sequences and MIN_TOKENS_PER_STEP
 # tokens while the halved batch trains at HALVED_KEEPS of the tokens/s at least (both calibrated): minGRU's 2×128
 # (batch 32×128) for 1 minute on the AMD machine took 377 steps and reached 1.700, at batch 16×64 1,000 steps and
@@ -134,7 +142,7 @@ def choose(arch: str, vocab_size: int, corpus_tokens: int, *, steps: int | None 
     for row in reversed(rows[1:]):  # the largest that qualifies (its speed asked for only when the rest do)
         size, _, params, per_step = row
         if params <= PARAMS_PER_TOKEN * n and 2 * per_step <= n and \
-                tokens_seen(per_step, steps, minutes, rate, params, size, cap) >= TOKENS_PER_PARAM * params:
+                enough(tokens_seen(per_step, steps, minutes, rate, params, size, cap), params, n):
             pick = row
             break
     size, cfg, params, _ = pick
@@ -148,17 +156,21 @@ def choose(arch: str, vocab_size: int, corpus_tokens: int, *, steps: int | None 
         if b_params <= BASE_PARAMS_PER_TOKEN * n and 2 * b_per_step <= n:
             b_per_s = rate(b_params, b_size)
             if b_per_s >= FAST_DEVICE * per_s and \
-                    tokens_seen(b_per_step, steps, minutes, rate, b_params, b_size, cap) >= TOKENS_PER_PARAM * b_params:
+                    enough(tokens_seen(b_per_step, steps, minutes, rate, b_params, b_size, cap), b_params, n):
                 why_base = (f"its {BIG_PRESET} recipe (this device trains it {b_per_s / per_s:.1f}x as fast as "
                             f"{fam.size(cfg) or fam.describe(cfg)}, batch {size['train']['batch_size']}×"
                             f"{size['train']['seq_len']}): ")
                 (size, cfg, params, _), per_s = base, b_per_s
     budget = Budget(steps, minutes, per_s, cap, why)
-    speed = None
-    if rate is not None and minutes is not None:
-        def speed(train: dict, size=size, params=params) -> float:  # the size's tokens/s at another batch
-            return rate(params, {**size, "train": {**size["train"], **train}})
-    return _choice(fam, arch, size, cfg, params, n, budget, corpus, given or {}, why_base, speed)
+    return _choice(fam, arch, size, cfg, params, n, budget, corpus, given or {}, why_base,
+                   _speed(rate, size, params) if minutes is not None else None)
+
+
+def _speed(rate: Rate | None, size: dict, params: int) -> Callable[[dict], float] | None:
+    """A size's tokens/s at another batch ({"batch_size", "seq_len"}), calibrated, or None without a rate."""
+    if rate is None:
+        return None
+    return lambda train: rate(params, {**size, "train": {**size["train"], **train}})
 
 
 def _row(arch: str, vocab_size: int, size: dict, given: dict | None) -> tuple:
@@ -177,6 +189,13 @@ def _big_recipe(fam, arch: str) -> dict | None:
     if "batch_size" not in train or "seq_len" not in train:
         return None
     return {"model": dict(recipe["model"]), "train": train}
+
+
+def enough(tokens: int, params: int, corpus_tokens: int) -> bool:
+    """Whether a budget of ``tokens`` trains ``params`` parameters: TOKENS_PER_PARAM tokens each, or
+    FEW_EPOCHS_TOKENS_PER_PARAM where that reads the corpus fewer than FEW_EPOCHS times."""
+    few = tokens < FEW_EPOCHS * max(1, corpus_tokens)
+    return tokens >= (FEW_EPOCHS_TOKENS_PER_PARAM if few else TOKENS_PER_PARAM) * params
 
 
 def tokens_seen(per_step: int, steps: int | None, minutes: float | None, rate: Rate | None, params: int,
