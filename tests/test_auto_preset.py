@@ -124,13 +124,14 @@ def test_a_batch_is_halved_only_where_the_device_trains_the_half_nearly_as_fast(
 def test_a_text_read_only_a_few_times_needs_more_tokens_per_parameter(arch):
     largest = choose(arch, 65, 10**9, steps=10**7)
     per_step = largest.train["batch_size"] * largest.train["seq_len"]
-    steps = math.ceil(1.6 * largest.params / per_step)  # between the two thresholds: 1.3 and 2 tokens each
+    between = (auto_preset.TOKENS_PER_PARAM + auto_preset.FEW_EPOCHS_TOKENS_PER_PARAM) / 2  # tokens per parameter
+    steps = math.ceil(between * largest.params / per_step)
     tokens = steps * per_step
     read_twice = choose(arch, 65, tokens // 2, steps=steps)  # the largest would read it twice
     read_five_times = choose(arch, 65, tokens // 5, steps=steps)
     assert read_five_times.params == largest.params and round(read_five_times.epochs) == 5
     assert read_twice.params < largest.params
-    more = math.ceil(2.1 * largest.params / per_step)  # above 2 tokens each, the text read under 3 times: taken
+    more = math.ceil((auto_preset.FEW_EPOCHS_TOKENS_PER_PARAM + 0.2) * largest.params / per_step)  # read < 4 times
     assert choose(arch, 65, tokens // 2, steps=more).params == largest.params
 
 
