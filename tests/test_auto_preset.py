@@ -121,6 +121,101 @@ def test_a_batch_is_halved_only_where_the_device_trains_the_half_nearly_as_fast(
 
 
 @pytest.mark.parametrize("arch", TRAINED)
+def test_a_batch_is_halved_by_the_fraction_timed_in_turns_not_by_two_rates(arch):
+    """Given ``keeps`` (the fraction of the tokens/s a halved batch keeps, both timed in turns), the rule halves
+    below the check by it, whatever two rates measured apart say (here: that the half is as fast), and asks it
+    for a batch and its half."""
+    asked_rates = []
+
+    def two_rates(params, size):  # the half would look as fast as the whole
+        asked_rates.append(size["train"]["batch_size"])
+        return rate(params, size)
+
+    def choice(fraction):
+        asked = []
+
+        def keeps(params, size, half):
+            asked.append((size["train"]["batch_size"], half["batch_size"], size["train"]["seq_len"] == half["seq_len"]))
+            return fraction
+        return choose(arch, 65, SHAKESPEARE, minutes=0.02, rate=two_rates, keeps=keeps), asked
+
+    declared = {(s["train"]["batch_size"], s["train"]["seq_len"]) for s in family(arch).candidates(arch)}
+    checked = auto_preset.SPEED_CHECKED_BELOW
+    slow, asked = choice(auto_preset.HALVED_KEEPS - 0.01)
+    b, seq = slow.train["batch_size"], slow.train["seq_len"]
+    assert (b, seq) in declared or (b * seq >= checked and b // 2 * seq < checked)
+    assert all(whole == 2 * half and same_length for whole, half, same_length in asked)
+    fast, asked = choice(auto_preset.HALVED_KEEPS + 0.01)
+    b, seq = fast.train["batch_size"], fast.train["seq_len"]
+    assert b // 2 * seq < auto_preset.MIN_TOKENS_PER_STEP or b // 2 < auto_preset.MIN_BATCH
+    if b * seq < checked and (b, seq) not in declared:
+        assert (2 * b, b, True) in asked and f"batch {b}×{seq} (halved from" in fast.line
+    declared_batches = {s["train"]["batch_size"] for s in family(arch).candidates(arch)}
+    assert set(asked_rates) <= declared_batches  # no rate asked at a halved batch: the fraction says it
+
+
+def test_the_fraction_a_halved_batch_keeps_is_timed_once_per_device_beside_the_rates(home, monkeypatch):
+    import torch
+
+    from lmcore.training import calibrate
+
+    timed = []
+
+    def measure_keeps(cfg, whole, half, lr, device, stop=None):
+        timed.append((whole, half))
+        return 0.7
+
+    monkeypatch.setattr(calibrate, "measure_keeps", measure_keeps)
+    monkeypatch.setattr(calibrate, "measure", lambda *a, **k: 5_000.0)
+    size = family("gru").candidates("gru")[1]
+    b, seq = size["train"]["batch_size"], size["train"]["seq_len"]
+    half = {"batch_size": b // 2, "seq_len": seq}
+    assert calibrate.rate_for(home, "gru", 65, torch.device("cpu"))(1000, size) == 5_000.0
+    for _ in range(2):
+        assert calibrate.keeps_for(home, "gru", 65, torch.device("cpu"))(1000, size, half) == 0.7
+    assert timed == [((b, seq), (b // 2, seq))]  # once: the second read the cache
+    assert list(auto_preset.cached_rates(home).values()) == [5_000.0]  # the rates kept beside it
+    cache = json.loads((home / auto_preset.CACHE_FILE).read_text())
+    assert list(cache["halved_keeps"].values()) == [0.7]
+
+
+def test_a_halved_batch_is_timed_against_its_whole_on_the_familys_objective_and_can_be_stopped():
+    import threading
+
+    import torch
+
+    from lmcore import Cancelled
+    from lmcore.models import preset_config
+    from lmcore.training import calibrate
+
+    for arch in ("gru", "minlstm", "bert"):
+        cfg = preset_config(arch, "tiny", vocab_size=30)
+        fraction = calibrate.measure_keeps(cfg, (4, 16), (2, 16), 1e-3, torch.device("cpu"))
+        assert 0 < fraction < math.inf
+    stop = threading.Event()
+    stop.set()
+    with pytest.raises(Cancelled):
+        calibrate.measure_keeps(preset_config("gru", "tiny", vocab_size=30), (4, 16), (2, 16), 1e-3,
+                                torch.device("cpu"), stop)
+
+
+@pytest.mark.parametrize("fraction, batch", [(0.5, 16), (0.97, 8)])
+def test_a_timed_run_takes_the_halved_batch_its_device_keeps_the_speed_of(home, prose, monkeypatch, capsys, fraction,
+                                                                          batch):
+    """minLSTM's 32×128 is halved to 16×128 for a short run whatever its speed, to 8×128 only where the device
+    keeps HALVED_KEEPS of its tokens/s there (timed in turns)."""
+    from lmcore.training import calibrate
+
+    monkeypatch.setattr(calibrate, "measure", lambda *a, **k: 2_000.0)
+    monkeypatch.setattr(calibrate, "measure_keeps", lambda *a, **k: fraction)
+    assert main(["train", "h", "--arch", "minlstm", "--corpus", str(prose), "--minutes", "0.01",
+                 "--eval-every", "1"]) == 0
+    ck = Store(home).read("h")
+    assert (ck.train.batch_size, ck.train.seq_len) == (batch, 128)
+    assert f"batch {batch}×128 (halved from 32" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("arch", TRAINED)
 def test_a_text_read_only_a_few_times_needs_more_tokens_per_parameter(arch):
     largest = choose(arch, 65, 10**9, steps=10**7)
     per_step = largest.train["batch_size"] * largest.train["seq_len"]

@@ -31,7 +31,8 @@ The rule (a first one, fitted to what the presets' tuning measured; scripts/auto
   up to 25, not 20: the transformer's 2×64 at R 20.2 reached 1.674 with 0.1 against 1.563 with none;
 - the size's own batch (halved, down to 8 sequences and 1024 tokens, while a timed run would take fewer than
   MIN_STEPS (1000) steps; below 2048 tokens only while the halved batch trains at 0.9 of the tokens/s at
-  least, calibrated),
+  least: the two batches timed in turns on one model (``Keeps``), since two rates measured apart differ by
+  the machine's drift as much as by the batch),
   sequence length and learning rate; warm-up 100 steps, at most a quarter of the run
   (first 5% of the steps: the gru's 2×256 for 1 minute on the AMD machine, 440 steps at lr 0.01, reached
   1.549 with 23 warm-up steps, twice, and 1.493 with 100, as its small preset warms up); a text
@@ -83,7 +84,12 @@ FEW_EPOCHS_TOKENS_PER_PARAM = 2.6
 # The rule, at 1 minute of timemachine: minLSTM 8×128 1.566, minGRU 8×128 1.563 (tiny 1.643 and 1.632); the
 # transformer's 4×128 at 2.2 minutes of tinyshakespeare: 8×128 1.766, 1.729, 16×128 1.749, 1.747 (a tie).
 # Down to 2048 tokens a step a batch is halved whatever its speed: the rnn's 32×128 → 16×128 above (1.584 →
-# 1.533) lost speed too (its 32×64 → 16×64: 0.72-0.75) and gained by the steps
+# 1.533) lost speed too (its 32×64 → 16×64: 0.72-0.75) and gained by the steps.
+# The fraction kept is timed with both batches in turns on one model (calibrate.measure_keeps), not as two rates
+# measured apart: the AMD machine's cache of 2026-12-05 held the gru's 2×192 at 16×64 at 1.33x the tokens/s of
+# 32×64 (the two measured in different sittings, the machine's speed drifting ±20%), where in turns it read
+# 0.69-0.74 three times (the gru's 2×256 0.73-0.78, the rnn's 2×384 0.78-0.81, minLSTM's 2×128 16×128 → 8×128
+# 0.94-0.97)
 MIN_STEPS = 1000
 MIN_BATCH = 8
 MIN_TOKENS_PER_STEP = 1024
@@ -110,6 +116,9 @@ CACHE_FILE = "calibration.json"
 CACHE_LIMIT = 64 * KB
 
 Rate = Callable[[int, dict], float]  # (parameters, size) -> tokens per second on this device (may measure it)
+# (parameters, size at a batch, a {"batch_size", "seq_len"} half of it) -> the fraction of its tokens per second the
+# size keeps at the half, both timed in turns on this device (may measure it)
+Keeps = Callable[[int, dict, dict], float]
 
 
 @dataclass(frozen=True)
@@ -128,14 +137,15 @@ class Choice:
 def choose(arch: str, vocab_size: int, corpus_tokens: int, *, steps: int | None = None,
            minutes: float | None = None, rate: Rate | None = None, corpus: str = "the corpus",
            given: dict | None = None, max_epochs: float | None = None, why: str = "",
-           accelerator: bool = False) -> Choice:
+           accelerator: bool = False, keeps: Keeps | None = None) -> Choice:
     """The size and recipe for ``arch`` on a corpus of ``corpus_tokens`` training tokens (``vocab_size``
     tokens in its vocabulary) and a budget of ``steps`` and/or ``minutes`` (``rate``: tokens per second
     of a size, needed for ``minutes``), and at most ``max_epochs`` passes over the corpus (then
     ``train["steps"]`` says where the run stops). ``given``: model options the user fixed (they count
     in the sizes' parameters). ``why``: said first in the line (how the budget was chosen).
     ``accelerator``: the device is a GPU (or another device of many parallel units), where the family's
-    BIG_PRESET recipe is a candidate above the size chosen (see the module's docstring)."""
+    BIG_PRESET recipe is a candidate above the size chosen (see the module's docstring). ``keeps``: the
+    fraction of a size's tokens/s a halved batch keeps (without it, the ratio of the two batches' ``rate``)."""
     fam = family_of(arch)
     if not fam.trainable:
         return Choice(arch, line=f"auto: {arch} is counted in one pass, not trained: its {BASE_PRESET} preset")
@@ -167,14 +177,20 @@ def choose(arch: str, vocab_size: int, corpus_tokens: int, *, steps: int | None 
                 (size, cfg, params, _), per_s = base, b_per_s
     budget = Budget(steps, minutes, per_s, cap, why)
     return _choice(fam, arch, size, cfg, params, n, budget, corpus, given or {}, why_base,
-                   _speed(rate, size, params) if minutes is not None else None)
+                   _kept(rate, keeps, size, params) if minutes is not None else None)
 
 
-def _speed(rate: Rate | None, size: dict, params: int) -> Callable[[dict], float] | None:
-    """A size's tokens/s at another batch ({"batch_size", "seq_len"}), calibrated, or None without a rate."""
+def _kept(rate: Rate | None, keeps: Keeps | None, size: dict, params: int) -> Callable[[dict, dict], float] | None:
+    """(a batch, its half) -> the fraction of the size's tokens/s kept at the half (each {"batch_size",
+    "seq_len"}): ``keeps``, else the ratio of the calibrated rates; None without a rate."""
     if rate is None:
         return None
-    return lambda train: rate(params, {**size, "train": {**size["train"], **train}})
+
+    def at(train: dict) -> dict:
+        return {**size, "train": {**size["train"], **train}}
+    if keeps is not None:
+        return lambda train, half: keeps(params, at(train), half)
+    return lambda train, half: rate(params, at(half)) / max(rate(params, at(train)), 1e-9)
 
 
 def _row(arch: str, vocab_size: int, size: dict, given: dict | None) -> tuple:
@@ -272,14 +288,14 @@ def _fitted(train: dict, n: int) -> str:
 
 
 def _choice(fam, arch, size, cfg, params, n, budget: Budget, corpus, given: dict, why_base: str = "",
-            speed: Callable[[dict], float] | None = None) -> Choice:
+            kept: Callable[[dict, dict], float] | None = None) -> Choice:
     train = {k: v for k, v in size["train"].items() if k != "steps"}
     window = fam.window(cfg)  # a context given smaller than the size's: sequences as long as it
     if window is not None and train["seq_len"] > window:
         train["seq_len"] = window
     fitted = _fitted(train, n)
     tokens, how, stop = budget.seen(_per_step(train))
-    halved, budget = _more_steps(train, tokens, budget, speed)
+    halved, budget = _more_steps(train, tokens, budget, kept)
     fitted += halved
     tokens, how, stop = budget.seen(_per_step(train))
     epochs = tokens / n
@@ -300,23 +316,24 @@ def _choice(fam, arch, size, cfg, params, n, budget: Budget, corpus, given: dict
     return Choice(arch, model, train, params, tokens, epochs, line)
 
 
-def _more_steps(train: dict, tokens: int, budget: Budget, speed: Callable[[dict], float] | None) -> tuple[str, Budget]:
+def _more_steps(train: dict, tokens: int, budget: Budget, kept: Callable[[dict, dict], float] | None
+                ) -> tuple[str, Budget]:
     """A short timed run that would take fewer than MIN_STEPS steps: its batch halved (changed in place),
     down to MIN_BATCH sequences and MIN_TOKENS_PER_STEP tokens, until it takes them; below
-    SPEED_CHECKED_BELOW tokens a step only while the halved batch trains at HALVED_KEEPS of the speed at
-    least (``speed``: the size's tokens/s at a batch, calibrated); what was done, for the line, or "", and
-    the budget at the batch's speed."""
+    SPEED_CHECKED_BELOW tokens a step only while the halved batch keeps HALVED_KEEPS of the tokens/s at
+    least (``kept(batch, half)``: the fraction, calibrated); what was done, for the line, or "", and the
+    budget at the batch's speed."""
     before = train["batch_size"]
-    if budget.steps is not None or budget.per_s is None or speed is None:  # steps given: their tokens are the budget
+    if budget.steps is not None or budget.per_s is None or kept is None:  # steps given: their tokens are the budget
         return "", budget
     while tokens / _per_step(train) < MIN_STEPS and train["batch_size"] // 2 >= MIN_BATCH and \
             train["batch_size"] // 2 * train["seq_len"] >= MIN_TOKENS_PER_STEP:
         half = {"batch_size": train["batch_size"] // 2, "seq_len": train["seq_len"]}
         if _per_step(half) < SPEED_CHECKED_BELOW:
-            per_s = speed(half)
-            if per_s < HALVED_KEEPS * budget.per_s:
+            fraction = kept({"batch_size": train["batch_size"], "seq_len": train["seq_len"]}, half)
+            if not fraction >= HALVED_KEEPS:
                 break
-            budget = replace(budget, per_s=per_s)
+            budget = replace(budget, per_s=budget.per_s * fraction)
             tokens = budget.seen(_per_step(half))[0]
         train["batch_size"] = half["batch_size"]
     if train["batch_size"] == before:
@@ -374,31 +391,52 @@ def short(n: float) -> str:
 
 
 # ---------------------------------------------------------------- the calibration's cache
+RATES, KEEPS = "tokens_per_s", "halved_keeps"  # the cache's two tables: tokens per second, fractions kept
+
+
 def cached_rates(home) -> dict[str, float]:
     """The tokens per second measured on this machine, by key (device, size): ``home``/calibration.json;
     a damaged or hostile file reads as empty (the next calibration rewrites it)."""
+    return _cache(home)[RATES]
+
+
+def _cache(home) -> dict[str, dict[str, float]]:
+    """calibration.json's tables ({RATES: {key: tokens/s}, KEEPS: {key: fraction}}), each entry checked: a
+    damaged or hostile file, table or entry reads as absent."""
     try:
         data = read_json(Path(home) / CACHE_FILE, CACHE_LIMIT)
     except (FileNotFoundError, BadFile, OSError):
-        return {}
-    rates = data.get("tokens_per_s") if isinstance(data, dict) else None
-    if not isinstance(rates, dict):
-        return {}
-    return {k: float(v) for k, v in rates.items() if isinstance(k, str) and len(k) < 400
-            and isinstance(v, (int, float)) and not isinstance(v, bool) and 0 < v < math.inf}
+        data = {}
+    tables = {}
+    for name in (RATES, KEEPS):
+        table = data.get(name) if isinstance(data, dict) else None
+        tables[name] = {k: float(v) for k, v in table.items() if isinstance(k, str) and len(k) < 400
+                        and isinstance(v, (int, float)) and not isinstance(v, bool) and 0 < v < math.inf} \
+            if isinstance(table, dict) else {}
+    return tables
 
 
 def calibrated_rate(home, key: str, measure: Callable[[], float]) -> float:
     """The tokens per second for ``key``: from the cache, else ``measure()``d now and written there."""
-    rates = cached_rates(home)
-    if key in rates:
-        return rates[key]
+    return _calibrated(home, RATES, key, measure, "tokens per second")
+
+
+def calibrated_keeps(home, key: str, measure: Callable[[], float]) -> float:
+    """The fraction of its tokens per second a size keeps at a halved batch (``key``: device, size, both
+    batches): from the cache, else ``measure()``d now and written there."""
+    return _calibrated(home, KEEPS, key, measure, "as the fraction a halved batch keeps")
+
+
+def _calibrated(home, table: str, key: str, measure: Callable[[], float], what: str) -> float:
+    tables = _cache(home)
+    if key in tables[table]:
+        return tables[table][key]
     value = float(measure())
     if not 0 < value < math.inf:
-        raise ValueError(f"calibration measured {value} tokens per second")
-    rates[key] = value
+        raise ValueError(f"calibration measured {value} {what}")
+    tables[table][key] = value
     try:
-        write_json(Path(home) / CACHE_FILE, {"format": 1, "tokens_per_s": rates})
+        write_json(Path(home) / CACHE_FILE, {"format": 1, **tables})
     except OSError:
         pass  # a read-only data folder: the next run measures again
     return value

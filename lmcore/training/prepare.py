@@ -200,10 +200,11 @@ def _auto(store: Store, mc: ModelConfig, given: TrainConfig, cfg: TrainConfig, d
         steps, minutes, cap = None, auto_preset.DEFAULT_MINUTES, auto_preset.DEFAULT_MAX_EPOCHS
         budget = {"steps": None, "minutes": minutes}
         why = f"no budget given, so {minutes:g} min or {cap:g} epochs, whichever ends first: "
-    rate, failed = None, []
+    rate, keeps, failed = None, None, []
     if minutes is not None and fam.trainable:
-        from .calibrate import rate_for
+        from .calibrate import keeps_for, rate_for
         measured = rate_for(store.home, mc.arch, vocab, device, options, stop, progress)
+        kept = keeps_for(store.home, mc.arch, vocab, device, options, stop, progress)
 
         def rate(params: int, size: dict) -> float:  # a size that cannot be measured (out of memory) is skipped
             try:
@@ -211,9 +212,15 @@ def _auto(store: Store, mc: ModelConfig, given: TrainConfig, cfg: TrainConfig, d
             except (RuntimeError, ValueError) as exc:
                 failed.append(exc)
                 return 0.0
+
+        def keeps(params: int, size: dict, half: dict) -> float:  # ... and a batch that cannot is not halved
+            try:
+                return kept(params, size, half)
+            except (RuntimeError, ValueError):
+                return 0.0
     choice = auto_preset.choose(mc.arch, vocab, len(data.train_ids), steps=steps, minutes=minutes,
                                 rate=rate, corpus=corpus_name, given=options, max_epochs=cap, why=why,
-                                accelerator=device.type != "cpu")
+                                accelerator=device.type != "cpu", keeps=keeps)
     if failed and not choice.tokens:  # not even the size chosen: the smallest, and the line says why
         why += f"this device's speed could not be measured ({type(failed[-1]).__name__}), so the smallest size: "
         choice = auto_preset.choose(mc.arch, vocab, len(data.train_ids), steps=steps, minutes=minutes,
