@@ -62,6 +62,20 @@ def test_dropout_follows_what_the_model_can_learn_by_heart_not_the_epochs_alone(
     assert smaller_text.params > 500_000 and smaller_text.model["dropout"] > 0  # 30 readings of a text it can
 
 
+def test_a_family_may_give_dropout_sooner_than_the_rules_own_table():
+    """The recurrent family declares dropout from repetition 15 where the rule's own table starts at 25: 20
+    readings of a text smaller than the model give a GRU dropout 0.1 and a transformer none, each in the line."""
+    def at_20_epochs(arch):
+        c = choose(arch, 65, TIMEMACHINE, steps=20 * TIMEMACHINE, max_epochs=20)
+        assert round(c.epochs) == 20 and c.params > TIMEMACHINE  # repetition 20
+        return c
+
+    gru, transformer = at_20_epochs("gru"), at_20_epochs("transformer")
+    assert gru.model["dropout"] == 0.1 and "dropout 0.1," in gru.line
+    assert transformer.model["dropout"] == 0 and "dropout 0," in transformer.line
+    assert choose("gru", 65, TIMEMACHINE, steps=10 * TIMEMACHINE, max_epochs=10).model["dropout"] == 0
+
+
 @pytest.mark.parametrize("arch", TRAINED)
 def test_the_learning_rate_warms_up_over_100_steps_or_a_quarter_of_a_short_run(arch):
     assert choose(arch, 65, SHAKESPEARE, steps=10_000).train["warmup"] == 100
@@ -177,6 +191,17 @@ def test_the_fraction_a_halved_batch_keeps_is_timed_once_per_device_beside_the_r
     assert list(auto_preset.cached_rates(home).values()) == [5_000.0]  # the rates kept beside it
     cache = json.loads((home / auto_preset.CACHE_FILE).read_text())
     assert list(cache["halved_keeps"].values()) == [0.7]
+
+
+@pytest.mark.parametrize("table", ['"fast"', '{"k": -1}', '{"k": "x"}', '{"k": true}', '[0.5]', '{"k": 1e999}'])
+def test_a_damaged_table_of_fractions_is_measured_again_and_the_rates_beside_it_are_kept(home, table):
+    home.mkdir(parents=True, exist_ok=True)
+    (home / auto_preset.CACHE_FILE).write_text('{"tokens_per_s": {"cpu:test": 99.0}, "halved_keeps": %s}' % table)
+    assert auto_preset.calibrated_keeps(home, "k", lambda: 0.8) == 0.8
+    assert auto_preset.calibrated_keeps(home, "k", lambda: pytest.fail("measured again")) == 0.8
+    assert calibrated_rate(home, "cpu:test", lambda: pytest.fail("the rate was lost")) == 99.0
+    with pytest.raises(ValueError, match="calibration measured nan"):
+        auto_preset.calibrated_keeps(home, "other", lambda: math.nan)
 
 
 def test_a_halved_batch_is_timed_against_its_whole_on_the_familys_objective_and_can_be_stopped():

@@ -12,6 +12,8 @@ method or two); the registry (:mod:`.registry`) finds it. It declares:
 - ``presets``: arch -> preset name (``PRESET_NAMES``) -> {"model": {option: value}, "train": {...}};
 - ``sizes``: arch -> the sizes ``--preset auto`` chooses from, smallest first, each as a preset is
   written ({"model": {...}, "train": {...}}, over the ``small`` preset); none: auto takes the ``small`` preset;
+  ``dropout_by_repetition``: ((up to R, dropout), ...), the dropout ``--preset auto`` gives the family's models by
+  how often a run can read its text by heart (auto_preset.repetition); none: the rule's own table;
 - capabilities: ``windowed`` (a context window of ``context`` tokens) or ``stateful`` (carries a state
   across batches), ``reads_pairs`` (an encoder–decoder trained on ``source<TAB>target`` pairs:
   lmcore/models/encdec.py), ``trainable`` (gradients; False: counted), ``fixed_shapes`` (the saved tensors'
@@ -107,6 +109,7 @@ class Family:
     lessons: Mapping[str, tuple] = {}
     exports: frozenset = frozenset({"onnx"})
     reads_pairs: bool = False    # an encoder–decoder: trains on pairs corpora (lmcore/models/encdec.py)
+    dropout_by_repetition: tuple = ()  # ((up to R, dropout), ...) for --preset auto; (): auto_preset's own
 
     def __init__(self, **attributes):
         for key, value in attributes.items():
@@ -223,7 +226,7 @@ class Family:
 
 _DECLARED = ("name", "archs", "labels", "options", "presets", "sizes", "package", "position", "default", "model", "decode",
              "tensors", "windowed", "stateful", "trainable", "fixed_shapes", "fills_both_ways", "views", "lessons",
-             "exports", "reads_pairs", "fills_jointly", "special_tokens", "next_token_loss")
+             "exports", "reads_pairs", "fills_jointly", "special_tokens", "next_token_loss", "dropout_by_repetition")
 
 
 def _check_type(f: dataclasses.Field, value) -> None:
