@@ -66,9 +66,10 @@ def measure_keeps(cfg: ModelConfig, whole: tuple[int, int], half: tuple[int, int
         step(x)
     fractions = []
     for r in range(ROUNDS):
-        order = xs if r % 2 == 0 else xs[::-1]
-        rates = {id(x): _timed(step, x, device, 2, ROUND_SECONDS) for x in order}
-        fractions.append(rates[id(xs[1])] / rates[id(xs[0])])
+        rates = [0.0, 0.0]
+        for i in ((0, 1) if r % 2 == 0 else (1, 0)):
+            rates[i] = _timed(step, xs[i], device, 2, ROUND_SECONDS)
+        fractions.append(rates[1] / rates[0])
     return statistics.median(fractions)
 
 
