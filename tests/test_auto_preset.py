@@ -63,17 +63,20 @@ def test_dropout_follows_what_the_model_can_learn_by_heart_not_the_epochs_alone(
 
 
 def test_a_family_may_give_dropout_sooner_than_the_rules_own_table():
-    """The recurrent family declares dropout from repetition 15 where the rule's own table starts at 25: 20
-    readings of a text smaller than the model give a GRU dropout 0.1 and a transformer none, each in the line."""
+    """The recurrent and minRNN families declare dropout from repetition 15 where the rule's own table starts at
+    25: 20 readings of a text smaller than the model give a GRU and a minLSTM dropout 0.1 and a transformer none,
+    each in the line."""
     def at_20_epochs(arch):
         c = choose(arch, 65, TIMEMACHINE, steps=20 * TIMEMACHINE, max_epochs=20)
         assert round(c.epochs) == 20 and c.params > TIMEMACHINE  # repetition 20
         return c
 
-    gru, transformer = at_20_epochs("gru"), at_20_epochs("transformer")
+    gru, minlstm, transformer = at_20_epochs("gru"), at_20_epochs("minlstm"), at_20_epochs("transformer")
     assert gru.model["dropout"] == 0.1 and "dropout 0.1," in gru.line
+    assert minlstm.model["dropout"] == 0.1 and "dropout 0.1," in minlstm.line
     assert transformer.model["dropout"] == 0 and "dropout 0," in transformer.line
     assert choose("gru", 65, TIMEMACHINE, steps=10 * TIMEMACHINE, max_epochs=10).model["dropout"] == 0
+    assert choose("mingru", 65, TIMEMACHINE, steps=10 * TIMEMACHINE, max_epochs=10).model["dropout"] == 0
 
 
 @pytest.mark.parametrize("arch", TRAINED)
