@@ -244,6 +244,47 @@ def test_a_timed_run_takes_the_halved_batch_its_device_keeps_the_speed_of(home, 
 
 
 @pytest.mark.parametrize("arch", TRAINED)
+@pytest.mark.parametrize("minutes", [1, 2.2, 10])
+def test_a_timed_run_on_a_long_validation_text_evaluates_less_often_and_twice_at_least(arch, minutes):
+    """tinyshakespeare's 111,539 validation characters read every 200 steps took 11-18% of a minute's run:
+    the rule spaces its evaluations so they take EVAL_SHARE of the time (each at EVAL_SPEEDUP times the
+    training tokens/s), never closer than 200 steps and never fewer than two in the run; the line says so."""
+    val = 111_539
+    c = choose(arch, 65, SHAKESPEARE, minutes=minutes, rate=rate, val_tokens=val)
+    per_step = c.train["batch_size"] * c.train["seq_len"]
+    every, steps = c.train.get("eval_every", auto_preset.EVAL_EVERY), c.tokens // per_step
+    assert every >= 200 and steps // every >= auto_preset.MIN_EVALS
+    share = val / auto_preset.EVAL_SPEEDUP / (every * per_step + val / auto_preset.EVAL_SPEEDUP)
+    assert share <= auto_preset.EVAL_SHARE or every == 200 or every == steps // auto_preset.MIN_EVALS
+    assert (f"evaluated every {every:,} steps" in c.line) == (every != 200)
+    if every == 200:
+        assert "eval_every" not in c.train
+
+
+@pytest.mark.parametrize("arch", TRAINED)
+def test_a_short_validation_text_or_a_budget_of_steps_keeps_evaluating_every_200_steps(arch):
+    for c in (choose(arch, 65, TIMEMACHINE, minutes=5, rate=rate, val_tokens=17_897),
+              choose(arch, 65, SHAKESPEARE, steps=2_000, val_tokens=111_539),
+              choose(arch, 65, SHAKESPEARE, minutes=1, rate=rate)):
+        assert "eval_every" not in c.train and "evaluated every" not in c.line
+
+
+def test_a_timed_run_records_the_evaluations_its_validation_text_spaces(home, prose, monkeypatch, capsys):
+    from lmcore.training import calibrate
+
+    monkeypatch.setattr(calibrate, "measure", lambda *a, **k: 2_000_000.0)
+    monkeypatch.setattr(calibrate, "measure_keeps", lambda *a, **k: 0.5)
+    monkeypatch.setattr(auto_preset, "EVAL_SHARE", 0.001)  # the prose's short validation text, as if long
+    assert main(["train", "e", "--arch", "minlstm", "--corpus", str(prose), "--minutes", "0.01"]) == 0
+    ck = Store(home).read("e")
+    expected = choose("minlstm", ck.model.vocab_size, ck.corpus.train_tokens, minutes=0.01,
+                      rate=lambda p, s: 2_000_000.0, keeps=lambda *a: 0.5, val_tokens=ck.corpus.val_tokens)
+    assert ck.train.eval_every == expected.train["eval_every"] > 200
+    assert f"evaluated every {ck.train.eval_every:,} steps" in ck.auto
+    assert "evaluated every" in " ".join(capsys.readouterr().out.split())  # said as it starts
+
+
+@pytest.mark.parametrize("arch", TRAINED)
 def test_a_text_read_only_a_few_times_needs_more_tokens_per_parameter(arch):
     largest = choose(arch, 65, 10**9, steps=10**7)
     per_step = largest.train["batch_size"] * largest.train["seq_len"]

@@ -40,6 +40,9 @@ The rule (a first one, fitted to what the presets' tuning measured; scripts/auto
   (first 5% of the steps: the gru's 2×256 for 1 minute on the AMD machine, 440 steps at lr 0.01, reached
   1.549 with 23 warm-up steps, twice, and 1.493 with 100, as its small preset warms up); a text
   too short for one batch of them gets a smaller batch, then a shorter sequence (``fit_batch``);
+- a timed run whose validation text is long evaluates less often than every 200 steps, so its evaluations take
+  about 5% of its time (EVAL_SHARE; twice at least: midway and at its end): on tinyshakespeare's 111,539 validation
+  characters every 200 steps took 11-18% of a minute's run;
 - on an accelerator (a GPU: many parallel units, which the sizes' CPU batches leave idle) and a timed run,
   the family's ``base`` recipe (its GPU preset: batch 64×256) is a candidate above the size chosen: taken
   when the device trains it FAST_DEVICE (2) times as fast in tokens/s as that size, the budget gives it
@@ -104,6 +107,16 @@ PARAMS_PER_TOKEN = 6.0
 # within 0.01, at R 40 0.2 1.445 and 0.3 1.431 against none 1.49-1.51 (quiet 2-core Xeon, 2026-12-03/04)
 DROPOUT_BY_REPETITION = ((25.0, 0.0), (35.0, 0.1), (45.0, 0.2), (math.inf, 0.3))
 WEIGHT_DECAY_BY_EPOCHS = ((10.0, 0.1), (math.inf, 0.2))
+# a timed run evaluates every EVAL_EVERY steps (the loop's default) or, where its validation text is long, less often:
+# its evaluations take about EVAL_SHARE of its time, each reading the validation tokens at EVAL_SPEEDUP times the
+# training tokens/s (forward only), and it evaluates twice at least (midway, and at its end). 2-core AMD EPYC,
+# 1 minute of tinyshakespeare (111,539 validation characters, every 200 steps): the evaluations took 11-18% of the
+# run (1.1-2.2 s each: 4-6 of them), the rnn's 2×384 read them at 2.2x its training tokens/s; on timemachine
+# (17,897) 2-4% (0.4-0.9 s each), where the rule keeps 200
+EVAL_EVERY = 200
+EVAL_SHARE = 0.05
+EVAL_SPEEDUP = 2.0
+MIN_EVALS = 2
 DEFAULT_MINUTES = 3.0        # the budget when none is given: the small presets' run on a 2-core CPU
 DEFAULT_MAX_EPOCHS = 100.0   # ... stopped at this many passes over the corpus
 BASE_PRESET = "small"        # the preset the chosen sizes are written over (and a counted family's)
@@ -140,7 +153,7 @@ class Choice:
 def choose(arch: str, vocab_size: int, corpus_tokens: int, *, steps: int | None = None,
            minutes: float | None = None, rate: Rate | None = None, corpus: str = "the corpus",
            given: dict | None = None, max_epochs: float | None = None, why: str = "",
-           accelerator: bool = False, keeps: Keeps | None = None) -> Choice:
+           accelerator: bool = False, keeps: Keeps | None = None, val_tokens: int = 0) -> Choice:
     """The size and recipe for ``arch`` on a corpus of ``corpus_tokens`` training tokens (``vocab_size``
     tokens in its vocabulary) and a budget of ``steps`` and/or ``minutes`` (``rate``: tokens per second
     of a size, needed for ``minutes``), and at most ``max_epochs`` passes over the corpus (then
@@ -148,7 +161,8 @@ def choose(arch: str, vocab_size: int, corpus_tokens: int, *, steps: int | None 
     in the sizes' parameters). ``why``: said first in the line (how the budget was chosen).
     ``accelerator``: the device is a GPU (or another device of many parallel units), where the family's
     BIG_PRESET recipe is a candidate above the size chosen (see the module's docstring). ``keeps``: the
-    fraction of a size's tokens/s a halved batch keeps (without it, the ratio of the two batches' ``rate``)."""
+    fraction of a size's tokens/s a halved batch keeps (without it, the ratio of the two batches' ``rate``).
+    ``val_tokens``: the validation tokens each evaluation reads (a timed run with many evaluates less often)."""
     fam = family_of(arch)
     if not fam.trainable:
         return Choice(arch, line=f"auto: {arch} is counted in one pass, not trained: its {BASE_PRESET} preset")
@@ -180,7 +194,7 @@ def choose(arch: str, vocab_size: int, corpus_tokens: int, *, steps: int | None 
                 (size, cfg, params, _), per_s = base, b_per_s
     budget = Budget(steps, minutes, per_s, cap, why)
     return _choice(fam, arch, size, cfg, params, n, budget, corpus, given or {}, why_base,
-                   _kept(rate, keeps, size, params) if minutes is not None else None)
+                   _kept(rate, keeps, size, params) if minutes is not None else None, val_tokens)
 
 
 def _kept(rate: Rate | None, keeps: Keeps | None, size: dict, params: int) -> Callable[[dict, dict], float] | None:
@@ -291,7 +305,7 @@ def _fitted(train: dict, n: int) -> str:
 
 
 def _choice(fam, arch, size, cfg, params, n, budget: Budget, corpus, given: dict, why_base: str = "",
-            kept: Callable[[dict, dict], float] | None = None) -> Choice:
+            kept: Callable[[dict, dict], float] | None = None, val_tokens: int = 0) -> Choice:
     train = {k: v for k, v in size["train"].items() if k != "steps"}
     window = fam.window(cfg)  # a context given smaller than the size's: sequences as long as it
     if window is not None and train["seq_len"] > window:
@@ -307,6 +321,9 @@ def _choice(fam, arch, size, cfg, params, n, budget: Budget, corpus, given: dict
     train["warmup"] = min(100, max(1, round(tokens / _per_step(train) / 4)))
     if stop is not None:
         train["steps"] = stop
+    every = eval_every(budget, val_tokens, _per_step(train), tokens)
+    if every != EVAL_EVERY:
+        train["eval_every"] = every
     model = dict(size["model"])
     if "dropout" in fam.option_names():
         model["dropout"] = dropout
@@ -315,8 +332,19 @@ def _choice(fam, arch, size, cfg, params, n, budget: Budget, corpus, given: dict
         said = f"dropout {given['dropout']:g} (given; the rule says {dropout:g})"
     line = (f"auto: {budget.why}{how} = {epochs:.3g} epochs of {corpus}: {why_base}{fam.size(cfg) or fam.describe(cfg)} "
             f"({short(params)} parameters), batch {train['batch_size']}×{train['seq_len']}{fitted}, "
-            f"lr {train['lr']:g}, {said}, weight decay {train['weight_decay']:g}")
+            f"lr {train['lr']:g}, {said}, weight decay {train['weight_decay']:g}"
+            + (f", evaluated every {every:,} steps (the validation text is long)" if every != EVAL_EVERY else ""))
     return Choice(arch, model, train, params, tokens, epochs, line)
+
+
+def eval_every(budget: Budget, val_tokens: int, per_step: int, tokens: int) -> int:
+    """The steps between a run's evaluations: EVAL_EVERY, or for a timed run whose evaluations of
+    ``val_tokens`` would take more than EVAL_SHARE of its time, as many as keep them to it (each reading at
+    EVAL_SPEEDUP times the training tokens/s), MIN_EVALS evaluations at least in its ``tokens``."""
+    if budget.minutes is None or budget.steps is not None or val_tokens <= 0:
+        return EVAL_EVERY
+    spaced = math.ceil(val_tokens / (EVAL_SPEEDUP * EVAL_SHARE) / per_step)
+    return max(EVAL_EVERY, min(spaced, tokens // per_step // MIN_EVALS))
 
 
 def _more_steps(train: dict, tokens: int, budget: Budget, kept: Callable[[dict, dict], float] | None

@@ -16,7 +16,7 @@ from ..data import token_cache
 from ..data.pairs import SPLIT_SEED, PairsSplit, pairs_lines
 from ..store.checkpoint import Checkpoint, CorpusRef
 from ..data.batching import BatchStream
-from .evaluation import unigram_loss
+from .evaluation import EVAL_CAP, unigram_loss
 from ..device import pick_device
 from ..errors import ConfigError, StoreError
 from ..models import ModelConfig, preset_config
@@ -92,6 +92,11 @@ def _finish(run: PreparedRun, source: corpora.TextSource) -> PreparedRun:
         run.stream = BatchStream(run.train_ids, cfg.batch_size, cfg.seq_len, cfg.sampling, cfg.seed,
                                  trim=run.tokens.file.trim if run.tokens else None)
     return run
+
+
+def _eval_tokens(cfg: TrainConfig, data: TokenData) -> int:
+    """The validation tokens each evaluation of a run reads."""
+    return min(len(data.val_ids), cfg.eval_tokens or EVAL_CAP)
 
 
 def _pairs(run: PreparedRun, source: corpora.TextSource) -> PreparedRun:
@@ -220,7 +225,7 @@ def _auto(store: Store, mc: ModelConfig, given: TrainConfig, cfg: TrainConfig, d
                 return 0.0
     choice = auto_preset.choose(mc.arch, vocab, len(data.train_ids), steps=steps, minutes=minutes,
                                 rate=rate, corpus=corpus_name, given=options, max_epochs=cap, why=why,
-                                accelerator=device.type != "cpu", keeps=keeps)
+                                accelerator=device.type != "cpu", keeps=keeps, val_tokens=_eval_tokens(cfg, data))
     if failed and not choice.tokens:  # not even the size chosen: the smallest, and the line says why
         why += f"this device's speed could not be measured ({type(failed[-1]).__name__}), so the smallest size: "
         choice = auto_preset.choose(mc.arch, vocab, len(data.train_ids), steps=steps, minutes=minutes,
