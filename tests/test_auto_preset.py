@@ -79,6 +79,63 @@ def test_a_family_may_give_dropout_sooner_than_the_rules_own_table():
     assert choose("mingru", 65, TIMEMACHINE, steps=10 * TIMEMACHINE, max_epochs=10).model["dropout"] == 0
 
 
+def dropout_slows(asked, cost=1.2):
+    """A device where dropout D trains at 1 - ``cost`` × D of the speed without it (the transformer on a CPU: its
+    attention's dropout leaves the fused kernel); the dropouts asked for kept in ``asked``."""
+    def at(params, size):
+        d = size["model"].get("dropout", 0)
+        asked.append(d)
+        return rate(params, size) * (1 - cost * d)
+    return at
+
+
+def test_a_dropout_that_slows_the_run_is_read_at_its_own_speed_and_lowered_to_what_that_speed_gives():
+    """The rule reads the dropout at the size's speed without it (as its tables were fitted); above 0.1 it reads the
+    budget again at that dropout and lowers it to what the repetition at that speed gives, then times the run at the
+    lower one: the tokens and epochs are those the run sees, and the line says why."""
+    asked = []
+    plain = choose("transformer", 65, TIMEMACHINE, minutes=5, rate=rate, corpus="timemachine")
+    c = choose("transformer", 65, TIMEMACHINE, minutes=5, rate=dropout_slows(asked), corpus="timemachine")
+    assert plain.model["dropout"] == 0.3 and plain.epochs > 45  # repetition over 45 at the speed without
+    assert c.model["dropout"] == 0.2 and asked[-2:] == [0.3, 0.2]
+    assert "dropout 0.2 (the rule's 0.3 trains it at 64% of its speed without)," in c.line
+    assert 35 < plain.epochs * 0.64 <= 45  # at 0.3's own speed: 0.2 by the table
+    assert abs(c.tokens - rate(c.params, None) * 0.76 * 5 * 60) <= 1  # timed at 0.2 (one reading more, no loop)
+    assert f"= {c.epochs:.3g} epochs of timemachine" in c.line
+    assert (c.params, c.train["batch_size"], c.train["seq_len"]) == \
+        (plain.params, plain.train["batch_size"], plain.train["seq_len"])
+    asked.clear()
+    longer = choose("transformer", 65, TIMEMACHINE, minutes=10, rate=dropout_slows(asked))
+    assert longer.model["dropout"] == 0.3 and asked[-1] == 0.3 and "(the rule's" not in longer.line  # still over 45
+    assert abs(longer.tokens - rate(longer.params, None) * 0.64 * 10 * 60) <= 1
+
+
+def test_dropout_01_is_kept_where_its_own_speed_would_read_none_and_a_speed_not_measured_keeps_the_first_reading():
+    """0.1 is not lowered (the transformer's 5 minutes of timemachine: 0.1 the best measured, where its own speed read
+    repetition 17), but the run's tokens are read at it; a dropout whose speed cannot be measured (the calibration
+    failed: 0) leaves the choice read at the speed without it."""
+    asked = []
+    plain = choose("transformer", 65, TIMEMACHINE, minutes=2.2, rate=rate)
+    c = choose("transformer", 65, TIMEMACHINE, minutes=2.2, rate=dropout_slows(asked, cost=2))
+    assert plain.model["dropout"] == 0.1 and c.model["dropout"] == 0.1 and asked[-1] == 0.1
+    assert c.epochs * min(1, c.params / TIMEMACHINE) < 25  # none by the table at its own speed
+    assert abs(c.tokens - plain.tokens * 0.8) <= 1 and "dropout 0.1," in c.line
+
+    def unmeasured(params, size):
+        return 0.0 if size["model"].get("dropout") else rate(params, size)
+    for minutes in (2.2, 5):
+        assert choose("transformer", 65, TIMEMACHINE, minutes=minutes, rate=unmeasured) == \
+            choose("transformer", 65, TIMEMACHINE, minutes=minutes, rate=rate)
+
+
+def test_a_dropout_given_is_not_read_again_and_a_run_of_steps_never_reads_a_speed():
+    asked = []
+    given = choose("transformer", 65, TIMEMACHINE, minutes=5, rate=dropout_slows(asked), given={"dropout": 0.3})
+    assert set(asked) == {0} and "dropout 0.3 (given; the rule says 0.3)" in given.line  # the calibration's cfg has it
+    by_steps = choose("transformer", 65, TIMEMACHINE, steps=20_000, rate=dropout_slows(asked))
+    assert by_steps.model["dropout"] == 0.3 and set(asked) == {0}
+
+
 @pytest.mark.parametrize("arch", TRAINED)
 def test_the_learning_rate_warms_up_over_100_steps_or_a_quarter_of_a_short_run(arch):
     assert choose(arch, 65, SHAKESPEARE, steps=10_000).train["warmup"] == 100
@@ -496,6 +553,24 @@ def test_each_size_is_measured_once_when_the_rule_asks_for_it(home, monkeypatch)
     again = calibrate.rate_for(home, "lstm", 65, torch.device("cpu"))
     assert choose("lstm", 65, SHAKESPEARE, minutes=1, rate=again).line == choice.line
     assert len(measured) == len(sizes)  # read from the cache
+
+
+def test_a_size_is_measured_apart_at_each_dropout_and_a_given_dropout_is_measured_at_it(home, monkeypatch):
+    """Dropout slows a step (the transformer's 4×128 on a 2-core CPU: 16.9k tokens/s without, 10.6k at 0.3): a rate
+    measured without it is not read for a run with it, and a dropout the user gives is timed like the rule's."""
+    import torch
+
+    from lmcore.training import calibrate
+
+    measured = []
+    monkeypatch.setattr(calibrate, "measure", lambda cfg, *a, **k: measured.append(cfg.dropout) or 5_000 * (1 - cfg.dropout))
+    size = family("transformer").candidates("transformer")[1]
+    with_dropout = {**size, "model": {**size["model"], "dropout": 0.2}}
+    cpu = torch.device("cpu")
+    rate = calibrate.rate_for(home, "transformer", 65, cpu)
+    assert rate(1000, size) == 5_000 and rate(1000, with_dropout) == 4_000 and rate(1000, size) == 5_000
+    assert calibrate.rate_for(home, "transformer", 65, cpu, given={"dropout": 0.2})(1000, size) == 4_000
+    assert measured == [0, 0.2]  # each once: the given 0.2 read the rule's
 
 
 def test_a_data_folder_moved_to_another_cpu_measures_that_cpu_afresh(home, monkeypatch):

@@ -31,7 +31,9 @@ The rule (a first one, fitted to what the presets' tuning measured; scripts/auto
   up to 25, not 20: the transformer's 2×64 at R 20.2 reached 1.674 with 0.1 against 1.563 with none. A family
   may declare its own table (``Family.dropout_by_repetition``): the recurrent and minRNN ones give 0.1 from 15
   (timemachine, 5 minutes: the gru's 2×256 at R 19.9 none 1.536, 0.1 1.453, 0.2 1.429; minLSTM's 3×192 at R 18.3
-  none 1.528, 0.1 1.483);
+  none 1.528, 0.1 1.483); read at the size's speed without dropout, as the tables were fitted, then, for a timed
+  run, the budget read again at the dropout's own speed (the transformer trains a third slower with it on a CPU),
+  a dropout above 0.1 lowered to what that budget's repetition gives (KEPT_DROPOUT; one more reading, no loop);
 - the size's own batch (halved, down to 8 sequences and 1024 tokens, while a timed run would take fewer than
   MIN_STEPS (1000) steps; below 2048 tokens only while the halved batch trains at 0.9 of the tokens/s at
   least: the two batches timed in turns on one model (``Keeps``), since two rates measured apart differ by
@@ -107,6 +109,12 @@ PARAMS_PER_TOKEN = 6.0
 # within 0.01, at R 40 0.2 1.445 and 0.3 1.431 against none 1.49-1.51 (quiet 2-core Xeon, 2026-12-03/04)
 DROPOUT_BY_REPETITION = ((25.0, 0.0), (35.0, 0.1), (45.0, 0.2), (math.inf, 0.3))
 WEIGHT_DECAY_BY_EPOCHS = ((10.0, 0.1), (math.inf, 0.2))
+# a timed run's dropout is read at the size's speed without it, as the tables were fitted; with it the run trains
+# slower (the transformer's 4×128 on the AMD machine: 16.9k tokens/s at 0, 11.8k at 0.1, 10.6k at 0.3), so a
+# dropout above KEPT_DROPOUT is lowered to what the run's repetition at its own speed gives, KEPT_DROPOUT at least
+# (timemachine, 10 minutes: the rule's 0.3, read at R 63.5 where the run saw 35 epochs, 1.490; 0.2 1.423, 0.1 1.424;
+# at 5 minutes 0.1, the best measured there (1.453), where its own speed reads R 17: not lowered to none)
+KEPT_DROPOUT = 0.1
 # a timed run evaluates every EVAL_EVERY steps (the loop's default) or, where its validation text is long, less often:
 # its evaluations take about EVAL_SHARE of its time, each reading the validation tokens at EVAL_SPEEDUP times the
 # training tokens/s (forward only), and it evaluates twice at least (midway, and at its end). 2-core AMD EPYC,
@@ -193,8 +201,9 @@ def choose(arch: str, vocab_size: int, corpus_tokens: int, *, steps: int | None 
                             f"{size['train']['seq_len']}): ")
                 (size, cfg, params, _), per_s = base, b_per_s
     budget = Budget(steps, minutes, per_s, cap, why)
+    timed = rate if minutes is not None else None
     return _choice(fam, arch, size, cfg, params, n, budget, corpus, given or {}, why_base,
-                   _kept(rate, keeps, size, params) if minutes is not None else None, val_tokens)
+                   _kept(rate, keeps, size, params) if minutes is not None else None, val_tokens, timed)
 
 
 def _kept(rate: Rate | None, keeps: Keeps | None, size: dict, params: int) -> Callable[[dict, dict], float] | None:
@@ -305,18 +314,62 @@ def _fitted(train: dict, n: int) -> str:
 
 
 def _choice(fam, arch, size, cfg, params, n, budget: Budget, corpus, given: dict, why_base: str = "",
-            kept: Callable[[dict, dict], float] | None = None, val_tokens: int = 0) -> Choice:
+            kept: Callable[[dict, dict], float] | None = None, val_tokens: int = 0, rate: Rate | None = None
+            ) -> Choice:
+    """The recipe for a size: its batch fitted to the text and halved for a short timed run, then the rest by the
+    tokens the budget sees (``_recipe``); where the rule gives dropout and ``rate`` times the run, the budget read
+    again at that dropout (``_at_its_dropout``)."""
     train = {k: v for k, v in size["train"].items() if k != "steps"}
     window = fam.window(cfg)  # a context given smaller than the size's: sequences as long as it
     if window is not None and train["seq_len"] > window:
         train["seq_len"] = window
     fitted = _fitted(train, n)
-    tokens, how, stop = budget.seen(_per_step(train))
-    halved, budget = _more_steps(train, tokens, budget, kept)
+    halved, budget = _more_steps(train, budget.seen(_per_step(train))[0], budget, kept)
     fitted += halved
+    choice = _recipe(fam, arch, size["model"], train, cfg, params, n, budget, corpus, given, why_base, fitted, val_tokens)
+    if rate is None or budget.per_s is None or not choice.model.get("dropout") or given.get("dropout") is not None:
+        return choice
+    return _at_its_dropout(fam, arch, size["model"], train, cfg, params, n, budget, corpus, given, why_base, fitted,
+                           val_tokens, rate, choice)
+
+
+def _at_its_dropout(fam, arch, model: dict, train: dict, cfg, params, n, budget: Budget, corpus, given: dict,
+                    why_base: str, fitted: str, val_tokens: int, rate: Rate, first: Choice) -> Choice:
+    """A timed run with the dropout the rule gave (``first``) at the size's dropout-free speed: its budget read again at
+    that dropout's own speed (on a CPU the transformer trains a third slower with it: attention's dropout leaves
+    the fused kernel), and a dropout above KEPT_DROPOUT lowered to what that budget's repetition gives (not
+    below it), its speed then read at the lower one. One more reading at most, no loop; ``first`` where that
+    dropout's speed cannot be measured."""
+    def budget_at(d: float) -> Budget:
+        return replace(budget, per_s=rate(params, {"model": {**model, "dropout": d}, "train": dict(train)}))
+
+    table = fam.dropout_by_repetition or DROPOUT_BY_REPETITION
+    dropout = first.model["dropout"]
+    slower = budget_at(dropout)
+    if not slower.per_s > 0:  # not measured (out of memory)
+        return first
+    chosen, why = dropout, ""
+    if dropout > KEPT_DROPOUT:
+        lower = max(KEPT_DROPOUT, by_epochs(table, repetition(slower.seen(_per_step(train))[0] / n, params, n)))
+        if lower < dropout:
+            why = f" (the rule's {dropout:g} trains it at {slower.per_s / budget.per_s:.0%} of its speed without)"
+            chosen, slower = lower, budget_at(lower)
+            if not slower.per_s > 0:
+                return first
+    return _recipe(fam, arch, model, train, cfg, params, n, slower, corpus, given, why_base, fitted, val_tokens,
+                   chosen, why)
+
+
+def _recipe(fam, arch, model: dict, train: dict, cfg, params, n, budget: Budget, corpus, given: dict, why_base: str,
+            fitted: str, val_tokens: int, dropout: float | None = None, dropout_why: str = "") -> Choice:
+    """The choice at ``train``'s batch: the tokens ``budget`` sees, the epochs, the dropout (``dropout``, else by
+    the repetition), the weight decay, the warm-up, the steps between evaluations and the line (``why_base`` said
+    before the size, ``fitted`` after its batch)."""
+    train = dict(train)
     tokens, how, stop = budget.seen(_per_step(train))
     epochs = tokens / n
-    dropout = by_epochs(fam.dropout_by_repetition or DROPOUT_BY_REPETITION, repetition(epochs, params, n))
+    if dropout is None:
+        dropout = by_epochs(fam.dropout_by_repetition or DROPOUT_BY_REPETITION, repetition(epochs, params, n))
     train["weight_decay"] = by_epochs(WEIGHT_DECAY_BY_EPOCHS, epochs)
     train["warmup"] = min(100, max(1, round(tokens / _per_step(train) / 4)))
     if stop is not None:
@@ -324,10 +377,10 @@ def _choice(fam, arch, size, cfg, params, n, budget: Budget, corpus, given: dict
     every = eval_every(budget, val_tokens, _per_step(train), tokens)
     if every != EVAL_EVERY:
         train["eval_every"] = every
-    model = dict(size["model"])
+    model = dict(model)
     if "dropout" in fam.option_names():
         model["dropout"] = dropout
-    said = f"dropout {dropout:g}"
+    said = f"dropout {dropout:g}{dropout_why}"
     if given.get("dropout") is not None:  # the user's, kept over the rule's
         said = f"dropout {given['dropout']:g} (given; the rule says {dropout:g})"
     line = (f"auto: {budget.why}{how} = {epochs:.3g} epochs of {corpus}: {why_base}{fam.size(cfg) or fam.describe(cfg)} "

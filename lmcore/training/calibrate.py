@@ -161,12 +161,14 @@ def keeps_for(home, arch: str, vocab_size: int, device: torch.device, given: dic
 
 
 def _keyed(fam, arch: str, size: dict, vocab_size: int, device: torch.device, given: dict | None):
-    """(the size's config, its train fields, its key in the cache: device, model, batch, vocabulary)."""
+    """(the size's config, its train fields, its key in the cache: device, model, batch, vocabulary, dropout)."""
     from ..models import preset_config
 
     cfg = preset_config(arch, auto_preset.BASE_PRESET, vocab_size=vocab_size, **{**size["model"], **(given or {})})
     t = size["train"]
     key = f"{device_key(device)}|{fam.describe(cfg)}|{fam.size(cfg)}|{t['batch_size']}x{t['seq_len']}|v{vocab_size}"
+    if cfg.get("dropout"):  # dropout slows a step (the transformer's attention leaves its fused kernel)
+        key += f"|dropout {cfg.get('dropout'):g}"
     return cfg, t, key
 
 
