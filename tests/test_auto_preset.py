@@ -563,7 +563,8 @@ def test_a_size_is_measured_apart_at_each_dropout_and_a_given_dropout_is_measure
     from lmcore.training import calibrate
 
     measured = []
-    monkeypatch.setattr(calibrate, "measure", lambda cfg, *a, **k: measured.append(cfg.dropout) or 5_000 * (1 - cfg.dropout))
+    monkeypatch.setattr(calibrate, "measure",
+                        lambda cfg, *a, **k: measured.append(cfg.dropout) or 5_000 * (1 - cfg.dropout))
     size = family("transformer").candidates("transformer")[1]
     with_dropout = {**size, "model": {**size["model"], "dropout": 0.2}}
     cpu = torch.device("cpu")

@@ -326,7 +326,8 @@ def _choice(fam, arch, size, cfg, params, n, budget: Budget, corpus, given: dict
     fitted = _fitted(train, n)
     halved, budget = _more_steps(train, budget.seen(_per_step(train))[0], budget, kept)
     fitted += halved
-    choice = _recipe(fam, arch, size["model"], train, cfg, params, n, budget, corpus, given, why_base, fitted, val_tokens)
+    choice = _recipe(fam, arch, size["model"], train, cfg, params, n, budget, corpus, given, why_base, fitted,
+                     val_tokens)
     if rate is None or budget.per_s is None or not choice.model.get("dropout") or given.get("dropout") is not None:
         return choice
     return _at_its_dropout(fam, arch, size["model"], train, cfg, params, n, budget, corpus, given, why_base, fitted,
