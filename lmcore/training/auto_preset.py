@@ -31,7 +31,8 @@ The rule (a first one, fitted to what the presets' tuning measured; scripts/auto
   up to 25, not 20: the transformer's 2×64 at R 20.2 reached 1.674 with 0.1 against 1.563 with none. A family
   may declare its own table (``Family.dropout_by_repetition``): the recurrent and minRNN ones give 0.1 from 15,
   the minRNN one 0.2 from 30 (timemachine, 5 minutes: the gru's 2×256 at R 19.9 none 1.536, 0.1 1.453,
-  0.2 1.429; minLSTM's 3×192 at R 18.3 none 1.528, 0.1 1.483; 10 minutes: 0.1 at R 38 1.492, 0.2 at R 34 1.487); read at the size's speed without dropout, as the tables were fitted, then, for a timed
+  0.2 1.429; minLSTM's 3×192 at R 18.3 none 1.528, 0.1 1.483; 10 minutes: 0.1 at R 38 1.492, 0.2 at R 34
+  1.487); read at the size's speed without dropout, as the tables were fitted, then, for a timed
   run, the budget read again at the dropout's own speed (the transformer trains a third slower with it on a CPU),
   a dropout above 0.1 lowered to what that budget's repetition gives (KEPT_DROPOUT; one more reading, no loop);
 - the size's own batch (halved, down to 8 sequences and 1024 tokens, while a timed run would take fewer than
