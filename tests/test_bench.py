@@ -98,7 +98,9 @@ def test_bench_nanogpt_row_reports_both_best_losses(capsys, tmp_path, prose_text
     r = rows[0]
     assert KEYS <= set(r) and r["unit"] == "best val loss in 0.02 min" and "nanoGPT" in r["against"]
     assert 0 < r["value"] < 10 and 0 < r["reference"] < 10
-    assert r["ratio"] == pytest.approx(r["reference"] / r["value"], abs=0.01)  # shown to 2 decimals
+    assert r["ratio"] == pytest.approx(r["reference"] / r["value"], abs=1e-4)  # losses and ratio to 4 decimals
+    # what auto chose and why, as `lmcore train` prints it: its size and the budget it read
+    assert r["chose"].startswith(("auto:", "preset auto:")) and "layers ×" in r["chose"] and "0.02 min" in r["chose"]
 
 
 @pytest.mark.parametrize("argv, says", [

@@ -28,15 +28,18 @@ DEFAULT_MINUTES = 5.0
 DEFAULT_CORPUS = "tinyshakespeare"  # nanoGPT's shakespeare_char
 
 
-def best_loss(bench, name: str, arch: str, preset: str, options: dict | None, train: dict, minutes: float) -> float:
-    """The best validation loss of one run of ``minutes`` on the bench's corpus (inf: never evaluated)."""
+def best_loss(bench, name: str, arch: str, preset: str, options: dict | None, train: dict,
+              minutes: float) -> tuple[float, str]:
+    """The best validation loss of one run of ``minutes`` on the bench's corpus (inf: never evaluated), and
+    preset auto's line (what it chose and why; "" for a fixed preset)."""
     cfg = TrainConfig(minutes=minutes, device=str(bench.device), sample_tokens=0, eval_tokens=0, **train)
     spec = RunSpec.new(name, str(bench.corpus_path), arch=arch, preset=preset, options=options, train=cfg)
-    done = Trainer(Store(Path(bench.tmp.name) / "nanogpt"), name).prepare(spec).run()
+    trainer = Trainer(Store(Path(bench.tmp.name) / "nanogpt"), name).prepare(spec)
+    done = trainer.run()
     if done.kind != "done":
         raise ConfigError(f"the {name} run failed: {getattr(done, 'message', done.kind)}")
     loss = done.best_val_loss
-    return loss if loss is not None and math.isfinite(loss) else math.inf
+    return (loss if loss is not None and math.isfinite(loss) else math.inf), trainer.prepared.auto_note
 
 
 def check(archs: list[str] | None, minutes: float) -> tuple[str, dict, list[str]]:
@@ -59,8 +62,8 @@ def against_reference(bench, archs: list[str] | None, minutes: float = DEFAULT_M
     recipe, all trained for ``minutes`` on ``bench``'s corpus and device (a speed.Bench)."""
     ref_arch, recipe, archs = check(archs, minutes)
     ours = {arch: best_loss(bench, f"auto-{i}", arch, "auto", None, {}, minutes) for i, arch in enumerate(archs)}
-    ref = best_loss(bench, "reference", ref_arch, "small", recipe["model"], recipe["train"], minutes)
+    ref, _ = best_loss(bench, "reference", ref_arch, "small", recipe["model"], recipe["train"], minutes)
     return [dict(bench="quality", arch=arch, impl="fused", preset="auto", device=bench.device.type, value=loss,
                  unit=f"best val loss in {minutes:g} min", reference=ref,
                  ratio=ref / loss if math.isfinite(ref) and math.isfinite(loss) and loss > 0 else None,
-                 against=f"{recipe['name']}, trained as long") for arch, loss in ours.items()]
+                 against=f"{recipe['name']}, trained as long", chose=line) for arch, (loss, line) in ours.items()]

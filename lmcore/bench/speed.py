@@ -45,6 +45,7 @@ from .plain_loop import median_rate, plain_step
 from ..data import corpus as corpora
 from ..device import pick_device
 from ..errors import ConfigError
+from ..safe_text import visible_line
 from ..generation.generator import Generator
 from .. import models
 from ..models import build_model, family, preset_config
@@ -67,12 +68,15 @@ class Row:
     reference: float | None
     ratio: float | None
     against: str = ""
+    chose: str = ""   # a quality row: what preset auto chose and why (its line)
 
     def to_dict(self) -> dict:
         d = asdict(self)
         for k in ("value", "reference", "ratio"):
-            if isinstance(d[k], float):
-                d[k] = round(d[k], 6 if d[k] < 1 else 2)
+            if isinstance(d[k], float):  # losses and their ratio to 4 decimals: 1.43 cannot tell 1.434 from 1.425
+                d[k] = round(d[k], 4 if self.bench == "quality" else 6 if d[k] < 1 else 2)
+        if not d["chose"]:
+            del d["chose"]
         return d
 
 
@@ -524,14 +528,18 @@ def run_cli(args) -> int:
     t = Table("bench", "model", "ours", "reference", "ratio", "unit", title=machine_line(bench.device))
     notes: dict[str, int] = {}
     for r in rows:
+        digits = 4 if r.bench == "quality" else 3
         fmt = (lambda v: "-" if v is None else ("not reached" if v == float("inf") else
-                                                 (f"{v:,.0f}" if v >= 100 else f"{v:.3g}")))
+                                                 (f"{v:,.0f}" if v >= 100 else f"{v:.{digits}g}")))
         mark = notes.setdefault(r.against, len(notes) + 1) if r.against else None
         t.add_row(r.bench, f"{r.arch} {r.impl} {r.preset}", fmt(r.value), fmt(r.reference) + (f" [{mark}]" if mark else ""),
-                  "-" if r.ratio is None else f"{r.ratio:.2f}x", r.unit)
+                  "-" if r.ratio is None else f"{r.ratio:.{digits - 1}f}x", r.unit)
+    chosen = [f"{r.arch}: {r.chose}" for r in rows if r.chose]
     console = Console()
     console.print(t)
     for text, i in notes.items():
         console.print(f"[{i}] {text}", markup=False, highlight=False)
+    for text in chosen:
+        console.print(visible_line(text), markup=False, highlight=False)
     console.print("ratio: ours / reference for rates, reference / ours for times, memory and losses (higher is better)")
     return 0
