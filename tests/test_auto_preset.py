@@ -63,8 +63,8 @@ def test_dropout_follows_what_the_model_can_learn_by_heart_not_the_epochs_alone(
 
 
 def test_a_family_may_give_dropout_sooner_than_the_rules_own_table():
-    """The recurrent and minRNN families declare dropout from repetition 15 where the rule's own table starts at
-    25: 20 readings of a text smaller than the model give a GRU and a minLSTM dropout 0.1 and a transformer none,
+    """The recurrent (its gru) and minRNN families declare dropout from repetition 15 where the rule's own table
+    starts at 25: 20 readings of a text smaller than the model give a GRU and a minLSTM dropout 0.1 and a transformer none,
     each in the line; 32 readings give the minLSTM 0.2 and the GRU still 0.1."""
     def at_20_epochs(arch):
         c = choose(arch, 65, TIMEMACHINE, steps=20 * TIMEMACHINE, max_epochs=20)
@@ -81,6 +81,26 @@ def test_a_family_may_give_dropout_sooner_than_the_rules_own_table():
     gru, minlstm = (choose(arch, 65, TIMEMACHINE, steps=32 * TIMEMACHINE, max_epochs=32) for arch in ("gru", "minlstm"))
     assert gru.params > TIMEMACHINE and minlstm.params > TIMEMACHINE  # repetition 32
     assert gru.model["dropout"] == 0.1 and minlstm.model["dropout"] == 0.2 and "dropout 0.2," in minlstm.line
+
+
+def test_an_arch_may_declare_its_own_dropout_table_in_its_family():
+    """The recurrent family gives its lstm dropout 0.1 from repetition 7, where its gru and rnn keep none up to 15:
+    8 readings of a text smaller than the model give the lstm 0.1 (in its line) and the gru and the rnn none; 6
+    readings give the lstm none; 20 give each 0.1. An arch its family's mapping leaves out reads the rule's own
+    table."""
+    def at(arch, epochs):
+        c = choose(arch, 65, TIMEMACHINE, steps=epochs * TIMEMACHINE, max_epochs=epochs)
+        assert round(c.epochs) == epochs and c.params > TIMEMACHINE  # repetition = epochs
+        return c.model["dropout"], c.line
+
+    dropout, line = at("lstm", 8)
+    assert dropout == 0.1 and "dropout 0.1," in line
+    assert at("gru", 8)[0] == 0 and at("rnn", 8)[0] == 0 and at("lstm", 6)[0] == 0
+    assert {at(arch, 20)[0] for arch in ("rnn", "gru", "lstm")} == {0.1}
+    fam = family("lstm")
+    assert fam.dropout_table("lstm")[0] == (7.0, 0.0) and fam.dropout_table("gru")[0] == (15.0, 0.0)
+    assert fam.dropout_table("an arch it does not map") == ()
+    assert family("transformer").dropout_table("transformer") == ()  # the rule's own: 0 up to 25
 
 
 def dropout_slows(asked, cost=1.2):

@@ -13,7 +13,8 @@ method or two); the registry (:mod:`.registry`) finds it. It declares:
 - ``sizes``: arch -> the sizes ``--preset auto`` chooses from, smallest first, each as a preset is
   written ({"model": {...}, "train": {...}}, over the ``small`` preset); none: auto takes the ``small`` preset;
   ``dropout_by_repetition``: ((up to R, dropout), ...), the dropout ``--preset auto`` gives the family's models by
-  how often a run can read its text by heart (auto_preset.repetition); none: the rule's own table;
+  how often a run can read its text by heart (auto_preset.repetition), or arch -> such a table (an arch not in it:
+  the rule's own); none: the rule's own table (:meth:`Family.dropout_table`);
 - capabilities: ``windowed`` (a context window of ``context`` tokens) or ``stateful`` (carries a state
   across batches), ``reads_pairs`` (an encoder–decoder trained on ``source<TAB>target`` pairs:
   lmcore/models/encdec.py), ``trainable`` (gradients; False: counted), ``fixed_shapes`` (the saved tensors'
@@ -109,7 +110,7 @@ class Family:
     lessons: Mapping[str, tuple] = {}
     exports: frozenset = frozenset({"onnx"})
     reads_pairs: bool = False    # an encoder–decoder: trains on pairs corpora (lmcore/models/encdec.py)
-    dropout_by_repetition: tuple = ()  # ((up to R, dropout), ...) for --preset auto; (): auto_preset's own
+    dropout_by_repetition: tuple | Mapping = ()  # ((up to R, dropout), ...) or arch -> one, for --preset auto
 
     def __init__(self, **attributes):
         for key, value in attributes.items():
@@ -126,6 +127,12 @@ class Family:
     def label(self, arch: str) -> str:
         """A short name for menus ("LSTM"); the arch itself unless ``labels`` says otherwise."""
         return self.labels.get(arch, arch)
+
+    def dropout_table(self, arch: str) -> tuple:
+        """The ((up to R, dropout), ...) table ``--preset auto`` reads for ``arch``: the arch's own where
+        ``dropout_by_repetition`` maps archs to tables, else the family's; () where it declares none."""
+        table = self.dropout_by_repetition
+        return tuple(table.get(arch, ())) if isinstance(table, Mapping) else tuple(table)
 
     def option_fields(self) -> tuple[dataclasses.Field, ...]:
         """The options' fields in declared order: name, default, type and ``metadata`` (help, range,

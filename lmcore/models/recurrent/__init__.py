@@ -85,6 +85,8 @@ def _sizes(small_lr: float, small_batch: int = 32) -> tuple[dict, ...]:
             size(2, 512, 128, 32, 128, small_lr / 3))
 
 
+_BY_REPETITION = ((15.0, 0.0), (35.0, 0.1), (45.0, 0.2), (math.inf, 0.3))
+
 FAMILY = RecurrentFamily(
     name="recurrent",
     archs={"rnn": "RNN: the plain tanh recurrent network",
@@ -96,8 +98,15 @@ FAMILY = RecurrentFamily(
     # --preset auto's dropout by repetition (auto_preset.repetition): 0.1 from 15 where the rule's own table starts
     # at 25 (2-core AMD EPYC, timemachine, 5 minutes: the gru's 2×256 at R 19.9 reached 1.536 without dropout,
     # worse than its 1.487 at 2.2 minutes (R 9.2), and 1.453 with 0.1, 1.429 with 0.2; the gru's 2×192 at R 8.4
-    # 1.519 without, 1.551 with 0.1; the transformer, whose table it was, lost 0.11 with 0.1 at R 20.2)
-    dropout_by_repetition=((15.0, 0.0), (35.0, 0.1), (45.0, 0.2), (math.inf, 0.3)),
+    # 1.519 without, 1.551 with 0.1; the transformer, whose table it was, lost 0.11 with 0.1 at R 20.2); the lstm's
+    # from 7 (same machine, the rule's sizes with and without 0.1, 2026-12-05/06: tinyshakespeare 10 minutes, 2×384 at
+    # R 7.4, 1.438 and 1.444 without, 1.427 and 1.422 with; 5 minutes, 2×256 at R 7.3, 1.462 and 1.458; timemachine
+    # 1 minute, 2×256 at R 10.2, 1.510 and 1.527 without, 1.505 and 1.488 with), where the gru and the rnn gained
+    # nothing below 15 (the gru's 2×384 at R 6.6, 10 minutes of tinyshakespeare, 1.432 without and 1.443 with; its
+    # 2×256 at R 6.9, 1 minute of timemachine, 1.470 and 1.478 against 1.464 and 1.476; the rnn's 2×384 at R 10,
+    # 1.493 and 1.491 without, 1.511 and 1.488 with, its 2×512 at R 12.2 1.485 against 1.487)
+    dropout_by_repetition={"rnn": _BY_REPETITION, "gru": _BY_REPETITION,
+                           "lstm": ((7.0, 0.0),) + _BY_REPETITION[1:]},
     presets={"rnn": _recipe(small_lr=5e-3), "gru": _recipe(small_lr=1e-2),
              "lstm": _recipe(small_lr=1.5e-2, base_dropout=0.25, small_batch=24)},
     sizes={"rnn": _sizes(5e-3), "gru": _sizes(1e-2), "lstm": _sizes(1.5e-2, small_batch=24)},
