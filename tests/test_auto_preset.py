@@ -64,8 +64,8 @@ def test_dropout_follows_what_the_model_can_learn_by_heart_not_the_epochs_alone(
 
 def test_a_family_may_give_dropout_sooner_than_the_rules_own_table():
     """The recurrent (its gru) and minRNN families declare dropout from repetition 15 where the rule's own table
-    starts at 25: 20 readings of a text smaller than the model give a GRU and a minLSTM dropout 0.1 and a transformer none,
-    each in the line; 32 readings give the minLSTM 0.2 and the GRU still 0.1."""
+    starts at 25: 20 readings of a text smaller than the model give a GRU and a minLSTM dropout 0.1 and a
+    transformer none, each in the line; 32 readings give the minLSTM 0.2 and the GRU still 0.1."""
     def at_20_epochs(arch):
         c = choose(arch, 65, TIMEMACHINE, steps=20 * TIMEMACHINE, max_epochs=20)
         assert round(c.epochs) == 20 and c.params > TIMEMACHINE  # repetition 20
