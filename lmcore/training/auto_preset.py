@@ -36,7 +36,8 @@ The rule (a first one, fitted to what the presets' tuning measured; scripts/auto
   (timemachine, 5 minutes: the gru's 2×256 at R 19.9 none 1.536, 0.1 1.453, 0.2 1.429; minLSTM's 3×192 at
   R 18.3 none 1.528, 0.1 1.483; 10 minutes: 0.1 at R 38 1.492, 0.2 at R 34 1.487); read at the size's speed
   without dropout, as the tables were fitted, then, for a timed run, the budget read again at the dropout's own
-  speed (the transformer trains a third slower with it on a CPU), a dropout above 0.1 lowered to what that budget's repetition gives (KEPT_DROPOUT; one more reading, no loop);
+  speed (the transformer trains a third slower with it on a CPU), a dropout above 0.1 lowered to what that
+  budget's repetition gives (KEPT_DROPOUT; one more reading, no loop);
 - the size's own batch (halved, down to 8 sequences and 1024 tokens, while a timed run would take fewer than
   MIN_STEPS (1000) steps; below 2048 tokens only while the halved batch trains at 0.9 of the tokens/s at
   least: the two batches timed in turns on one model (``Keeps``), since two rates measured apart differ by
