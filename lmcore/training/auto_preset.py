@@ -355,7 +355,7 @@ def _at_its_dropout(fam, arch, model: dict, train: dict, cfg, params, n, budget:
     def budget_at(d: float) -> Budget:
         return replace(budget, per_s=rate(params, {"model": {**model, "dropout": d}, "train": dict(train)}))
 
-    table = fam.dropout_table(arch) or DROPOUT_BY_REPETITION
+    table = dropout_table(fam, arch)
     dropout = first.model["dropout"]
     slower = budget_at(dropout)
     if not slower.per_s > 0:  # not measured (out of memory)
@@ -381,7 +381,7 @@ def _recipe(fam, arch, model: dict, train: dict, cfg, params, n, budget: Budget,
     tokens, how, stop = budget.seen(_per_step(train))
     epochs = tokens / n
     if dropout is None:
-        dropout = by_epochs(fam.dropout_table(arch) or DROPOUT_BY_REPETITION, repetition(epochs, params, n))
+        dropout = by_epochs(dropout_table(fam, arch), repetition(epochs, params, n))
     train["weight_decay"] = by_epochs(WEIGHT_DECAY_BY_EPOCHS, epochs)
     train["warmup"] = min(100, max(1, round(tokens / _per_step(train) / 4)))
     if stop is not None:
@@ -461,6 +461,11 @@ def repetition(epochs: float, params: int, corpus_tokens: int) -> float:
     """How hard a run can learn its text by heart: its epochs, times the parameters per corpus token when
     there are fewer parameters than tokens."""
     return epochs * min(1.0, params / max(1, corpus_tokens))
+
+
+def dropout_table(fam, arch: str) -> tuple:
+    """The ((up to R, dropout), ...) table ``arch`` reads: its family's (``Family.dropout_table``), else the rule's."""
+    return fam.dropout_table(arch) or DROPOUT_BY_REPETITION
 
 
 def by_epochs(table, epochs: float) -> float:
